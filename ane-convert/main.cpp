@@ -1,0 +1,44 @@
+// ane-convert: moves models and data between the formats the suite reads and writes.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <exception>
+
+#include "ane/error.hpp"
+#include "ane/log.hpp"
+#include "commands.hpp"
+
+int main(int argc, char** argv) {
+    CLI::App app{"ane-convert: convert models and data between formats (BLZT, llama2.c, token files)"};
+    app.set_version_flag("--version", std::string("ane-convert ") + ANE_VERSION);
+    app.require_subcommand(1);
+    bool quiet = false;
+    app.add_flag("-q,--quiet", quiet, "print only errors");
+
+    ane::convert::TokensOptions tokens;
+    ane::convert::InfoOptions info;
+    ane::convert::add_tokens_command(app, tokens);
+    ane::convert::add_info_command(app, info);
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        if (e.get_exit_code() == 0) return app.exit(e);
+        std::fprintf(stderr, "ane-convert: usage error: %s\nRun 'ane-convert --help' for usage.\n", e.what());
+        return 2;
+    }
+    if (quiet) ane::log::set_level(ane::log::Level::Quiet);
+    try {
+        if (app.got_subcommand("tokens")) return ane::convert::run_tokens(tokens);
+        if (app.got_subcommand("info")) return ane::convert::run_info(info);
+    } catch (const ane::Error& e) {
+        std::fprintf(stderr, "ane-convert: error: %s\n", e.what());
+        return 1;
+    } catch (const std::bad_alloc&) {
+        std::fprintf(stderr, "ane-convert: error: out of memory\n");
+        return 1;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "ane-convert: error: %s\n", e.what());
+        return 1;
+    }
+    return 2;
+}

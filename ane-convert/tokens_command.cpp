@@ -1,0 +1,92 @@
+// `ane-convert tokens`: text files to a token file with a SentencePiece model.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <filesystem>
+
+#include "ane/error.hpp"
+#include "ane/file_io.hpp"
+#include "ane/log.hpp"
+#include "ane/token_file.hpp"
+#include "ane/tokenizer.hpp"
+#include "ane/vocab_map.hpp"
+#include "commands.hpp"
+
+namespace ane::convert {
+
+void add_tokens_command(CLI::App& app, TokensOptions& o) {
+    auto* cmd = app.add_subcommand("tokens", "tokenize text files into a token file (uint16 ids)");
+    cmd->add_option("inputs", o.inputs, "text files (UTF-8); each one is a document")->required()->check(CLI::ExistingFile);
+    cmd->add_option("-t,--tokenizer", o.tokenizer, "SentencePiece model (.model)")->required();
+    cmd->add_option("-o,--output", o.output, "token file to write")->required();
+    cmd->add_option("--format", o.format, "raw (bare uint16) or shard (256 x int32 header, magic 20240520)")
+        ->check(CLI::IsMember({"raw", "shard"}));
+    cmd->add_option("--val-fraction", o.val_fraction,
+                    "also write the last fraction F of the tokens to a validation file")
+        ->check(CLI::Range(0.0, 0.5));
+    cmd->add_option("--val-output", o.val_output, "validation file (default: OUTPUT with .val before its extension)");
+    cmd->add_flag("--bos,!--no-bos", o.bos, "start every document with the tokenizer's BOS id (default on)");
+    cmd->add_flag("-f,--force", o.force, "overwrite existing output files");
+}
+
+namespace {
+
+std::string default_val_path(const std::string& output) {
+    std::filesystem::path p(output);
+    std::filesystem::path out = p.parent_path() / (p.stem().string() + ".val" + p.extension().string());
+    return out.string();
+}
+
+}  // namespace
+
+int run_tokens(const TokensOptions& o) {
+    const TokenFormat format = parse_token_format(o.format);
+    const bool split = o.val_fraction > 0.0;
+    const std::string val_path = split ? (o.val_output.empty() ? default_val_path(o.output) : o.val_output) : "";
+    check_can_write(o.output, o.force);
+    if (split) check_can_write(val_path, o.force);
+
+    auto tok = load_tokenizer(o.tokenizer);
+    require(tok->vocab_size() <= 65536, o.tokenizer, ": vocabulary of ", tok->vocab_size(),
+            " does not fit uint16 token files");
+    const ByteCounter counter(*tok);
+
+    std::vector<std::uint16_t> ids;
+    std::int64_t text_bytes = 0, counted_bytes = 0, text_tokens = 0;
+    for (const auto& path : o.inputs) {
+        const std::string text = read_text_file(path);
+        log::info("tokenizing ", path, " (", text.size(), " bytes)");
+        const std::vector<int> doc = tok->encode(text);
+        int prev = -1;
+        if (o.bos && tok->bos_id() >= 0) {
+            ids.push_back(static_cast<std::uint16_t>(tok->bos_id()));
+            prev = tok->bos_id();
+        }
+        for (int id : doc) ids.push_back(static_cast<std::uint16_t>(id));
+        text_bytes += std::int64_t(text.size());
+        counted_bytes += counter.count(doc, prev);
+        text_tokens += std::int64_t(doc.size());
+    }
+    require(!ids.empty(), "the input files hold no text");
+
+    std::span<const std::uint16_t> all(ids);
+    std::size_t n_train = all.size();
+    if (split) {
+        n_train = split_train_val(all.size(), 1.0 - o.val_fraction).train_tokens;
+        require(n_train > 0 && n_train < all.size(), "--val-fraction ", o.val_fraction, " leaves an empty split of ",
+                all.size(), " tokens");
+    }
+    const VocabMap map = VocabMap::build(all, tok->vocab_size());
+    write_token_file(o.output, all.first(n_train), format);
+    if (split) write_token_file(val_path, all.subspan(n_train), format);
+
+    std::printf("wrote %s: %zu tokens (%s)\n", o.output.c_str(), n_train, token_format_name(format));
+    if (split) std::printf("wrote %s: %zu tokens (%s)\n", val_path.c_str(), all.size() - n_train, token_format_name(format));
+    std::printf("tokenizer: %s (%s)\n", o.tokenizer.c_str(), tok->describe().c_str());
+    std::printf("vocabulary: %d ids, %d present in the data\n", tok->vocab_size(), map.compact_vocab());
+    std::printf("text: %lld bytes in %zu file(s), %lld tokens; %.3f bytes per token (%lld bytes by the bits-per-byte rule)\n",
+                static_cast<long long>(text_bytes), o.inputs.size(), static_cast<long long>(text_tokens),
+                text_tokens ? double(text_bytes) / double(text_tokens) : 0.0, static_cast<long long>(counted_bytes));
+    return 0;
+}
+
+}  // namespace ane::convert

@@ -1,0 +1,54 @@
+#pragma once
+// The model's hyper-parameters: shapes, RoPE base, norm epsilon, tying and the residual
+// (DeepNet) scale. Named presets and JSON in and out.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+namespace ane {
+
+struct ModelConfig {
+    std::string name;       // free text, e.g. the preset or the source model
+    int dim = 0;            // model width
+    int hidden = 0;         // SwiGLU inner width
+    int heads = 0;          // query heads
+    int kv_heads = 0;       // key/value heads (grouped-query attention)
+    int head_dim = 0;       // independent of dim / heads (Qwen3 uses 128 with dim 1024)
+    int seq = 0;            // training / context length
+    int layers = 0;
+    int vocab = 0;          // full vocabulary: rows of the embedding
+    double rope_theta = 10000.0;
+    double norm_eps = 1e-5;
+    bool tied = true;       // classifier shares the embedding
+    double residual_scale = 1.0;  // α multiplying both residual branches
+
+    int q_dim() const { return heads * head_dim; }
+    int kv_dim() const { return kv_heads * head_dim; }
+    std::int64_t layer_params() const;
+    // Every trainable float: layers, rms_final, embedding and the untied classifier.
+    std::int64_t params() const;
+
+    // Throws an Error starting with `where` when a field is out of range or inconsistent.
+    void validate(const std::string& where) const;
+
+    bool same_shape(const ModelConfig& other) const;
+};
+
+// DeepNet's 1/sqrt(2L): the residual scale for models trained from scratch.
+double deepnet_residual_scale(int layers);
+
+std::vector<std::string> preset_names();
+// Throws an Error listing the known names when name is not one of them.
+ModelConfig preset(const std::string& name);
+
+void to_json(nlohmann::json& j, const ModelConfig& c);
+// Missing optional fields (rope_theta, norm_eps, tied, residual_scale, head_dim, kv_heads)
+// take their usual defaults; unknown keys are errors so that typos are caught.
+void from_json(const nlohmann::json& j, ModelConfig& c);
+
+ModelConfig load_config_json(const std::string& path);
+void save_config_json(const ModelConfig& c, const std::string& path);
+
+}  // namespace ane

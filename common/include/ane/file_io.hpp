@@ -1,0 +1,91 @@
+#pragma once
+// Reading files through read-only memory maps, and writing them atomically
+// (name.tmp, fsync, rename) so that a failed write never damages what is on disk.
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <span>
+#include <string>
+#include <utility>
+
+namespace ane {
+
+class MappedFile {
+public:
+    MappedFile() = default;
+    explicit MappedFile(const std::string& path);
+    ~MappedFile();
+    MappedFile(MappedFile&& other) noexcept;
+    MappedFile& operator=(MappedFile&& other) noexcept;
+    MappedFile(const MappedFile&) = delete;
+    MappedFile& operator=(const MappedFile&) = delete;
+
+    const std::string& path() const { return path_; }
+    std::size_t size() const { return size_; }
+    const std::uint8_t* data() const { return data_; }
+    std::span<const std::uint8_t> bytes() const { return {data_, size_}; }
+
+private:
+    std::string path_;
+    const std::uint8_t* data_ = nullptr;
+    std::size_t size_ = 0;
+};
+
+// Bounds-checked little-endian reads from a byte span; errors name the file.
+class ByteReader {
+public:
+    ByteReader(std::span<const std::uint8_t> bytes, std::string path, std::size_t offset = 0)
+        : bytes_(bytes), path_(std::move(path)), pos_(offset) {}
+
+    std::size_t pos() const { return pos_; }
+    std::size_t remaining() const { return bytes_.size() - pos_; }
+    void seek(std::size_t pos);
+    void skip(std::size_t n) { seek(checked_end(n)); }
+    // Returns a pointer to the next n bytes and advances past them.
+    const std::uint8_t* take(std::size_t n, const char* what);
+
+    template <typename T>
+    T get(const char* what) {
+        T value;
+        std::memcpy(&value, take(sizeof(T), what), sizeof(T));
+        return value;
+    }
+
+private:
+    std::size_t checked_end(std::size_t n) const;
+    std::span<const std::uint8_t> bytes_;
+    std::string path_;
+    std::size_t pos_;
+};
+
+// Writes path.tmp; commit() flushes, fsyncs and renames onto path. Destroying an
+// uncommitted writer removes the temporary file and leaves path untouched.
+class AtomicWriter {
+public:
+    explicit AtomicWriter(const std::string& path);
+    ~AtomicWriter();
+    AtomicWriter(const AtomicWriter&) = delete;
+    AtomicWriter& operator=(const AtomicWriter&) = delete;
+
+    void write(const void* data, std::size_t n);
+    template <typename T>
+    void put(const T& value) { write(&value, sizeof(T)); }
+    void write_zeros(std::size_t n);
+    std::uint64_t written() const { return written_; }
+    void commit();
+
+private:
+    std::string path_, tmp_path_;
+    int fd_ = -1;
+    std::uint64_t written_ = 0;
+    // Small writes are gathered here so that per-tensor puts do not each cost a syscall.
+    std::string buffer_;
+    void flush_buffer();
+};
+
+bool file_exists(const std::string& path);
+// Throws unless path is absent or force is set: tools never overwrite without --force.
+void check_can_write(const std::string& path, bool force);
+std::string read_text_file(const std::string& path);
+
+}  // namespace ane

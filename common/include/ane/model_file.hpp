@@ -1,0 +1,24 @@
+#pragma once
+// What kind of file a path holds, decided by content, and loading any model file the suite
+// reads into canonical weights.
+#include <string>
+
+#include "ane/checkpoint.hpp"
+
+namespace ane {
+
+enum class FileKind { Blzt, Llama2c, TokenShard, TokenRaw, Unknown };
+const char* file_kind_name(FileKind kind);
+
+// BLZT by magic, a token shard by its header, llama2.c by an exactly matching size;
+// anything else of even size could be raw uint16 tokens (they have no header).
+FileKind detect_file_kind(const std::string& path);
+
+struct LoadOptions {
+    bool load_moments = false;
+};
+
+// A checkpoint from any model format; formats without run state get a default TrainState.
+Checkpoint load_model(const std::string& path, const LoadOptions& options = {});
+
+}  // namespace ane

@@ -1,0 +1,46 @@
+#pragma once
+// The model's named tensors in the one canonical layout every format converts to and from:
+// row-major float32 [out, in], Q/K rows in the interleaved RoPE pairing.
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "ane/config.hpp"
+#include "ane/tensor.hpp"
+
+namespace ane {
+
+struct LayerWeights {
+    Tensor wq, wk, wv, wo, w1, w2, w3, rms_att, rms_ffn;
+};
+
+struct Weights {
+    ModelConfig config;
+    std::vector<LayerWeights> layers;
+    Tensor rms_final;
+    Tensor embed;       // [vocab, dim]
+    Tensor classifier;  // [vocab, dim], empty when tied
+
+    // All tensors zero-filled, shaped by config.
+    static Weights zeros(const ModelConfig& config);
+
+    // Visits every tensor with its canonical name ("layers.3.wq", "embed", ...), in BLZT
+    // order: per layer wq wk wv wo w1 w2 w3 rms_att rms_ffn, then rms_final, embed, classifier.
+    void for_each(const std::function<void(const std::string&, Tensor&)>& fn);
+    void for_each(const std::function<void(const std::string&, const Tensor&)>& fn) const;
+
+    Tensor* find(const std::string& name);
+    bool bit_equal(const Weights& other) const;
+};
+
+// The nine per-layer tensor names in BLZT order, and their shapes for a config.
+const std::vector<std::string>& layer_tensor_names();
+Shape layer_tensor_shape(const ModelConfig& c, const std::string& name);
+
+// Q/K row order: HF (and GGUF converters that follow it) keeps RoPE pairs as split halves
+// (i, i + hd/2); BLZT, llama2.c and llama.cpp's `llama` GGUFs interleave them (2i, 2i+1).
+// rows = n_heads * head_dim, each row `cols` floats.
+void rope_rows_halves_to_interleaved(Tensor& w, int n_heads, int head_dim);
+void rope_rows_interleaved_to_halves(Tensor& w, int n_heads, int head_dim);
+
+}  // namespace ane

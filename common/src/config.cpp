@@ -1,0 +1,185 @@
+#include "ane/config.hpp"
+
+#include <cmath>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "ane/error.hpp"
+#include "ane/file_io.hpp"
+
+namespace ane {
+
+std::int64_t ModelConfig::layer_params() const {
+    const std::int64_t d = dim, h = hidden, q = q_dim(), kv = kv_dim();
+    return q * d + 2 * kv * d + d * q + 3 * h * d + 2 * d;
+}
+
+std::int64_t ModelConfig::params() const {
+    std::int64_t n = layers * layer_params() + dim + std::int64_t(vocab) * dim;
+    if (!tied) n += std::int64_t(vocab) * dim;
+    return n;
+}
+
+void ModelConfig::validate(const std::string& where) const {
+    auto positive = [&](int v, const char* field, int max) {
+        require(v >= 1 && v <= max, where, ": ", field, " = ", v, " is out of range [1, ", max, "]");
+    };
+    positive(dim, "dim", 1 << 16);
+    positive(hidden, "hidden", 1 << 18);
+    positive(heads, "heads", 1024);
+    positive(kv_heads, "kv_heads", 1024);
+    positive(head_dim, "head_dim", 4096);
+    positive(seq, "seq", 1 << 20);
+    positive(layers, "layers", 1024);
+    positive(vocab, "vocab", 1 << 22);
+    require(heads % kv_heads == 0, where, ": heads (", heads, ") must be a multiple of kv_heads (", kv_heads,
+            ")");
+    require(head_dim % 2 == 0, where, ": head_dim (", head_dim, ") must be even for RoPE");
+    require(std::isfinite(rope_theta) && rope_theta > 0, where, ": rope_theta must be positive");
+    require(std::isfinite(norm_eps) && norm_eps > 0 && norm_eps < 1, where, ": norm_eps must be in (0, 1)");
+    require(std::isfinite(residual_scale) && residual_scale > 0, where, ": residual_scale must be positive");
+}
+
+bool ModelConfig::same_shape(const ModelConfig& o) const {
+    return dim == o.dim && hidden == o.hidden && heads == o.heads && kv_heads == o.kv_heads &&
+           head_dim == o.head_dim && layers == o.layers && vocab == o.vocab && tied == o.tied;
+}
+
+double deepnet_residual_scale(int layers) { return 1.0 / std::sqrt(2.0 * layers); }
+
+namespace {
+
+struct PresetRow {
+    const char* name;
+    int dim, hidden, heads, kv_heads, head_dim, seq, layers, vocab;
+    double rope_theta;
+};
+
+// Shapes from spec/checkpoint.md §4 (AutoANE's model headers); stories15m is llama2.c's
+// 15M TinyStories model; golf is the parameter-golf baseline shape with a SwiGLU FFN.
+constexpr PresetRow kPresets[] = {
+    {"stories15m", 288, 768, 6, 6, 48, 256, 6, 32000, 1e4},
+    {"stories110m", 768, 2048, 12, 12, 64, 256, 12, 32000, 1e4},
+    {"autoresearch", 512, 1408, 8, 2, 64, 128, 4, 49152, 1e4},
+    {"smollm2_135m", 576, 1536, 9, 3, 64, 256, 30, 49152, 1e5},
+    {"smollm2_360m", 960, 2560, 15, 5, 64, 256, 32, 49152, 1e5},
+    {"qwen3_06b", 1024, 3072, 16, 8, 128, 256, 28, 151936, 1e6},
+    {"golf", 512, 1024, 8, 4, 64, 1024, 9, 1024, 1e4},
+};
+
+}  // namespace
+
+std::vector<std::string> preset_names() {
+    std::vector<std::string> names;
+    for (const auto& p : kPresets) names.emplace_back(p.name);
+    return names;
+}
+
+ModelConfig preset(const std::string& name) {
+    for (const auto& p : kPresets) {
+        if (name != p.name) continue;
+        ModelConfig c;
+        c.name = p.name;
+        c.dim = p.dim;
+        c.hidden = p.hidden;
+        c.heads = p.heads;
+        c.kv_heads = p.kv_heads;
+        c.head_dim = p.head_dim;
+        c.seq = p.seq;
+        c.layers = p.layers;
+        c.vocab = p.vocab;
+        c.rope_theta = p.rope_theta;
+        c.residual_scale = deepnet_residual_scale(p.layers);
+        return c;
+    }
+    std::string known;
+    for (const auto& n : preset_names()) known += (known.empty() ? "" : ", ") + n;
+    throw error("unknown preset '", name, "' (known: ", known, ")");
+}
+
+void to_json(nlohmann::json& j, const ModelConfig& c) {
+    j = nlohmann::json{{"name", c.name},
+                       {"dim", c.dim},
+                       {"hidden", c.hidden},
+                       {"heads", c.heads},
+                       {"kv_heads", c.kv_heads},
+                       {"head_dim", c.head_dim},
+                       {"seq", c.seq},
+                       {"layers", c.layers},
+                       {"vocab", c.vocab},
+                       {"rope_theta", c.rope_theta},
+                       {"norm_eps", c.norm_eps},
+                       {"tied", c.tied},
+                       {"residual_scale", c.residual_scale}};
+}
+
+void from_json(const nlohmann::json& j, ModelConfig& c) {
+    if (!j.is_object()) throw error("model config must be a JSON object");
+    static const std::set<std::string> known = {"name",   "dim",        "hidden",   "heads", "kv_heads",
+                                                "head_dim", "seq",      "layers",   "vocab", "rope_theta",
+                                                "norm_eps", "tied",     "residual_scale"};
+    for (const auto& [key, value] : j.items())
+        if (!known.count(key)) throw error("model config: unknown field '", key, "'");
+    auto get_int = [&](const char* key, int& out, bool required) {
+        if (!j.contains(key)) {
+            if (required) throw error("model config: missing field '", key, "'");
+            return;
+        }
+        const auto& v = j.at(key);
+        if (!v.is_number_integer()) throw error("model config: field '", key, "' must be an integer");
+        out = v.get<int>();
+    };
+    auto get_double = [&](const char* key, double& out) {
+        if (!j.contains(key)) return;
+        const auto& v = j.at(key);
+        if (!v.is_number()) throw error("model config: field '", key, "' must be a number");
+        out = v.get<double>();
+    };
+    c = ModelConfig{};
+    if (j.contains("name")) {
+        if (!j.at("name").is_string()) throw error("model config: field 'name' must be a string");
+        c.name = j.at("name").get<std::string>();
+    }
+    get_int("dim", c.dim, true);
+    get_int("hidden", c.hidden, true);
+    get_int("heads", c.heads, true);
+    c.kv_heads = c.heads;
+    get_int("kv_heads", c.kv_heads, false);
+    c.head_dim = c.heads > 0 ? c.dim / c.heads : 0;
+    get_int("head_dim", c.head_dim, false);
+    get_int("seq", c.seq, true);
+    get_int("layers", c.layers, true);
+    get_int("vocab", c.vocab, true);
+    get_double("rope_theta", c.rope_theta);
+    get_double("norm_eps", c.norm_eps);
+    if (j.contains("tied")) {
+        if (!j.at("tied").is_boolean()) throw error("model config: field 'tied' must be true or false");
+        c.tied = j.at("tied").get<bool>();
+    }
+    c.residual_scale = c.layers > 0 ? deepnet_residual_scale(c.layers) : 1.0;
+    get_double("residual_scale", c.residual_scale);
+}
+
+ModelConfig load_config_json(const std::string& path) {
+    std::string text = read_text_file(path);
+    nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+    if (j.is_discarded()) throw error(path, ": not valid JSON");
+    ModelConfig c;
+    try {
+        c = j.get<ModelConfig>();
+    } catch (const Error& e) {
+        throw error(path, ": ", e.what());
+    }
+    c.validate(path);
+    return c;
+}
+
+void save_config_json(const ModelConfig& c, const std::string& path) {
+    std::string text = nlohmann::json(c).dump(2) + "\n";
+    AtomicWriter w(path);
+    w.write(text.data(), text.size());
+    w.commit();
+}
+
+}  // namespace ane

@@ -1,0 +1,1 @@
+#include "ane/error.hpp"

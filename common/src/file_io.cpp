@@ -1,0 +1,181 @@
+#include "ane/file_io.hpp"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <fstream>
+#include <sstream>
+
+#include "ane/error.hpp"
+
+namespace ane {
+
+namespace {
+std::string errno_text() { return std::strerror(errno); }
+}  // namespace
+
+MappedFile::MappedFile(const std::string& path) : path_(path) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw error(path, ": cannot open: ", errno_text());
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) {
+        std::string why = errno_text();
+        ::close(fd);
+        throw error(path, ": cannot stat: ", why);
+    }
+    if (S_ISDIR(st.st_mode)) {
+        ::close(fd);
+        throw error(path, ": is a directory, expected a file");
+    }
+    size_ = static_cast<std::size_t>(st.st_size);
+    if (size_ > 0) {
+        void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (p == MAP_FAILED) {
+            std::string why = errno_text();
+            ::close(fd);
+            throw error(path, ": cannot map: ", why);
+        }
+        data_ = static_cast<const std::uint8_t*>(p);
+    }
+    ::close(fd);
+}
+
+MappedFile::~MappedFile() {
+    if (data_) ::munmap(const_cast<std::uint8_t*>(data_), size_);
+}
+
+MappedFile::MappedFile(MappedFile&& other) noexcept
+    : path_(std::move(other.path_)), data_(other.data_), size_(other.size_) {
+    other.data_ = nullptr;
+    other.size_ = 0;
+}
+
+MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
+    if (this != &other) {
+        if (data_) ::munmap(const_cast<std::uint8_t*>(data_), size_);
+        path_ = std::move(other.path_);
+        data_ = other.data_;
+        size_ = other.size_;
+        other.data_ = nullptr;
+        other.size_ = 0;
+    }
+    return *this;
+}
+
+std::size_t ByteReader::checked_end(std::size_t n) const {
+    if (n > bytes_.size() - pos_)
+        throw error(path_, ": truncated: needs ", n, " more bytes at offset ", pos_, " but the file has ",
+                    bytes_.size(), " bytes");
+    return pos_ + n;
+}
+
+void ByteReader::seek(std::size_t pos) {
+    if (pos > bytes_.size())
+        throw error(path_, ": truncated: offset ", pos, " is past the end of the file (", bytes_.size(),
+                    " bytes)");
+    pos_ = pos;
+}
+
+const std::uint8_t* ByteReader::take(std::size_t n, const char* what) {
+    if (n > bytes_.size() - pos_)
+        throw error(path_, ": truncated: ", what, " needs ", n, " bytes at offset ", pos_,
+                    " but the file has ", bytes_.size(), " bytes");
+    const std::uint8_t* p = bytes_.data() + pos_;
+    pos_ += n;
+    return p;
+}
+
+AtomicWriter::AtomicWriter(const std::string& path) : path_(path), tmp_path_(path + ".tmp") {
+    fd_ = ::open(tmp_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd_ < 0) throw error(tmp_path_, ": cannot create: ", errno_text());
+    buffer_.reserve(1 << 20);
+}
+
+AtomicWriter::~AtomicWriter() {
+    if (fd_ >= 0) {
+        ::close(fd_);
+        ::unlink(tmp_path_.c_str());
+    }
+}
+
+void AtomicWriter::flush_buffer() {
+    const char* p = buffer_.data();
+    std::size_t left = buffer_.size();
+    while (left > 0) {
+        ssize_t n = ::write(fd_, p, left);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            throw error(tmp_path_, ": write failed: ", errno_text());
+        }
+        p += n;
+        left -= static_cast<std::size_t>(n);
+    }
+    buffer_.clear();
+}
+
+void AtomicWriter::write(const void* data, std::size_t n) {
+    written_ += n;
+    if (buffer_.size() + n <= buffer_.capacity()) {
+        buffer_.append(static_cast<const char*>(data), n);
+        return;
+    }
+    flush_buffer();
+    if (n < buffer_.capacity()) {
+        buffer_.append(static_cast<const char*>(data), n);
+        return;
+    }
+    const char* p = static_cast<const char*>(data);
+    while (n > 0) {
+        ssize_t w = ::write(fd_, p, n);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            throw error(tmp_path_, ": write failed: ", errno_text());
+        }
+        p += w;
+        n -= static_cast<std::size_t>(w);
+    }
+}
+
+void AtomicWriter::write_zeros(std::size_t n) {
+    static const char zeros[1 << 16] = {};
+    while (n > 0) {
+        std::size_t k = n < sizeof(zeros) ? n : sizeof(zeros);
+        write(zeros, k);
+        n -= k;
+    }
+}
+
+void AtomicWriter::commit() {
+    flush_buffer();
+    if (::fsync(fd_) != 0) throw error(tmp_path_, ": fsync failed: ", errno_text());
+    if (::close(fd_) != 0) {
+        fd_ = -1;
+        ::unlink(tmp_path_.c_str());
+        throw error(tmp_path_, ": close failed: ", errno_text());
+    }
+    fd_ = -1;
+    if (::rename(tmp_path_.c_str(), path_.c_str()) != 0) {
+        std::string why = errno_text();
+        ::unlink(tmp_path_.c_str());
+        throw error(path_, ": cannot rename ", tmp_path_, " into place: ", why);
+    }
+}
+
+bool file_exists(const std::string& path) {
+    struct stat st {};
+    return ::stat(path.c_str(), &st) == 0;
+}
+
+void check_can_write(const std::string& path, bool force) {
+    if (!force && file_exists(path)) throw error(path, ": already exists (use --force to overwrite)");
+}
+
+std::string read_text_file(const std::string& path) {
+    MappedFile f(path);
+    return std::string(reinterpret_cast<const char*>(f.data()), f.size());
+}
+
+}  // namespace ane

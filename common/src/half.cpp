@@ -1,0 +1,79 @@
+#include "ane/half.hpp"
+
+#include <bit>
+#include <cstring>
+
+namespace ane {
+
+float fp16_to_float(std::uint16_t h) {
+    const std::uint32_t sign = std::uint32_t(h & 0x8000u) << 16;
+    const std::uint32_t exp = (h >> 10) & 0x1Fu;
+    std::uint32_t mant = h & 0x3FFu;
+    std::uint32_t bits;
+    if (exp == 0x1F) {
+        bits = sign | 0x7F800000u | (mant << 13) | (mant ? 0x00400000u : 0u);
+    } else if (exp != 0) {
+        bits = sign | ((exp + 112) << 23) | (mant << 13);
+    } else if (mant == 0) {
+        bits = sign;
+    } else {
+        // Subnormal: normalise the mantissa.
+        int e = -1;
+        do {
+            ++e;
+            mant <<= 1;
+        } while ((mant & 0x400u) == 0);
+        bits = sign | (std::uint32_t(112 - e) << 23) | ((mant & 0x3FFu) << 13);
+    }
+    return std::bit_cast<float>(bits);
+}
+
+std::uint16_t float_to_fp16(float f) {
+    const std::uint32_t x = std::bit_cast<std::uint32_t>(f);
+    const std::uint16_t sign = static_cast<std::uint16_t>((x >> 16) & 0x8000u);
+    const std::uint32_t abs = x & 0x7FFFFFFFu;
+    if (abs >= 0x7F800000u) {  // inf or NaN
+        const std::uint16_t mant = abs > 0x7F800000u ? (0x200u | ((abs >> 13) & 0x3FFu)) : 0u;
+        return sign | 0x7C00u | mant;
+    }
+    if (abs >= 0x477FF000u) return sign | 0x7C00u;  // rounds to >= 65520: overflow to inf
+    if (abs < 0x38800000u) {                         // below the smallest normal half (2^-14)
+        if (abs < 0x33000000u) return sign;          // below half the smallest subnormal: zero
+        const std::uint32_t e = abs >> 23;
+        const std::uint32_t mant = (abs & 0x7FFFFFu) | 0x800000u;
+        const std::uint32_t shift = 126 - e;  // 14 - (e - 127) + 13 - 1 + 1
+        std::uint32_t half = mant >> shift;
+        const std::uint32_t rem = mant & ((1u << shift) - 1);
+        const std::uint32_t halfway = 1u << (shift - 1);
+        if (rem > halfway || (rem == halfway && (half & 1u))) ++half;
+        return sign | static_cast<std::uint16_t>(half);
+    }
+    std::uint32_t h = ((abs >> 13) - (112u << 10));
+    const std::uint32_t rem = abs & 0x1FFFu;
+    if (rem > 0x1000u || (rem == 0x1000u && (h & 1u))) ++h;  // may carry into the exponent: correct
+    return sign | static_cast<std::uint16_t>(h);
+}
+
+float bf16_to_float(std::uint16_t b) { return std::bit_cast<float>(std::uint32_t(b) << 16); }
+
+std::uint16_t float_to_bf16(float f) {
+    std::uint32_t x = std::bit_cast<std::uint32_t>(f);
+    if ((x & 0x7FFFFFFFu) > 0x7F800000u) return static_cast<std::uint16_t>((x >> 16) | 0x40u);  // quiet NaN
+    x += 0x7FFFu + ((x >> 16) & 1u);
+    return static_cast<std::uint16_t>(x >> 16);
+}
+
+void fp16_to_float(const std::uint16_t* in, float* out, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) out[i] = fp16_to_float(in[i]);
+}
+void float_to_fp16(const float* in, std::uint16_t* out, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) out[i] = float_to_fp16(in[i]);
+}
+void bf16_to_float(const std::uint16_t* in, float* out, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) out[i] = bf16_to_float(in[i]);
+}
+void float_to_bf16(const float* in, std::uint16_t* out, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) out[i] = float_to_bf16(in[i]);
+}
+
+}  // namespace ane

@@ -1,0 +1,47 @@
+#include "ane/model_file.hpp"
+
+#include "ane/error.hpp"
+#include "ane/file_io.hpp"
+#include "ane/llama2c.hpp"
+#include "ane/token_file.hpp"
+
+namespace ane {
+
+const char* file_kind_name(FileKind kind) {
+    switch (kind) {
+        case FileKind::Blzt: return "blzt";
+        case FileKind::Llama2c: return "llama2c";
+        case FileKind::TokenShard: return "tokens-shard";
+        case FileKind::TokenRaw: return "tokens-raw";
+        case FileKind::Unknown: break;
+    }
+    return "unknown";
+}
+
+FileKind detect_file_kind(const std::string& path) {
+    MappedFile f(path);
+    if (looks_like_blzt(f.data(), f.size())) return FileKind::Blzt;
+    if (has_shard_header(f.data(), f.size())) return FileKind::TokenShard;
+    if (looks_like_llama2c(f.data(), f.size())) return FileKind::Llama2c;
+    if (f.size() > 0 && f.size() % 2 == 0) return FileKind::TokenRaw;
+    return FileKind::Unknown;
+}
+
+Checkpoint load_model(const std::string& path, const LoadOptions& options) {
+    switch (detect_file_kind(path)) {
+        case FileKind::Blzt: return read_blzt(path, {options.load_moments});
+        case FileKind::Llama2c: {
+            Checkpoint ck;
+            ck.weights = read_llama2c(path);
+            ck.source_version = 0;
+            if (options.load_moments) ck.adam = AdamMoments::zeros(ck.weights.config);
+            return ck;
+        }
+        case FileKind::TokenShard: throw error(path, ": is a token file, not a model");
+        case FileKind::TokenRaw:
+        case FileKind::Unknown: break;
+    }
+    throw error(path, ": not a model file the suite reads (no BLZT magic, and its size matches no llama2.c model)");
+}
+
+}  // namespace ane

@@ -1,0 +1,48 @@
+#include "ane/tokenizer.hpp"
+
+#include <algorithm>
+
+#include "ane/error.hpp"
+
+namespace ane {
+
+namespace {
+constexpr std::string_view kSpaceMarker = "\xE2\x96\x81";  // U+2581 '▁'
+}
+
+ByteCounter::ByteCounter(const Tokenizer& tok, int table_size) {
+    const int n = tok.vocab_size();
+    const int size = std::max(n, table_size);
+    base_bytes_.assign(size, 0);
+    leading_space_.assign(size, 0);
+    boundary_.assign(size, 1);
+    for (int id = 0; id < n; ++id) {
+        const TokenKind k = tok.kind(id);
+        if (k == TokenKind::Control || k == TokenKind::Unknown || k == TokenKind::Unused) continue;
+        boundary_[id] = 0;
+        if (k == TokenKind::Byte) {
+            base_bytes_[id] = 1;
+            continue;
+        }
+        std::string p = tok.piece(id);
+        if (p.starts_with(kSpaceMarker)) {
+            leading_space_[id] = 1;
+            p.erase(0, kSpaceMarker.size());
+        }
+        base_bytes_[id] = static_cast<std::int16_t>(p.size());
+    }
+}
+
+std::int64_t ByteCounter::count(std::span<const int> ids, int prev) const {
+    std::int64_t total = 0;
+    for (int id : ids) {
+        require(id >= 0 && id < table_size(), "token id ", id, " is outside the tokenizer's ", table_size(), " ids");
+        total += bytes(prev, id);
+        prev = id;
+    }
+    return total;
+}
+
+std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path) { return load_sentencepiece(path); }
+
+}  // namespace ane

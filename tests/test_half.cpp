@@ -1,0 +1,81 @@
+#include <gtest/gtest.h>
+
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <random>
+
+#include "ane/half.hpp"
+
+using namespace ane;
+
+// GCC's _Float16 on x86-64 rounds to nearest even in hardware or libgcc: the reference.
+TEST(Half, Fp16ToFloatMatchesFloat16ForEveryBitPattern) {
+    for (std::uint32_t h = 0; h < 65536; ++h) {
+        _Float16 ref;
+        std::uint16_t bits = static_cast<std::uint16_t>(h);
+        std::memcpy(&ref, &bits, 2);
+        const float want = static_cast<float>(ref);
+        const float got = fp16_to_float(bits);
+        if (std::isnan(want)) {
+            EXPECT_TRUE(std::isnan(got)) << h;
+        } else {
+            EXPECT_EQ(std::bit_cast<std::uint32_t>(got), std::bit_cast<std::uint32_t>(want)) << "bits " << h;
+        }
+    }
+}
+
+TEST(Half, EveryFp16RoundTripsThroughFloat) {
+    for (std::uint32_t h = 0; h < 65536; ++h) {
+        const std::uint16_t bits = static_cast<std::uint16_t>(h);
+        const std::uint16_t back = float_to_fp16(fp16_to_float(bits));
+        if ((bits & 0x7C00) == 0x7C00 && (bits & 0x3FF)) {
+            EXPECT_EQ(back & 0x7C00, 0x7C00);
+            EXPECT_NE(back & 0x3FF, 0);
+        } else {
+            EXPECT_EQ(back, bits);
+        }
+    }
+}
+
+TEST(Half, FloatToFp16RoundsLikeFloat16) {
+    std::mt19937 rng(1);
+    std::vector<float> values = {0.0f, -0.0f, 1.0f, 65504.0f, 65519.99f, 65520.0f, 1e-8f, 2.98023224e-8f,
+                                 5.96046448e-8f, 6.1e-5f, 6.103515625e-05f, INFINITY, -INFINITY, 1e30f, -1e-30f};
+    std::uniform_int_distribution<std::uint32_t> bits;
+    for (int i = 0; i < 200000; ++i) {
+        float f = std::bit_cast<float>(bits(rng));
+        if (std::isnan(f)) continue;
+        values.push_back(f);
+        // Concentrate on the fp16 range, where rounding matters.
+        values.push_back(std::ldexp(std::uniform_real_distribution<float>(-1, 1)(rng), int(bits(rng) % 44) - 28));
+    }
+    for (float f : values) {
+        const _Float16 ref = static_cast<_Float16>(f);
+        std::uint16_t want;
+        std::memcpy(&want, &ref, 2);
+        EXPECT_EQ(float_to_fp16(f), want) << "value " << f;
+    }
+    EXPECT_TRUE(std::isnan(fp16_to_float(float_to_fp16(NAN))));
+}
+
+TEST(Half, Bf16RoundsToNearestEvenAgainstDouble) {
+    std::mt19937 rng(2);
+    std::uniform_int_distribution<std::uint32_t> bits;
+    for (int i = 0; i < 200000; ++i) {
+        const float f = std::bit_cast<float>(bits(rng));
+        if (!std::isfinite(f)) continue;
+        const std::uint16_t b = float_to_bf16(f);
+        // The two bf16 neighbours of f: truncation and the next value up in magnitude.
+        const std::uint16_t lo = static_cast<std::uint16_t>(std::bit_cast<std::uint32_t>(f) >> 16);
+        if (((lo + 1) & 0x7F80) == 0x7F80) continue;  // rounding up would reach inf
+        const double a = bf16_to_float(lo), c = bf16_to_float(static_cast<std::uint16_t>(lo + 1));
+        const double da = std::fabs(double(f) - a), dc = std::fabs(double(f) - c);
+        if (da < dc) EXPECT_EQ(b, lo) << f;
+        else if (dc < da) EXPECT_EQ(b, static_cast<std::uint16_t>(lo + 1)) << f;
+        else EXPECT_EQ(b & 1, 0) << f;
+    }
+    EXPECT_TRUE(std::isnan(bf16_to_float(float_to_bf16(NAN))));
+    EXPECT_EQ(bf16_to_float(float_to_bf16(1.0f)), 1.0f);
+    EXPECT_EQ(bf16_to_float(float_to_bf16(-INFINITY)), -INFINITY);
+}

@@ -1,0 +1,48 @@
+#pragma once
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "ane/weights.hpp"
+
+namespace ane::test {
+
+// A file under ../shared/data; tests that need one skip when it is absent.
+std::string shared_data(const std::string& relative);
+
+#define ANE_REQUIRE_SHARED(path)                                                                       \
+    do {                                                                                               \
+        if (!std::filesystem::exists(path))                                                            \
+            GTEST_SKIP() << "shared test data not found: " << (path)                                   \
+                         << " (clone the project with ../shared beside it to run this test)";          \
+    } while (0)
+
+// A fresh directory removed with everything in it when the object dies.
+class TempDir {
+public:
+    TempDir();
+    ~TempDir();
+    std::string path(const std::string& name) const { return (dir_ / name).string(); }
+
+private:
+    std::filesystem::path dir_;
+};
+
+struct RunResult {
+    int exit_code = -1;
+    std::string out, err;
+};
+// Runs a shell command, capturing stdout and stderr separately.
+RunResult run(const std::string& command);
+
+std::vector<std::uint8_t> read_bytes(const std::string& path);
+void write_bytes(const std::string& path, const std::vector<std::uint8_t>& bytes);
+
+// Small configurations and deterministic random weights for tests.
+ModelConfig tiny_config(bool tied = true);
+Weights random_weights(const ModelConfig& c, unsigned seed);
+
+}  // namespace ane::test
