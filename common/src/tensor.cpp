@@ -34,8 +34,14 @@ Tensor::Tensor(Shape shape) : shape_(std::move(shape)), numel_(shape_numel(shape
     data_.reset(static_cast<float*>(p));
 }
 
-Tensor::Tensor(const Tensor& other) : Tensor(other.shape_) {
-    if (numel_) std::memcpy(data_.get(), other.data_.get(), bytes());
+Tensor::Tensor(const Tensor& other) {
+    if (other.numel_ == 0) {
+        shape_ = other.shape_;
+        return;
+    }
+    Tensor copy(other.shape_);
+    std::memcpy(copy.data_.get(), other.data_.get(), other.bytes());
+    *this = std::move(copy);
 }
 
 Tensor& Tensor::operator=(const Tensor& other) {

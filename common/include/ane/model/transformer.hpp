@@ -1,0 +1,58 @@
+#pragma once
+// The Llama-family transformer (spec/model.md): forward, backward with every gradient, on a
+// Device. Processes B sequences of S tokens at once (T = B*S rows per matrix product).
+// Activations for backward are kept from the last forward; nothing is allocated per step.
+#include <cstdint>
+#include <vector>
+
+#include "ane/device/device.hpp"
+#include "ane/vocab_map.hpp"
+#include "ane/weights.hpp"
+
+namespace ane {
+
+class Transformer {
+public:
+    // `weights` and `device` must outlive the model. The classifier covers the ids of
+    // `vocab_map` (the compact vocabulary; VocabMap::identity for the full one).
+    Transformer(const Weights& weights, Device& device, int max_batch, VocabMap vocab_map);
+
+    // Copies classifier rows from the weights: call after every weight update.
+    void refresh_classifier();
+
+    // Forward over B sequences of S <= config.seq tokens (inputs: full ids, row-major [B, S]).
+    // Leaves logits [B*S, CV] in logits().
+    void forward(const std::int32_t* inputs, int B, int S);
+    // Mean cross-entropy of the last forward against compact targets; turns the logits into
+    // dlogits (times grad_scale / T) for backward().
+    double loss_and_dlogits(const std::int32_t* compact_targets, float grad_scale);
+    // Accumulates every parameter's gradient of the last forward into grads.
+    void backward(Weights& grads);
+
+    const float* logits() const { return logits_.data(); }
+    int compact_vocab() const { return map_.compact_vocab(); }
+    const VocabMap& vocab_map() const { return map_; }
+    int max_batch() const { return max_batch_; }
+    const ModelConfig& config() const { return w_.config; }
+
+    // Matrix-product FLOPs of one forward over T tokens (for reports), and attention FLOPs.
+    static double forward_matmul_flops(const ModelConfig& c, int compact_vocab, int S);
+
+private:
+    struct LayerActs {
+        Tensor x, a, rstd_att, q, k, v, o, probs, x2, f, rstd_ffn, h1, h3, g;
+    };
+    const Weights& w_;
+    Device& dev_;
+    int max_batch_;
+    VocabMap map_;
+    int B_ = 0, S_ = 0;
+    std::vector<std::int32_t> inputs_;
+    std::vector<LayerActs> acts_;
+    Tensor x_final_in_, xf_, rstd_final_, logits_, cembed_;
+    Tensor rope_cos_, rope_sin_;
+    // Backward scratch.
+    Tensor dy_, dx2_, da_, dout_, dq_, dk_, dv_, dg_, dh1_, dh3_, df_, dxf_, gcembed_;
+};
+
+}  // namespace ane

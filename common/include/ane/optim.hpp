@@ -1,0 +1,35 @@
+#pragma once
+// AdamW with decoupled weight decay on matrices only, the warmup + cosine schedule, global-L2
+// gradient clipping (spec/model.md §9).
+#include "ane/checkpoint.hpp"
+#include "ane/weights.hpp"
+
+namespace ane {
+
+struct AdamWConfig {
+    float beta1 = 0.9f, beta2 = 0.95f, eps = 1e-8f, weight_decay = 0.1f;
+};
+
+// Linear warmup over `warmup` steps to max_lr, then cosine to min_frac * max_lr at `total`.
+struct LrSchedule {
+    float max_lr = 3e-4f;
+    int warmup = 100;
+    int total = 10000;
+    float min_frac = 0.1f;
+    float at(int step) const;
+};
+
+// Whether a tensor gets weight decay: the projections, the embedding and the classifier;
+// not the RMSNorm gains.
+bool decays(const std::string& tensor_name);
+
+void zero_grads(Weights& grads);
+void scale_grads(Weights& grads, float factor);
+// sqrt of the sum of squares of every gradient, accumulated in double; NaN/Inf propagate.
+double global_grad_norm(const Weights& grads);
+
+// One AdamW update at step t (1-based, for bias correction).
+void adamw_update(Weights& weights, const Weights& grads, AdamMoments& moments, int t, float lr,
+                  const AdamWConfig& config);
+
+}  // namespace ane

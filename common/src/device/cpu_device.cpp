@@ -1,0 +1,94 @@
+// The cpu backend: float32 products on OpenBLAS, attention and elementwise kernels on OpenMP.
+#include <cblas.h>
+#include <omp.h>
+
+#include <thread>
+
+#include "ane/device/device.hpp"
+#include "ane/error.hpp"
+#include "ane/model/kernels.hpp"
+
+extern "C" {
+// Declared by OpenBLAS's cblas.h in most builds; repeated here for the ones that do not.
+char* openblas_get_corename(void);
+char* openblas_get_config(void);
+int openblas_get_parallel(void);
+void openblas_set_num_threads(int);
+}
+
+namespace ane {
+
+int set_compute_threads(int threads) {
+    if (threads <= 0) threads = int(std::thread::hardware_concurrency());
+    if (threads <= 0) threads = 1;
+    omp_set_num_threads(threads);
+    openblas_set_num_threads(threads);
+    return threads;
+}
+
+std::string blas_description() {
+    const int parallel = openblas_get_parallel();
+    const char* mode = parallel == 2 ? "OpenMP" : parallel == 1 ? "pthreads" : "sequential";
+    return std::string(openblas_get_config()) + ", kernels " + openblas_get_corename() + ", " + mode;
+}
+
+namespace {
+
+class CpuDevice final : public Device {
+public:
+    explicit CpuDevice(int threads) : threads_(set_compute_threads(threads)) {}
+
+    std::string name() const override { return "cpu"; }
+    std::string describe() const override {
+        return "cpu: " + blas_description() + ", " + std::to_string(threads_) + " thread(s)";
+    }
+    int threads() const override { return threads_; }
+
+    void matmul_forward(const float* X, const float* W, int M, int N, int K, float* Y, float alpha,
+                        float beta) override {
+        ScopedTimer t(profile_.matmul_s);
+        profile_.matmul_flops += 2.0 * M * N * K;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, alpha, X, K, W, K, beta, Y, N);
+    }
+
+    void matmul_input_grad(const float* dY, const float* W, int M, int N, int K, float* dX, float alpha,
+                           float beta) override {
+        ScopedTimer t(profile_.matmul_s);
+        profile_.matmul_flops += 2.0 * M * N * K;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, K, N, alpha, dY, N, W, K, beta, dX, K);
+    }
+
+    void matmul_weight_grad(const float* dY, const float* X, int M, int N, int K, float* dW, float alpha) override {
+        ScopedTimer t(profile_.matmul_s);
+        profile_.matmul_flops += 2.0 * M * N * K;
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, N, K, M, alpha, dY, N, X, K, 1.0f, dW, K);
+    }
+
+    void attention_forward(const float* q, const float* k, const float* v, int B, int S, int nh, int nkv, int hd,
+                           float* o, float* probs) override {
+        ScopedTimer t(profile_.attention_s);
+        profile_.attention_flops += 2.0 * B * nh * double(S) * (S + 1) * hd;
+        kernels::attention_forward(q, k, v, B, S, nh, nkv, hd, o, probs);
+    }
+
+    void attention_backward(const float* q, const float* k, const float* v, const float* probs, const float* dout,
+                            int B, int S, int nh, int nkv, int hd, float* dq, float* dk, float* dv) override {
+        ScopedTimer t(profile_.attention_s);
+        profile_.attention_flops += 4.0 * B * nh * double(S) * (S + 1) * hd;
+        kernels::attention_backward(q, k, v, probs, dout, B, S, nh, nkv, hd, dq, dk, dv);
+    }
+
+private:
+    int threads_;
+};
+
+}  // namespace
+
+std::unique_ptr<Device> make_device(const std::string& name, int threads) {
+    if (name == "cpu") return std::make_unique<CpuDevice>(threads);
+    if (name == "ane" || name == "ane-sim")
+        throw error("device '", name, "' is not available in this build (only 'cpu' is, for now)");
+    throw error("unknown device '", name, "' (known: cpu)");
+}
+
+}  // namespace ane

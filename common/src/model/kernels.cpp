@@ -1,0 +1,232 @@
+#include "ane/model/kernels.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+namespace ane::kernels {
+
+void rmsnorm_forward(const float* x, const float* w, int T, int D, float eps, float* y, float* rstd) {
+#pragma omp parallel for schedule(static)
+    for (int t = 0; t < T; ++t) {
+        const float* xt = x + std::int64_t(t) * D;
+        float* yt = y + std::int64_t(t) * D;
+        float ss = 0.0f;
+#pragma omp simd reduction(+ : ss)
+        for (int i = 0; i < D; ++i) ss += xt[i] * xt[i];
+        const float r = 1.0f / std::sqrt(ss / float(D) + eps);
+        rstd[t] = r;
+#pragma omp simd
+        for (int i = 0; i < D; ++i) yt[i] = xt[i] * r * w[i];
+    }
+}
+
+void rmsnorm_backward(const float* x, const float* w, const float* rstd, const float* dy, int T, int D, float* dx,
+                      float* dw) {
+#pragma omp parallel
+    {
+        std::vector<float> dw_local(static_cast<std::size_t>(D), 0.0f);
+#pragma omp for schedule(static)
+        for (int t = 0; t < T; ++t) {
+            const float* xt = x + std::int64_t(t) * D;
+            const float* dyt = dy + std::int64_t(t) * D;
+            float* dxt = dx + std::int64_t(t) * D;
+            const float r = rstd[t];
+            float dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
+            for (int i = 0; i < D; ++i) dot += w[i] * dyt[i] * xt[i];
+            const float c = r * r * dot / float(D);
+#pragma omp simd
+            for (int i = 0; i < D; ++i) {
+                dxt[i] += r * (w[i] * dyt[i] - xt[i] * c);
+                dw_local[i] += dyt[i] * xt[i] * r;
+            }
+        }
+#pragma omp critical
+        for (int i = 0; i < D; ++i) dw[i] += dw_local[i];
+    }
+}
+
+void rope_tables(int S, int head_dim, double theta, float* cos_table, float* sin_table) {
+    const int half = head_dim / 2;
+    for (int p = 0; p < S; ++p)
+        for (int i = 0; i < half; ++i) {
+            const float freq = 1.0f / std::pow(float(theta), float(2 * i) / float(head_dim));
+            const float ang = float(p) * freq;
+            cos_table[p * half + i] = std::cos(ang);
+            sin_table[p * half + i] = std::sin(ang);
+        }
+}
+
+void rope_apply(float* x, int T, int S, int heads, int head_dim, const float* cos_table, const float* sin_table,
+                bool inverse) {
+    const int half = head_dim / 2;
+    const int C = heads * head_dim;
+    const float sign = inverse ? -1.0f : 1.0f;
+#pragma omp parallel for schedule(static)
+    for (int t = 0; t < T; ++t) {
+        const float* c = cos_table + (t % S) * half;
+        const float* s = sin_table + (t % S) * half;
+        float* xt = x + std::int64_t(t) * C;
+        for (int h = 0; h < heads; ++h) {
+            float* xh = xt + h * head_dim;
+            for (int i = 0; i < half; ++i) {
+                const float x0 = xh[2 * i], x1 = xh[2 * i + 1];
+                const float sn = sign * s[i];
+                xh[2 * i] = x0 * c[i] - x1 * sn;
+                xh[2 * i + 1] = x0 * sn + x1 * c[i];
+            }
+        }
+    }
+}
+
+void attention_forward(const float* q, const float* k, const float* v, int B, int S, int nh, int nkv, int hd,
+                       float* o, float* probs) {
+    const int r = nh / nkv;
+    const int Cq = nh * hd, Ckv = nkv * hd;
+    const float scale = 1.0f / std::sqrt(float(hd));
+#pragma omp parallel for collapse(2) schedule(dynamic, 1)
+    for (int b = 0; b < B; ++b)
+        for (int h = 0; h < nh; ++h) {
+            const int g = h / r;
+            float* P = probs + (std::int64_t(b) * nh + h) * S * S;
+            for (int t = 0; t < S; ++t) {
+                const float* qt = q + (std::int64_t(b) * S + t) * Cq + h * hd;
+                float* Pt = P + std::int64_t(t) * S;
+                float mx = -INFINITY;
+                for (int j = 0; j <= t; ++j) {
+                    const float* kj = k + (std::int64_t(b) * S + j) * Ckv + g * hd;
+                    float dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
+                    for (int d = 0; d < hd; ++d) dot += qt[d] * kj[d];
+                    Pt[j] = dot * scale;
+                    mx = std::max(mx, Pt[j]);
+                }
+                float sum = 0.0f;
+                for (int j = 0; j <= t; ++j) {
+                    Pt[j] = std::exp(Pt[j] - mx);
+                    sum += Pt[j];
+                }
+                const float inv = 1.0f / (sum + 1e-10f);
+                for (int j = 0; j <= t; ++j) Pt[j] *= inv;
+                for (int j = t + 1; j < S; ++j) Pt[j] = 0.0f;
+                float* ot = o + (std::int64_t(b) * S + t) * Cq + h * hd;
+                for (int d = 0; d < hd; ++d) ot[d] = 0.0f;
+                for (int j = 0; j <= t; ++j) {
+                    const float* vj = v + (std::int64_t(b) * S + j) * Ckv + g * hd;
+                    const float p = Pt[j];
+#pragma omp simd
+                    for (int d = 0; d < hd; ++d) ot[d] += p * vj[d];
+                }
+            }
+        }
+}
+
+void attention_backward(const float* q, const float* k, const float* v, const float* probs, const float* dout, int B,
+                        int S, int nh, int nkv, int hd, float* dq, float* dk, float* dv) {
+    const int r = nh / nkv;
+    const int Cq = nh * hd, Ckv = nkv * hd;
+    const float scale = 1.0f / std::sqrt(float(hd));
+    // One task per (sequence, KV head): it owns that head's dk/dv rows, so no two threads
+    // write the same memory.
+#pragma omp parallel for collapse(2) schedule(dynamic, 1)
+    for (int b = 0; b < B; ++b)
+        for (int g = 0; g < nkv; ++g) {
+            std::vector<float> dS(static_cast<std::size_t>(S));
+            for (int j = 0; j < S; ++j) {
+                float* dkj = dk + (std::int64_t(b) * S + j) * Ckv + g * hd;
+                float* dvj = dv + (std::int64_t(b) * S + j) * Ckv + g * hd;
+                for (int d = 0; d < hd; ++d) dkj[d] = dvj[d] = 0.0f;
+            }
+            for (int h = g * r; h < (g + 1) * r; ++h) {
+                const float* P = probs + (std::int64_t(b) * nh + h) * S * S;
+                for (int t = 0; t < S; ++t) {
+                    const float* Pt = P + std::int64_t(t) * S;
+                    const float* dot_ = dout + (std::int64_t(b) * S + t) * Cq + h * hd;
+                    const float* qt = q + (std::int64_t(b) * S + t) * Cq + h * hd;
+                    float* dqt = dq + (std::int64_t(b) * S + t) * Cq + h * hd;
+                    float sum = 0.0f;
+                    for (int j = 0; j <= t; ++j) {
+                        const float* vj = v + (std::int64_t(b) * S + j) * Ckv + g * hd;
+                        float* dvj = dv + (std::int64_t(b) * S + j) * Ckv + g * hd;
+                        float dp = 0.0f;
+                        const float p = Pt[j];
+#pragma omp simd reduction(+ : dp)
+                        for (int d = 0; d < hd; ++d) {
+                            dp += dot_[d] * vj[d];
+                            dvj[d] += p * dot_[d];
+                        }
+                        dS[j] = dp;
+                        sum += dp * p;
+                    }
+                    for (int d = 0; d < hd; ++d) dqt[d] = 0.0f;
+                    for (int j = 0; j <= t; ++j) {
+                        const float ds = (dS[j] - sum) * Pt[j] * scale;
+                        const float* kj = k + (std::int64_t(b) * S + j) * Ckv + g * hd;
+                        float* dkj = dk + (std::int64_t(b) * S + j) * Ckv + g * hd;
+#pragma omp simd
+                        for (int d = 0; d < hd; ++d) {
+                            dqt[d] += ds * kj[d];
+                            dkj[d] += ds * qt[d];
+                        }
+                    }
+                }
+            }
+        }
+}
+
+void swiglu_forward(const float* h1, const float* h3, std::int64_t n, float* g) {
+#pragma omp parallel for simd schedule(static)
+    for (std::int64_t i = 0; i < n; ++i) {
+        const float sig = 1.0f / (1.0f + std::exp(-h1[i]));
+        g[i] = h1[i] * sig * h3[i];
+    }
+}
+
+void swiglu_backward(const float* h1, const float* h3, const float* dg, std::int64_t n, float* dh1, float* dh3) {
+#pragma omp parallel for simd schedule(static)
+    for (std::int64_t i = 0; i < n; ++i) {
+        const float sig = 1.0f / (1.0f + std::exp(-h1[i]));
+        dh3[i] = dg[i] * h1[i] * sig;
+        dh1[i] = dg[i] * h3[i] * sig * (1.0f + h1[i] * (1.0f - sig));
+    }
+}
+
+double cross_entropy(float* logits, const std::int32_t* targets, int T, int V, float grad_scale) {
+    double total = 0.0;
+    const float inv_T = grad_scale / float(T);
+#pragma omp parallel for reduction(+ : total) schedule(static)
+    for (int t = 0; t < T; ++t) {
+        float* z = logits + std::int64_t(t) * V;
+        float mx = -INFINITY;
+        for (int c = 0; c < V; ++c) mx = std::max(mx, z[c]);
+        const int tgt = targets[t];
+        const float z_tgt = z[tgt] - mx;
+        float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+        for (int c = 0; c < V; ++c) {
+            z[c] = std::exp(z[c] - mx);
+            sum += z[c];
+        }
+        total += double(std::log(sum)) - double(z_tgt);
+        const float inv = 1.0f / sum;
+#pragma omp simd
+        for (int c = 0; c < V; ++c) z[c] *= inv * inv_T;
+        z[tgt] -= inv_T;
+    }
+    return total / T;
+}
+
+void cross_entropy_rows(const float* logits, const std::int32_t* targets, int T, int V, double* out_loss) {
+#pragma omp parallel for schedule(static)
+    for (int t = 0; t < T; ++t) {
+        const float* z = logits + std::int64_t(t) * V;
+        float mx = -INFINITY;
+        for (int c = 0; c < V; ++c) mx = std::max(mx, z[c]);
+        double sum = 0.0;
+        for (int c = 0; c < V; ++c) sum += std::exp(double(z[c] - mx));
+        out_loss[t] = std::log(sum) - double(z[targets[t]] - mx);
+    }
+}
+
+}  // namespace ane::kernels

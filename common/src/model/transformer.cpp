@@ -1,0 +1,221 @@
+#include "ane/model/transformer.hpp"
+
+#include <cstring>
+
+#include "ane/error.hpp"
+#include "ane/model/kernels.hpp"
+
+namespace ane {
+
+namespace {
+Tensor buffer(std::int64_t rows, std::int64_t cols) { return Tensor({rows, cols}); }
+}  // namespace
+
+Transformer::Transformer(const Weights& weights, Device& device, int max_batch, VocabMap vocab_map)
+    : w_(weights), dev_(device), max_batch_(max_batch), map_(std::move(vocab_map)) {
+    const ModelConfig& c = w_.config;
+    require(max_batch >= 1, "batch must be at least 1");
+    require(map_.full_vocab() == c.vocab, "vocabulary map covers ", map_.full_vocab(), " ids, the model has ",
+            c.vocab);
+    const std::int64_t T = std::int64_t(max_batch) * c.seq;
+    const std::int64_t D = c.dim, H = c.hidden, Q = c.q_dim(), KV = c.kv_dim(), CV = map_.compact_vocab();
+    acts_.resize(c.layers);
+    for (auto& a : acts_) {
+        a.x = buffer(T, D);
+        a.a = buffer(T, D);
+        a.rstd_att = buffer(T, 1);
+        a.q = buffer(T, Q);
+        a.k = buffer(T, KV);
+        a.v = buffer(T, KV);
+        a.o = buffer(T, Q);
+        a.probs = Tensor({std::int64_t(max_batch) * c.heads, std::int64_t(c.seq) * c.seq});
+        a.x2 = buffer(T, D);
+        a.f = buffer(T, D);
+        a.rstd_ffn = buffer(T, 1);
+        a.h1 = buffer(T, H);
+        a.h3 = buffer(T, H);
+        a.g = buffer(T, H);
+    }
+    x_final_in_ = buffer(T, D);
+    xf_ = buffer(T, D);
+    rstd_final_ = buffer(T, 1);
+    logits_ = buffer(T, CV);
+    cembed_ = buffer(CV, D);
+    rope_cos_ = buffer(c.seq, c.head_dim / 2);
+    rope_sin_ = buffer(c.seq, c.head_dim / 2);
+    kernels::rope_tables(c.seq, c.head_dim, c.rope_theta, rope_cos_.data(), rope_sin_.data());
+    dy_ = buffer(T, D);
+    dx2_ = buffer(T, D);
+    da_ = buffer(T, D);
+    dout_ = buffer(T, Q);
+    dq_ = buffer(T, Q);
+    dk_ = buffer(T, KV);
+    dv_ = buffer(T, KV);
+    dg_ = buffer(T, H);
+    dh1_ = buffer(T, H);
+    dh3_ = buffer(T, H);
+    df_ = buffer(T, D);
+    dxf_ = buffer(T, D);
+    gcembed_ = buffer(CV, D);
+    inputs_.resize(static_cast<std::size_t>(T));
+    refresh_classifier();
+}
+
+void Transformer::refresh_classifier() {
+    const Tensor& src = w_.config.tied ? w_.embed : w_.classifier;
+    const std::size_t row = std::size_t(w_.config.dim) * sizeof(float);
+    for (int c = 0; c < map_.compact_vocab(); ++c) std::memcpy(cembed_.row(c), src.row(map_.to_full(c)), row);
+}
+
+double Transformer::forward_matmul_flops(const ModelConfig& c, int compact_vocab, int S) {
+    const double per_token = double(c.layers) * double(c.layer_params() - 2 * c.dim) + double(compact_vocab) * c.dim;
+    return 2.0 * per_token * S;
+}
+
+void Transformer::forward(const std::int32_t* inputs, int B, int S) {
+    const ModelConfig& c = w_.config;
+    require(B >= 1 && B <= max_batch_ && S >= 1 && S <= c.seq, "forward: batch ", B, " x ", S,
+            " tokens exceeds the model's buffers (", max_batch_, " x ", c.seq, ")");
+    B_ = B;
+    S_ = S;
+    const int T = B * S, D = c.dim, H = c.hidden, Q = c.q_dim(), KV = c.kv_dim();
+    const float eps = float(c.norm_eps), alpha = float(c.residual_scale);
+    std::memcpy(inputs_.data(), inputs, sizeof(std::int32_t) * std::size_t(T));
+    DeviceProfile& prof = dev_.profile();
+    {
+        ScopedTimer timer(prof.elementwise_s);
+        float* x0 = acts_[0].x.data();
+        for (int t = 0; t < T; ++t) {
+            require(inputs[t] >= 0 && inputs[t] < c.vocab, "forward: token id ", inputs[t], " is outside the vocabulary of ",
+                    c.vocab);
+            std::memcpy(x0 + std::int64_t(t) * D, w_.embed.row(inputs[t]), sizeof(float) * std::size_t(D));
+        }
+    }
+    for (int l = 0; l < c.layers; ++l) {
+        const LayerWeights& W = w_.layers[l];
+        LayerActs& A = acts_[l];
+        {
+            ScopedTimer timer(prof.elementwise_s);
+            kernels::rmsnorm_forward(A.x.data(), W.rms_att.data(), T, D, eps, A.a.data(), A.rstd_att.data());
+        }
+        dev_.matmul_forward(A.a.data(), W.wq.data(), T, Q, D, A.q.data());
+        dev_.matmul_forward(A.a.data(), W.wk.data(), T, KV, D, A.k.data());
+        dev_.matmul_forward(A.a.data(), W.wv.data(), T, KV, D, A.v.data());
+        {
+            ScopedTimer timer(prof.elementwise_s);
+            kernels::rope_apply(A.q.data(), T, S, c.heads, c.head_dim, rope_cos_.data(), rope_sin_.data(), false);
+            kernels::rope_apply(A.k.data(), T, S, c.kv_heads, c.head_dim, rope_cos_.data(), rope_sin_.data(), false);
+        }
+        dev_.attention_forward(A.q.data(), A.k.data(), A.v.data(), B, S, c.heads, c.kv_heads, c.head_dim, A.o.data(),
+                               A.probs.data());
+        // x2 = x + α · o Wo^T
+        std::memcpy(A.x2.data(), A.x.data(), sizeof(float) * std::size_t(T) * D);
+        dev_.matmul_forward(A.o.data(), W.wo.data(), T, D, Q, A.x2.data(), alpha, 1.0f);
+        {
+            ScopedTimer timer(prof.elementwise_s);
+            kernels::rmsnorm_forward(A.x2.data(), W.rms_ffn.data(), T, D, eps, A.f.data(), A.rstd_ffn.data());
+        }
+        dev_.matmul_forward(A.f.data(), W.w1.data(), T, H, D, A.h1.data());
+        dev_.matmul_forward(A.f.data(), W.w3.data(), T, H, D, A.h3.data());
+        {
+            ScopedTimer timer(prof.elementwise_s);
+            kernels::swiglu_forward(A.h1.data(), A.h3.data(), std::int64_t(T) * H, A.g.data());
+        }
+        float* next = l + 1 < c.layers ? acts_[l + 1].x.data() : x_final_in_.data();
+        std::memcpy(next, A.x2.data(), sizeof(float) * std::size_t(T) * D);
+        dev_.matmul_forward(A.g.data(), W.w2.data(), T, D, H, next, alpha, 1.0f);
+    }
+    {
+        ScopedTimer timer(prof.elementwise_s);
+        kernels::rmsnorm_forward(x_final_in_.data(), w_.rms_final.data(), T, D, eps, xf_.data(), rstd_final_.data());
+    }
+    dev_.matmul_forward(xf_.data(), cembed_.data(), T, map_.compact_vocab(), D, logits_.data());
+}
+
+double Transformer::loss_and_dlogits(const std::int32_t* compact_targets, float grad_scale) {
+    ScopedTimer timer(dev_.profile().elementwise_s);
+    const int T = B_ * S_;
+    for (int t = 0; t < T; ++t)
+        require(compact_targets[t] >= 0 && compact_targets[t] < map_.compact_vocab(), "target ", compact_targets[t],
+                " at position ", t, " is outside the compact vocabulary of ", map_.compact_vocab());
+    return kernels::cross_entropy(logits_.data(), compact_targets, T, map_.compact_vocab(), grad_scale);
+}
+
+void Transformer::backward(Weights& grads) {
+    const ModelConfig& c = w_.config;
+    const int B = B_, S = S_, T = B * S, D = c.dim, H = c.hidden, Q = c.q_dim(), KV = c.kv_dim();
+    const int CV = map_.compact_vocab();
+    const float alpha = float(c.residual_scale);
+    DeviceProfile& prof = dev_.profile();
+    const std::size_t tdf = sizeof(float) * std::size_t(T) * D;
+
+    // Classifier: dxf = dlogits · cembed; gcembed = dlogits^T · xf.
+    dev_.matmul_input_grad(logits_.data(), cembed_.data(), T, CV, D, dxf_.data());
+    std::memset(gcembed_.data(), 0, gcembed_.bytes());
+    dev_.matmul_weight_grad(logits_.data(), xf_.data(), T, CV, D, gcembed_.data());
+    {
+        ScopedTimer timer(prof.elementwise_s);
+        std::memset(dy_.data(), 0, tdf);
+        kernels::rmsnorm_backward(x_final_in_.data(), w_.rms_final.data(), rstd_final_.data(), dxf_.data(), T, D,
+                                  dy_.data(), grads.rms_final.data());
+    }
+    for (int l = c.layers - 1; l >= 0; --l) {
+        const LayerWeights& W = w_.layers[l];
+        LayerWeights& G = grads.layers[l];
+        LayerActs& A = acts_[l];
+        // FFN: x_next = x2 + α W2 g.
+        dev_.matmul_input_grad(dy_.data(), W.w2.data(), T, D, H, dg_.data(), alpha);
+        dev_.matmul_weight_grad(dy_.data(), A.g.data(), T, D, H, G.w2.data(), alpha);
+        {
+            ScopedTimer timer(prof.elementwise_s);
+            kernels::swiglu_backward(A.h1.data(), A.h3.data(), dg_.data(), std::int64_t(T) * H, dh1_.data(),
+                                     dh3_.data());
+        }
+        dev_.matmul_weight_grad(dh1_.data(), A.f.data(), T, H, D, G.w1.data());
+        dev_.matmul_weight_grad(dh3_.data(), A.f.data(), T, H, D, G.w3.data());
+        dev_.matmul_input_grad(dh1_.data(), W.w1.data(), T, H, D, df_.data());
+        dev_.matmul_input_grad(dh3_.data(), W.w3.data(), T, H, D, df_.data(), 1.0f, 1.0f);
+        {
+            ScopedTimer timer(prof.elementwise_s);
+            std::memcpy(dx2_.data(), dy_.data(), tdf);
+            kernels::rmsnorm_backward(A.x2.data(), W.rms_ffn.data(), A.rstd_ffn.data(), df_.data(), T, D, dx2_.data(),
+                                      G.rms_ffn.data());
+        }
+        // Attention: x2 = x + α Wo o.
+        dev_.matmul_input_grad(dx2_.data(), W.wo.data(), T, D, Q, dout_.data(), alpha);
+        dev_.matmul_weight_grad(dx2_.data(), A.o.data(), T, D, Q, G.wo.data(), alpha);
+        dev_.attention_backward(A.q.data(), A.k.data(), A.v.data(), A.probs.data(), dout_.data(), B, S, c.heads,
+                                c.kv_heads, c.head_dim, dq_.data(), dk_.data(), dv_.data());
+        {
+            ScopedTimer timer(prof.elementwise_s);
+            kernels::rope_apply(dq_.data(), T, S, c.heads, c.head_dim, rope_cos_.data(), rope_sin_.data(), true);
+            kernels::rope_apply(dk_.data(), T, S, c.kv_heads, c.head_dim, rope_cos_.data(), rope_sin_.data(), true);
+        }
+        dev_.matmul_weight_grad(dq_.data(), A.a.data(), T, Q, D, G.wq.data());
+        dev_.matmul_weight_grad(dk_.data(), A.a.data(), T, KV, D, G.wk.data());
+        dev_.matmul_weight_grad(dv_.data(), A.a.data(), T, KV, D, G.wv.data());
+        dev_.matmul_input_grad(dq_.data(), W.wq.data(), T, Q, D, da_.data());
+        dev_.matmul_input_grad(dk_.data(), W.wk.data(), T, KV, D, da_.data(), 1.0f, 1.0f);
+        dev_.matmul_input_grad(dv_.data(), W.wv.data(), T, KV, D, da_.data(), 1.0f, 1.0f);
+        {
+            ScopedTimer timer(prof.elementwise_s);
+            std::memcpy(dy_.data(), dx2_.data(), tdf);
+            kernels::rmsnorm_backward(A.x.data(), W.rms_att.data(), A.rstd_att.data(), da_.data(), T, D, dy_.data(),
+                                      G.rms_att.data());
+        }
+    }
+    ScopedTimer timer(prof.elementwise_s);
+    for (int t = 0; t < T; ++t) {
+        float* row = grads.embed.row(inputs_[t]);
+        const float* d = dy_.row(t);
+        for (int i = 0; i < D; ++i) row[i] += d[i];
+    }
+    Tensor& gcls = c.tied ? grads.embed : grads.classifier;
+    for (int cv = 0; cv < CV; ++cv) {
+        float* row = gcls.row(map_.to_full(cv));
+        const float* d = gcembed_.row(cv);
+        for (int i = 0; i < D; ++i) row[i] += d[i];
+    }
+}
+
+}  // namespace ane

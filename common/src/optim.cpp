@@ -1,0 +1,67 @@
+#include "ane/optim.hpp"
+
+#include <cmath>
+#include <numbers>
+
+namespace ane {
+
+float LrSchedule::at(int step) const {
+    if (step < warmup) return max_lr * float(step + 1) / float(warmup);
+    const float min_lr = min_frac * max_lr;
+    if (total <= warmup) return min_lr;
+    const double d = std::min(1.0, double(step - warmup) / double(total - warmup));
+    return min_lr + float(0.5 * (1.0 + std::cos(std::numbers::pi * d))) * (max_lr - min_lr);
+}
+
+bool decays(const std::string& name) { return name.find("rms_") == std::string::npos; }
+
+void zero_grads(Weights& grads) {
+    grads.for_each([](const std::string&, Tensor& t) { t.zero(); });
+}
+
+void scale_grads(Weights& grads, float factor) {
+    grads.for_each([&](const std::string&, Tensor& t) {
+        float* p = t.data();
+        const std::int64_t n = t.numel();
+#pragma omp parallel for simd schedule(static)
+        for (std::int64_t i = 0; i < n; ++i) p[i] *= factor;
+    });
+}
+
+double global_grad_norm(const Weights& grads) {
+    double total = 0.0;
+    grads.for_each([&](const std::string&, const Tensor& t) {
+        const float* p = t.data();
+        const std::int64_t n = t.numel();
+        double s = 0.0;
+#pragma omp parallel for reduction(+ : s) schedule(static)
+        for (std::int64_t i = 0; i < n; ++i) s += double(p[i]) * double(p[i]);
+        total += s;
+    });
+    return std::sqrt(total);
+}
+
+void adamw_update(Weights& weights, const Weights& grads, AdamMoments& moments, int t, float lr,
+                  const AdamWConfig& cfg) {
+    const float bc1 = 1.0f - std::pow(cfg.beta1, float(t));
+    const float bc2 = 1.0f - std::pow(cfg.beta2, float(t));
+    auto& g_all = const_cast<Weights&>(grads);
+    weights.for_each([&](const std::string& name, Tensor& w) {
+        const float* g = g_all.find(name)->data();
+        float* m = moments.m.find(name)->data();
+        float* v = moments.v.find(name)->data();
+        float* p = w.data();
+        const float wd = decays(name) ? cfg.weight_decay : 0.0f;
+        const float b1 = cfg.beta1, b2 = cfg.beta2, eps = cfg.eps;
+        const std::int64_t n = w.numel();
+#pragma omp parallel for simd schedule(static)
+        for (std::int64_t i = 0; i < n; ++i) {
+            m[i] = b1 * m[i] + (1.0f - b1) * g[i];
+            v[i] = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
+            const float mhat = m[i] / bc1, vhat = v[i] / bc2;
+            p[i] -= lr * (mhat / (std::sqrt(vhat) + eps) + wd * p[i]);
+        }
+    });
+}
+
+}  // namespace ane

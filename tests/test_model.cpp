@@ -1,0 +1,306 @@
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "ane/file_io.hpp"
+#include "ane/llama2c.hpp"
+#include "ane/model/kernels.hpp"
+#include "ane/model/transformer.hpp"
+#include "ane/optim.hpp"
+#include "reference_model.hpp"
+#include "test_util.hpp"
+
+using namespace ane;
+
+namespace {
+
+std::vector<float> randn(std::size_t n, unsigned seed, float scale = 1.0f) {
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> d(0.0f, scale);
+    std::vector<float> v(n);
+    for (auto& x : v) x = d(rng);
+    return v;
+}
+
+double dot(const std::vector<float>& a, const std::vector<double>& b) {
+    double s = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) s += a[i] * b[i];
+    return s;
+}
+
+// Central difference of f at x[i], in double.
+template <typename F>
+double central_difference(std::vector<double>& x, std::size_t i, F f, double h = 1e-5) {
+    const double keep = x[i];
+    x[i] = keep + h;
+    const double up = f();
+    x[i] = keep - h;
+    const double down = f();
+    x[i] = keep;
+    return (up - down) / (2 * h);
+}
+
+void expect_close(const std::vector<float>& got, const std::vector<double>& want, double rtol, const std::string& what) {
+    double scale = 1e-6;
+    for (double w : want) scale = std::max(scale, std::fabs(w));
+    for (std::size_t i = 0; i < got.size(); ++i)
+        ASSERT_NEAR(got[i], want[i], rtol * scale) << what << " element " << i;
+}
+
+}  // namespace
+
+TEST(Kernels, RmsNormForwardAndBackward) {
+    const int T = 3, D = 7;
+    const auto x = randn(T * D, 1), w = randn(D, 2), dy = randn(T * D, 3);
+    std::vector<float> y(T * D), rstd(T), dx(T * D, 0.0f), dw(D, 0.0f);
+    kernels::rmsnorm_forward(x.data(), w.data(), T, D, 1e-5f, y.data(), rstd.data());
+    kernels::rmsnorm_backward(x.data(), w.data(), rstd.data(), dy.data(), T, D, dx.data(), dw.data());
+    std::vector<double> xd(x.begin(), x.end()), wd(w.begin(), w.end());
+    auto loss = [&]() {  // <dy, rmsnorm(x, w)>
+        double s = 0;
+        for (int t = 0; t < T; ++t) {
+            double ss = 0;
+            for (int i = 0; i < D; ++i) ss += xd[t * D + i] * xd[t * D + i];
+            const double r = 1 / std::sqrt(ss / D + 1e-5);
+            for (int i = 0; i < D; ++i) s += dy[t * D + i] * xd[t * D + i] * r * wd[i];
+        }
+        return s;
+    };
+    std::vector<double> y_ref(T * D), dx_ref(T * D), dw_ref(D);
+    for (int t = 0; t < T; ++t) {
+        double ss = 0;
+        for (int i = 0; i < D; ++i) ss += xd[t * D + i] * xd[t * D + i];
+        for (int i = 0; i < D; ++i) y_ref[t * D + i] = xd[t * D + i] / std::sqrt(ss / D + 1e-5) * wd[i];
+    }
+    for (int i = 0; i < T * D; ++i) dx_ref[i] = central_difference(xd, i, loss);
+    for (int i = 0; i < D; ++i) dw_ref[i] = central_difference(wd, i, loss);
+    expect_close(y, y_ref, 1e-6, "y");
+    expect_close(dx, dx_ref, 1e-5, "dx");
+    expect_close(dw, dw_ref, 1e-5, "dw");
+}
+
+TEST(Kernels, RopeMatchesTheReferenceAndItsBackwardIsTheTranspose) {
+    const int S = 5, heads = 3, hd = 6, C = heads * hd, B = 2, T = B * S;
+    std::vector<float> cos_t(S * hd / 2), sin_t(S * hd / 2);
+    kernels::rope_tables(S, hd, 1e4, cos_t.data(), sin_t.data());
+    auto x = randn(T * C, 4);
+    auto y = x;
+    kernels::rope_apply(y.data(), T, S, heads, hd, cos_t.data(), sin_t.data(), false);
+    for (int b = 0; b < B; ++b) {
+        test::Mat m(S, std::vector<double>(C));
+        for (int t = 0; t < S; ++t)
+            for (int c = 0; c < C; ++c) m[t][c] = x[(b * S + t) * C + c];
+        test::ref_rope(m, heads, hd, 1e4);
+        for (int t = 0; t < S; ++t)
+            for (int c = 0; c < C; ++c) ASSERT_NEAR(y[(b * S + t) * C + c], m[t][c], 1e-5);
+    }
+    // <R x, d> == <x, R^T d> for the backward rotation.
+    const auto d = randn(T * C, 5);
+    auto rt_d = d;
+    kernels::rope_apply(rt_d.data(), T, S, heads, hd, cos_t.data(), sin_t.data(), true);
+    double lhs = 0, rhs = 0;
+    for (int i = 0; i < T * C; ++i) {
+        lhs += double(y[i]) * d[i];
+        rhs += double(x[i]) * rt_d[i];
+    }
+    EXPECT_NEAR(lhs, rhs, 1e-4);
+}
+
+TEST(Kernels, SwigluBackwardMatchesFiniteDifferences) {
+    const int n = 50;
+    const auto h1 = randn(n, 6, 2.0f), h3 = randn(n, 7), dg = randn(n, 8);
+    std::vector<float> g(n), dh1(n), dh3(n);
+    kernels::swiglu_forward(h1.data(), h3.data(), n, g.data());
+    kernels::swiglu_backward(h1.data(), h3.data(), dg.data(), n, dh1.data(), dh3.data());
+    for (int i = 0; i < n; ++i) {
+        const double a = h1[i], b = h3[i];
+        const double sig = 1 / (1 + std::exp(-a));
+        EXPECT_NEAR(g[i], a * sig * b, 1e-5);
+        auto f = [&](double x, double y) { return x / (1 + std::exp(-x)) * y; };
+        EXPECT_NEAR(dh1[i], dg[i] * (f(a + 1e-6, b) - f(a - 1e-6, b)) / 2e-6, 1e-4);
+        EXPECT_NEAR(dh3[i], dg[i] * (f(a, b + 1e-6) - f(a, b - 1e-6)) / 2e-6, 1e-4);
+    }
+}
+
+TEST(Kernels, AttentionForwardAndBackwardWithGroupedHeads) {
+    const int B = 2, S = 5, nh = 4, nkv = 2, hd = 3, Cq = nh * hd, Ckv = nkv * hd, T = B * S;
+    const auto q = randn(T * Cq, 9), k = randn(T * Ckv, 10), v = randn(T * Ckv, 11), dout = randn(T * Cq, 12);
+    std::vector<float> o(T * Cq), probs(B * nh * S * S), dq(T * Cq), dk(T * Ckv), dv(T * Ckv);
+    kernels::attention_forward(q.data(), k.data(), v.data(), B, S, nh, nkv, hd, o.data(), probs.data());
+    kernels::attention_backward(q.data(), k.data(), v.data(), probs.data(), dout.data(), B, S, nh, nkv, hd, dq.data(),
+                                dk.data(), dv.data());
+    std::vector<double> qd(q.begin(), q.end()), kd(k.begin(), k.end()), vd(v.begin(), v.end());
+    auto attend = [&]() {
+        std::vector<double> out(T * Cq);
+        for (int b = 0; b < B; ++b) {
+            test::Mat Q(S, std::vector<double>(Cq)), K(S, std::vector<double>(Ckv)), V(S, std::vector<double>(Ckv));
+            for (int t = 0; t < S; ++t) {
+                for (int c = 0; c < Cq; ++c) Q[t][c] = qd[(b * S + t) * Cq + c];
+                for (int c = 0; c < Ckv; ++c) K[t][c] = kd[(b * S + t) * Ckv + c], V[t][c] = vd[(b * S + t) * Ckv + c];
+            }
+            const auto O = test::ref_attention(Q, K, V, nh, nkv, hd);
+            for (int t = 0; t < S; ++t)
+                for (int c = 0; c < Cq; ++c) out[(b * S + t) * Cq + c] = O[t][c];
+        }
+        return out;
+    };
+    expect_close(o, attend(), 1e-5, "o");
+    auto loss = [&]() { return dot(dout, attend()); };
+    std::vector<double> dq_ref(qd.size()), dk_ref(kd.size()), dv_ref(vd.size());
+    for (std::size_t i = 0; i < qd.size(); ++i) dq_ref[i] = central_difference(qd, i, loss);
+    for (std::size_t i = 0; i < kd.size(); ++i) dk_ref[i] = central_difference(kd, i, loss);
+    for (std::size_t i = 0; i < vd.size(); ++i) dv_ref[i] = central_difference(vd, i, loss);
+    expect_close(dq, dq_ref, 1e-5, "dq");
+    expect_close(dk, dk_ref, 1e-5, "dk");
+    expect_close(dv, dv_ref, 1e-5, "dv");
+}
+
+TEST(Kernels, CrossEntropyLossAndGradient) {
+    const int T = 3, V = 6;
+    auto z = randn(T * V, 13, 3.0f);
+    const std::vector<std::int32_t> tgt = {0, 5, 2};
+    std::vector<double> rows(T);
+    kernels::cross_entropy_rows(z.data(), tgt.data(), T, V, rows.data());
+    auto dz = z;
+    const double loss = kernels::cross_entropy(dz.data(), tgt.data(), T, V, 2.0f);
+    double mean = 0;
+    for (int t = 0; t < T; ++t) {
+        double mx = -1e300, sum = 0;
+        for (int c = 0; c < V; ++c) mx = std::max(mx, double(z[t * V + c]));
+        for (int c = 0; c < V; ++c) sum += std::exp(z[t * V + c] - mx);
+        const double lt = std::log(sum) - (z[t * V + tgt[t]] - mx);
+        EXPECT_NEAR(rows[t], lt, 1e-6);
+        mean += lt / T;
+        for (int c = 0; c < V; ++c)
+            EXPECT_NEAR(dz[t * V + c], 2.0 * (std::exp(z[t * V + c] - mx) / sum - (c == tgt[t])) / T, 1e-6);
+    }
+    EXPECT_NEAR(loss, mean, 1e-5);
+}
+
+namespace {
+
+// Gradients of the float model against central differences of the double reference, for
+// every element of every parameter tensor.
+void check_model_gradients(bool tied) {
+    const ModelConfig c = test::tiny_config(tied);  // GQA 2, head_dim 4 != dim/heads 2, α 0.5
+    Weights w = test::random_weights(c, 21);
+    w.for_each([](const std::string& name, Tensor& t) {
+        for (auto& x : t.span()) x *= name.find("rms") != std::string::npos ? 0.2f : 0.5f;
+        if (name.find("rms") != std::string::npos)
+            for (auto& x : t.span()) x += 1.0f;
+    });
+    const int B = 2, S = 6;
+    const std::vector<std::int32_t> inputs = {1, 4, 2, 9, 4, 0, 3, 3, 7, 1, 10, 2};
+    const std::vector<std::int32_t> targets = {4, 2, 9, 4, 0, 3, 3, 7, 1, 10, 2, 4};
+    // Compact vocabulary: the ids in the data; 5, 6 and 8 are absent.
+    std::vector<std::uint16_t> present(inputs.begin(), inputs.end());
+    present.insert(present.end(), targets.begin(), targets.end());
+    const VocabMap map = VocabMap::build(present, c.vocab);
+    ASSERT_EQ(map.compact_vocab(), 8);
+
+    auto device = make_device("cpu", 1);
+    Transformer model(w, *device, B, map);
+    model.forward(inputs.data(), B, S);
+    std::vector<std::int32_t> ctargets;
+    for (int t : targets) ctargets.push_back(map.to_compact(t));
+    const double loss = model.loss_and_dlogits(ctargets.data(), 1.0f);
+    Weights grads = Weights::zeros(c);
+    model.backward(grads);
+
+    test::RefModel ref = test::to_ref(w);
+    std::vector<std::vector<int>> in_seq(B), tgt_seq(B);
+    for (int b = 0; b < B; ++b)
+        for (int t = 0; t < S; ++t) {
+            in_seq[b].push_back(inputs[b * S + t]);
+            tgt_seq[b].push_back(targets[b * S + t]);
+        }
+    std::vector<int> classes(map.compact_to_full().begin(), map.compact_to_full().end());
+    auto ref_loss = [&]() { return test::ref_loss(ref, in_seq, tgt_seq, classes); };
+    EXPECT_NEAR(loss, ref_loss(), 1e-5);
+
+    auto params = test::ref_params(ref);
+    std::vector<std::pair<std::string, const Tensor*>> named;
+    grads.for_each([&](const std::string& n, const Tensor& t) { named.emplace_back(n, &t); });
+    ASSERT_EQ(named.size(), params.size());
+    for (std::size_t p = 0; p < params.size(); ++p) {
+        std::vector<double> fd(params[p]->size());
+        for (std::size_t i = 0; i < fd.size(); ++i) fd[i] = central_difference(*params[p], i, ref_loss);
+        const Tensor& g = *named[p].second;
+        expect_close(std::vector<float>(g.data(), g.data() + g.numel()), fd, 2e-4,
+                     named[p].first + (tied ? " (tied)" : " (untied)"));
+    }
+}
+
+}  // namespace
+
+TEST(Model, EveryGradientMatchesFiniteDifferencesTied) { check_model_gradients(true); }
+TEST(Model, EveryGradientMatchesFiniteDifferencesUntied) { check_model_gradients(false); }
+
+TEST(Model, ForwardMatchesTheDoubleReference) {
+    ModelConfig c = test::tiny_config(false);
+    const Weights w = test::random_weights(c, 5);
+    auto device = make_device("cpu", 2);
+    Transformer model(w, *device, 1, VocabMap::identity(c.vocab));
+    const std::vector<std::int32_t> tokens = {3, 1, 4, 1, 5, 9, 2, 6};
+    model.forward(tokens.data(), 1, int(tokens.size()));
+    const auto z = test::ref_logits(test::to_ref(w), std::vector<int>(tokens.begin(), tokens.end()));
+    for (std::size_t t = 0; t < tokens.size(); ++t)
+        for (int v = 0; v < c.vocab; ++v) ASSERT_NEAR(model.logits()[t * c.vocab + v], z[t][v], 1e-4);
+}
+
+// llama2.c's run.c logits for stories260K after BOS and the first two greedy tokens.
+TEST(Model, Stories260KLogitsMatchLlama2c) {
+    const std::string model_path = test::shared_data("stories260K-llama2c/stories260K.bin");
+    const std::string ref_path = test::shared_data("reference-outputs/stories260K_greedy_n200.json");
+    ANE_REQUIRE_SHARED(model_path);
+    ANE_REQUIRE_SHARED(ref_path);
+    const Weights w = read_llama2c(model_path);
+    const auto ref = nlohmann::json::parse(read_text_file(ref_path));
+    const auto gen = ref["generated_token_ids"].get<std::vector<int>>();
+    const std::vector<std::int32_t> tokens = {1, gen[0], gen[1]};
+    auto device = make_device("cpu", 2);
+    Transformer model(w, *device, 1, VocabMap::identity(w.config.vocab));
+    model.forward(tokens.data(), 1, 3);
+    for (int pos = 0; pos < 3; ++pos) {
+        const auto& entry = ref["logits_by_position"][std::to_string(pos)];
+        EXPECT_EQ(entry["input_token"].get<int>(), tokens[pos]);
+        const auto want = entry["logits"].get<std::vector<double>>();
+        ASSERT_EQ(int(want.size()), w.config.vocab);
+        double worst = 0;
+        for (int v = 0; v < w.config.vocab; ++v)
+            worst = std::max(worst, std::fabs(model.logits()[pos * w.config.vocab + v] - want[v]));
+        EXPECT_LT(worst, 1e-4) << "position " << pos;
+    }
+    // The greedy choices agree too.
+    for (int pos = 0; pos < 2; ++pos) {
+        const float* z = model.logits() + pos * w.config.vocab;
+        EXPECT_EQ(int(std::max_element(z, z + w.config.vocab) - z), gen[pos]);
+    }
+}
+
+TEST(Optim, ScheduleWarmsUpThenDecaysToTheFloor) {
+    LrSchedule s{1e-3f, 10, 110, 0.1f};
+    EXPECT_FLOAT_EQ(s.at(0), 1e-4f);
+    EXPECT_FLOAT_EQ(s.at(9), 1e-3f);
+    EXPECT_FLOAT_EQ(s.at(10), 1e-3f);
+    EXPECT_NEAR(s.at(60), 0.55e-3f, 1e-9);
+    EXPECT_FLOAT_EQ(s.at(110), 1e-4f);
+    EXPECT_FLOAT_EQ(s.at(500), 1e-4f);
+}
+
+TEST(Optim, AdamWMatchesTheFormulaAndSkipsDecayOnGains) {
+    const ModelConfig c = test::tiny_config();
+    Weights w = test::random_weights(c, 1), g = test::random_weights(c, 2);
+    const Weights w0 = w;
+    AdamMoments m = AdamMoments::zeros(c);
+    AdamWConfig cfg;
+    adamw_update(w, g, m, 1, 0.01f, cfg);
+    // At t = 1: m̂ = g, v̂ = g², so the step is lr·(sign(g)·|g|/(|g|+eps) + wd·w).
+    const float g0 = g.layers[0].wq[0], w00 = w0.layers[0].wq[0];
+    EXPECT_NEAR(w.layers[0].wq[0], w00 - 0.01f * (g0 / (std::fabs(g0) + 1e-8f) + 0.1f * w00), 1e-6);
+    const float r0 = g.layers[0].rms_att[0], rw = w0.layers[0].rms_att[0];
+    EXPECT_NEAR(w.layers[0].rms_att[0], rw - 0.01f * r0 / (std::fabs(r0) + 1e-8f), 1e-6);
+    EXPECT_NEAR(m.m.layers[0].wq[0], 0.1f * g0, 1e-7);
+    EXPECT_NEAR(m.v.layers[0].wq[0], 0.05f * g0 * g0, 1e-7);
+}
