@@ -3,6 +3,8 @@
 #include <cmath>
 #include <numbers>
 
+#include "ane/parallel.hpp"
+
 namespace ane {
 
 float LrSchedule::at(int step) const {
@@ -32,11 +34,7 @@ double global_grad_norm(const Weights& grads) {
     double total = 0.0;
     grads.for_each([&](const std::string&, const Tensor& t) {
         const float* p = t.data();
-        const std::int64_t n = t.numel();
-        double s = 0.0;
-#pragma omp parallel for reduction(+ : s) schedule(static)
-        for (std::int64_t i = 0; i < n; ++i) s += double(p[i]) * double(p[i]);
-        total += s;
+        total += parallel_sum<double>(t.numel(), [p](std::int64_t i) { return double(p[i]) * double(p[i]); });
     });
     return std::sqrt(total);
 }

@@ -5,11 +5,16 @@
 namespace ane {
 
 VocabMap VocabMap::build(std::span<const std::uint16_t> tokens, int vocab) {
+    return build(std::vector<std::span<const std::uint16_t>>{tokens}, vocab);
+}
+
+VocabMap VocabMap::build(const std::vector<std::span<const std::uint16_t>>& streams, int vocab) {
     std::vector<std::uint8_t> present(static_cast<std::size_t>(vocab), 0);
-    for (std::size_t i = 0; i < tokens.size(); ++i) {
-        require(tokens[i] < vocab, "token ", i, " has id ", tokens[i], ", outside the vocabulary of ", vocab);
-        present[tokens[i]] = 1;
-    }
+    for (const auto& tokens : streams)
+        for (std::size_t i = 0; i < tokens.size(); ++i) {
+            require(tokens[i] < vocab, "token ", i, " has id ", tokens[i], ", outside the vocabulary of ", vocab);
+            present[tokens[i]] = 1;
+        }
     VocabMap m;
     m.full_to_compact_.assign(static_cast<std::size_t>(vocab), -1);
     for (int v = 0; v < vocab; ++v) {

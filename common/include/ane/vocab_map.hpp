@@ -11,6 +11,8 @@ class VocabMap {
 public:
     VocabMap() = default;
     static VocabMap build(std::span<const std::uint16_t> tokens, int vocab);
+    // The ids present in any of several token streams (a training and a validation file).
+    static VocabMap build(const std::vector<std::span<const std::uint16_t>>& streams, int vocab);
     static VocabMap identity(int vocab);
 
     int full_vocab() const { return int(full_to_compact_.size()); }

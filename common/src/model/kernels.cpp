@@ -1,5 +1,7 @@
 #include "ane/model/kernels.hpp"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -23,11 +25,14 @@ void rmsnorm_forward(const float* x, const float* w, int T, int D, float eps, fl
 
 void rmsnorm_backward(const float* x, const float* w, const float* rstd, const float* dy, int T, int D, float* dx,
                       float* dw) {
-#pragma omp parallel
+    // Per-thread dw partials, added in thread order for reproducible sums.
+    const int threads = omp_get_max_threads();
+    std::vector<float> partial(static_cast<std::size_t>(threads) * D, 0.0f);
+#pragma omp parallel num_threads(threads)
     {
-        std::vector<float> dw_local(static_cast<std::size_t>(D), 0.0f);
-#pragma omp for schedule(static)
-        for (int t = 0; t < T; ++t) {
+        const int id = omp_get_thread_num(), nt = omp_get_num_threads();
+        float* dw_local = partial.data() + std::size_t(id) * D;
+        for (int t = T * id / nt; t < T * (id + 1) / nt; ++t) {
             const float* xt = x + std::int64_t(t) * D;
             const float* dyt = dy + std::int64_t(t) * D;
             float* dxt = dx + std::int64_t(t) * D;
@@ -42,9 +47,9 @@ void rmsnorm_backward(const float* x, const float* w, const float* rstd, const f
                 dw_local[i] += dyt[i] * xt[i] * r;
             }
         }
-#pragma omp critical
-        for (int i = 0; i < D; ++i) dw[i] += dw_local[i];
     }
+    for (int id = 0; id < threads; ++id)
+        for (int i = 0; i < D; ++i) dw[i] += partial[std::size_t(id) * D + i];
 }
 
 void rope_tables(int S, int head_dim, double theta, float* cos_table, float* sin_table) {
@@ -193,9 +198,9 @@ void swiglu_backward(const float* h1, const float* h3, const float* dg, std::int
 }
 
 double cross_entropy(float* logits, const std::int32_t* targets, int T, int V, float grad_scale) {
-    double total = 0.0;
+    std::vector<double> row_loss(static_cast<std::size_t>(T));
     const float inv_T = grad_scale / float(T);
-#pragma omp parallel for reduction(+ : total) schedule(static)
+#pragma omp parallel for schedule(static)
     for (int t = 0; t < T; ++t) {
         float* z = logits + std::int64_t(t) * V;
         float mx = -INFINITY;
@@ -208,12 +213,14 @@ double cross_entropy(float* logits, const std::int32_t* targets, int T, int V, f
             z[c] = std::exp(z[c] - mx);
             sum += z[c];
         }
-        total += double(std::log(sum)) - double(z_tgt);
+        row_loss[t] = double(std::log(sum)) - double(z_tgt);
         const float inv = 1.0f / sum;
 #pragma omp simd
         for (int c = 0; c < V; ++c) z[c] *= inv * inv_T;
         z[tgt] -= inv_T;
     }
+    double total = 0.0;
+    for (double l : row_loss) total += l;
     return total / T;
 }
 

@@ -1,0 +1,178 @@
+// ane-train: backprop training of Llama-family models, from scratch or from a checkpoint.
+#include <CLI/CLI.hpp>
+#include <csignal>
+#include <cstdio>
+
+#include "ane/config.hpp"
+#include "ane/device/device.hpp"
+#include "ane/error.hpp"
+#include "ane/file_io.hpp"
+#include "ane/progress.hpp"
+#include "ane/train/trainer.hpp"
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+extern "C" void on_interrupt(int) { g_stop.store(true); }
+
+std::string fmt(const char* f, double v) {
+    char buf[64];
+    std::snprintf(buf, sizeof(buf), f, v);
+    return buf;
+}
+
+void print_report(const ane::TrainSummary& s, const ane::TrainOptions& o) {
+    const double step_s = s.step_seconds;
+    const double other = std::max(0.0, step_s - s.matmul_seconds - s.attention_seconds - s.elementwise_seconds);
+    auto share = [&](double x) { return step_s > 0 ? 100.0 * x / (step_s + s.optimizer_seconds) : 0.0; };
+    std::printf("--- efficiency\n");
+    std::printf("device: %s\n", s.device_description.c_str());
+    std::printf("wall time: %.1f s (training steps %.1f s, optimizer %.1f s, evaluation %.1f s, checkpoint I/O %.1f s)\n",
+                s.wall_seconds, step_s, s.optimizer_seconds, s.eval_seconds, s.io_seconds);
+    if (s.steps_done > 0) {
+        std::printf("steps: %d, %.1f ms/step, %.0f tokens/s, %.1f GFLOP/s achieved\n", s.steps_done,
+                    1000.0 * (step_s + s.optimizer_seconds) / s.steps_done, s.tokens / std::max(1e-9, step_s),
+                    s.flops / std::max(1e-9, step_s) / 1e9);
+        std::printf("time in steps: matrix products %.0f%%, attention %.0f%%, elementwise %.0f%%, optimizer %.0f%%, other %.0f%%\n",
+                    share(s.matmul_seconds), share(s.attention_seconds), share(s.elementwise_seconds),
+                    share(s.optimizer_seconds), share(other));
+    }
+    std::printf("peak RSS: %.1f MB\n", ane::peak_rss_bytes() / 1e6);
+    std::printf("---\n");
+    std::printf("final_loss: %.6f\n", s.final_loss);
+    if (s.last_val_loss) std::printf("val_loss: %.6f\n", *s.last_val_loss);
+    if (s.best_val_loss) std::printf("best_val_loss: %.6f\n", *s.best_val_loss);
+    std::printf("training_seconds: %.3f\n", step_s);
+    std::printf("total_seconds: %.3f\n", s.wall_seconds);
+    std::printf("total_tokens_M: %.6f\n", s.tokens / 1e6);
+    std::printf("num_steps: %d\n", s.steps_done);
+    std::printf("skipped_updates: %d\n", s.skipped_updates);
+    std::printf("num_params_M: %.3f\n", s.params / 1e6);
+    std::printf("compact_vocab: %d\n", s.compact_vocab);
+    std::printf("checkpoint: %s\n", o.output.c_str());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"ane-train: backprop training of Llama-family models (AdamW, warmup + cosine, clipping)"};
+    app.set_version_flag("--version", std::string("ane-train ") + ANE_VERSION);
+    ane::TrainOptions o;
+    std::string log_json;
+    bool quiet = false, progress = false, force = false;
+    double residual_scale = 0;
+    int seq = 0;
+    std::string presets;
+    for (const auto& n : ane::preset_names()) presets += (presets.empty() ? "" : ", ") + n;
+
+    auto* model = app.add_option_group("model", "where the model comes from (exactly one)");
+    model->add_option("--preset", o.preset, "a named shape, trained from scratch: " + presets);
+    model->add_option("--config", o.config_path, "a model.json, trained from scratch")->check(CLI::ExistingFile);
+    model->add_option("--init", o.init, "start from the weights of any model file the suite reads")
+        ->check(CLI::ExistingFile);
+    model->add_option("--resume", o.resume, "continue a run exactly from an ane-train checkpoint")
+        ->check(CLI::ExistingFile);
+    model->require_option(1);
+    app.add_option("--residual-scale", residual_scale,
+                   "α multiplying both residual branches (default: 1/sqrt(2L) from scratch, the file's value otherwise)");
+    app.add_option("--seq", seq, "window length (default: the model's)");
+
+    app.add_option("--data", o.data, "training token file (raw uint16 or shard)")->required();
+    app.add_option("--val", o.val, "validation token file (default: the last 10% of --data)");
+    app.add_flag("--full-vocab", o.full_vocab, "softmax over the whole vocabulary instead of the ids in the data");
+    app.add_option("-o,--output", o.output, "checkpoint to write (BLZT v4 + trailer); the best one goes to NAME.best.EXT")
+        ->required();
+    app.add_flag("-f,--force", force, "overwrite an existing output checkpoint");
+
+    app.add_option("--steps", o.steps, "optimizer updates to run in total (default 1000)");
+    app.add_option("--time", o.time_budget, "stop after this many seconds of training (0 = no limit)");
+    app.add_option("--stop-after", o.stop_after, "end this invocation after N updates, saving a resumable checkpoint");
+    app.add_option("--batch", o.batch, "sequences per micro-batch (default 8)");
+    app.add_option("--accum", o.accum, "micro-batches per optimizer update (default 1)");
+    app.add_option("--lr", o.lr, "peak learning rate (default 3e-4)");
+    app.add_option("--warmup", o.warmup, "linear warmup, in updates (default 100)");
+    app.add_option("--min-lr-frac", o.min_lr_frac, "cosine floor as a fraction of --lr (default 0.1)");
+    app.add_option("--clip", o.clip, "global L2 gradient clip, <= 0 disables (default 1.0)");
+    app.add_option("--wd", o.weight_decay, "AdamW weight decay on matrices and embeddings (default 0.1)");
+    app.add_option("--beta1", o.beta1, "AdamW beta1 (default 0.9)");
+    app.add_option("--beta2", o.beta2, "AdamW beta2 (default 0.95)");
+    app.add_option("--adam-eps", o.adam_eps, "AdamW epsilon (default 1e-8)");
+    app.add_option("--scale", o.loss_scale, "loss scale, undone before the update (default 256)");
+    app.add_option("--seed", o.seed, "initialization and data order (default 42)");
+    app.add_option("--eval-every", o.eval_every, "validation loss every N updates and at the end (0 = never; default 100)");
+    app.add_option("--eval-windows", o.eval_windows, "validation windows, the same ones every time (default 16)");
+    app.add_option("--save-every", o.save_every, "also save the checkpoint every N updates (default: only at the end)");
+    app.add_option("--device", o.device, "compute backend (default cpu)");
+    app.add_option("--threads", o.threads, "threads for BLAS and kernels (default: all cores)");
+    app.add_option("--log-json", log_json, "write one JSON object per update to this file");
+    app.add_flag("--progress", progress, "show the progress line even when stderr is not a terminal");
+    app.add_flag("-q,--quiet", quiet, "no progress line or messages; only the final report");
+    app.footer("A step is one optimizer update: --accum micro-batches of --batch windows of --seq tokens.\n"
+               "Ctrl-C saves the checkpoint and exits (code 130); --resume continues exactly.");
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        if (e.get_exit_code() == 0) return app.exit(e);
+        std::fprintf(stderr, "ane-train: usage error: %s\nRun 'ane-train --help' for usage.\n", e.what());
+        return 2;
+    }
+    for (const auto* opt : app.get_options())
+        if (opt->count() > 0 && !opt->get_lnames().empty()) o.explicit_flags.push_back("--" + opt->get_lnames().front());
+    if (residual_scale > 0) o.residual_scale = residual_scale;
+    if (seq > 0) o.seq = seq;
+
+    try {
+        if (o.resume != o.output) ane::check_can_write(o.output, force);
+        ane::JsonLinesLog json(log_json);
+        ane::ProgressLine line(quiet ? 0 : (progress ? 1 : -1));
+        std::signal(SIGINT, on_interrupt);
+        std::signal(SIGTERM, on_interrupt);
+        ane::TrainCallbacks cb;
+        cb.info = [&](const std::string& s) {
+            if (!quiet) {
+                line.finish();
+                std::fprintf(stderr, "%s\n", s.c_str());
+            }
+        };
+        cb.warning = [&](const std::string& s) {
+            line.finish();
+            std::fprintf(stderr, "ane-train: warning: %s\n", s.c_str());
+        };
+        cb.step = [&](const ane::StepReport& r) {
+            nlohmann::json rec = {{"step", r.step},          {"loss", r.loss},
+                                  {"lr", r.lr},              {"grad_norm", r.grad_norm},
+                                  {"skipped", r.skipped},    {"ms", r.step_seconds * 1000.0},
+                                  {"tokens_per_s", r.tokens_per_second}, {"tokens", r.tokens_seen},
+                                  {"elapsed_s", r.elapsed_seconds}};
+            if (r.val_loss) rec["val_loss"] = *r.val_loss;
+            json.write(rec);
+            const double rate = r.elapsed_seconds / std::max(1, r.step);
+            double eta = rate * (r.total_steps - r.step);
+            if (o.time_budget > 0) eta = std::min(eta, o.time_budget - r.elapsed_seconds);
+            std::string text = "step " + std::to_string(r.step) + "/" + std::to_string(r.total_steps) +
+                               fmt("  loss %.4f", r.loss) +
+                               (r.val_loss ? fmt("  val %.4f", *r.val_loss) : std::string()) +
+                               fmt("  lr %.2e", r.lr) + fmt("  %.0f tok/s", r.tokens_per_second) +
+                               "  ETA " + ane::format_duration(eta);
+            line.update(text, r.val_loss.has_value());
+            if (r.val_loss && !quiet) {
+                line.finish();
+            }
+        };
+        const ane::TrainSummary s = ane::train(o, cb, g_stop);
+        line.finish();
+        if (s.interrupted) std::fprintf(stderr, "ane-train: interrupted; saved %s (resume with --resume)\n", o.output.c_str());
+        print_report(s, o);
+        return s.interrupted ? 130 : 0;
+    } catch (const ane::Error& e) {
+        std::fprintf(stderr, "ane-train: error: %s\n", e.what());
+        return 1;
+    } catch (const std::bad_alloc&) {
+        std::fprintf(stderr, "ane-train: error: out of memory\n");
+        return 1;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "ane-train: error: %s\n", e.what());
+        return 1;
+    }
+}

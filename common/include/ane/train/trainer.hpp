@@ -1,0 +1,84 @@
+#pragma once
+// Backprop training: the step loop behind ane-train. Reports through callbacks so that the
+// tool decides what the user sees.
+#include <atomic>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "ane/checkpoint.hpp"
+
+namespace ane {
+
+struct TrainOptions {
+    // Model: exactly one of preset / config_path / init / resume.
+    std::string preset, config_path, init, resume;
+    std::optional<double> residual_scale;  // override α
+    std::optional<int> seq;                // override the window length
+    // Data.
+    std::string data, val;
+    bool full_vocab = false;  // softmax over every id, not the compact vocabulary
+    // Run.
+    std::string output;
+    long seed = 42;
+    int steps = 1000;        // optimizer updates
+    double time_budget = 0;  // seconds, 0 = none
+    int batch = 8;           // sequences per micro-batch
+    int accum = 1;           // micro-batches per update
+    float lr = 3e-4f, min_lr_frac = 0.1f, clip = 1.0f, weight_decay = 0.1f, loss_scale = 256.0f;
+    float beta1 = 0.9f, beta2 = 0.95f, adam_eps = 1e-8f;
+    int warmup = 100;
+    int eval_every = 100, eval_windows = 16;
+    int save_every = 0;
+    int stop_after = 0;  // end this invocation after N updates (saving, resumable); 0 = no limit
+    std::string device = "cpu";
+    int threads = 0;
+    // Flags given explicitly on the command line, which win over a resumed run's values.
+    std::vector<std::string> explicit_flags;
+};
+
+struct StepReport {
+    int step = 0, total_steps = 0;
+    double loss = 0, grad_norm = 0, lr = 0;
+    bool skipped = false;  // NaN/Inf loss or gradient: no update
+    double step_seconds = 0, elapsed_seconds = 0;
+    double tokens_per_second = 0;
+    std::optional<double> val_loss;
+    std::int64_t tokens_seen = 0;
+};
+
+struct TrainSummary {
+    int steps_done = 0, skipped_updates = 0;
+    double final_loss = 0;
+    std::optional<double> last_val_loss, best_val_loss;
+    double wall_seconds = 0, step_seconds = 0;
+    double matmul_seconds = 0, attention_seconds = 0, elementwise_seconds = 0, optimizer_seconds = 0, io_seconds = 0,
+           eval_seconds = 0;
+    double flops = 0;  // matrix-product and attention FLOPs of training steps
+    std::int64_t tokens = 0;
+    std::int64_t params = 0;
+    int compact_vocab = 0;
+    bool interrupted = false;
+    std::string device_description;
+    std::vector<std::string> saved;
+};
+
+struct TrainCallbacks {
+    std::function<void(const std::string&)> info;       // one-off messages
+    std::function<void(const StepReport&)> step;        // after every optimizer step
+    std::function<void(const std::string&)> warning;
+    // The one place where a step's gradients are complete (summed over micro-batches, still
+    // loss-scaled): a data-parallel all-reduce goes here; tests inject faults here.
+    std::function<void(Weights& grads, int step)> gradients_ready;
+};
+
+// Runs training to the step or time budget, or until `stop` becomes true (Ctrl-C); saves
+// checkpoints as it goes and at the end.
+TrainSummary train(const TrainOptions& options, const TrainCallbacks& callbacks, const std::atomic<bool>& stop);
+
+// The path of the best-by-validation checkpoint for an output path: model.bin -> model.best.bin.
+std::string best_checkpoint_path(const std::string& output);
+
+}  // namespace ane

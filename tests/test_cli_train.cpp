@@ -1,0 +1,81 @@
+// End-to-end tests of the ane-train executable.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "ane/checkpoint.hpp"
+#include "ane/config.hpp"
+#include "ane/token_file.hpp"
+#include "test_util.hpp"
+
+using namespace ane;
+
+namespace {
+
+const std::string kBin = ANE_TRAIN_BIN;
+
+struct TrainSetup {
+    test::TempDir dir;
+    std::string data, config;
+    TrainSetup() {
+        std::vector<std::uint16_t> tokens;
+        for (int i = 0; i < 6000; ++i) tokens.push_back(std::uint16_t((i * 7 + i / 13) % 50));
+        data = dir.path("train.bin");
+        write_token_file(data, tokens, TokenFormat::Raw);
+        ModelConfig c = test::tiny_config();
+        c.vocab = 64;
+        c.seq = 16;
+        config = dir.path("m.json");
+        save_config_json(c, config);
+    }
+    std::string base(const std::string& out) const {
+        return kBin + " --config " + config + " --data " + data + " -o " + dir.path(out) + " --batch 2 --threads 1";
+    }
+};
+
+}  // namespace
+
+TEST(CliTrain, TrainsAndReports) {
+    TrainSetup s;
+    const auto r = test::run(s.base("a.bin") + " --steps 5 --eval-every 5 --log-json " + s.dir.path("log.jsonl"));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("--- efficiency"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("num_steps: 5"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("val_loss:"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("kernels"), std::string::npos) << r.out;
+    std::ifstream log(s.dir.path("log.jsonl"));
+    int lines = 0;
+    for (std::string line; std::getline(log, line);) ++lines;
+    EXPECT_EQ(lines, 5);
+    EXPECT_EQ(read_blzt(s.dir.path("a.bin")).state.step, 5);
+    // Nothing is overwritten without --force.
+    const auto again = test::run(s.base("a.bin") + " --steps 1");
+    EXPECT_EQ(again.exit_code, 1);
+    EXPECT_NE(again.err.find("already exists"), std::string::npos) << again.err;
+}
+
+TEST(CliTrain, UsageAndErrors) {
+    TrainSetup s;
+    EXPECT_EQ(test::run(kBin + " --help").exit_code, 0);
+    EXPECT_EQ(test::run(kBin + " --version").exit_code, 0);
+    EXPECT_EQ(test::run(kBin + " --data " + s.data + " -o " + s.dir.path("x.bin")).exit_code, 2);  // no model
+    EXPECT_EQ(test::run(kBin + " --preset golf --config " + s.config + " --data " + s.data + " -o x").exit_code, 2);
+    const auto r = test::run(kBin + " --preset nope --data " + s.data + " -o " + s.dir.path("x.bin"));
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_EQ(r.err.rfind("ane-train: error: unknown preset", 0), 0u) << r.err;
+    EXPECT_FALSE(std::filesystem::exists(s.dir.path("x.bin")));
+}
+
+TEST(CliTrain, InterruptSavesAResumableCheckpoint) {
+    TrainSetup s;
+    const auto r = test::run("timeout --preserve-status -s INT 1.5 " + s.base("int.bin") + " --steps 1000000 --eval-every 0");
+    EXPECT_EQ(r.exit_code, 130) << r.err;
+    EXPECT_NE(r.err.find("interrupted"), std::string::npos) << r.err;
+    const Checkpoint ck = read_blzt(s.dir.path("int.bin"));
+    EXPECT_GT(ck.state.step, 0);
+    const auto more = test::run(kBin + " --resume " + s.dir.path("int.bin") + " --data " + s.data + " -o " +
+                                s.dir.path("int.bin") + " --stop-after 2 --threads 1");
+    EXPECT_EQ(more.exit_code, 0) << more.err;
+    EXPECT_EQ(read_blzt(s.dir.path("int.bin")).state.step, ck.state.step + 2);
+}
