@@ -157,7 +157,10 @@ int main(int argc, char** argv) {
                                "  ETA " + ane::format_duration(eta);
             line.update(text, r.val_loss.has_value());
             if (r.val_loss && !quiet) {
-                line.finish();
+                if (line.enabled())
+                    line.finish();
+                else
+                    std::fprintf(stderr, "%s\n", text.c_str());
             }
         };
         const ane::TrainSummary s = ane::train(o, cb, g_stop);

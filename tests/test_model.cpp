@@ -5,6 +5,7 @@
 
 #include "ane/file_io.hpp"
 #include "ane/llama2c.hpp"
+#include "ane/model/fast_math.hpp"
 #include "ane/model/kernels.hpp"
 #include "ane/model/transformer.hpp"
 #include "ane/optim.hpp"
@@ -303,4 +304,16 @@ TEST(Optim, AdamWMatchesTheFormulaAndSkipsDecayOnGains) {
     EXPECT_NEAR(w.layers[0].rms_att[0], rw - 0.01f * r0 / (std::fabs(r0) + 1e-8f), 1e-6);
     EXPECT_NEAR(m.m.layers[0].wq[0], 0.1f * g0, 1e-7);
     EXPECT_NEAR(m.v.layers[0].wq[0], 0.05f * g0 * g0, 1e-7);
+}
+
+TEST(Kernels, FastExpIsAccurateOverTheFloatRange) {
+    double worst = 0;
+    for (float x = -87.0f; x < 88.0f; x += 0.001237f) {
+        const double want = std::exp(double(x));
+        worst = std::max(worst, std::fabs(double(fast_exp(x)) - want) / want);
+    }
+    EXPECT_LT(worst, 5e-7);
+    EXPECT_EQ(fast_exp(-200.0f), fast_exp(-87.33f));
+    EXPECT_LT(fast_exp(-200.0f), 1e-37f);
+    EXPECT_EQ(fast_exp(0.0f), 1.0f);
 }

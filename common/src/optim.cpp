@@ -40,7 +40,7 @@ double global_grad_norm(const Weights& grads) {
 }
 
 void adamw_update(Weights& weights, const Weights& grads, AdamMoments& moments, int t, float lr,
-                  const AdamWConfig& cfg) {
+                  const AdamWConfig& cfg, float grad_scale) {
     const float bc1 = 1.0f - std::pow(cfg.beta1, float(t));
     const float bc2 = 1.0f - std::pow(cfg.beta2, float(t));
     auto& g_all = const_cast<Weights&>(grads);
@@ -54,8 +54,9 @@ void adamw_update(Weights& weights, const Weights& grads, AdamMoments& moments, 
         const std::int64_t n = w.numel();
 #pragma omp parallel for simd schedule(static)
         for (std::int64_t i = 0; i < n; ++i) {
-            m[i] = b1 * m[i] + (1.0f - b1) * g[i];
-            v[i] = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
+            const float gi = g[i] * grad_scale;
+            m[i] = b1 * m[i] + (1.0f - b1) * gi;
+            v[i] = b2 * v[i] + (1.0f - b2) * gi * gi;
             const float mhat = m[i] / bc1, vhat = v[i] / bc2;
             p[i] -= lr * (mhat / (std::sqrt(vhat) + eps) + wd * p[i]);
         }

@@ -28,8 +28,9 @@ void scale_grads(Weights& grads, float factor);
 // sqrt of the sum of squares of every gradient, accumulated in double; NaN/Inf propagate.
 double global_grad_norm(const Weights& grads);
 
-// One AdamW update at step t (1-based, for bias correction).
+// One AdamW update at step t (1-based, for bias correction), with the gradients multiplied
+// by grad_scale on the fly (loss-scale undo and clipping, without another pass over memory).
 void adamw_update(Weights& weights, const Weights& grads, AdamMoments& moments, int t, float lr,
-                  const AdamWConfig& config);
+                  const AdamWConfig& config, float grad_scale = 1.0f);
 
 }  // namespace ane

@@ -1,5 +1,7 @@
 #include "ane/model/kernels.hpp"
 
+#include "ane/model/fast_math.hpp"
+
 #include <omp.h>
 
 #include <algorithm>
@@ -108,8 +110,9 @@ void attention_forward(const float* q, const float* k, const float* v, int B, in
                     mx = std::max(mx, Pt[j]);
                 }
                 float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
                 for (int j = 0; j <= t; ++j) {
-                    Pt[j] = std::exp(Pt[j] - mx);
+                    Pt[j] = fast_exp(Pt[j] - mx);
                     sum += Pt[j];
                 }
                 const float inv = 1.0f / (sum + 1e-10f);
@@ -183,7 +186,7 @@ void attention_backward(const float* q, const float* k, const float* v, const fl
 void swiglu_forward(const float* h1, const float* h3, std::int64_t n, float* g) {
 #pragma omp parallel for simd schedule(static)
     for (std::int64_t i = 0; i < n; ++i) {
-        const float sig = 1.0f / (1.0f + std::exp(-h1[i]));
+        const float sig = 1.0f / (1.0f + fast_exp(-h1[i]));
         g[i] = h1[i] * sig * h3[i];
     }
 }
@@ -191,7 +194,7 @@ void swiglu_forward(const float* h1, const float* h3, std::int64_t n, float* g) 
 void swiglu_backward(const float* h1, const float* h3, const float* dg, std::int64_t n, float* dh1, float* dh3) {
 #pragma omp parallel for simd schedule(static)
     for (std::int64_t i = 0; i < n; ++i) {
-        const float sig = 1.0f / (1.0f + std::exp(-h1[i]));
+        const float sig = 1.0f / (1.0f + fast_exp(-h1[i]));
         dh3[i] = dg[i] * h1[i] * sig;
         dh1[i] = dg[i] * h3[i] * sig * (1.0f + h1[i] * (1.0f - sig));
     }
@@ -204,13 +207,14 @@ double cross_entropy(float* logits, const std::int32_t* targets, int T, int V, f
     for (int t = 0; t < T; ++t) {
         float* z = logits + std::int64_t(t) * V;
         float mx = -INFINITY;
+#pragma omp simd reduction(max : mx)
         for (int c = 0; c < V; ++c) mx = std::max(mx, z[c]);
         const int tgt = targets[t];
         const float z_tgt = z[tgt] - mx;
         float sum = 0.0f;
 #pragma omp simd reduction(+ : sum)
         for (int c = 0; c < V; ++c) {
-            z[c] = std::exp(z[c] - mx);
+            z[c] = fast_exp(z[c] - mx);
             sum += z[c];
         }
         row_loss[t] = double(std::log(sum)) - double(z_tgt);

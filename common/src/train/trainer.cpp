@@ -233,8 +233,8 @@ TrainSummary train(const TrainOptions& options, const TrainCallbacks& cb, const 
 
         if (cb.gradients_ready) cb.gradients_ready(grads, ck.state.step);
         const auto t_opt = Clock::now();
-        scale_grads(grads, 1.0f / (float(o.accum) * o.loss_scale));
-        const double norm = global_grad_norm(grads);
+        const double unscale = 1.0 / (double(o.accum) * o.loss_scale);
+        const double norm = global_grad_norm(grads) * unscale;
         StepReport rep;
         rep.step = ck.state.step + 1;
         rep.total_steps = o.steps;
@@ -247,9 +247,9 @@ TrainSummary train(const TrainOptions& options, const TrainCallbacks& cb, const 
             warn("step " + std::to_string(rep.step) + ": " + (std::isfinite(loss) ? "gradient" : "loss") +
                  " is not finite; update skipped");
         } else {
-            if (o.clip > 0 && norm > o.clip) scale_grads(grads, float(o.clip / norm));
+            const double clip = (o.clip > 0 && norm > o.clip) ? o.clip / norm : 1.0;
             ++ck.state.adam_t;
-            adamw_update(ck.weights, grads, *ck.adam, ck.state.adam_t, float(rep.lr), adam);
+            adamw_update(ck.weights, grads, *ck.adam, ck.state.adam_t, float(rep.lr), adam, float(unscale * clip));
             model.refresh_classifier();
             last_loss = loss;
         }

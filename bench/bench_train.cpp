@@ -1,0 +1,244 @@
+// End-to-end benchmark of one training step (forward, backward, clipping, AdamW) for the
+// autoresearch and stories15m shapes at 1 and 2 threads. For each it prints tokens/s and
+// achieved GFLOP/s, and two ratios measured in the same run:
+//   ceiling: the time OpenBLAS needs for the step's matrix products alone, replayed at the
+//            same shapes, divided by the step time (1.0 = nothing but sgemm);
+//   torch:   our tokens/s over bench/torch_peer.py's (PyTorch, same model, threads, tokens).
+// Run with OPENBLAS_CORETYPE unset to get the CPU's best kernels; each case runs in its own
+// process so that its peak RSS is its own.
+#include <cblas.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "ane/device/device.hpp"
+#include "ane/model/init.hpp"
+#include "ane/model/transformer.hpp"
+#include "ane/optim.hpp"
+#include "ane/progress.hpp"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct GemmShape {
+    CBLAS_TRANSPOSE ta, tb;
+    int m, n, k;
+    float beta;
+};
+
+// Forwards to the cpu device and remembers every matrix product's shape.
+class RecordingDevice final : public ane::Device {
+public:
+    explicit RecordingDevice(std::unique_ptr<ane::Device> inner) : inner_(std::move(inner)) {}
+    std::vector<GemmShape> shapes;
+    bool recording = true;
+    std::string name() const override { return inner_->name(); }
+    std::string describe() const override { return inner_->describe(); }
+    int threads() const override { return inner_->threads(); }
+    void matmul_forward(const float* X, const float* W, int M, int N, int K, float* Y, float a, float b) override {
+        if (recording) shapes.push_back({CblasNoTrans, CblasTrans, M, N, K, b});
+        inner_->matmul_forward(X, W, M, N, K, Y, a, b);
+    }
+    void matmul_input_grad(const float* dY, const float* W, int M, int N, int K, float* dX, float a,
+                           float b) override {
+        if (recording) shapes.push_back({CblasNoTrans, CblasNoTrans, M, K, N, b});
+        inner_->matmul_input_grad(dY, W, M, N, K, dX, a, b);
+    }
+    void matmul_weight_grad(const float* dY, const float* X, int M, int N, int K, float* dW, float a) override {
+        if (recording) shapes.push_back({CblasTrans, CblasNoTrans, N, K, M, 1.0f});
+        inner_->matmul_weight_grad(dY, X, M, N, K, dW, a);
+    }
+    void attention_forward(const float* q, const float* k, const float* v, int B, int S, int nh, int nkv, int hd,
+                           float* o, float* p) override {
+        inner_->attention_forward(q, k, v, B, S, nh, nkv, hd, o, p);
+    }
+    void attention_backward(const float* q, const float* k, const float* v, const float* p, const float* d, int B,
+                            int S, int nh, int nkv, int hd, float* dq, float* dk, float* dv) override {
+        inner_->attention_backward(q, k, v, p, d, B, S, nh, nkv, hd, dq, dk, dv);
+    }
+    ane::DeviceProfile& inner_profile() { return inner_->profile(); }
+
+private:
+    std::unique_ptr<ane::Device> inner_;
+};
+
+struct Case {
+    const char* name;
+    ane::ModelConfig config;
+    int batch;
+};
+
+Case make_case(const std::string& name) {
+    if (name == "autoresearch") {
+        ane::ModelConfig c = ane::preset("autoresearch");
+        c.vocab = 16893;  // the compact vocabulary of the SmolLM2 TinyStories file
+        return {"autoresearch", c, 8};
+    }
+    if (name == "stories15m") return {"stories15m", ane::preset("stories15m"), 4};
+    std::fprintf(stderr, "unknown case %s\n", name.c_str());
+    std::exit(2);
+}
+
+double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+}
+
+int run_case(const std::string& case_name, int threads, int steps) {
+    const Case cs = make_case(case_name);
+    const ane::ModelConfig& c = cs.config;
+    auto dev = std::make_unique<RecordingDevice>(ane::make_device("cpu", threads));
+    RecordingDevice& device = *dev;
+    ane::Weights w = ane::init_weights(c, 42);
+    ane::Transformer model(w, device, cs.batch, ane::VocabMap::identity(c.vocab));
+    ane::Weights grads = ane::Weights::zeros(c);
+    ane::AdamMoments moments = ane::AdamMoments::zeros(c);
+    const int T = cs.batch * c.seq;
+    std::mt19937 rng(1);
+    std::vector<std::int32_t> inputs(T), targets(T);
+    auto step = [&](int t) {
+        for (int i = 0; i < T; ++i) {
+            inputs[i] = int(rng() % c.vocab);
+            targets[i] = int(rng() % c.vocab);
+        }
+        ane::zero_grads(grads);
+        model.forward(inputs.data(), cs.batch, c.seq);
+        model.loss_and_dlogits(targets.data(), 256.0f);
+        model.backward(grads);
+        const double norm = ane::global_grad_norm(grads) / 256.0;
+        ane::adamw_update(w, grads, moments, t, 3e-4f, {}, float((1.0 / 256.0) * (norm > 1.0 ? 1.0 / norm : 1.0)));
+        model.refresh_classifier();
+    };
+    step(1);
+    device.recording = false;
+    step(2);
+    device.inner_profile().reset();
+    device.profile().reset();
+    std::vector<double> times;
+    for (int i = 0; i < steps; ++i) {
+        const auto t0 = Clock::now();
+        step(3 + i);
+        times.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+    }
+    const double step_s = median(times);
+    ane::DeviceProfile prof = device.inner_profile();
+    prof.elementwise_s = device.profile().elementwise_s;  // the model times its kernels on the outer device
+    const double flops_per_step = (prof.matmul_flops + prof.attention_flops) / steps;
+
+    // The sgemm ceiling: the same products, back to back, on buffers of the largest size.
+    std::size_t biggest = 0;
+    for (const auto& s : device.shapes)
+        biggest = std::max({biggest, std::size_t(s.m) * s.k, std::size_t(s.k) * s.n, std::size_t(s.m) * s.n});
+    std::vector<float> A(biggest, 0.01f), Bm(biggest, 0.01f), C(biggest, 0.0f);
+    auto replay = [&]() {
+        for (const auto& s : device.shapes) {
+            const int lda = s.ta == CblasNoTrans ? s.k : s.m, ldb = s.tb == CblasNoTrans ? s.n : s.k;
+            cblas_sgemm(CblasRowMajor, s.ta, s.tb, s.m, s.n, s.k, 1.0f, A.data(), lda, Bm.data(), ldb, s.beta, C.data(),
+                        s.n);
+        }
+    };
+    replay();
+    std::vector<double> gemm_times;
+    for (int i = 0; i < std::max(3, steps); ++i) {
+        const auto t0 = Clock::now();
+        replay();
+        gemm_times.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+    }
+    const double gemm_s = median(gemm_times);
+
+    nlohmann::json out = {{"case", cs.name},
+                          {"threads", threads},
+                          {"tokens_per_update", T},
+                          {"params", c.params()},
+                          {"ms_per_step", step_s * 1000},
+                          {"tokens_per_second", T / step_s},
+                          {"gflops", flops_per_step / step_s / 1e9},
+                          {"sgemm_ms", gemm_s * 1000},
+                          {"sgemm_gflops", prof.matmul_flops / steps / gemm_s / 1e9},
+                          {"ceiling_ratio", gemm_s / step_s},
+                          {"share_matmul", prof.matmul_s / steps / step_s},
+                          {"share_attention", prof.attention_s / steps / step_s},
+                          {"share_elementwise", prof.elementwise_s / steps / step_s},
+                          {"peak_rss_mb", ane::peak_rss_bytes() / 1e6},
+                          {"device", device.describe()}};
+    std::printf("%s\n", out.dump().c_str());
+    return 0;
+}
+
+nlohmann::json run_json(const std::string& cmd) {
+    FILE* p = popen(cmd.c_str(), "r");
+    if (!p) return {};
+    std::string text;
+    char buf[4096];
+    while (std::fgets(buf, sizeof(buf), p)) text += buf;
+    pclose(p);
+    const auto start = text.rfind('{');
+    if (start == std::string::npos) return {};
+    return nlohmann::json::parse(text.substr(start), nullptr, false);
+}
+
+std::string self_path() {
+    char buf[4096];
+    const ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+    return n > 0 ? std::string(buf, std::size_t(n)) : "bench_train";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    int steps = 5;
+    std::string peer = std::string(ANE_SOURCE_DIR) + "/bench/torch_peer.py";
+    bool with_torch = true;
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        if (a == "--case" && i + 2 < argc) return run_case(argv[i + 1], std::atoi(argv[i + 2]), steps);
+        if (a == "--steps" && i + 1 < argc) steps = std::atoi(argv[++i]);
+        if (a == "--no-torch") with_torch = false;
+    }
+    const char* coretype = std::getenv("OPENBLAS_CORETYPE");
+    std::printf("bench_train: OPENBLAS_CORETYPE=%s; median of %d steps\n", coretype ? coretype : "(unset)", steps);
+    std::printf("%-13s %3s %9s %9s %8s %9s %8s %10s %8s %8s\n", "case", "thr", "ms/step", "tok/s", "GFLOP/s",
+                "sgemm ms", "ceiling", "torch tok/s", "vs torch", "RSS MB");
+    for (const std::string name : {"autoresearch", "stories15m"})
+        for (int threads : {1, 2}) {
+            const auto ours = run_json(self_path() + " --steps " + std::to_string(steps) + " --case " + name + " " +
+                                       std::to_string(threads));
+            if (ours.is_discarded() || ours.empty()) {
+                std::printf("%s: the benchmark process failed\n", name.c_str());
+                continue;
+            }
+            double torch_tps = 0;
+            if (with_torch) {
+                const Case cs = make_case(name);
+                const auto& c = cs.config;
+                char cmd[1024];
+                std::snprintf(cmd, sizeof(cmd),
+                              "/usr/bin/python3 %s --dim %d --hidden %d --heads %d --kv-heads %d --head-dim %d "
+                              "--layers %d --vocab %d --seq %d --batch %d --threads %d --steps %d 2>/dev/null",
+                              peer.c_str(), c.dim, c.hidden, c.heads, c.kv_heads, c.head_dim, c.layers, c.vocab, c.seq,
+                              cs.batch, threads, std::max(3, steps / 2));
+                const auto t = run_json(cmd);
+                if (!t.is_discarded() && t.contains("tokens_per_second")) torch_tps = t["tokens_per_second"].get<double>();
+            }
+            const double tps = ours["tokens_per_second"].get<double>();
+            std::printf("%-13s %3d %9.1f %9.0f %8.1f %9.1f %8.2f %10.0f %8.2f %8.0f\n", name.c_str(), threads,
+                        ours["ms_per_step"].get<double>(), tps, ours["gflops"].get<double>(),
+                        ours["sgemm_ms"].get<double>(), ours["ceiling_ratio"].get<double>(), torch_tps,
+                        torch_tps > 0 ? tps / torch_tps : 0.0, ours["peak_rss_mb"].get<double>());
+            std::printf("    time: matmul %.0f%%, attention %.0f%%, elementwise %.0f%%; sgemm alone %.1f GFLOP/s\n",
+                        100 * ours["share_matmul"].get<double>(), 100 * ours["share_attention"].get<double>(),
+                        100 * ours["share_elementwise"].get<double>(), ours["sgemm_gflops"].get<double>());
+            std::fflush(stdout);
+        }
+    std::printf("device: %s\n", ane::blas_description().c_str());
+    return 0;
+}
