@@ -75,6 +75,8 @@ int main(int argc, char** argv) {
     model->require_option(1);
     app.add_option("--residual-scale", residual_scale,
                    "α multiplying both residual branches (default: 1/sqrt(2L) from scratch, the file's value otherwise)");
+    bool no_deepnet = false;
+    app.add_flag("--no-deepnet", no_deepnet, "α = 1 (AutoANE's flag; same as --residual-scale 1)");
     app.add_option("--seq", seq, "window length (default: the model's)");
 
     app.add_option("--data", o.data, "training token file (raw uint16 or shard)")->required();
@@ -120,6 +122,7 @@ int main(int argc, char** argv) {
     for (const auto* opt : app.get_options())
         if (opt->count() > 0 && !opt->get_lnames().empty()) o.explicit_flags.push_back("--" + opt->get_lnames().front());
     if (residual_scale > 0) o.residual_scale = residual_scale;
+    if (no_deepnet) o.residual_scale = 1.0;
     if (seq > 0) o.seq = seq;
 
     try {
@@ -149,7 +152,7 @@ int main(int argc, char** argv) {
             json.write(rec);
             const double rate = r.elapsed_seconds / std::max(1, r.step);
             double eta = rate * (r.total_steps - r.step);
-            if (o.time_budget > 0) eta = std::min(eta, o.time_budget - r.elapsed_seconds);
+            if (o.time_budget > 0) eta = std::max(0.0, std::min(eta, o.time_budget - r.elapsed_seconds));
             std::string text = "step " + std::to_string(r.step) + "/" + std::to_string(r.total_steps) +
                                fmt("  loss %.4f", r.loss) +
                                (r.val_loss ? fmt("  val %.4f", *r.val_loss) : std::string()) +

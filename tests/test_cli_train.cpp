@@ -79,3 +79,17 @@ TEST(CliTrain, InterruptSavesAResumableCheckpoint) {
     EXPECT_EQ(more.exit_code, 0) << more.err;
     EXPECT_EQ(read_blzt(s.dir.path("int.bin")).state.step, ck.state.step + 2);
 }
+
+TEST(CliTrain, FineTunesALlama2cModel) {
+    const std::string stories = test::shared_data("stories260K-llama2c/stories260K.bin");
+    ANE_REQUIRE_SHARED(stories);
+    TrainSetup s;
+    const auto r = test::run(kBin + " --init " + stories + " --seq 32 --data " + s.data + " -o " + s.dir.path("ft.bin") +
+                             " --steps 3 --batch 2 --threads 1 --lr 1e-4 --warmup 1");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const Checkpoint ck = read_blzt(s.dir.path("ft.bin"));
+    EXPECT_EQ(ck.weights.config.dim, 64);
+    EXPECT_EQ(ck.weights.config.seq, 32);
+    EXPECT_EQ(ck.weights.config.residual_scale, 1.0);
+    EXPECT_EQ(ck.state.adam_t, 3);
+}

@@ -269,7 +269,10 @@ TrainSummary train(const TrainOptions& options, const TrainCallbacks& cb, const 
         rep.tokens_seen = tokens_seen;
         sum.final_loss = loss;
 
-        const bool last = ck.state.step == o.steps;
+        // The last step of this run, whatever ends it (not Ctrl-C: that exits at once).
+        const bool last = ck.state.step == o.steps ||
+                          (o.time_budget > 0 && seconds_since(t_loop) >= o.time_budget) ||
+                          (o.stop_after > 0 && sum.steps_done >= o.stop_after);
         if (o.eval_every > 0 && (ck.state.step % o.eval_every == 0 || last)) {
             const auto t_eval = Clock::now();
             rep.val_loss = evaluate();
