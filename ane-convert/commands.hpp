@@ -28,4 +28,18 @@ struct InfoOptions {
 void add_info_command(CLI::App& app, InfoOptions& opts);
 int run_info(const InfoOptions& opts);
 
+struct ImportOptions {
+    std::string input, output;
+    bool force = false;
+};
+void add_gguf_command(CLI::App& app, ImportOptions& opts);
+int run_gguf(const ImportOptions& opts);
+
+struct ExportGgufOptions {
+    std::string input, output, type = "f32", tokenizer;
+    bool force = false;
+};
+void add_export_gguf_command(CLI::App& app, ExportGgufOptions& opts);
+int run_export_gguf(const ExportGgufOptions& opts);
+
 }  // namespace ane::convert

@@ -7,6 +7,7 @@
 #include "ane/checkpoint.hpp"
 #include "ane/error.hpp"
 #include "ane/file_io.hpp"
+#include "ane/formats/gguf.hpp"
 #include "ane/model_file.hpp"
 #include "ane/token_file.hpp"
 #include "ane/vocab_map.hpp"
@@ -15,7 +16,7 @@
 namespace ane::convert {
 
 void add_info_command(CLI::App& app, InfoOptions& o) {
-    auto* cmd = app.add_subcommand("info", "describe a model or token file (BLZT, llama2.c, raw or shard tokens)");
+    auto* cmd = app.add_subcommand("info", "describe a model or token file (BLZT, GGUF, llama2.c, raw or shard tokens)");
     cmd->add_option("file", o.path, "the file to describe")->required();
     cmd->add_flag("--json", o.json, "print one JSON object instead of text");
 }
@@ -48,6 +49,26 @@ json model_json(const std::string& path, FileKind kind) {
     return j;
 }
 
+json gguf_json(const std::string& path) {
+    const GgufFile f(path);
+    json j;
+    if (!f.tensors().empty()) {
+        const Checkpoint ck = read_gguf_model(path);
+        j = ck.weights.config;
+        j["params"] = ck.weights.config.params();
+    }
+    j["format"] = "gguf";
+    j["version"] = f.version();
+    json meta = json::object();
+    for (const auto& [k, v] : f.metadata()) meta[k] = v.summary();
+    j["metadata"] = meta;
+    json tensors = json::array();
+    for (const auto& t : f.tensors())
+        tensors.push_back({{"name", t.name}, {"dtype", ggml::type_name(t.type)}, {"shape", t.shape()}});
+    j["tensors"] = tensors;
+    return j;
+}
+
 json tokens_json(const std::string& path) {
     const TokenFile f(path);
     const auto tokens = f.tokens();
@@ -67,7 +88,7 @@ json tokens_json(const std::string& path) {
 
 void print_model(const json& j) {
     std::printf("format: %s", j["format"].get<std::string>().c_str());
-    if (j.contains("version")) std::printf(" v%d%s", j["version"].get<int>(), j["trailer"].get<bool>() ? " with anetrain trailer" : "");
+    if (j.contains("version")) std::printf(" v%d%s", j["version"].get<int>(), j.value("trailer", false) ? " with anetrain trailer" : "");
     std::printf("\nmodel: dim %d, hidden %d, heads %d, kv_heads %d, head_dim %d, layers %d, vocab %d, seq %d\n",
                 j["dim"].get<int>(), j["hidden"].get<int>(), j["heads"].get<int>(), j["kv_heads"].get<int>(),
                 j["head_dim"].get<int>(), j["layers"].get<int>(), j["vocab"].get<int>(), j["seq"].get<int>());
@@ -81,7 +102,7 @@ void print_model(const json& j) {
                     s["step"].get<int>(), s["total_steps"].get<int>(), s["lr"].get<double>(), s["loss"].get<double>(),
                     s["adam_t"].get<int>(), s["cum_steps"].get<int>(), s["cum_train_ms"].get<double>() / 1000.0);
     }
-    if (j.contains("metadata") && !j["metadata"].empty()) std::printf("metadata: %s\n", j["metadata"].dump().c_str());
+    if (j["format"] == "blzt" && !j["metadata"].empty()) std::printf("metadata: %s\n", j["metadata"].dump().c_str());
     if (j.value("tokenizer_embedded", false)) std::printf("tokenizer: embedded SentencePiece model\n");
     std::printf("tensors:\n");
     const int layers = j["layers"].get<int>();
@@ -111,9 +132,10 @@ int run_info(const InfoOptions& o) {
     switch (kind) {
         case FileKind::Blzt:
         case FileKind::Llama2c: j = model_json(o.path, kind); break;
+        case FileKind::Gguf: j = gguf_json(o.path); break;
         case FileKind::TokenShard:
         case FileKind::TokenRaw: j = tokens_json(o.path); break;
-        case FileKind::Unknown: throw error(o.path, ": not a file the suite reads (BLZT, llama2.c, token file)");
+        case FileKind::Unknown: throw error(o.path, ": not a file the suite reads (BLZT, GGUF, llama2.c, token file)");
     }
     j["path"] = o.path;
     j["bytes"] = MappedFile(o.path).size();
@@ -122,10 +144,19 @@ int run_info(const InfoOptions& o) {
         return 0;
     }
     std::printf("file: %s (%zu bytes)\n", o.path.c_str(), j["bytes"].get<std::size_t>());
-    if (kind == FileKind::TokenShard || kind == FileKind::TokenRaw)
+    if (kind == FileKind::TokenShard || kind == FileKind::TokenRaw) {
         print_tokens(j);
-    else
+    } else if (kind == FileKind::Gguf && !j.contains("dim")) {
+        std::printf("format: gguf v%d, no tensors (a vocabulary-only file)\nmetadata:\n", j["version"].get<int>());
+        for (const auto& [k, v] : j["metadata"].items()) std::printf("  %s = %s\n", k.c_str(), v.get<std::string>().c_str());
+    } else {
         print_model(j);
+        if (kind == FileKind::Gguf) {
+            std::printf("metadata:\n");
+            for (const auto& [k, v] : j["metadata"].items())
+                std::printf("  %s = %s\n", k.c_str(), v.get<std::string>().c_str());
+        }
+    }
     return 0;
 }
 

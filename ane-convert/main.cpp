@@ -8,7 +8,7 @@
 #include "commands.hpp"
 
 int main(int argc, char** argv) {
-    CLI::App app{"ane-convert: convert models and data between formats (BLZT, llama2.c, token files)"};
+    CLI::App app{"ane-convert: convert models and data between formats (BLZT, GGUF, llama2.c, token files)"};
     app.set_version_flag("--version", std::string("ane-convert ") + ANE_VERSION);
     app.require_subcommand(1);
     bool quiet = false;
@@ -18,6 +18,10 @@ int main(int argc, char** argv) {
     ane::convert::InfoOptions info;
     ane::convert::add_tokens_command(app, tokens);
     ane::convert::add_info_command(app, info);
+    ane::convert::ImportOptions gguf;
+    ane::convert::add_gguf_command(app, gguf);
+    ane::convert::ExportGgufOptions export_gguf;
+    ane::convert::add_export_gguf_command(app, export_gguf);
 
     try {
         app.parse(argc, argv);
@@ -30,6 +34,8 @@ int main(int argc, char** argv) {
     try {
         if (app.got_subcommand("tokens")) return ane::convert::run_tokens(tokens);
         if (app.got_subcommand("info")) return ane::convert::run_info(info);
+        if (app.got_subcommand("gguf")) return ane::convert::run_gguf(gguf);
+        if (app.got_subcommand("export-gguf")) return ane::convert::run_export_gguf(export_gguf);
     } catch (const ane::Error& e) {
         std::fprintf(stderr, "ane-convert: error: %s\n", e.what());
         return 1;

@@ -88,6 +88,16 @@ Case make_case(const std::string& name) {
     std::exit(2);
 }
 
+// Current resident set, from /proc/self/statm.
+double current_rss_mb() {
+    long pages = 0, resident = 0;
+    if (FILE* f = std::fopen("/proc/self/statm", "r")) {
+        if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+        std::fclose(f);
+    }
+    return double(resident) * double(sysconf(_SC_PAGESIZE)) / 1e6;
+}
+
 double median(std::vector<double> v) {
     std::sort(v.begin(), v.end());
     return v[v.size() / 2];
@@ -123,6 +133,7 @@ int run_case(const std::string& case_name, int threads, int steps) {
     step(2);
     device.inner_profile().reset();
     device.profile().reset();
+    const double rss_before = current_rss_mb();
     std::vector<double> times;
     for (int i = 0; i < steps; ++i) {
         const auto t0 = Clock::now();
@@ -130,6 +141,7 @@ int run_case(const std::string& case_name, int threads, int steps) {
         times.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
     }
     const double step_s = median(times);
+    const double rss_growth = current_rss_mb() - rss_before;
     ane::DeviceProfile prof = device.inner_profile();
     prof.elementwise_s = device.profile().elementwise_s;  // the model times its kernels on the outer device
     const double flops_per_step = (prof.matmul_flops + prof.attention_flops) / steps;
@@ -169,6 +181,7 @@ int run_case(const std::string& case_name, int threads, int steps) {
                           {"share_attention", prof.attention_s / steps / step_s},
                           {"share_elementwise", prof.elementwise_s / steps / step_s},
                           {"peak_rss_mb", ane::peak_rss_bytes() / 1e6},
+                          {"rss_growth_mb", rss_growth},
                           {"device", device.describe()}};
     std::printf("%s\n", out.dump().c_str());
     return 0;
@@ -234,9 +247,11 @@ int main(int argc, char** argv) {
                         ours["ms_per_step"].get<double>(), tps, ours["gflops"].get<double>(),
                         ours["sgemm_ms"].get<double>(), ours["ceiling_ratio"].get<double>(), torch_tps,
                         torch_tps > 0 ? tps / torch_tps : 0.0, ours["peak_rss_mb"].get<double>());
-            std::printf("    time: matmul %.0f%%, attention %.0f%%, elementwise %.0f%%; sgemm alone %.1f GFLOP/s\n",
+            std::printf("    time: matmul %.0f%%, attention %.0f%%, elementwise %.0f%%; sgemm alone %.1f GFLOP/s; "
+                        "RSS growth over the timed steps %.1f MB\n",
                         100 * ours["share_matmul"].get<double>(), 100 * ours["share_attention"].get<double>(),
-                        100 * ours["share_elementwise"].get<double>(), ours["sgemm_gflops"].get<double>());
+                        100 * ours["share_elementwise"].get<double>(), ours["sgemm_gflops"].get<double>(),
+                        ours["rss_growth_mb"].get<double>());
             std::fflush(stdout);
         }
     std::printf("device: %s\n", ane::blas_description().c_str());

@@ -128,9 +128,11 @@ void apply_trailer(Checkpoint& ck, const Trailer& t, const std::string& path, bo
             }
         }
     }
-    if (const TrailerBlob* tok = find_blob("tokenizer.model")) {
-        require(tok->dtype == "u8", path, ": trailer 'tokenizer.model' must be u8 bytes");
-        ck.tokenizer_model.assign(tok->bytes.begin(), tok->bytes.end());
+    for (auto [name, dst] : {std::pair{"tokenizer.model", &ck.tokenizer_model}, std::pair{"tokenizer.gguf", &ck.tokenizer_gguf}}) {
+        if (const TrailerBlob* tok = find_blob(name)) {
+            require(tok->dtype == "u8", path, ": trailer '", name, "' must be u8 bytes");
+            dst->assign(tok->bytes.begin(), tok->bytes.end());
+        }
     }
 }
 
@@ -292,9 +294,9 @@ void write_blzt(const Checkpoint& ck, const std::string& path) {
             trailer.blobs.push_back({"classifier.adam_v", "f32", {c.vocab, c.dim}, as_bytes(v->classifier)});
         }
     }
-    if (!ck.tokenizer_model.empty())
-        trailer.blobs.push_back({"tokenizer.model", "u8", {std::int64_t(ck.tokenizer_model.size())},
-                                 {ck.tokenizer_model.data(), ck.tokenizer_model.size()}});
+    for (auto [name, blob] : {std::pair{"tokenizer.model", &ck.tokenizer_model}, std::pair{"tokenizer.gguf", &ck.tokenizer_gguf}})
+        if (!blob->empty())
+            trailer.blobs.push_back({name, "u8", {std::int64_t(blob->size())}, {blob->data(), blob->size()}});
     const auto head = encode_trailer_head(trailer);
     w.write(head.data(), head.size());
     for (const auto& b : trailer.blobs) w.write(b.bytes.data(), b.bytes.size());

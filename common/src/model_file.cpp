@@ -2,6 +2,7 @@
 
 #include "ane/error.hpp"
 #include "ane/file_io.hpp"
+#include "ane/formats/gguf.hpp"
 #include "ane/llama2c.hpp"
 #include "ane/token_file.hpp"
 
@@ -11,6 +12,7 @@ const char* file_kind_name(FileKind kind) {
     switch (kind) {
         case FileKind::Blzt: return "blzt";
         case FileKind::Llama2c: return "llama2c";
+        case FileKind::Gguf: return "gguf";
         case FileKind::TokenShard: return "tokens-shard";
         case FileKind::TokenRaw: return "tokens-raw";
         case FileKind::Unknown: break;
@@ -21,6 +23,7 @@ const char* file_kind_name(FileKind kind) {
 FileKind detect_file_kind(const std::string& path) {
     MappedFile f(path);
     if (looks_like_blzt(f.data(), f.size())) return FileKind::Blzt;
+    if (looks_like_gguf(f.data(), f.size())) return FileKind::Gguf;
     if (has_shard_header(f.data(), f.size())) return FileKind::TokenShard;
     if (looks_like_llama2c(f.data(), f.size())) return FileKind::Llama2c;
     if (f.size() > 0 && f.size() % 2 == 0) return FileKind::TokenRaw;
@@ -37,11 +40,16 @@ Checkpoint load_model(const std::string& path, const LoadOptions& options) {
             if (options.load_moments) ck.adam = AdamMoments::zeros(ck.weights.config);
             return ck;
         }
+        case FileKind::Gguf: {
+            Checkpoint ck = read_gguf_model(path);
+            if (options.load_moments) ck.adam = AdamMoments::zeros(ck.weights.config);
+            return ck;
+        }
         case FileKind::TokenShard: throw error(path, ": is a token file, not a model");
         case FileKind::TokenRaw:
         case FileKind::Unknown: break;
     }
-    throw error(path, ": not a model file the suite reads (no BLZT magic, and its size matches no llama2.c model)");
+    throw error(path, ": not a model file the suite reads (not BLZT or GGUF, and its size matches no llama2.c model)");
 }
 
 }  // namespace ane

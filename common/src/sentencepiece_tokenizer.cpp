@@ -44,6 +44,8 @@ public:
         return TokenKind::Normal;
     }
 
+    float score(int id) const override { return sp_.GetScore(id); }
+
     int bos_id() const override { return sp_.bos_id(); }
     int eos_id() const override { return sp_.eos_id(); }
 

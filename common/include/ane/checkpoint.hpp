@@ -41,6 +41,7 @@ struct Checkpoint {
     TrainState state;
     nlohmann::json metadata = nlohmann::json::object();  // free-form, kept in the trailer
     std::vector<std::uint8_t> tokenizer_model;           // a SentencePiece model, kept in the trailer
+    std::vector<std::uint8_t> tokenizer_gguf;            // a vocabulary-only GGUF (from a GGUF source)
     // Filled by the reader: the BLZT version read and whether a trailer was present.
     int source_version = 4;
     bool had_trailer = false;

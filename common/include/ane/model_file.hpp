@@ -7,7 +7,7 @@
 
 namespace ane {
 
-enum class FileKind { Blzt, Llama2c, TokenShard, TokenRaw, Unknown };
+enum class FileKind { Blzt, Llama2c, Gguf, TokenShard, TokenRaw, Unknown };
 const char* file_kind_name(FileKind kind);
 
 // BLZT by magic, a token shard by its header, llama2.c by an exactly matching size;

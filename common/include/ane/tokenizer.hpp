@@ -21,6 +21,7 @@ public:
     virtual std::string decode(std::span<const int> ids) const = 0;
     virtual std::string piece(int id) const = 0;
     virtual TokenKind kind(int id) const = 0;
+    virtual float score(int id) const = 0;  // the piece's log-probability or merge rank
     virtual int bos_id() const = 0;  // -1 when the vocabulary has none
     virtual int eos_id() const = 0;
     virtual std::string describe() const = 0;  // e.g. "SentencePiece BPE, 1024 tokens"

@@ -1,0 +1,76 @@
+// `ane-convert gguf` (GGUF -> BLZT) and `ane-convert export-gguf` (any model -> GGUF).
+#include <CLI/CLI.hpp>
+#include <cstdio>
+
+#include "ane/checkpoint.hpp"
+#include "ane/error.hpp"
+#include "ane/file_io.hpp"
+#include "ane/formats/gguf.hpp"
+#include "ane/formats/gguf_tokenizer.hpp"
+#include "ane/model_file.hpp"
+#include "ane/progress.hpp"
+#include "ane/tokenizer.hpp"
+#include "commands.hpp"
+
+namespace ane::convert {
+
+void add_gguf_command(CLI::App& app, ImportOptions& o) {
+    auto* cmd = app.add_subcommand("gguf", "convert a llama.cpp GGUF (llama architecture) to a BLZT checkpoint");
+    cmd->add_option("input", o.input, "the .gguf file (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K tensors)")
+        ->required()
+        ->check(CLI::ExistingFile);
+    cmd->add_option("-o,--output", o.output, "BLZT checkpoint to write")->required();
+    cmd->add_flag("-f,--force", o.force, "overwrite an existing output");
+}
+
+int run_gguf(const ImportOptions& o) {
+    check_can_write(o.output, o.force);
+    Checkpoint ck = read_gguf_model(o.input);
+    write_blzt(ck, o.output);
+    const ModelConfig& c = ck.weights.config;
+    std::printf("wrote %s: %lld parameters, dim %d, %d layers, vocab %d, %s classifier%s\n", o.output.c_str(),
+                static_cast<long long>(c.params()), c.dim, c.layers, c.vocab, c.tied ? "tied" : "untied",
+                ck.tokenizer_gguf.empty() ? "" : ", with its vocabulary");
+    std::printf("peak RSS: %.1f MB\n", peak_rss_bytes() / 1e6);
+    return 0;
+}
+
+void add_export_gguf_command(CLI::App& app, ExportGgufOptions& o) {
+    auto* cmd = app.add_subcommand("export-gguf", "write any model file as a llama.cpp GGUF (llama architecture)");
+    cmd->add_option("input", o.input, "a model file: BLZT, GGUF, llama.c")->required()->check(CLI::ExistingFile);
+    cmd->add_option("-o,--output", o.output, "the .gguf to write")->required();
+    cmd->add_option("--type", o.type, "matrix encoding: f32, f16 or q8_0 (norms stay f32)")
+        ->check(CLI::IsMember({"f32", "f16", "q8_0"}));
+    cmd->add_option("-t,--tokenizer", o.tokenizer,
+                    "SentencePiece model to embed (default: the vocabulary the input carries)");
+    cmd->add_flag("-f,--force", o.force, "overwrite an existing output");
+}
+
+int run_export_gguf(const ExportGgufOptions& o) {
+    check_can_write(o.output, o.force);
+    const GgufExportType type = parse_gguf_export_type(o.type);
+    Checkpoint ck = load_model(o.input);
+    std::vector<std::pair<std::string, GgufValue>> tok_kv;
+    std::string tok_source = "none";
+    if (!o.tokenizer.empty()) {
+        tok_kv = gguf_metadata_from_tokenizer(*load_tokenizer(o.tokenizer));
+        tok_source = o.tokenizer;
+    } else if (!ck.tokenizer_gguf.empty()) {
+        tok_kv = gguf_tokenizer_metadata(GgufFile(ck.tokenizer_gguf, o.input + " (embedded vocabulary)"));
+        tok_source = "carried from " + o.input;
+    } else if (!ck.tokenizer_model.empty()) {
+        const std::string bytes(ck.tokenizer_model.begin(), ck.tokenizer_model.end());
+        tok_kv = gguf_metadata_from_tokenizer(*sentencepiece_from_bytes(bytes, o.input + " (embedded tokenizer)"));
+        tok_source = "carried from " + o.input;
+    }
+    write_gguf_model(ck, tok_kv, type, o.output);
+    std::printf("wrote %s: llama architecture, %s, tokenizer: %s\n", o.output.c_str(), o.type.c_str(),
+                tok_source.c_str());
+    if (tok_kv.empty())
+        std::printf("note: no tokenizer embedded; llama.cpp needs one (--tokenizer tok.model)\n");
+    if (ck.weights.config.residual_scale != 1.0)
+        std::printf("note: residual scale %g folded into attn_output and ffn_down\n", ck.weights.config.residual_scale);
+    return 0;
+}
+
+}  // namespace ane::convert

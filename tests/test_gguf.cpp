@@ -1,0 +1,263 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+
+#include "ane/error.hpp"
+#include "ane/formats/ggml_quants.hpp"
+#include "ane/formats/gguf.hpp"
+#include "ane/formats/gguf_tokenizer.hpp"
+#include "ane/half.hpp"
+#include "ane/llama2c.hpp"
+#include "ane/model/transformer.hpp"
+#include "ane/model_file.hpp"
+#include "test_util.hpp"
+
+using namespace ane;
+
+namespace {
+
+const std::string kStoriesGguf = "stories260K-gguf/stories260K.gguf";
+
+void put_half(std::vector<std::uint8_t>& b, float v) {
+    const std::uint16_t h = float_to_fp16(v);
+    b.push_back(std::uint8_t(h & 0xFF));
+    b.push_back(std::uint8_t(h >> 8));
+}
+
+std::vector<float> logits_of(const Weights& w, const std::vector<std::int32_t>& tokens) {
+    auto dev = make_device("cpu", 1);
+    Transformer m(w, *dev, 1, VocabMap::identity(w.config.vocab));
+    m.forward(tokens.data(), 1, int(tokens.size()));
+    return {m.logits(), m.logits() + tokens.size() * std::size_t(w.config.vocab)};
+}
+
+}  // namespace
+
+TEST(Ggml, Q8_0AndQ4_0DecodeHandBuiltBlocksExactly) {
+    std::vector<std::uint8_t> q8;
+    put_half(q8, 0.5f);
+    for (int i = 0; i < 32; ++i) q8.push_back(std::uint8_t(std::int8_t(i - 16)));
+    float out[32];
+    ggml::dequantize(ggml::Type::Q8_0, q8.data(), out, 32);
+    for (int i = 0; i < 32; ++i) EXPECT_EQ(out[i], 0.5f * float(i - 16));
+
+    std::vector<std::uint8_t> q4;
+    put_half(q4, 0.25f);
+    for (int i = 0; i < 16; ++i) q4.push_back(std::uint8_t((i & 0xF) | (((15 - i) & 0xF) << 4)));
+    ggml::dequantize(ggml::Type::Q4_0, q4.data(), out, 32);
+    for (int i = 0; i < 16; ++i) {
+        EXPECT_EQ(out[i], 0.25f * float(i - 8));
+        EXPECT_EQ(out[i + 16], 0.25f * float(7 - i));
+    }
+}
+
+TEST(Ggml, KQuantsDecodeHandBuiltSuperBlocks) {
+    // Q4_K: scales/mins for sub-blocks j < 4 sit in the low 6 bits of bytes j and j+4; for
+    // j >= 4 they are split between byte j+4 (low/high nibble) and the top bits of j-4 / j.
+    std::vector<std::uint8_t> b;
+    put_half(b, 0.5f);   // d
+    put_half(b, 0.25f);  // dmin
+    std::uint8_t scales[12] = {};
+    const int sc[8] = {1, 2, 3, 4, 17, 33, 45, 63}, mn[8] = {0, 1, 2, 3, 20, 40, 50, 62};
+    for (int j = 0; j < 4; ++j) {
+        scales[j] = std::uint8_t(sc[j]);
+        scales[j + 4] = std::uint8_t(mn[j]);
+    }
+    for (int j = 4; j < 8; ++j) {
+        scales[j + 4] = std::uint8_t((sc[j] & 0xF) | ((mn[j] & 0xF) << 4));
+        scales[j - 4] |= std::uint8_t((sc[j] >> 4) << 6);
+        scales[j] |= std::uint8_t((mn[j] >> 4) << 6);
+    }
+    b.insert(b.end(), scales, scales + 12);
+    for (int i = 0; i < 128; ++i) b.push_back(std::uint8_t((i % 16) | (((i * 3) % 16) << 4)));
+    float out[256];
+    ggml::dequantize(ggml::Type::Q4_K, b.data(), out, 256);
+    for (int chunk = 0; chunk < 4; ++chunk)
+        for (int l = 0; l < 32; ++l) {
+            const int i = chunk * 32 + l;
+            const int lo = i % 16, hi = (i * 3) % 16;
+            EXPECT_FLOAT_EQ(out[chunk * 64 + l], 0.5f * sc[2 * chunk] * lo - 0.25f * mn[2 * chunk]);
+            EXPECT_FLOAT_EQ(out[chunk * 64 + 32 + l], 0.5f * sc[2 * chunk + 1] * hi - 0.25f * mn[2 * chunk + 1]);
+        }
+
+    // Q6_K: 4-bit low parts, 2-bit high parts, int8 scale per 16 elements, minus 32.
+    std::vector<std::uint8_t> q6(210, 0);
+    for (int i = 0; i < 128; ++i) q6[i] = std::uint8_t((i % 16) | ((15 - i % 16) << 4));
+    for (int i = 0; i < 64; ++i) q6[128 + i] = std::uint8_t(0b11100100);  // high bits 0,1,2,3
+    for (int i = 0; i < 16; ++i) q6[192 + i] = std::uint8_t(std::int8_t(i - 8));
+    const std::uint16_t d6 = float_to_fp16(0.125f);
+    std::memcpy(&q6[208], &d6, 2);
+    ggml::dequantize(ggml::Type::Q6_K, q6.data(), out, 256);
+    for (int n = 0; n < 2; ++n)
+        for (int l = 0; l < 32; ++l) {
+            const std::uint8_t* ql = q6.data() + 64 * n;
+            const int is = 8 * n + l / 16;
+            const int q1 = (ql[l] & 0xF) + (0 << 4) - 32, q2 = (ql[l + 32] & 0xF) + (1 << 4) - 32;
+            const int q3 = (ql[l] >> 4) + (2 << 4) - 32, q4 = (ql[l + 32] >> 4) + (3 << 4) - 32;
+            const auto s = [&](int k) { return float(std::int8_t(q6[192 + k])); };
+            EXPECT_FLOAT_EQ(out[128 * n + l], 0.125f * s(is) * q1);
+            EXPECT_FLOAT_EQ(out[128 * n + l + 32], 0.125f * s(is + 2) * q2);
+            EXPECT_FLOAT_EQ(out[128 * n + l + 64], 0.125f * s(is + 4) * q3);
+            EXPECT_FLOAT_EQ(out[128 * n + l + 96], 0.125f * s(is + 6) * q4);
+        }
+
+    // Q5_K: as Q4_K plus a fifth bit per element from qh (bit 2k / 2k+1 for chunk k).
+    std::vector<std::uint8_t> q5(b.begin(), b.begin() + 16);
+    for (int i = 0; i < 32; ++i) q5.push_back(std::uint8_t(i % 2 ? 0xAA : 0x55));
+    q5.insert(q5.end(), b.begin() + 16, b.end());
+    ggml::dequantize(ggml::Type::Q5_K, q5.data(), out, 256);
+    for (int chunk = 0; chunk < 4; ++chunk)
+        for (int l = 0; l < 32; ++l) {
+            const int i = chunk * 32 + l;
+            const std::uint8_t qh = l % 2 ? 0xAA : 0x55;
+            const int lo = (i % 16) + ((qh >> (2 * chunk)) & 1) * 16;
+            const int hi = ((i * 3) % 16) + ((qh >> (2 * chunk + 1)) & 1) * 16;
+            EXPECT_FLOAT_EQ(out[chunk * 64 + l], 0.5f * sc[2 * chunk] * lo - 0.25f * mn[2 * chunk]);
+            EXPECT_FLOAT_EQ(out[chunk * 64 + 32 + l], 0.5f * sc[2 * chunk + 1] * hi - 0.25f * mn[2 * chunk + 1]);
+        }
+}
+
+TEST(Ggml, Q8_0EncodesWithinItsError) {
+    std::mt19937 rng(3);
+    std::normal_distribution<float> d;
+    std::vector<float> x(256);
+    for (auto& v : x) v = d(rng);
+    std::vector<std::uint8_t> q(256 / 32 * 34);
+    ggml::quantize_q8_0(x.data(), q.data(), x.size());
+    std::vector<float> y(256);
+    ggml::dequantize(ggml::Type::Q8_0, q.data(), y.data(), y.size());
+    for (int b = 0; b < 8; ++b) {
+        float amax = 0;
+        for (int i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(x[b * 32 + i]));
+        for (int i = 0; i < 32; ++i) EXPECT_LE(std::fabs(y[b * 32 + i] - x[b * 32 + i]), amax / 127 * 0.5f * 1.01f + 1e-6f);
+    }
+}
+
+// The GGUF and the llama.c file of stories260K hold the same tensors.
+TEST(Gguf, Stories260KMatchesTheLlama2cFile) {
+    const std::string gguf = test::shared_data(kStoriesGguf);
+    const std::string bin = test::shared_data("stories260K-llama2c/stories260K.bin");
+    ANE_REQUIRE_SHARED(gguf);
+    ANE_REQUIRE_SHARED(bin);
+    EXPECT_EQ(detect_file_kind(gguf), FileKind::Gguf);
+    const Checkpoint ck = read_gguf_model(gguf);
+    const Weights ref = read_llama2c(bin);
+    EXPECT_TRUE(ck.weights.config.tied);  // its output.weight is a copy of the embedding
+    EXPECT_EQ(ck.weights.config.seq, 2048);
+    EXPECT_TRUE(ck.weights.bit_equal(ref));
+    EXPECT_FALSE(ck.tokenizer_gguf.empty());
+    const GgufFile vocab(ck.tokenizer_gguf, "embedded");
+    ASSERT_NE(vocab.find("tokenizer.ggml.tokens"), nullptr);
+    EXPECT_EQ(vocab.find("tokenizer.ggml.tokens")->array.size(), 512u);
+}
+
+TEST(Gguf, ToBlztAndBackKeepsTensorsAndVocabulary) {
+    const std::string gguf = test::shared_data(kStoriesGguf);
+    ANE_REQUIRE_SHARED(gguf);
+    test::TempDir dir;
+    write_blzt(read_gguf_model(gguf), dir.path("s.blzt"));
+    const Checkpoint blzt = read_blzt(dir.path("s.blzt"));
+    const auto tok = gguf_tokenizer_metadata(GgufFile(blzt.tokenizer_gguf, "embedded"));
+    write_gguf_model(blzt, tok, GgufExportType::F32, dir.path("s.gguf"));
+    const Checkpoint back = read_gguf_model(dir.path("s.gguf"));
+    EXPECT_TRUE(back.weights.bit_equal(blzt.weights));
+    const GgufFile out(dir.path("s.gguf")), in(gguf);
+    for (const char* key : {"llama.context_length", "llama.embedding_length", "llama.attention.head_count_kv",
+                            "llama.rope.dimension_count", "tokenizer.ggml.bos_token_id"})
+        EXPECT_EQ(out.find(key)->as_double(), in.find(key)->as_double()) << key;
+    const auto& a = out.find("tokenizer.ggml.tokens")->array;
+    const auto& b = in.find("tokenizer.ggml.tokens")->array;
+    ASSERT_EQ(a.size(), b.size());
+    for (std::size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i].s, b[i].s);
+    EXPECT_EQ(out.find("general.architecture")->s, "llama");
+}
+
+TEST(Gguf, ExportTypesAndTheResidualScaleKeepTheModel) {
+    test::TempDir dir;
+    Checkpoint ck;
+    ck.weights = test::random_weights(test::tiny_config(false), 4);
+    ck.weights.config.dim = 32;  // Q8_0 needs rows that are whole blocks of 32
+    ck.weights.config.head_dim = 8;
+    ck.weights = test::random_weights(ck.weights.config, 4);
+    ck.weights.for_each([](const std::string&, Tensor& t) {
+        for (auto& x : t.span()) x *= 0.2f;
+    });
+    for (auto& l : ck.weights.layers) l.rms_att.fill(1.0f), l.rms_ffn.fill(1.0f);
+    ck.weights.rms_final.fill(1.0f);
+    const std::vector<std::int32_t> tokens = {1, 5, 2, 7};
+    const auto want = logits_of(ck.weights, tokens);  // α = 0.5 here
+    double scale = 0;
+    for (float z : want) scale = std::max(scale, double(std::fabs(z)));
+    ASSERT_GT(scale, 0.1);
+    // Relative to the largest logit: exact up to float rounding, then fp16's and Q8_0's precision.
+    for (auto [type, tol] : {std::pair{GgufExportType::F32, 1e-5}, {GgufExportType::F16, 3e-3}, {GgufExportType::Q8_0, 8e-2}}) {
+        write_gguf_model(ck, {}, type, dir.path("m.gguf"));
+        const Checkpoint back = read_gguf_model(dir.path("m.gguf"));
+        EXPECT_EQ(back.weights.config.residual_scale, 1.0);
+        EXPECT_FALSE(back.weights.config.tied);
+        const auto got = logits_of(back.weights, tokens);
+        double worst = 0;
+        for (std::size_t i = 0; i < got.size(); ++i) worst = std::max(worst, double(std::fabs(got[i] - want[i])));
+        EXPECT_LT(worst / scale, tol) << "type " << int(type);
+    }
+}
+
+TEST(Gguf, OtherSharedFilesParse) {
+    const std::string tiny = test::shared_data("llama-2-tiny-random-gguf/llama-2-tiny-random.gguf");
+    const std::string vocab = test::shared_data("llamacpp-vocab-tests/ggml-vocab-llama-spm.gguf");
+    const std::string gpt2 = test::shared_data("llamacpp-vocab-tests/ggml-vocab-gpt-2.gguf");
+    ANE_REQUIRE_SHARED(tiny);
+    const Checkpoint ck = read_gguf_model(tiny);  // F16 tensors, untied output
+    EXPECT_EQ(ck.weights.config.vocab, 32000);
+    EXPECT_EQ(ck.weights.config.dim, 8);
+    EXPECT_FALSE(ck.weights.config.tied);
+    for (const auto& path : {vocab, gpt2}) {
+        const GgufFile f(path);
+        EXPECT_TRUE(f.tensors().empty());
+        EXPECT_NE(f.find("tokenizer.ggml.tokens"), nullptr);
+        try {
+            read_gguf_model(path);
+            ADD_FAILURE() << path;
+        } catch (const Error& e) {
+            EXPECT_NE(std::string(e.what()).find("no tensors"), std::string::npos) << e.what();
+        }
+    }
+}
+
+TEST(Gguf, TruncatedAndCorruptFilesAreRejectedCleanly) {
+    const std::string gguf = test::shared_data(kStoriesGguf);
+    ANE_REQUIRE_SHARED(gguf);
+    test::TempDir dir;
+    const auto bytes = test::read_bytes(gguf);
+    const GgufFile good(gguf);
+    // Cut inside the header and metadata at every byte, and through the data at intervals.
+    std::vector<std::size_t> cuts;
+    for (std::size_t c = 0; c < 20000; ++c) cuts.push_back(c);
+    for (std::size_t c = 20000; c < bytes.size(); c += 4099) cuts.push_back(c);
+    for (std::size_t cut : cuts) {
+        const std::vector<std::uint8_t> part(bytes.begin(), bytes.begin() + std::ptrdiff_t(cut));
+        try {
+            GgufFile f(part, "cut");
+            read_gguf_model(dir.path("none"));  // never reached for a bad cut
+        } catch (const Error&) {
+        }
+    }
+    for (std::size_t cut : {std::size_t(100), std::size_t(5000), bytes.size() / 2, bytes.size() - 1}) {
+        test::write_bytes(dir.path("cut.gguf"), std::vector<std::uint8_t>(bytes.begin(), bytes.begin() + std::ptrdiff_t(cut)));
+        EXPECT_THROW(read_gguf_model(dir.path("cut.gguf")), Error) << cut;
+    }
+    std::mt19937 rng(5);
+    for (int trial = 0; trial < 300; ++trial) {
+        auto flipped = bytes;
+        const std::size_t at = rng() % 20000;
+        flipped[at] ^= std::uint8_t(1u << (rng() % 8));
+        try {
+            GgufFile f(flipped, "flipped");
+            for (const auto& t : f.tensors())
+                if (t.bytes > 0) f.read_tensor(t);
+        } catch (const Error&) {
+        }
+    }
+}
