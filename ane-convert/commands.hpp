@@ -42,4 +42,14 @@ struct ExportGgufOptions {
 void add_export_gguf_command(CLI::App& app, ExportGgufOptions& opts);
 int run_export_gguf(const ExportGgufOptions& opts);
 
+void add_hf_command(CLI::App& app, ImportOptions& opts);
+int run_hf(const ImportOptions& opts);
+
+struct ExportHfOptions {
+    std::string input, output, dtype = "f32";
+    bool force = false;
+};
+void add_export_hf_command(CLI::App& app, ExportHfOptions& opts);
+int run_export_hf(const ExportHfOptions& opts);
+
 }  // namespace ane::convert

@@ -1,6 +1,7 @@
 // `ane-convert info`: one screen (or one JSON object) about any file the suite reads.
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <filesystem>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -16,7 +17,7 @@
 namespace ane::convert {
 
 void add_info_command(CLI::App& app, InfoOptions& o) {
-    auto* cmd = app.add_subcommand("info", "describe a model or token file (BLZT, GGUF, llama2.c, raw or shard tokens)");
+    auto* cmd = app.add_subcommand("info", "describe a model or token file (BLZT, GGUF, Hugging Face, llama2.c, raw or shard tokens)");
     cmd->add_option("file", o.path, "the file to describe")->required();
     cmd->add_flag("--json", o.json, "print one JSON object instead of text");
 }
@@ -131,14 +132,22 @@ int run_info(const InfoOptions& o) {
     json j;
     switch (kind) {
         case FileKind::Blzt:
-        case FileKind::Llama2c: j = model_json(o.path, kind); break;
+        case FileKind::Llama2c:
+        case FileKind::HuggingFace: j = model_json(o.path, kind); break;
         case FileKind::Gguf: j = gguf_json(o.path); break;
         case FileKind::TokenShard:
         case FileKind::TokenRaw: j = tokens_json(o.path); break;
-        case FileKind::Unknown: throw error(o.path, ": not a file the suite reads (BLZT, GGUF, llama2.c, token file)");
+        case FileKind::Unknown: throw error(o.path, ": not a file the suite reads (BLZT, GGUF, Hugging Face, llama2.c, token file)");
     }
     j["path"] = o.path;
-    j["bytes"] = MappedFile(o.path).size();
+    std::uintmax_t bytes = 0;
+    if (std::filesystem::is_directory(o.path)) {
+        for (const auto& e : std::filesystem::recursive_directory_iterator(o.path))
+            if (e.is_regular_file()) bytes += e.file_size();
+    } else {
+        bytes = std::filesystem::file_size(o.path);
+    }
+    j["bytes"] = bytes;
     if (o.json) {
         std::printf("%s\n", j.dump().c_str());
         return 0;

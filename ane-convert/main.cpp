@@ -8,7 +8,7 @@
 #include "commands.hpp"
 
 int main(int argc, char** argv) {
-    CLI::App app{"ane-convert: convert models and data between formats (BLZT, GGUF, llama2.c, token files)"};
+    CLI::App app{"ane-convert: convert models and data between formats (BLZT, GGUF, Hugging Face, llama2.c, token files)"};
     app.set_version_flag("--version", std::string("ane-convert ") + ANE_VERSION);
     app.require_subcommand(1);
     bool quiet = false;
@@ -22,6 +22,10 @@ int main(int argc, char** argv) {
     ane::convert::add_gguf_command(app, gguf);
     ane::convert::ExportGgufOptions export_gguf;
     ane::convert::add_export_gguf_command(app, export_gguf);
+    ane::convert::ImportOptions hf;
+    ane::convert::add_hf_command(app, hf);
+    ane::convert::ExportHfOptions export_hf;
+    ane::convert::add_export_hf_command(app, export_hf);
 
     try {
         app.parse(argc, argv);
@@ -36,6 +40,8 @@ int main(int argc, char** argv) {
         if (app.got_subcommand("info")) return ane::convert::run_info(info);
         if (app.got_subcommand("gguf")) return ane::convert::run_gguf(gguf);
         if (app.got_subcommand("export-gguf")) return ane::convert::run_export_gguf(export_gguf);
+        if (app.got_subcommand("hf")) return ane::convert::run_hf(hf);
+        if (app.got_subcommand("export-hf")) return ane::convert::run_export_hf(export_hf);
     } catch (const ane::Error& e) {
         std::fprintf(stderr, "ane-convert: error: %s\n", e.what());
         return 1;

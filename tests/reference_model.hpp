@@ -14,6 +14,7 @@ struct RefLayer {
 };
 struct RefModel {
     ModelConfig c;
+    bool rope_halves = false;  // Hugging Face's rotate_half pairing (i, i + hd/2)
     std::vector<RefLayer> layers;
     std::vector<double> embed, rms_final, classifier;
 };
@@ -82,6 +83,19 @@ inline void ref_rope(Mat& x, int heads, int hd, double theta) {
             }
 }
 
+inline void ref_rope_halves(Mat& x, int heads, int hd, double theta) {
+    for (std::size_t p = 0; p < x.size(); ++p)
+        for (int h = 0; h < heads; ++h)
+            for (int i = 0; i < hd / 2; ++i) {
+                const double a = double(p) / std::pow(theta, 2.0 * i / hd);
+                double& x0 = x[p][h * hd + i];
+                double& x1 = x[p][h * hd + hd / 2 + i];
+                const double y0 = x0 * std::cos(a) - x1 * std::sin(a), y1 = x0 * std::sin(a) + x1 * std::cos(a);
+                x0 = y0;
+                x1 = y1;
+            }
+}
+
 inline Mat ref_attention(const Mat& q, const Mat& k, const Mat& v, int nh, int nkv, int hd) {
     const int S = int(q.size()), r = nh / nkv;
     Mat o(S, std::vector<double>(nh * hd, 0.0));
@@ -117,8 +131,13 @@ inline Mat ref_logits(const RefModel& m, const std::vector<int>& tokens) {
         const Mat a = ref_rmsnorm(x, L.rms_att, c.norm_eps);
         Mat q = ref_linear(a, L.wq, c.q_dim()), k = ref_linear(a, L.wk, c.kv_dim());
         const Mat v = ref_linear(a, L.wv, c.kv_dim());
-        ref_rope(q, c.heads, c.head_dim, c.rope_theta);
-        ref_rope(k, c.kv_heads, c.head_dim, c.rope_theta);
+        if (m.rope_halves) {
+            ref_rope_halves(q, c.heads, c.head_dim, c.rope_theta);
+            ref_rope_halves(k, c.kv_heads, c.head_dim, c.rope_theta);
+        } else {
+            ref_rope(q, c.heads, c.head_dim, c.rope_theta);
+            ref_rope(k, c.kv_heads, c.head_dim, c.rope_theta);
+        }
         const Mat o = ref_linear(ref_attention(q, k, v, c.heads, c.kv_heads, c.head_dim), L.wo, D);
         for (int t = 0; t < S; ++t)
             for (int i = 0; i < D; ++i) x[t][i] += alpha * o[t][i];

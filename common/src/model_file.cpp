@@ -3,6 +3,9 @@
 #include "ane/error.hpp"
 #include "ane/file_io.hpp"
 #include "ane/formats/gguf.hpp"
+#include "ane/formats/safetensors.hpp"
+
+#include <filesystem>
 #include "ane/llama2c.hpp"
 #include "ane/token_file.hpp"
 
@@ -13,6 +16,7 @@ const char* file_kind_name(FileKind kind) {
         case FileKind::Blzt: return "blzt";
         case FileKind::Llama2c: return "llama2c";
         case FileKind::Gguf: return "gguf";
+        case FileKind::HuggingFace: return "hf";
         case FileKind::TokenShard: return "tokens-shard";
         case FileKind::TokenRaw: return "tokens-raw";
         case FileKind::Unknown: break;
@@ -21,9 +25,11 @@ const char* file_kind_name(FileKind kind) {
 }
 
 FileKind detect_file_kind(const std::string& path) {
+    if (std::filesystem::is_directory(path) || path.ends_with(".safetensors.index.json")) return FileKind::HuggingFace;
     MappedFile f(path);
     if (looks_like_blzt(f.data(), f.size())) return FileKind::Blzt;
     if (looks_like_gguf(f.data(), f.size())) return FileKind::Gguf;
+    if (looks_like_safetensors(f.data(), f.size())) return FileKind::HuggingFace;
     if (has_shard_header(f.data(), f.size())) return FileKind::TokenShard;
     if (looks_like_llama2c(f.data(), f.size())) return FileKind::Llama2c;
     if (f.size() > 0 && f.size() % 2 == 0) return FileKind::TokenRaw;
@@ -42,6 +48,11 @@ Checkpoint load_model(const std::string& path, const LoadOptions& options) {
         }
         case FileKind::Gguf: {
             Checkpoint ck = read_gguf_model(path);
+            if (options.load_moments) ck.adam = AdamMoments::zeros(ck.weights.config);
+            return ck;
+        }
+        case FileKind::HuggingFace: {
+            Checkpoint ck = read_hf_model(path);
             if (options.load_moments) ck.adam = AdamMoments::zeros(ck.weights.config);
             return ck;
         }

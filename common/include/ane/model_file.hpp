@@ -7,10 +7,11 @@
 
 namespace ane {
 
-enum class FileKind { Blzt, Llama2c, Gguf, TokenShard, TokenRaw, Unknown };
+enum class FileKind { Blzt, Llama2c, Gguf, HuggingFace, TokenShard, TokenRaw, Unknown };
 const char* file_kind_name(FileKind kind);
 
-// BLZT by magic, a token shard by its header, llama2.c by an exactly matching size;
+// BLZT and GGUF by magic, Hugging Face by a folder, a safetensors header or an index.json,
+// a token shard by its header, llama2.c by an exactly matching size;
 // anything else of even size could be raw uint16 tokens (they have no header).
 FileKind detect_file_kind(const std::string& path);
 

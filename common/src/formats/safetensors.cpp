@@ -1,0 +1,325 @@
+#include "ane/formats/safetensors.hpp"
+
+#include <cstring>
+#include <filesystem>
+#include <set>
+
+#include "ane/error.hpp"
+#include "ane/half.hpp"
+
+namespace fs = std::filesystem;
+
+namespace ane {
+
+bool looks_like_safetensors(const std::uint8_t* data, std::size_t size) {
+    if (size < 10) return false;
+    std::uint64_t n = 0;
+    std::memcpy(&n, data, 8);
+    return n >= 2 && n <= size - 8 && data[8] == '{';
+}
+
+SafetensorsFile::SafetensorsFile(const std::string& path) : file_(path) {
+    ByteReader r(file_.bytes(), path);
+    const auto n = r.get<std::uint64_t>("safetensors header length");
+    require(n <= r.remaining() && n < (1ull << 30), path, ": safetensors header length ", n,
+            " runs past the end of the file");
+    const auto* p = reinterpret_cast<const char*>(r.take(n, "safetensors header"));
+    const nlohmann::json header = nlohmann::json::parse(p, p + n, nullptr, false);
+    require(!header.is_discarded() && header.is_object(), path, ": safetensors header is not a JSON object");
+    data_ = file_.data() + 8 + n;
+    const std::uint64_t data_size = file_.size() - 8 - n;
+    for (const auto& [name, v] : header.items()) {
+        if (name == "__metadata__") {
+            metadata_ = v;
+            continue;
+        }
+        require(v.is_object() && v.contains("dtype") && v["dtype"].is_string() && v.contains("shape") &&
+                    v["shape"].is_array() && v.contains("data_offsets") && v["data_offsets"].is_array() &&
+                    v["data_offsets"].size() == 2,
+                path, ": tensor '", name, "' has a malformed header entry");
+        SafetensorInfo t;
+        t.name = name;
+        t.dtype = v["dtype"].get<std::string>();
+        std::uint64_t numel = 1;
+        for (const auto& d : v["shape"]) {
+            require(d.is_number_unsigned() && d.get<std::uint64_t>() < (1ull << 40), path, ": tensor '", name,
+                    "' has a bad shape");
+            t.shape.push_back(d.get<std::int64_t>());
+            numel *= d.get<std::uint64_t>();
+            require(numel < (1ull << 40), path, ": tensor '", name, "' is implausibly large");
+        }
+        require(v["data_offsets"][0].is_number_unsigned() && v["data_offsets"][1].is_number_unsigned(), path,
+                ": tensor '", name, "' has bad data offsets");
+        t.begin = v["data_offsets"][0].get<std::uint64_t>();
+        t.end = v["data_offsets"][1].get<std::uint64_t>();
+        require(t.begin <= t.end && t.end <= data_size, path, ": tensor '", name, "' bytes [", t.begin, ", ", t.end,
+                ") lie outside the ", data_size, "-byte data section");
+        const std::uint64_t width = t.dtype == "F32" ? 4 : (t.dtype == "F16" || t.dtype == "BF16") ? 2 : 0;
+        if (width) require(t.end - t.begin == numel * width, path, ": tensor '", name, "' has ", t.end - t.begin,
+                           " bytes, its shape and ", t.dtype, " need ", numel * width);
+        tensors_.push_back(std::move(t));
+    }
+}
+
+const SafetensorInfo* SafetensorsFile::find(const std::string& name) const {
+    for (const auto& t : tensors_)
+        if (t.name == name) return &t;
+    return nullptr;
+}
+
+Tensor SafetensorsFile::read(const SafetensorInfo& info) const {
+    Tensor t(info.shape);
+    const std::uint8_t* src = data_ + info.begin;
+    const std::size_t n = std::size_t(t.numel());
+    if (info.dtype == "F32") {
+        std::memcpy(t.data(), src, n * 4);
+    } else if (info.dtype == "F16" || info.dtype == "BF16") {
+        const bool bf = info.dtype == "BF16";
+        for (std::size_t i = 0; i < n; ++i) {
+            std::uint16_t h;
+            std::memcpy(&h, src + 2 * i, 2);
+            t[std::int64_t(i)] = bf ? bf16_to_float(h) : fp16_to_float(h);
+        }
+    } else {
+        throw error(path(), ": tensor '", info.name, "' has dtype ", info.dtype, " (only F32, F16, BF16 are read)");
+    }
+    return t;
+}
+
+namespace {
+
+ModelConfig config_from_hf(const nlohmann::json& j, const std::string& where) {
+    auto num = [&](const char* key) -> const nlohmann::json& {
+        require(j.contains(key) && j[key].is_number(), where, ": missing or non-numeric '", key, "'");
+        return j[key];
+    };
+    std::string arch = j.contains("architectures") && j["architectures"].is_array() && !j["architectures"].empty()
+                           ? j["architectures"][0].get<std::string>()
+                           : j.value("model_type", std::string("?"));
+    static const std::set<std::string> known = {"LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM",
+                                                "Qwen3ForCausalLM", "llama", "mistral", "qwen2", "qwen3"};
+    require(known.count(arch), where, ": architecture '", arch,
+            "' is not supported (LlamaForCausalLM, SmolLM2, Qwen2/Qwen3 without biases or QK-norm)");
+    ModelConfig c;
+    c.name = j.value("_name_or_path", arch);
+    c.dim = num("hidden_size").get<int>();
+    c.hidden = num("intermediate_size").get<int>();
+    c.layers = num("num_hidden_layers").get<int>();
+    c.heads = num("num_attention_heads").get<int>();
+    c.kv_heads = j.contains("num_key_value_heads") && j["num_key_value_heads"].is_number()
+                     ? j["num_key_value_heads"].get<int>() : c.heads;
+    c.head_dim = j.contains("head_dim") && j["head_dim"].is_number() ? j["head_dim"].get<int>()
+                                                                      : (c.heads ? c.dim / c.heads : 0);
+    c.vocab = num("vocab_size").get<int>();
+    c.seq = j.contains("max_position_embeddings") && j["max_position_embeddings"].is_number()
+                ? j["max_position_embeddings"].get<int>() : 2048;
+    c.rope_theta = j.contains("rope_theta") && j["rope_theta"].is_number() ? j["rope_theta"].get<double>() : 10000.0;
+    c.norm_eps = j.contains("rms_norm_eps") && j["rms_norm_eps"].is_number() ? j["rms_norm_eps"].get<double>() : 1e-6;
+    c.tied = j.value("tie_word_embeddings", false);
+    c.residual_scale = 1.0;
+    require(!j.contains("rope_scaling") || j["rope_scaling"].is_null(), where, ": rope_scaling is not supported");
+    require(!j.value("attention_bias", false) && !j.value("mlp_bias", false), where,
+            ": attention or MLP biases are not supported");
+    c.validate(where);
+    return c;
+}
+
+}  // namespace
+
+Checkpoint read_hf_model(const std::string& path) {
+    fs::path p(path);
+    fs::path dir = fs::is_directory(p) ? p : p.parent_path();
+    if (dir.empty()) dir = ".";
+    const fs::path config_path = dir / "config.json";
+    require(fs::exists(config_path), path, ": no config.json beside the weights (needed for the head counts)");
+    const nlohmann::json cj = nlohmann::json::parse(read_text_file(config_path.string()), nullptr, false);
+    require(!cj.is_discarded() && cj.is_object(), config_path.string(), ": not valid JSON");
+    const ModelConfig c = config_from_hf(cj, config_path.string());
+
+    // The shard files.
+    std::vector<std::string> shards;
+    fs::path index = fs::is_directory(p) ? dir / "model.safetensors.index.json" : p;
+    if (fs::is_directory(p) && !fs::exists(index)) index = dir / "model.safetensors";
+    if (index.string().ends_with(".index.json")) {
+        const nlohmann::json ij = nlohmann::json::parse(read_text_file(index.string()), nullptr, false);
+        require(!ij.is_discarded() && ij.contains("weight_map") && ij["weight_map"].is_object(), index.string(),
+                ": no weight_map");
+        std::set<std::string> files;
+        for (const auto& [name, file] : ij["weight_map"].items()) {
+            require(file.is_string() && file.get<std::string>().find('/') == std::string::npos, index.string(),
+                    ": bad shard name for '", name, "'");
+            files.insert(file.get<std::string>());
+        }
+        for (const auto& f : files) shards.push_back((dir / f).string());
+    } else {
+        require(fs::exists(index), path, ": no model.safetensors or model.safetensors.index.json");
+        shards.push_back(index.string());
+    }
+
+    Checkpoint ck;
+    ck.weights = Weights::zeros(c);
+    std::set<std::string> loaded;
+    auto target = [&](const std::string& name) -> Tensor* {
+        static const std::pair<const char*, const char*> layer_names[] = {
+            {"self_attn.q_proj.weight", "wq"},   {"self_attn.k_proj.weight", "wk"},
+            {"self_attn.v_proj.weight", "wv"},   {"self_attn.o_proj.weight", "wo"},
+            {"mlp.gate_proj.weight", "w1"},      {"mlp.down_proj.weight", "w2"},
+            {"mlp.up_proj.weight", "w3"},        {"input_layernorm.weight", "rms_att"},
+            {"post_attention_layernorm.weight", "rms_ffn"}};
+        if (name == "model.embed_tokens.weight") return &ck.weights.embed;
+        if (name == "model.norm.weight") return &ck.weights.rms_final;
+        if (name == "lm_head.weight") return c.tied ? nullptr : &ck.weights.classifier;
+        const std::string prefix = "model.layers.";
+        if (name.rfind(prefix, 0) != 0) return nullptr;
+        const auto dot = name.find('.', prefix.size());
+        if (dot == std::string::npos) return nullptr;
+        const std::string index_text = name.substr(prefix.size(), dot - prefix.size());
+        if (index_text.empty() || index_text.find_first_not_of("0123456789") != std::string::npos) return nullptr;
+        const int l = std::stoi(index_text);
+        if (l >= c.layers) return nullptr;
+        for (const auto& [hf, ours] : layer_names)
+            if (name.substr(dot + 1) == hf) return ck.weights.find("layers." + std::to_string(l) + "." + ours);
+        return nullptr;
+    };
+    for (const auto& shard : shards) {
+        const SafetensorsFile f(shard);
+        for (const auto& info : f.tensors()) {
+            if (c.tied && info.name == "lm_head.weight") continue;  // a tied copy
+            if (info.name.find("rotary_emb.inv_freq") != std::string::npos) continue;  // a buffer, not a weight
+            Tensor* dst = target(info.name);
+            require(dst != nullptr, shard, ": tensor '", info.name,
+                    "' is not part of the supported model (biases, QK-norm and the like are not supported)");
+            require(info.shape == dst->shape(), shard, ": tensor '", info.name, "' is ", shape_string(info.shape),
+                    ", config.json implies ", shape_string(dst->shape()));
+            *dst = f.read(info);
+            loaded.insert(info.name);
+        }
+    }
+    int expected = 9 * c.layers + 2 + (c.tied ? 0 : 1);
+    require(int(loaded.size()) == expected, path, ": found ", loaded.size(), " of the ", expected,
+            " tensors the model needs");
+    for (int l = 0; l < c.layers; ++l) {
+        rope_rows_halves_to_interleaved(ck.weights.layers[l].wq, c.heads, c.head_dim);
+        rope_rows_halves_to_interleaved(ck.weights.layers[l].wk, c.kv_heads, c.head_dim);
+    }
+    ck.metadata["source"] = {{"format", "hf"}, {"path", path}};
+    ck.metadata["hf_config"] = cj;
+    const fs::path sp = dir / "tokenizer.model";
+    if (fs::exists(sp)) {
+        const std::string bytes = read_text_file(sp.string());
+        ck.tokenizer_model.assign(bytes.begin(), bytes.end());
+    }
+    ck.state.total_steps = 0;
+    return ck;
+}
+
+HfDtype parse_hf_dtype(const std::string& name) {
+    if (name == "f32" || name == "float32") return HfDtype::F32;
+    if (name == "f16" || name == "float16") return HfDtype::F16;
+    if (name == "bf16" || name == "bfloat16") return HfDtype::BF16;
+    throw error("unknown dtype '", name, "' (expected f32, f16 or bf16)");
+}
+
+void write_safetensors(const std::string& path, const std::vector<std::pair<std::string, const Tensor*>>& tensors,
+                       HfDtype dtype, const nlohmann::json& metadata) {
+    const std::size_t width = dtype == HfDtype::F32 ? 4 : 2;
+    const char* dname = dtype == HfDtype::F32 ? "F32" : dtype == HfDtype::F16 ? "F16" : "BF16";
+    nlohmann::ordered_json header;
+    if (!metadata.empty()) header["__metadata__"] = metadata;
+    std::uint64_t offset = 0;
+    for (const auto& [name, t] : tensors) {
+        const std::uint64_t bytes = std::uint64_t(t->numel()) * width;
+        header[name] = {{"dtype", dname}, {"shape", t->shape()}, {"data_offsets", {offset, offset + bytes}}};
+        offset += bytes;
+    }
+    std::string text = header.dump();
+    while ((8 + text.size()) % 8) text += ' ';  // keep the data 8-byte aligned, as the reference writer does
+    AtomicWriter w(path);
+    w.put<std::uint64_t>(text.size());
+    w.write(text.data(), text.size());
+    std::vector<std::uint16_t> half;
+    for (const auto& [name, t] : tensors) {
+        if (dtype == HfDtype::F32) {
+            w.write(t->data(), t->bytes());
+            continue;
+        }
+        half.resize(std::size_t(t->numel()));
+        if (dtype == HfDtype::F16)
+            float_to_fp16(t->data(), half.data(), half.size());
+        else
+            float_to_bf16(t->data(), half.data(), half.size());
+        w.write(half.data(), half.size() * 2);
+    }
+    w.commit();
+}
+
+void write_hf_model(const Checkpoint& ck, const std::string& dir, HfDtype dtype) {
+    const ModelConfig& c = ck.weights.config;
+    c.validate(dir);
+    fs::create_directories(dir);
+    std::vector<Tensor> owned;
+    owned.reserve(std::size_t(c.layers) * 4);
+    std::vector<std::pair<std::string, const Tensor*>> list;
+    list.emplace_back("model.embed_tokens.weight", &ck.weights.embed);
+    const float alpha = float(c.residual_scale);
+    for (int l = 0; l < c.layers; ++l) {
+        const LayerWeights& L = ck.weights.layers[l];
+        const std::string p = "model.layers." + std::to_string(l) + ".";
+        owned.push_back(L.wq);
+        rope_rows_interleaved_to_halves(owned.back(), c.heads, c.head_dim);
+        list.emplace_back(p + "self_attn.q_proj.weight", &owned.back());
+        owned.push_back(L.wk);
+        rope_rows_interleaved_to_halves(owned.back(), c.kv_heads, c.head_dim);
+        list.emplace_back(p + "self_attn.k_proj.weight", &owned.back());
+        list.emplace_back(p + "self_attn.v_proj.weight", &L.wv);
+        const Tensor* wo = &L.wo;
+        const Tensor* w2 = &L.w2;
+        if (alpha != 1.0f) {  // Hugging Face has no residual scale: fold it into the branch outputs
+            owned.push_back(L.wo);
+            for (auto& x : owned.back().span()) x *= alpha;
+            wo = &owned.back();
+            owned.push_back(L.w2);
+            for (auto& x : owned.back().span()) x *= alpha;
+            w2 = &owned.back();
+        }
+        list.emplace_back(p + "self_attn.o_proj.weight", wo);
+        list.emplace_back(p + "mlp.gate_proj.weight", &L.w1);
+        list.emplace_back(p + "mlp.down_proj.weight", w2);
+        list.emplace_back(p + "mlp.up_proj.weight", &L.w3);
+        list.emplace_back(p + "input_layernorm.weight", &L.rms_att);
+        list.emplace_back(p + "post_attention_layernorm.weight", &L.rms_ffn);
+    }
+    list.emplace_back("model.norm.weight", &ck.weights.rms_final);
+    if (!c.tied) list.emplace_back("lm_head.weight", &ck.weights.classifier);
+    write_safetensors((fs::path(dir) / "model.safetensors").string(), list, dtype, {{"format", "pt"}});
+
+    const char* torch_dtype = dtype == HfDtype::F32 ? "float32" : dtype == HfDtype::F16 ? "float16" : "bfloat16";
+    nlohmann::ordered_json cfg = {{"architectures", {"LlamaForCausalLM"}},
+                                  {"model_type", "llama"},
+                                  {"hidden_size", c.dim},
+                                  {"intermediate_size", c.hidden},
+                                  {"num_hidden_layers", c.layers},
+                                  {"num_attention_heads", c.heads},
+                                  {"num_key_value_heads", c.kv_heads},
+                                  {"head_dim", c.head_dim},
+                                  {"vocab_size", c.vocab},
+                                  {"max_position_embeddings", c.seq},
+                                  {"rope_theta", c.rope_theta},
+                                  {"rms_norm_eps", c.norm_eps},
+                                  {"tie_word_embeddings", c.tied},
+                                  {"hidden_act", "silu"},
+                                  {"attention_bias", false},
+                                  {"mlp_bias", false},
+                                  {"torch_dtype", torch_dtype}};
+    const std::string text = cfg.dump(2) + "\n";
+    AtomicWriter w((fs::path(dir) / "config.json").string());
+    w.write(text.data(), text.size());
+    w.commit();
+    if (!ck.tokenizer_model.empty()) {
+        AtomicWriter t((fs::path(dir) / "tokenizer.model").string());
+        t.write(ck.tokenizer_model.data(), ck.tokenizer_model.size());
+        t.commit();
+    }
+}
+
+}  // namespace ane
