@@ -52,4 +52,14 @@ struct ExportHfOptions {
 void add_export_hf_command(CLI::App& app, ExportHfOptions& opts);
 int run_export_hf(const ExportHfOptions& opts);
 
+struct PackOptions {
+    std::string input, output, codec = "zlib";
+    int level = -1;  // default: 9 for zlib, 19 for zstd
+    bool force = false;
+};
+void add_pack_command(CLI::App& app, PackOptions& opts);
+int run_pack(const PackOptions& opts);
+void add_unpack_command(CLI::App& app, ImportOptions& opts);
+int run_unpack(const ImportOptions& opts);
+
 }  // namespace ane::convert

@@ -133,7 +133,8 @@ int run_info(const InfoOptions& o) {
     switch (kind) {
         case FileKind::Blzt:
         case FileKind::Llama2c:
-        case FileKind::HuggingFace: j = model_json(o.path, kind); break;
+        case FileKind::HuggingFace:
+        case FileKind::Artifact: j = model_json(o.path, kind); break;
         case FileKind::Gguf: j = gguf_json(o.path); break;
         case FileKind::TokenShard:
         case FileKind::TokenRaw: j = tokens_json(o.path); break;

@@ -26,6 +26,10 @@ int main(int argc, char** argv) {
     ane::convert::add_hf_command(app, hf);
     ane::convert::ExportHfOptions export_hf;
     ane::convert::add_export_hf_command(app, export_hf);
+    ane::convert::PackOptions pack;
+    ane::convert::add_pack_command(app, pack);
+    ane::convert::ImportOptions unpack;
+    ane::convert::add_unpack_command(app, unpack);
 
     try {
         app.parse(argc, argv);
@@ -42,6 +46,8 @@ int main(int argc, char** argv) {
         if (app.got_subcommand("export-gguf")) return ane::convert::run_export_gguf(export_gguf);
         if (app.got_subcommand("hf")) return ane::convert::run_hf(hf);
         if (app.got_subcommand("export-hf")) return ane::convert::run_export_hf(export_hf);
+        if (app.got_subcommand("pack")) return ane::convert::run_pack(pack);
+        if (app.got_subcommand("unpack")) return ane::convert::run_unpack(unpack);
     } catch (const ane::Error& e) {
         std::fprintf(stderr, "ane-convert: error: %s\n", e.what());
         return 1;

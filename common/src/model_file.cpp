@@ -2,6 +2,7 @@
 
 #include "ane/error.hpp"
 #include "ane/file_io.hpp"
+#include "ane/formats/artifact.hpp"
 #include "ane/formats/gguf.hpp"
 #include "ane/formats/safetensors.hpp"
 
@@ -17,6 +18,7 @@ const char* file_kind_name(FileKind kind) {
         case FileKind::Llama2c: return "llama2c";
         case FileKind::Gguf: return "gguf";
         case FileKind::HuggingFace: return "hf";
+        case FileKind::Artifact: return "artifact";
         case FileKind::TokenShard: return "tokens-shard";
         case FileKind::TokenRaw: return "tokens-raw";
         case FileKind::Unknown: break;
@@ -29,6 +31,7 @@ FileKind detect_file_kind(const std::string& path) {
     MappedFile f(path);
     if (looks_like_blzt(f.data(), f.size())) return FileKind::Blzt;
     if (looks_like_gguf(f.data(), f.size())) return FileKind::Gguf;
+    if (looks_like_artifact(f.data(), f.size())) return FileKind::Artifact;
     if (looks_like_safetensors(f.data(), f.size())) return FileKind::HuggingFace;
     if (has_shard_header(f.data(), f.size())) return FileKind::TokenShard;
     if (looks_like_llama2c(f.data(), f.size())) return FileKind::Llama2c;
@@ -48,6 +51,11 @@ Checkpoint load_model(const std::string& path, const LoadOptions& options) {
         }
         case FileKind::Gguf: {
             Checkpoint ck = read_gguf_model(path);
+            if (options.load_moments) ck.adam = AdamMoments::zeros(ck.weights.config);
+            return ck;
+        }
+        case FileKind::Artifact: {
+            Checkpoint ck = read_artifact(path);
             if (options.load_moments) ck.adam = AdamMoments::zeros(ck.weights.config);
             return ck;
         }

@@ -7,7 +7,7 @@
 
 namespace ane {
 
-enum class FileKind { Blzt, Llama2c, Gguf, HuggingFace, TokenShard, TokenRaw, Unknown };
+enum class FileKind { Blzt, Llama2c, Gguf, HuggingFace, Artifact, TokenShard, TokenRaw, Unknown };
 const char* file_kind_name(FileKind kind);
 
 // BLZT and GGUF by magic, Hugging Face by a folder, a safetensors header or an index.json,
