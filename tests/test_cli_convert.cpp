@@ -148,3 +148,34 @@ TEST(CliConvert, InfoDescribesBlztAndLlama2c) {
     EXPECT_EQ(j["format"], "llama2c");
     EXPECT_EQ(j["params"], 260032);
 }
+
+TEST(CliConvert, ModelConversionsChain) {
+    const std::string gguf = test::shared_data("stories260K-gguf/stories260K.gguf");
+    ANE_REQUIRE_SHARED(gguf);
+    test::TempDir dir;
+    auto ok = [&](const std::string& args) {
+        const auto r = convert(args);
+        EXPECT_EQ(r.exit_code, 0) << args << "\n" << r.err;
+        return r;
+    };
+    ok("gguf " + gguf + " -o " + dir.path("a.blzt"));
+    ok("export-hf " + dir.path("a.blzt") + " -o " + dir.path("hf"));
+    ok("hf " + dir.path("hf") + " -o " + dir.path("b.blzt"));
+    ok("pack " + dir.path("a.blzt") + " -o " + dir.path("b.int8.zlib"));
+    ok("unpack " + dir.path("b.int8.zlib") + " -o " + dir.path("c.blzt"));
+    ok("export-gguf " + dir.path("c.blzt") + " -o " + dir.path("c.gguf") + " --type f16");
+    EXPECT_TRUE(read_blzt(dir.path("a.blzt")).weights.bit_equal(read_blzt(dir.path("b.blzt")).weights));
+    for (const auto& f : {dir.path("hf"), dir.path("b.int8.zlib"), dir.path("c.gguf")}) {
+        const auto j = nlohmann::json::parse(ok("info --json " + f).out);
+        EXPECT_EQ(j["dim"], 64) << f;
+        EXPECT_EQ(j["kv_heads"], 4) << f;
+    }
+    // The vocabulary travelled from the source GGUF through BLZT and the artifact.
+    const auto j = nlohmann::json::parse(ok("info --json " + dir.path("c.gguf")).out);
+    ASSERT_TRUE(j["metadata"].contains("tokenizer.ggml.tokens")) << j["metadata"].dump();
+    EXPECT_NE(j["metadata"]["tokenizer.ggml.tokens"].get<std::string>().find("512 items"), std::string::npos);
+    expect_one_line_error(convert("gguf " + test::shared_data("llamacpp-vocab-tests/ggml-vocab-gpt-2.gguf") + " -o " +
+                                  dir.path("x.blzt")),
+                          "no tensors");
+    EXPECT_FALSE(std::filesystem::exists(dir.path("x.blzt")));
+}
