@@ -128,12 +128,12 @@ TEST(Safetensors, HfRoundTripAndShardedIndex) {
     const SafetensorsFile whole(dir.path("hf/model.safetensors"));
     std::vector<Tensor> keep;
     keep.reserve(whole.tensors().size());
-    std::vector<std::pair<std::string, const Tensor*>> a, b;
+    std::vector<SafetensorEntry> a, b;
     nlohmann::json map;
     for (std::size_t i = 0; i < whole.tensors().size(); ++i) {
         keep.push_back(whole.read(whole.tensors()[i]));
         const std::string shard = i % 2 ? "model-00002-of-00002.safetensors" : "model-00001-of-00002.safetensors";
-        (i % 2 ? b : a).emplace_back(whole.tensors()[i].name, &keep.back());
+        (i % 2 ? b : a).push_back({whole.tensors()[i].name, &keep.back(), {}});
         map[whole.tensors()[i].name] = shard;
     }
     std::filesystem::create_directories(dir.path("sharded"));

@@ -403,12 +403,40 @@ public:
     }
 };
 
-struct PendingTensor {
+// One tensor of an export: encoded and written one at a time, so that export never holds a
+// second full copy of the model.
+struct PlannedTensor {
     std::string name;
-    Tensor data;
+    const Tensor* src;
     ggml::Type type;
-    std::vector<std::uint8_t> encoded;
+    float scale;  // the residual scale folded into Wo and W2, else 1
+    std::uint64_t bytes;
 };
+
+std::uint64_t encoded_bytes(ggml::Type type, std::uint64_t n) {
+    std::size_t be = 1, bb = 4;
+    ggml::type_layout(std::uint32_t(type), be, bb);
+    return n / be * bb;
+}
+
+void encode_into(const PlannedTensor& t, std::vector<std::uint8_t>& out, std::vector<float>& scratch) {
+    const std::size_t n = std::size_t(t.src->numel());
+    const float* src = t.src->data();
+    if (t.scale != 1.0f) {
+        scratch.assign(src, src + n);
+        for (auto& x : scratch) x *= t.scale;
+        src = scratch.data();
+    }
+    out.resize(std::size_t(t.bytes));
+    switch (t.type) {
+        case ggml::Type::F32: std::memcpy(out.data(), src, n * 4); break;
+        case ggml::Type::F16:
+            float_to_fp16(src, reinterpret_cast<std::uint16_t*>(out.data()), n);
+            break;
+        case ggml::Type::Q8_0: ggml::quantize_q8_0(src, out.data(), n); break;
+        default: throw error("internal: unexpected export type");
+    }
+}
 
 }  // namespace
 
@@ -434,17 +462,12 @@ void write_gguf_model(const Checkpoint& ck, const std::vector<std::pair<std::str
                       GgufExportType type, const std::string& path) {
     const ModelConfig& c = ck.weights.config;
     c.validate(path);
-    std::vector<PendingTensor> tensors;
-    auto matrix_type = [&](const Tensor& t) {
-        if (type == GgufExportType::F32) return ggml::Type::F32;
-        if (type == GgufExportType::F16) return ggml::Type::F16;
-        return t.cols() % 32 == 0 ? ggml::Type::Q8_0 : ggml::Type::F16;
-    };
+    std::vector<PlannedTensor> tensors;
     auto add = [&](const std::string& name, const Tensor& t, bool is_norm, float scale = 1.0f) {
-        PendingTensor p{name, t, is_norm ? ggml::Type::F32 : matrix_type(t), {}};
-        if (scale != 1.0f)
-            for (auto& x : p.data.span()) x *= scale;
-        tensors.push_back(std::move(p));
+        ggml::Type tt = ggml::Type::F32;
+        if (!is_norm && type == GgufExportType::F16) tt = ggml::Type::F16;
+        if (!is_norm && type == GgufExportType::Q8_0) tt = t.cols() % 32 == 0 ? ggml::Type::Q8_0 : ggml::Type::F16;
+        tensors.push_back({name, &t, tt, scale, encoded_bytes(tt, std::uint64_t(t.numel()))});
     };
     // llama.cpp has no residual scale: fold α into the branch outputs (Wo, W2).
     const float alpha = float(c.residual_scale);
@@ -463,28 +486,6 @@ void write_gguf_model(const Checkpoint& ck, const std::vector<std::pair<std::str
         add(p + "ffn_up.weight", L.w3, false);
         add(p + "attn_norm.weight", L.rms_att, true);
         add(p + "ffn_norm.weight", L.rms_ffn, true);
-    }
-    for (auto& t : tensors) {
-        const std::size_t n = std::size_t(t.data.numel());
-        switch (t.type) {
-            case ggml::Type::F32:
-                t.encoded.resize(n * 4);
-                std::memcpy(t.encoded.data(), t.data.data(), n * 4);
-                break;
-            case ggml::Type::F16: {
-                t.encoded.resize(n * 2);
-                std::vector<std::uint16_t> h(n);
-                float_to_fp16(t.data.data(), h.data(), n);
-                std::memcpy(t.encoded.data(), h.data(), n * 2);
-                break;
-            }
-            case ggml::Type::Q8_0:
-                t.encoded.resize(n / 32 * 34);
-                ggml::quantize_q8_0(t.data.data(), t.encoded.data(), n);
-                break;
-            default: throw error("internal: unexpected export type");
-        }
-        t.data = Tensor();
     }
 
     std::vector<std::pair<std::string, GgufValue>> kv = {
@@ -516,34 +517,23 @@ void write_gguf_model(const Checkpoint& ck, const std::vector<std::pair<std::str
     std::uint64_t offset = 0;
     for (const auto& t : tensors) {
         head.put_string(t.name);
-        const std::size_t rows = t.name.find("norm") != std::string::npos ? 1 : 2;
-        head.put<std::uint32_t>(std::uint32_t(rows));
-        // ne[0] = columns (fastest), ne[1] = rows.
-        const std::uint64_t cols = t.name.find("norm") != std::string::npos ? std::uint64_t(c.dim) : 0;
-        if (rows == 1) {
-            head.put<std::uint64_t>(cols);
-        } else {
-            std::uint64_t r = 0, k = 0;
-            if (t.name == "token_embd.weight" || t.name == "output.weight") r = c.vocab, k = c.dim;
-            else if (t.name.ends_with("attn_q.weight")) r = c.q_dim(), k = c.dim;
-            else if (t.name.ends_with("attn_k.weight") || t.name.ends_with("attn_v.weight")) r = c.kv_dim(), k = c.dim;
-            else if (t.name.ends_with("attn_output.weight")) r = c.dim, k = c.q_dim();
-            else if (t.name.ends_with("ffn_down.weight")) r = c.dim, k = c.hidden;
-            else r = c.hidden, k = c.dim;
-            head.put<std::uint64_t>(k);
-            head.put<std::uint64_t>(r);
-        }
+        const Shape& shape = t.src->shape();
+        head.put<std::uint32_t>(std::uint32_t(shape.size()));
+        for (auto it = shape.rbegin(); it != shape.rend(); ++it) head.put<std::uint64_t>(std::uint64_t(*it));
         head.put<std::uint32_t>(std::uint32_t(t.type));
         head.put<std::uint64_t>(offset);
-        offset += (t.encoded.size() + kDefaultAlignment - 1) / kDefaultAlignment * kDefaultAlignment;
+        offset += (t.bytes + kDefaultAlignment - 1) / kDefaultAlignment * kDefaultAlignment;
     }
     head.pad_to(kDefaultAlignment);
 
     AtomicWriter w(path);
     w.write(head.bytes.data(), head.bytes.size());
+    std::vector<std::uint8_t> encoded;
+    std::vector<float> scratch;
     for (const auto& t : tensors) {
-        w.write(t.encoded.data(), t.encoded.size());
-        w.write_zeros((kDefaultAlignment - t.encoded.size() % kDefaultAlignment) % kDefaultAlignment);
+        encode_into(t, encoded, scratch);
+        w.write(encoded.data(), encoded.size());
+        w.write_zeros((kDefaultAlignment - encoded.size() % kDefaultAlignment) % kDefaultAlignment);
     }
     w.commit();
 }

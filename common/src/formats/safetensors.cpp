@@ -220,16 +220,16 @@ HfDtype parse_hf_dtype(const std::string& name) {
     throw error("unknown dtype '", name, "' (expected f32, f16 or bf16)");
 }
 
-void write_safetensors(const std::string& path, const std::vector<std::pair<std::string, const Tensor*>>& tensors,
-                       HfDtype dtype, const nlohmann::json& metadata) {
+void write_safetensors(const std::string& path, const std::vector<SafetensorEntry>& tensors, HfDtype dtype,
+                       const nlohmann::json& metadata) {
     const std::size_t width = dtype == HfDtype::F32 ? 4 : 2;
     const char* dname = dtype == HfDtype::F32 ? "F32" : dtype == HfDtype::F16 ? "F16" : "BF16";
     nlohmann::ordered_json header;
     if (!metadata.empty()) header["__metadata__"] = metadata;
     std::uint64_t offset = 0;
-    for (const auto& [name, t] : tensors) {
-        const std::uint64_t bytes = std::uint64_t(t->numel()) * width;
-        header[name] = {{"dtype", dname}, {"shape", t->shape()}, {"data_offsets", {offset, offset + bytes}}};
+    for (const auto& e : tensors) {
+        const std::uint64_t bytes = std::uint64_t(e.src->numel()) * width;
+        header[e.name] = {{"dtype", dname}, {"shape", e.src->shape()}, {"data_offsets", {offset, offset + bytes}}};
         offset += bytes;
     }
     std::string text = header.dump();
@@ -238,7 +238,14 @@ void write_safetensors(const std::string& path, const std::vector<std::pair<std:
     w.put<std::uint64_t>(text.size());
     w.write(text.data(), text.size());
     std::vector<std::uint16_t> half;
-    for (const auto& [name, t] : tensors) {
+    for (const auto& e : tensors) {
+        Tensor copy;
+        const Tensor* t = e.src;
+        if (e.transform) {
+            copy = *e.src;
+            e.transform(copy);
+            t = &copy;
+        }
         if (dtype == HfDtype::F32) {
             w.write(t->data(), t->bytes());
             continue;
@@ -257,40 +264,33 @@ void write_hf_model(const Checkpoint& ck, const std::string& dir, HfDtype dtype)
     const ModelConfig& c = ck.weights.config;
     c.validate(dir);
     fs::create_directories(dir);
-    std::vector<Tensor> owned;
-    owned.reserve(std::size_t(c.layers) * 4);
-    std::vector<std::pair<std::string, const Tensor*>> list;
-    list.emplace_back("model.embed_tokens.weight", &ck.weights.embed);
+    std::vector<SafetensorEntry> list;
+    list.push_back({"model.embed_tokens.weight", &ck.weights.embed, {}});
     const float alpha = float(c.residual_scale);
+    // Hugging Face has no residual scale: fold it into the branch outputs.
+    std::function<void(Tensor&)> fold;
+    if (alpha != 1.0f)
+        fold = [alpha](Tensor& t) {
+            for (auto& x : t.span()) x *= alpha;
+        };
+    const int heads = c.heads, kv_heads = c.kv_heads, hd = c.head_dim;
     for (int l = 0; l < c.layers; ++l) {
         const LayerWeights& L = ck.weights.layers[l];
         const std::string p = "model.layers." + std::to_string(l) + ".";
-        owned.push_back(L.wq);
-        rope_rows_interleaved_to_halves(owned.back(), c.heads, c.head_dim);
-        list.emplace_back(p + "self_attn.q_proj.weight", &owned.back());
-        owned.push_back(L.wk);
-        rope_rows_interleaved_to_halves(owned.back(), c.kv_heads, c.head_dim);
-        list.emplace_back(p + "self_attn.k_proj.weight", &owned.back());
-        list.emplace_back(p + "self_attn.v_proj.weight", &L.wv);
-        const Tensor* wo = &L.wo;
-        const Tensor* w2 = &L.w2;
-        if (alpha != 1.0f) {  // Hugging Face has no residual scale: fold it into the branch outputs
-            owned.push_back(L.wo);
-            for (auto& x : owned.back().span()) x *= alpha;
-            wo = &owned.back();
-            owned.push_back(L.w2);
-            for (auto& x : owned.back().span()) x *= alpha;
-            w2 = &owned.back();
-        }
-        list.emplace_back(p + "self_attn.o_proj.weight", wo);
-        list.emplace_back(p + "mlp.gate_proj.weight", &L.w1);
-        list.emplace_back(p + "mlp.down_proj.weight", w2);
-        list.emplace_back(p + "mlp.up_proj.weight", &L.w3);
-        list.emplace_back(p + "input_layernorm.weight", &L.rms_att);
-        list.emplace_back(p + "post_attention_layernorm.weight", &L.rms_ffn);
+        list.push_back({p + "self_attn.q_proj.weight", &L.wq,
+                        [heads, hd](Tensor& t) { rope_rows_interleaved_to_halves(t, heads, hd); }});
+        list.push_back({p + "self_attn.k_proj.weight", &L.wk,
+                        [kv_heads, hd](Tensor& t) { rope_rows_interleaved_to_halves(t, kv_heads, hd); }});
+        list.push_back({p + "self_attn.v_proj.weight", &L.wv, {}});
+        list.push_back({p + "self_attn.o_proj.weight", &L.wo, fold});
+        list.push_back({p + "mlp.gate_proj.weight", &L.w1, {}});
+        list.push_back({p + "mlp.down_proj.weight", &L.w2, fold});
+        list.push_back({p + "mlp.up_proj.weight", &L.w3, {}});
+        list.push_back({p + "input_layernorm.weight", &L.rms_att, {}});
+        list.push_back({p + "post_attention_layernorm.weight", &L.rms_ffn, {}});
     }
-    list.emplace_back("model.norm.weight", &ck.weights.rms_final);
-    if (!c.tied) list.emplace_back("lm_head.weight", &ck.weights.classifier);
+    list.push_back({"model.norm.weight", &ck.weights.rms_final, {}});
+    if (!c.tied) list.push_back({"lm_head.weight", &ck.weights.classifier, {}});
     write_safetensors((fs::path(dir) / "model.safetensors").string(), list, dtype, {{"format", "pt"}});
 
     const char* torch_dtype = dtype == HfDtype::F32 ? "float32" : dtype == HfDtype::F16 ? "float16" : "bfloat16";

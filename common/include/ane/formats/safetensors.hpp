@@ -3,6 +3,7 @@
 // tensor's dtype, shape and byte range, then the data. Sharded checkpoints add
 // model.safetensors.index.json. Llama-family folders (config.json) map to the canonical weights.
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -49,8 +50,16 @@ HfDtype parse_hf_dtype(const std::string& name);
 // when the checkpoint carries one; α folded into o_proj and down_proj. DIR is created.
 void write_hf_model(const Checkpoint& ck, const std::string& dir, HfDtype dtype);
 
-// One safetensors file from named row-major float tensors (atomic).
-void write_safetensors(const std::string& path, const std::vector<std::pair<std::string, const Tensor*>>& tensors,
-                       HfDtype dtype, const nlohmann::json& metadata);
+// One tensor to write; `transform`, when set, is applied to a copy of src just before
+// it is written, so that a conversion holds at most one tensor's copy at a time.
+struct SafetensorEntry {
+    std::string name;
+    const Tensor* src = nullptr;
+    std::function<void(Tensor&)> transform;
+};
+
+// One safetensors file (atomic).
+void write_safetensors(const std::string& path, const std::vector<SafetensorEntry>& tensors, HfDtype dtype,
+                       const nlohmann::json& metadata);
 
 }  // namespace ane
