@@ -79,8 +79,10 @@ TrainState state_from_header(const BlztHeader& h) {
     return s;
 }
 
-void copy_floats(ByteReader& r, Tensor& t, const char* what) {
-    std::memcpy(t.data(), r.take(t.bytes(), what), t.bytes());
+void copy_floats(ByteReader& r, Tensor& t, const char* what, const MappedFile& file) {
+    const std::uint8_t* src = r.take(t.bytes(), what);
+    std::memcpy(t.data(), src, t.bytes());
+    file.release(src, t.bytes());
 }
 
 void apply_trailer(Checkpoint& ck, const Trailer& t, const std::string& path, bool load_moments) {
@@ -161,22 +163,22 @@ Checkpoint read_blzt(const std::string& path, const BlztReadOptions& options) {
         ck.weights.for_each([&](const std::string& name, Tensor& t) {
             if (name.rfind("layers." + std::to_string(l) + ".", 0) == 0) ts.push_back(&t);
         });
-        for (Tensor* t : ts) copy_floats(r, *t, "layer weights");
+        for (Tensor* t : ts) copy_floats(r, *t, "layer weights", file);
         if (options.load_moments) {
             for (std::size_t i = 0; i < names.size(); ++i) {
                 const std::string name = "layers." + std::to_string(l) + "." + names[i];
-                copy_floats(r, *ck.adam->m.find(name), "Adam m");
-                copy_floats(r, *ck.adam->v.find(name), "Adam v");
+                copy_floats(r, *ck.adam->m.find(name), "Adam m", file);
+                copy_floats(r, *ck.adam->v.find(name), "Adam v", file);
             }
         } else {
             r.skip(2 * std::size_t(c.layer_params()) * sizeof(float));
         }
     }
     auto global = [&](Tensor& w, Tensor* m, Tensor* v) {
-        copy_floats(r, w, "global weights");
+        copy_floats(r, w, "global weights", file);
         if (m) {
-            copy_floats(r, *m, "Adam m");
-            copy_floats(r, *v, "Adam v");
+            copy_floats(r, *m, "Adam m", file);
+            copy_floats(r, *v, "Adam v", file);
         } else {
             r.skip(2 * w.bytes());
         }

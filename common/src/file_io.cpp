@@ -43,6 +43,16 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
     ::close(fd);
 }
 
+void MappedFile::release(const void* p, std::size_t n) const {
+    if (!data_ || n == 0) return;
+    const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+    const auto begin = reinterpret_cast<std::uintptr_t>(p), end = begin + n;
+    const std::uintptr_t lo = (begin + page - 1) / page * page, hi = end / page * page;
+    const auto file_lo = reinterpret_cast<std::uintptr_t>(data_), file_hi = file_lo + size_;
+    if (hi <= lo || lo < file_lo || hi > file_hi + page) return;
+    ::madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);
+}
+
 MappedFile::~MappedFile() {
     if (data_) ::munmap(const_cast<std::uint8_t*>(data_), size_);
 }

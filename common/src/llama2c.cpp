@@ -72,7 +72,9 @@ Weights read_llama2c(const std::string& path) {
 
     Weights w = Weights::zeros(c);
     auto read_into = [&](Tensor& t, const char* what) {
-        std::memcpy(t.data(), r.take(t.bytes(), what), t.bytes());
+        const std::uint8_t* src = r.take(t.bytes(), what);
+        std::memcpy(t.data(), src, t.bytes());
+        file.release(src, t.bytes());
     };
     read_into(w.embed, "token_embedding");
     // Tensors are grouped by type across layers, in this order.

@@ -24,6 +24,9 @@ public:
     std::size_t size() const { return size_; }
     const std::uint8_t* data() const { return data_; }
     std::span<const std::uint8_t> bytes() const { return {data_, size_}; }
+    // Drops the whole pages of [p, p + n) from memory once their contents have been copied
+    // out, so that converting a model holds one copy of it, not the file's pages as well.
+    void release(const void* p, std::size_t n) const;
 
 private:
     std::string path_;

@@ -248,6 +248,7 @@ Tensor GgufFile::read_tensor(const GgufTensorInfo& info) const {
             ggml::type_name(info.type), ", which the suite cannot decode (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K)");
     Tensor t(info.shape());
     ggml::dequantize(ggml::Type(info.type), tensor_data(info), t.data(), std::size_t(info.numel()));
+    file_.release(tensor_data(info), info.bytes);
     return t;
 }
 

@@ -83,6 +83,7 @@ Tensor SafetensorsFile::read(const SafetensorInfo& info) const {
     } else {
         throw error(path(), ": tensor '", info.name, "' has dtype ", info.dtype, " (only F32, F16, BF16 are read)");
     }
+    file_.release(src, info.end - info.begin);
     return t;
 }
 
