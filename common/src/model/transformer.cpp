@@ -72,12 +72,14 @@ double Transformer::forward_matmul_flops(const ModelConfig& c, int compact_vocab
     return 2.0 * per_token * S;
 }
 
-void Transformer::forward(const std::int32_t* inputs, int B, int S) {
+void Transformer::forward(const std::int32_t* inputs, int B, int S, int score_from) {
     const ModelConfig& c = w_.config;
     require(B >= 1 && B <= max_batch_ && S >= 1 && S <= c.seq, "forward: batch ", B, " x ", S,
             " tokens exceeds the model's buffers (", max_batch_, " x ", c.seq, ")");
+    require(score_from >= 0 && score_from < S, "forward: score_from ", score_from, " outside [0, ", S, ")");
     B_ = B;
     S_ = S;
+    score_from_ = score_from;
     const int T = B * S, D = c.dim, H = c.hidden, Q = c.q_dim(), KV = c.kv_dim();
     const float eps = float(c.norm_eps), alpha = float(c.residual_scale);
     std::memcpy(inputs_.data(), inputs, sizeof(std::int32_t) * std::size_t(T));
@@ -129,12 +131,22 @@ void Transformer::forward(const std::int32_t* inputs, int B, int S) {
         ScopedTimer timer(prof.elementwise_s);
         kernels::rmsnorm_forward(x_final_in_.data(), w_.rms_final.data(), T, D, eps, xf_.data(), rstd_final_.data());
     }
-    dev_.matmul_forward(xf_.data(), cembed_.data(), T, map_.compact_vocab(), D, logits_.data());
+    if (score_from == 0) {
+        dev_.matmul_forward(xf_.data(), cembed_.data(), T, map_.compact_vocab(), D, logits_.data());
+        return;
+    }
+    // Only the scored positions go through the classifier.
+    const int R = S - score_from;
+    if (xf_scored_.empty()) xf_scored_ = buffer(std::int64_t(max_batch_) * c.seq, D);
+    for (int b = 0; b < B; ++b)
+        std::memcpy(xf_scored_.row(std::int64_t(b) * R), xf_.row(std::int64_t(b) * S + score_from),
+                    sizeof(float) * std::size_t(R) * D);
+    dev_.matmul_forward(xf_scored_.data(), cembed_.data(), B * R, map_.compact_vocab(), D, logits_.data());
 }
 
 double Transformer::loss_and_dlogits(const std::int32_t* compact_targets, float grad_scale) {
     ScopedTimer timer(dev_.profile().elementwise_s);
-    const int T = B_ * S_;
+    const int T = B_ * (S_ - score_from_);
     for (int t = 0; t < T; ++t)
         require(compact_targets[t] >= 0 && compact_targets[t] < map_.compact_vocab(), "target ", compact_targets[t],
                 " at position ", t, " is outside the compact vocabulary of ", map_.compact_vocab());
@@ -142,6 +154,7 @@ double Transformer::loss_and_dlogits(const std::int32_t* compact_targets, float 
 }
 
 void Transformer::backward(Weights& grads) {
+    require(score_from_ == 0, "backward after an evaluation-only forward");
     const ModelConfig& c = w_.config;
     const int B = B_, S = S_, T = B * S, D = c.dim, H = c.hidden, Q = c.q_dim(), KV = c.kv_dim();
     const int CV = map_.compact_vocab();

@@ -21,8 +21,10 @@ public:
     void refresh_classifier();
 
     // Forward over B sequences of S <= config.seq tokens (inputs: full ids, row-major [B, S]).
-    // Leaves logits [B*S, CV] in logits().
-    void forward(const std::int32_t* inputs, int B, int S);
+    // Leaves logits [B*S, CV] in logits(). With score_from > 0 (evaluation), only positions
+    // score_from..S-1 of each sequence get logits: [B*(S-score_from), CV], and backward() is
+    // not available.
+    void forward(const std::int32_t* inputs, int B, int S, int score_from = 0);
     // Mean cross-entropy of the last forward against compact targets; turns the logits into
     // dlogits (times grad_scale / T) for backward().
     double loss_and_dlogits(const std::int32_t* compact_targets, float grad_scale);
@@ -46,10 +48,10 @@ private:
     Device& dev_;
     int max_batch_;
     VocabMap map_;
-    int B_ = 0, S_ = 0;
+    int B_ = 0, S_ = 0, score_from_ = 0;
     std::vector<std::int32_t> inputs_;
     std::vector<LayerActs> acts_;
-    Tensor x_final_in_, xf_, rstd_final_, logits_, cembed_;
+    Tensor x_final_in_, xf_, xf_scored_, rstd_final_, logits_, cembed_;
     Tensor rope_cos_, rope_sin_;
     // Backward scratch.
     Tensor dy_, dx2_, da_, dout_, dq_, dk_, dv_, dg_, dh1_, dh3_, df_, dxf_, gcembed_;

@@ -1,0 +1,64 @@
+// End-to-end tests of the ane-eval executable.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "ane/checkpoint.hpp"
+#include "ane/formats/artifact.hpp"
+#include "ane/token_file.hpp"
+#include "test_util.hpp"
+
+using namespace ane;
+
+namespace {
+const std::string kEval = ANE_EVAL_BIN;
+}
+
+TEST(CliEval, JsonReportAndErrors) {
+    const std::string tok = test::shared_data("tokenizer-fineweb-sp1024/fineweb_1024_bpe.model");
+    ANE_REQUIRE_SHARED(tok);
+    test::TempDir dir;
+    ModelConfig c = test::tiny_config(true);
+    c.vocab = 1024;
+    c.seq = 32;
+    Checkpoint ck;
+    ck.weights = test::random_weights(c, 2);
+    write_blzt(ck, dir.path("m.bin"));
+    write_artifact(ck, dir.path("m.int8.zlib"), ArtifactCodec::Zlib, 9);
+    std::vector<std::uint16_t> tokens;
+    for (int i = 0; i < 500; ++i) tokens.push_back(std::uint16_t(100 + (i * 37) % 800));
+    write_token_file(dir.path("val.bin"), tokens, TokenFormat::Raw);
+
+    auto r = test::run(kEval + " " + dir.path("m.bin") + " --data " + dir.path("val.bin") + " -t " + tok +
+                       " --seq 32 --stride 8 --json --threads 1");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const auto j = nlohmann::json::parse(r.out);
+    for (const char* key : {"val_loss", "val_bpb", "tokens", "bytes", "seq", "stride"}) EXPECT_TRUE(j.contains(key)) << key;
+    EXPECT_EQ(j["tokens"], 499);
+    EXPECT_EQ(j["stride"], 8);
+    EXPECT_EQ(j["softmax"], "full");
+    // The artifact is read in memory, with no temporary file.
+    r = test::run(kEval + " " + dir.path("m.int8.zlib") + " --data " + dir.path("val.bin") + " --json --compact --max-tokens 200");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const auto k = nlohmann::json::parse(r.out);
+    EXPECT_EQ(k["softmax"], "compact");
+    EXPECT_EQ(k["tokens"], 199);
+    EXPECT_TRUE(k["val_bpb"].is_null());
+    r = test::run(kEval + " " + dir.path("m.bin") + " --data " + dir.path("val.bin") + " -t " + tok);
+    EXPECT_NE(r.out.find("val_bpb:"), std::string::npos) << r.out;
+
+    auto expect_error = [&](const std::string& args, const std::string& fragment) {
+        const auto e = test::run(kEval + " " + args);
+        EXPECT_EQ(e.exit_code, 1) << args;
+        EXPECT_EQ(e.err.rfind("ane-eval: error: ", 0), 0u) << e.err;
+        EXPECT_NE(e.err.find(fragment), std::string::npos) << e.err;
+    };
+    write_token_file(dir.path("big.bin"), std::vector<std::uint16_t>(100, 2000), TokenFormat::Raw);
+    expect_error(dir.path("m.bin") + " --data " + dir.path("big.bin"), "outside the model's vocabulary");
+    const std::string llama = test::shared_data("tokenizer-llama2-sentencepiece/tokenizer.model");
+    expect_error(dir.path("m.bin") + " --data " + dir.path("val.bin") + " -t " + llama, "32000 tokens");
+    write_token_file(dir.path("short.bin"), std::vector<std::uint16_t>(20, 5), TokenFormat::Raw);
+    expect_error(dir.path("m.bin") + " --data " + dir.path("short.bin"), "fewer than one window");
+    EXPECT_EQ(test::run(kEval + " " + dir.path("m.bin")).exit_code, 2);  // --data missing
+    EXPECT_NE(test::run(kEval + " --help").out.find("scored exactly once"), std::string::npos);
+}
