@@ -4,10 +4,12 @@
 #include <exception>
 
 #include "ane/error.hpp"
+#include "ane/runtime.hpp"
 #include "ane/log.hpp"
 #include "commands.hpp"
 
 int main(int argc, char** argv) {
+    ane::prepare_runtime(argc, argv);
     CLI::App app{"ane-convert: convert models and data between formats (BLZT, GGUF, Hugging Face, llama2.c, token files)"};
     app.set_version_flag("--version", std::string("ane-convert ") + ANE_VERSION);
     app.require_subcommand(1);

@@ -6,6 +6,7 @@
 
 #include "ane/device/device.hpp"
 #include "ane/error.hpp"
+#include "ane/runtime.hpp"
 #include "ane/eval.hpp"
 #include "ane/model_file.hpp"
 #include "ane/progress.hpp"
@@ -13,6 +14,7 @@
 #include "ane/tokenizer.hpp"
 
 int main(int argc, char** argv) {
+    ane::prepare_runtime(argc, argv);
     CLI::App app{"ane-eval: validation loss and bits-per-byte of a model on a token file"};
     app.set_version_flag("--version", std::string("ane-eval ") + ANE_VERSION);
     std::string model_path, data_path, tokenizer_path, device_name = "cpu";

@@ -6,6 +6,7 @@
 #include "ane/config.hpp"
 #include "ane/device/device.hpp"
 #include "ane/error.hpp"
+#include "ane/runtime.hpp"
 #include "ane/file_io.hpp"
 #include "ane/progress.hpp"
 #include "ane/train/trainer.hpp"
@@ -55,6 +56,7 @@ void print_report(const ane::TrainSummary& s, const ane::TrainOptions& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    ane::prepare_runtime(argc, argv);
     CLI::App app{"ane-train: backprop training of Llama-family models (AdamW, warmup + cosine, clipping)"};
     app.set_version_flag("--version", std::string("ane-train ") + ANE_VERSION);
     ane::TrainOptions o;

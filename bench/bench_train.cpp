@@ -24,52 +24,12 @@
 #include "ane/model/transformer.hpp"
 #include "ane/optim.hpp"
 #include "ane/progress.hpp"
+#include "ane/runtime.hpp"
+#include "recording_device.hpp"
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-struct GemmShape {
-    CBLAS_TRANSPOSE ta, tb;
-    int m, n, k;
-    float beta;
-};
-
-// Forwards to the cpu device and remembers every matrix product's shape.
-class RecordingDevice final : public ane::Device {
-public:
-    explicit RecordingDevice(std::unique_ptr<ane::Device> inner) : inner_(std::move(inner)) {}
-    std::vector<GemmShape> shapes;
-    bool recording = true;
-    std::string name() const override { return inner_->name(); }
-    std::string describe() const override { return inner_->describe(); }
-    int threads() const override { return inner_->threads(); }
-    void matmul_forward(const float* X, const float* W, int M, int N, int K, float* Y, float a, float b) override {
-        if (recording) shapes.push_back({CblasNoTrans, CblasTrans, M, N, K, b});
-        inner_->matmul_forward(X, W, M, N, K, Y, a, b);
-    }
-    void matmul_input_grad(const float* dY, const float* W, int M, int N, int K, float* dX, float a,
-                           float b) override {
-        if (recording) shapes.push_back({CblasNoTrans, CblasNoTrans, M, K, N, b});
-        inner_->matmul_input_grad(dY, W, M, N, K, dX, a, b);
-    }
-    void matmul_weight_grad(const float* dY, const float* X, int M, int N, int K, float* dW, float a) override {
-        if (recording) shapes.push_back({CblasTrans, CblasNoTrans, N, K, M, 1.0f});
-        inner_->matmul_weight_grad(dY, X, M, N, K, dW, a);
-    }
-    void attention_forward(const float* q, const float* k, const float* v, int B, int S, int nh, int nkv, int hd,
-                           float* o, float* p) override {
-        inner_->attention_forward(q, k, v, B, S, nh, nkv, hd, o, p);
-    }
-    void attention_backward(const float* q, const float* k, const float* v, const float* p, const float* d, int B,
-                            int S, int nh, int nkv, int hd, float* dq, float* dk, float* dv) override {
-        inner_->attention_backward(q, k, v, p, d, B, S, nh, nkv, hd, dq, dk, dv);
-    }
-    ane::DeviceProfile& inner_profile() { return inner_->profile(); }
-
-private:
-    std::unique_ptr<ane::Device> inner_;
-};
 
 struct Case {
     const char* name;
@@ -146,23 +106,13 @@ int run_case(const std::string& case_name, int threads, int steps) {
     prof.elementwise_s = device.profile().elementwise_s;  // the model times its kernels on the outer device
     const double flops_per_step = (prof.matmul_flops + prof.attention_flops) / steps;
 
-    // The sgemm ceiling: the same products, back to back, on buffers of the largest size.
-    std::size_t biggest = 0;
-    for (const auto& s : device.shapes)
-        biggest = std::max({biggest, std::size_t(s.m) * s.k, std::size_t(s.k) * s.n, std::size_t(s.m) * s.n});
-    std::vector<float> A(biggest, 0.01f), Bm(biggest, 0.01f), C(biggest, 0.0f);
-    auto replay = [&]() {
-        for (const auto& s : device.shapes) {
-            const int lda = s.ta == CblasNoTrans ? s.k : s.m, ldb = s.tb == CblasNoTrans ? s.n : s.k;
-            cblas_sgemm(CblasRowMajor, s.ta, s.tb, s.m, s.n, s.k, 1.0f, A.data(), lda, Bm.data(), ldb, s.beta, C.data(),
-                        s.n);
-        }
-    };
-    replay();
+    // The sgemm ceiling: the same products, back to back.
+    std::vector<float> A, Bm, C;
+    replay_gemms(device.shapes, A, Bm, C);
     std::vector<double> gemm_times;
     for (int i = 0; i < std::max(3, steps); ++i) {
         const auto t0 = Clock::now();
-        replay();
+        replay_gemms(device.shapes, A, Bm, C);
         gemm_times.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
     }
     const double gemm_s = median(gemm_times);
@@ -208,6 +158,7 @@ std::string self_path() {
 }  // namespace
 
 int main(int argc, char** argv) {
+    ane::prepare_runtime(argc, argv);  // as the tools run
     int steps = 5;
     std::string peer = std::string(ANE_SOURCE_DIR) + "/bench/torch_peer.py";
     bool with_torch = true;

@@ -40,3 +40,7 @@ first=$(grep -o '"val_loss":[0-9.]*' "$OUT/train.jsonl" | head -1 | cut -d: -f2)
 last=$(grep -o '"val_loss":[0-9.]*' "$OUT/train.jsonl" | tail -1 | cut -d: -f2)
 echo "validation loss: ${first} at the first evaluation -> ${last} at the last (uniform guess: ln 1024 = 6.93)"
 echo "checkpoint: $OUT/model.bin (best by validation: $OUT/model.best.bin)"
+
+echo
+echo "evaluating on the held-out verses (plain windows of 128 tokens):"
+"$BIN/ane-eval/ane-eval" "$OUT/model.best.bin" --data "$OUT/val.bin" --tokenizer "$OUT/kjv1024.model" | grep -E "val_|speed"

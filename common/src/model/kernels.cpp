@@ -233,10 +233,12 @@ void cross_entropy_rows(const float* logits, const std::int32_t* targets, int T,
     for (int t = 0; t < T; ++t) {
         const float* z = logits + std::int64_t(t) * V;
         float mx = -INFINITY;
+#pragma omp simd reduction(max : mx)
         for (int c = 0; c < V; ++c) mx = std::max(mx, z[c]);
-        double sum = 0.0;
-        for (int c = 0; c < V; ++c) sum += std::exp(double(z[c] - mx));
-        out_loss[t] = std::log(sum) - double(z[targets[t]] - mx);
+        float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+        for (int c = 0; c < V; ++c) sum += fast_exp(z[c] - mx);
+        out_loss[t] = std::log(double(sum)) - double(z[targets[t]] - mx);
     }
 }
 
