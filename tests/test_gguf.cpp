@@ -5,6 +5,8 @@
 #include <random>
 
 #include "ane/error.hpp"
+#include "ane/file_io.hpp"
+#include <nlohmann/json.hpp>
 #include "ane/formats/ggml_quants.hpp"
 #include "ane/formats/gguf.hpp"
 #include "ane/formats/gguf_tokenizer.hpp"
@@ -172,6 +174,30 @@ TEST(Gguf, ToBlztAndBackKeepsTensorsAndVocabulary) {
     ASSERT_EQ(a.size(), b.size());
     for (std::size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i].s, b[i].s);
     EXPECT_EQ(out.find("general.architecture")->s, "llama");
+    // Every F32 tensor of the round trip is byte-identical to the original's; the original's
+    // output.weight, a copy of token_embd, is left out (llama.cpp ties it).
+    for (const auto& t : in.tensors()) {
+        const GgufTensorInfo* o = out.find_tensor(t.name == "output.weight" ? "token_embd.weight" : t.name);
+        ASSERT_NE(o, nullptr) << t.name;
+        ASSERT_EQ(o->bytes, t.bytes) << t.name;
+        EXPECT_EQ(std::memcmp(out.tensor_data(*o), in.tensor_data(t), t.bytes), 0) << t.name;
+    }
+    EXPECT_EQ(out.tensors().size() + 1, in.tensors().size());
+}
+
+TEST(Gguf, Stories260KLogitsMatchLlama2c) {
+    const std::string gguf = test::shared_data(kStoriesGguf);
+    const std::string ref_path = test::shared_data("reference-outputs/stories260K_greedy_n200.json");
+    ANE_REQUIRE_SHARED(gguf);
+    ANE_REQUIRE_SHARED(ref_path);
+    const Checkpoint ck = read_gguf_model(gguf);
+    const auto ref = nlohmann::json::parse(read_text_file(ref_path));
+    const auto gen = ref["generated_token_ids"].get<std::vector<int>>();
+    const auto got = logits_of(ck.weights, {1, gen[0], gen[1]});
+    for (int pos = 0; pos < 3; ++pos) {
+        const auto want = ref["logits_by_position"][std::to_string(pos)]["logits"].get<std::vector<double>>();
+        for (int v = 0; v < 512; ++v) ASSERT_NEAR(got[std::size_t(pos) * 512 + v], want[v], 1e-4) << pos << " " << v;
+    }
 }
 
 TEST(Gguf, ExportTypesAndTheResidualScaleKeepTheModel) {

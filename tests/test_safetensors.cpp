@@ -171,3 +171,72 @@ TEST(Safetensors, UnsupportedModelsAreNamed) {
     std::filesystem::remove(dir.path("hf/config.json"));
     EXPECT_THROW(read_hf_model(dir.path("hf")), Error);
 }
+
+// A Hugging Face checkpoint written by the test itself, with split-halves Q/K, in F32, F16
+// and BF16, tied and untied: imported, it computes what the HF model computes.
+TEST(Safetensors, ImportedModelMatchesTheHuggingFaceModel) {
+    test::TempDir dir;
+    for (bool tied : {true, false})
+        for (HfDtype dtype : {HfDtype::F32, HfDtype::F16, HfDtype::BF16}) {
+            ModelConfig c = test::tiny_config(tied);
+            c.residual_scale = 1.0;
+            Weights hf = test::random_weights(c, 21);  // taken as HF tensors, Q/K rows in split halves
+            hf.for_each([](const std::string&, Tensor& t) {
+                for (auto& x : t.span()) x *= 0.3f;
+            });
+            std::vector<SafetensorEntry> list = {{"model.embed_tokens.weight", &hf.embed, {}},
+                                                 {"model.norm.weight", &hf.rms_final, {}}};
+            if (!tied) list.push_back({"lm_head.weight", &hf.classifier, {}});
+            const std::pair<const char*, const char*> names[] = {
+                {"self_attn.q_proj.weight", "wq"}, {"self_attn.k_proj.weight", "wk"}, {"self_attn.v_proj.weight", "wv"},
+                {"self_attn.o_proj.weight", "wo"}, {"mlp.gate_proj.weight", "w1"},    {"mlp.down_proj.weight", "w2"},
+                {"mlp.up_proj.weight", "w3"},      {"input_layernorm.weight", "rms_att"},
+                {"post_attention_layernorm.weight", "rms_ffn"}};
+            for (int l = 0; l < c.layers; ++l)
+                for (const auto& [h, ours] : names)
+                    list.push_back({"model.layers." + std::to_string(l) + "." + h,
+                                    hf.find("layers." + std::to_string(l) + "." + ours), {}});
+            const std::string folder = dir.path("m" + std::to_string(int(dtype)) + (tied ? "t" : "u"));
+            std::filesystem::create_directories(folder);
+            write_safetensors(folder + "/model.safetensors", list, dtype, {});
+            const nlohmann::json cfg = {{"architectures", {"LlamaForCausalLM"}}, {"hidden_size", c.dim},
+                                        {"intermediate_size", c.hidden},       {"num_hidden_layers", c.layers},
+                                        {"num_attention_heads", c.heads},     {"num_key_value_heads", c.kv_heads},
+                                        {"head_dim", c.head_dim},             {"vocab_size", c.vocab},
+                                        {"max_position_embeddings", c.seq},   {"rope_theta", c.rope_theta},
+                                        {"rms_norm_eps", c.norm_eps},         {"tie_word_embeddings", tied}};
+            std::ofstream(folder + "/config.json") << cfg.dump();
+
+            // The HF model as stored (16-bit values rounded), run with rotate_half RoPE.
+            const SafetensorsFile f(folder + "/model.safetensors");
+            Weights stored = Weights::zeros(c);
+            stored.embed = f.read(*f.find("model.embed_tokens.weight"));
+            stored.rms_final = f.read(*f.find("model.norm.weight"));
+            if (!tied) stored.classifier = f.read(*f.find("lm_head.weight"));
+            for (int l = 0; l < c.layers; ++l)
+                for (const auto& [h, ours] : names)
+                    *stored.find("layers." + std::to_string(l) + "." + ours) =
+                        f.read(*f.find("model.layers." + std::to_string(l) + "." + h));
+            test::RefModel ref = test::to_ref(stored);
+            ref.rope_halves = true;
+            const std::vector<int> tokens = {2, 7, 1, 8, 2, 8};
+            const auto want = test::ref_logits(ref, tokens);
+
+            const Checkpoint imported = read_hf_model(folder);
+            EXPECT_EQ(imported.weights.config.tied, tied);
+            const auto got = test::ref_logits(test::to_ref(imported.weights), tokens);
+            for (std::size_t t = 0; t < tokens.size(); ++t)
+                for (int v = 0; v < c.vocab; ++v) ASSERT_NEAR(got[t][v], want[t][v], 1e-9) << int(dtype) << tied;
+            // F32 goes to BLZT and back to HF bit-exactly.
+            if (dtype == HfDtype::F32) {
+                write_blzt(imported, dir.path("x.blzt"));
+                write_hf_model(read_blzt(dir.path("x.blzt")), dir.path("back"), HfDtype::F32);
+                const SafetensorsFile back(dir.path("back/model.safetensors"));
+                for (const auto& e : list) {
+                    const Tensor a = back.read(*back.find(e.name));
+                    EXPECT_TRUE(a.bit_equal(*e.src)) << e.name;
+                }
+                std::filesystem::remove_all(dir.path("back"));
+            }
+        }
+}
