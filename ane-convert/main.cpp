@@ -5,6 +5,7 @@
 
 #include "ane/error.hpp"
 #include "ane/runtime.hpp"
+#include "ane/tool_main.hpp"
 #include "ane/log.hpp"
 #include "commands.hpp"
 
@@ -41,7 +42,7 @@ int main(int argc, char** argv) {
         return 2;
     }
     if (quiet) ane::log::set_level(ane::log::Level::Quiet);
-    try {
+    return ane::run_tool("ane-convert", [&] {
         if (app.got_subcommand("tokens")) return ane::convert::run_tokens(tokens);
         if (app.got_subcommand("info")) return ane::convert::run_info(info);
         if (app.got_subcommand("gguf")) return ane::convert::run_gguf(gguf);
@@ -50,15 +51,6 @@ int main(int argc, char** argv) {
         if (app.got_subcommand("export-hf")) return ane::convert::run_export_hf(export_hf);
         if (app.got_subcommand("pack")) return ane::convert::run_pack(pack);
         if (app.got_subcommand("unpack")) return ane::convert::run_unpack(unpack);
-    } catch (const ane::Error& e) {
-        std::fprintf(stderr, "ane-convert: error: %s\n", e.what());
-        return 1;
-    } catch (const std::bad_alloc&) {
-        std::fprintf(stderr, "ane-convert: error: out of memory\n");
-        return 1;
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "ane-convert: error: %s\n", e.what());
-        return 1;
-    }
-    return 2;
+        return 2;
+    });
 }

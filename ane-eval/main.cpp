@@ -7,6 +7,7 @@
 #include "ane/device/device.hpp"
 #include "ane/error.hpp"
 #include "ane/runtime.hpp"
+#include "ane/tool_main.hpp"
 #include "ane/eval.hpp"
 #include "ane/model_file.hpp"
 #include "ane/progress.hpp"
@@ -52,7 +53,7 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "ane-eval: usage error: %s\nRun 'ane-eval --help' for usage.\n", e.what());
         return 2;
     }
-    try {
+    return ane::run_tool("ane-eval", [&] {
         ane::Checkpoint ck = ane::load_model(model_path);
         ane::ModelConfig& c = ck.weights.config;
         if (seq <= 0) seq = c.seq;
@@ -114,14 +115,5 @@ int main(int argc, char** argv) {
         std::printf("speed: %.0f tokens/s over %.1f s (%s)\n", r.tokens / std::max(seconds, 1e-9), seconds,
                     device->describe().c_str());
         return 0;
-    } catch (const ane::Error& e) {
-        std::fprintf(stderr, "ane-eval: error: %s\n", e.what());
-        return 1;
-    } catch (const std::bad_alloc&) {
-        std::fprintf(stderr, "ane-eval: error: out of memory\n");
-        return 1;
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "ane-eval: error: %s\n", e.what());
-        return 1;
-    }
+    });
 }

@@ -7,6 +7,7 @@
 #include "ane/device/device.hpp"
 #include "ane/error.hpp"
 #include "ane/runtime.hpp"
+#include "ane/tool_main.hpp"
 #include "ane/file_io.hpp"
 #include "ane/progress.hpp"
 #include "ane/train/trainer.hpp"
@@ -127,7 +128,7 @@ int main(int argc, char** argv) {
     if (no_deepnet) o.residual_scale = 1.0;
     if (seq > 0) o.seq = seq;
 
-    try {
+    return ane::run_tool("ane-train", [&] {
         if (o.resume != o.output) ane::check_can_write(o.output, force);
         ane::JsonLinesLog json(log_json);
         ane::ProgressLine line(quiet ? 0 : (progress ? 1 : -1));
@@ -173,14 +174,5 @@ int main(int argc, char** argv) {
         if (s.interrupted) std::fprintf(stderr, "ane-train: interrupted; saved %s (resume with --resume)\n", o.output.c_str());
         print_report(s, o);
         return s.interrupted ? 130 : 0;
-    } catch (const ane::Error& e) {
-        std::fprintf(stderr, "ane-train: error: %s\n", e.what());
-        return 1;
-    } catch (const std::bad_alloc&) {
-        std::fprintf(stderr, "ane-train: error: out of memory\n");
-        return 1;
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "ane-train: error: %s\n", e.what());
-        return 1;
-    }
+    });
 }

@@ -111,36 +111,16 @@ TEST(Artifact, CorruptArtifactsAreRejected) {
 
 // A model trained on real text loses under 1% of validation loss when packed.
 TEST(Artifact, PackedModelKeepsItsValidationLoss) {
-    const std::string text_path = test::shared_data("corpus-tinystories-excerpt/tinystories_train_head.txt");
-    const std::string tok_path = test::shared_data("tokenizer-fineweb-sp1024/fineweb_1024_bpe.model");
-    ANE_REQUIRE_SHARED(text_path);
-    ANE_REQUIRE_SHARED(tok_path);
+    for (const auto& path : test::text_model_inputs()) ANE_REQUIRE_SHARED(path);
     test::TempDir dir;
-    const auto tok = load_tokenizer(tok_path);
-    std::vector<std::uint16_t> ids;
-    for (int id : tok->encode(read_text_file(text_path))) ids.push_back(std::uint16_t(id));
-    write_token_file(dir.path("tokens.bin"), ids, TokenFormat::Raw);
     ModelConfig c;
-    c.dim = 128, c.hidden = 512, c.heads = 4, c.kv_heads = 2, c.head_dim = 32, c.seq = 64, c.layers = 2, c.vocab = 1024;
-    c.residual_scale = deepnet_residual_scale(c.layers);
-    save_config_json(c, dir.path("m.json"));
-    TrainOptions o;
-    o.config_path = dir.path("m.json");
-    o.data = dir.path("tokens.bin");
-    o.output = dir.path("m.bin");
-    o.steps = 60;
-    o.batch = 8;
-    o.lr = 3e-3f;
-    o.warmup = 5;
-    o.eval_every = 0;
-    o.full_vocab = true;
-    const std::atomic<bool> no_stop{false};
-    train(o, {}, no_stop);
-    const Checkpoint ck = read_blzt(o.output);
+    c.dim = 128, c.hidden = 512, c.heads = 4, c.kv_heads = 2, c.head_dim = 32, c.seq = 64, c.layers = 2;
+    const test::TextModel tm = test::train_text_model(dir, c, 60, 3e-3f);
+    const Checkpoint& ck = tm.ck;
     write_artifact(ck, dir.path("m.int8.zlib"), ArtifactCodec::Zlib, 9);
     const Checkpoint packed = read_artifact(dir.path("m.int8.zlib"));
-    const TokenFile f(o.data);
-    const auto val = f.tokens().subspan(split_train_val(f.size()).val_start);
+    const std::span<const std::uint16_t> val(tm.ids.data() + split_train_val(tm.ids.size()).val_start,
+                                             tm.ids.size() - split_train_val(tm.ids.size()).val_start);
     const double a = mean_val_loss(ck.weights, val, 64, 32), b = mean_val_loss(packed.weights, val, 64, 32);
     EXPECT_LT(a, std::log(1024.0) - 0.5);  // it learned something
     EXPECT_LT(std::fabs(b - a) / a, 0.01) << "float " << a << ", packed " << b;

@@ -154,33 +154,13 @@ TEST(Eval, PlainEvaluationEqualsADirectLoop) {
 // On real text, more context helps: a model trained on TinyStories scores better with a
 // sliding window than with consecutive windows.
 TEST(Eval, SlidingWindowIsNoWorseOnText) {
-    const std::string text_path = test::shared_data("corpus-tinystories-excerpt/tinystories_train_head.txt");
-    const std::string tok_path = test::shared_data("tokenizer-fineweb-sp1024/fineweb_1024_bpe.model");
-    ANE_REQUIRE_SHARED(text_path);
-    ANE_REQUIRE_SHARED(tok_path);
+    for (const auto& path : test::text_model_inputs()) ANE_REQUIRE_SHARED(path);
     test::TempDir dir;
-    const auto tok = load_tokenizer(tok_path);
-    std::vector<std::uint16_t> ids;
-    for (int id : tok->encode(read_text_file(text_path))) ids.push_back(std::uint16_t(id));
-    write_token_file(dir.path("tokens.bin"), ids, TokenFormat::Raw);
     ModelConfig c;
-    c.dim = 64, c.hidden = 128, c.heads = 4, c.kv_heads = 2, c.head_dim = 16, c.seq = 64, c.layers = 2, c.vocab = 1024;
-    c.residual_scale = deepnet_residual_scale(c.layers);
-    save_config_json(c, dir.path("m.json"));
-    TrainOptions o;
-    o.config_path = dir.path("m.json");
-    o.data = dir.path("tokens.bin");
-    o.output = dir.path("m.bin");
-    o.steps = 300;
-    o.batch = 8;
-    o.lr = 5e-3f;
-    o.warmup = 20;
-    o.eval_every = 0;
-    o.full_vocab = true;
-    o.threads = 1;
-    const std::atomic<bool> no_stop{false};
-    train(o, {}, no_stop);
-    const Checkpoint ck = read_blzt(o.output);
+    c.dim = 64, c.hidden = 128, c.heads = 4, c.kv_heads = 2, c.head_dim = 16, c.seq = 64, c.layers = 2;
+    const test::TextModel tm = test::train_text_model(dir, c, 300, 5e-3f, 1);
+    const Checkpoint& ck = tm.ck;
+    const auto& ids = tm.ids;
     const std::span<const std::uint16_t> val(ids.data() + ids.size() * 9 / 10, ids.size() / 10);
     const EvalResult plain = run_eval(ck.weights, val, 64, 64, 8);
     const EvalResult sliding = run_eval(ck.weights, val, 64, 16, 8);
@@ -192,7 +172,6 @@ TEST(Eval, SlidingWindowIsNoWorseOnText) {
 TEST(Eval, ArtifactScoresLikeItsUnpackedCheckpoint) {
     test::TempDir dir;
     Checkpoint ck = trained_model(dir);
-    ck.weights.config.dim = ck.weights.config.dim;  // unchanged; the artifact keeps everything as fp16 here
     write_artifact(ck, dir.path("m.int8.zlib"), ArtifactCodec::Zlib, 9);
     write_blzt(read_artifact(dir.path("m.int8.zlib")), dir.path("unpacked.bin"));
     const auto val = phrases(500, 4);

@@ -1,5 +1,11 @@
 #include "test_util.hpp"
 
+#include "ane/config.hpp"
+#include "ane/file_io.hpp"
+#include "ane/token_file.hpp"
+#include "ane/tokenizer.hpp"
+#include "ane/train/trainer.hpp"
+
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -80,6 +86,38 @@ Weights random_weights(const ModelConfig& c, unsigned seed) {
         for (auto& x : t.span()) x = dist(rng);
     });
     return w;
+}
+
+std::vector<std::string> text_model_inputs() {
+    return {shared_data("corpus-tinystories-excerpt/tinystories_train_head.txt"),
+            shared_data("tokenizer-fineweb-sp1024/fineweb_1024_bpe.model")};
+}
+
+TextModel train_text_model(const TempDir& dir, const ModelConfig& config, int steps, float lr, int threads) {
+    const auto inputs = text_model_inputs();
+    TextModel out;
+    const auto tok = load_tokenizer(inputs[1]);
+    for (int id : tok->encode(read_text_file(inputs[0]))) out.ids.push_back(std::uint16_t(id));
+    write_token_file(dir.path("tokens.bin"), out.ids, TokenFormat::Raw);
+    ModelConfig c = config;
+    c.vocab = 1024;
+    c.residual_scale = deepnet_residual_scale(c.layers);
+    save_config_json(c, dir.path("text-model.json"));
+    TrainOptions o;
+    o.config_path = dir.path("text-model.json");
+    o.data = dir.path("tokens.bin");
+    o.output = dir.path("text-model.bin");
+    o.steps = steps;
+    o.batch = 8;
+    o.lr = lr;
+    o.warmup = std::max(1, steps / 15);
+    o.eval_every = 0;
+    o.full_vocab = true;
+    o.threads = threads;
+    const std::atomic<bool> no_stop{false};
+    train(o, {}, no_stop);
+    out.ck = read_blzt(o.output);
+    return out;
 }
 
 }  // namespace ane::test

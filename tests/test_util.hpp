@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "ane/checkpoint.hpp"
 #include "ane/weights.hpp"
 
 namespace ane::test {
@@ -44,5 +45,15 @@ void write_bytes(const std::string& path, const std::vector<std::uint8_t>& bytes
 // Small configurations and deterministic random weights for tests.
 ModelConfig tiny_config(bool tied = true);
 Weights random_weights(const ModelConfig& c, unsigned seed);
+
+// A small model trained on the TinyStories excerpt tokenized with the parameter-golf 1024
+// vocabulary (full softmax), and the token ids. Call ANE_REQUIRE_SHARED on
+// text_model_inputs() first.
+struct TextModel {
+    Checkpoint ck;
+    std::vector<std::uint16_t> ids;
+};
+std::vector<std::string> text_model_inputs();
+TextModel train_text_model(const TempDir& dir, const ModelConfig& c, int steps, float lr, int threads = 0);
 
 }  // namespace ane::test

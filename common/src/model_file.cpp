@@ -39,36 +39,35 @@ FileKind detect_file_kind(const std::string& path) {
     return FileKind::Unknown;
 }
 
-Checkpoint load_model(const std::string& path, const LoadOptions& options) {
-    switch (detect_file_kind(path)) {
-        case FileKind::Blzt: return read_blzt(path, {options.load_moments});
+namespace {
+
+// Formats without optimizer state: the weights only.
+Checkpoint read_weights_only(const std::string& path, FileKind kind) {
+    switch (kind) {
         case FileKind::Llama2c: {
             Checkpoint ck;
             ck.weights = read_llama2c(path);
             ck.source_version = 0;
-            if (options.load_moments) ck.adam = AdamMoments::zeros(ck.weights.config);
             return ck;
         }
-        case FileKind::Gguf: {
-            Checkpoint ck = read_gguf_model(path);
-            if (options.load_moments) ck.adam = AdamMoments::zeros(ck.weights.config);
-            return ck;
-        }
-        case FileKind::Artifact: {
-            Checkpoint ck = read_artifact(path);
-            if (options.load_moments) ck.adam = AdamMoments::zeros(ck.weights.config);
-            return ck;
-        }
-        case FileKind::HuggingFace: {
-            Checkpoint ck = read_hf_model(path);
-            if (options.load_moments) ck.adam = AdamMoments::zeros(ck.weights.config);
-            return ck;
-        }
+        case FileKind::Gguf: return read_gguf_model(path);
+        case FileKind::Artifact: return read_artifact(path);
+        case FileKind::HuggingFace: return read_hf_model(path);
         case FileKind::TokenShard: throw error(path, ": is a token file, not a model");
-        case FileKind::TokenRaw:
-        case FileKind::Unknown: break;
+        default: break;
     }
-    throw error(path, ": not a model file the suite reads (not BLZT or GGUF, and its size matches no llama2.c model)");
+    throw error(path, ": not a model file the suite reads (not BLZT, GGUF, an artifact or Hugging Face, and its size "
+                      "matches no llama2.c model)");
+}
+
+}  // namespace
+
+Checkpoint load_model(const std::string& path, const LoadOptions& options) {
+    const FileKind kind = detect_file_kind(path);
+    if (kind == FileKind::Blzt) return read_blzt(path, {options.load_moments});
+    Checkpoint ck = read_weights_only(path, kind);
+    if (options.load_moments) ck.adam = AdamMoments::zeros(ck.weights.config);
+    return ck;
 }
 
 }  // namespace ane
