@@ -7,6 +7,8 @@
 #include "ane/llama2c.hpp"
 #include "ane/model/fast_math.hpp"
 #include "ane/model/kernels.hpp"
+#include "ane/model/decoder.hpp"
+#include "ane/error.hpp"
 #include "ane/model/transformer.hpp"
 #include "ane/optim.hpp"
 #include "reference_model.hpp"
@@ -316,4 +318,35 @@ TEST(Kernels, FastExpIsAccurateOverTheFloatRange) {
     EXPECT_EQ(fast_exp(-200.0f), fast_exp(-87.33f));
     EXPECT_LT(fast_exp(-200.0f), 1e-37f);
     EXPECT_EQ(fast_exp(0.0f), 1.0f);
+}
+
+// The cached decode path and the full-window forward give the same logits at every position,
+// whether the tokens come one at a time or in chunks.
+TEST(Decoder, KvCacheMatchesTheFullForward) {
+    for (bool tied : {true, false}) {
+        const ModelConfig c = test::tiny_config(tied);
+        const Weights w = test::random_weights(c, 31);
+        const std::vector<std::int32_t> tokens = {3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8, 9, 7};
+        auto dev = make_device("cpu", 2);
+        Transformer full(w, *dev, 1, VocabMap::identity(c.vocab));
+        full.forward(tokens.data(), 1, int(tokens.size()));
+        Decoder one(w, *dev, c.seq);
+        for (std::size_t t = 0; t < tokens.size(); ++t) {
+            const float* z = one.feed(&tokens[t], 1);
+            for (int v = 0; v < c.vocab; ++v) ASSERT_NEAR(z[v], full.logits()[t * c.vocab + v], 1e-4) << t;
+        }
+        Decoder chunks(w, *dev, c.seq, 4);  // a prompt of 5 in chunks of 4, then single tokens
+        std::vector<float> all;
+        chunks.feed(tokens.data(), 5, &all);
+        for (int t = 0; t < 5; ++t)
+            for (int v = 0; v < c.vocab; ++v) ASSERT_NEAR(all[std::size_t(t) * c.vocab + v], full.logits()[t * c.vocab + v], 1e-4);
+        for (std::size_t t = 5; t < tokens.size(); ++t) {
+            const float* z = chunks.feed(&tokens[t], 1);
+            for (int v = 0; v < c.vocab; ++v) ASSERT_NEAR(z[v], full.logits()[t * c.vocab + v], 1e-4) << t;
+        }
+        EXPECT_EQ(chunks.position(), int(tokens.size()));
+        Decoder small(w, *dev, 4);
+        small.feed(tokens.data(), 4);
+        EXPECT_THROW(small.feed(tokens.data(), 1), Error);
+    }
 }

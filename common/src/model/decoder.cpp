@@ -1,0 +1,126 @@
+#include "ane/model/decoder.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "ane/error.hpp"
+#include "ane/model/fast_math.hpp"
+#include "ane/model/kernels.hpp"
+
+namespace ane {
+
+Decoder::Decoder(const Weights& weights, Device& device, int context, int max_chunk)
+    : w_(weights), dev_(device), context_(context), max_chunk_(std::max(1, std::min(max_chunk, context))) {
+    const ModelConfig& c = w_.config;
+    require(context >= 1, "context must be at least 1");
+    const std::int64_t T = max_chunk_, D = c.dim, Q = c.q_dim(), KV = c.kv_dim(), H = c.hidden;
+    for (int l = 0; l < c.layers; ++l) {
+        k_cache_.emplace_back(Shape{context, KV});
+        v_cache_.emplace_back(Shape{context, KV});
+    }
+    rope_cos_ = Tensor({context, c.head_dim / 2});
+    rope_sin_ = Tensor({context, c.head_dim / 2});
+    kernels::rope_tables(context, c.head_dim, c.rope_theta, rope_cos_.data(), rope_sin_.data());
+    x_ = Tensor({T, D});
+    a_ = Tensor({T, D});
+    q_ = Tensor({T, Q});
+    k_ = Tensor({T, KV});
+    v_ = Tensor({T, KV});
+    o_ = Tensor({T, Q});
+    f_ = Tensor({T, D});
+    h1_ = Tensor({T, H});
+    h3_ = Tensor({T, H});
+    g_ = Tensor({T, H});
+    rstd_ = Tensor({T, 1});
+    logits_ = Tensor({T, c.vocab});
+}
+
+const float* Decoder::feed(const std::int32_t* tokens, int n, std::vector<float>* all_logits) {
+    require(n >= 1, "nothing to decode");
+    require(pos_ + n <= context_, "the context of ", context_, " tokens is full (", pos_, " used, ", n, " more asked)");
+    if (all_logits) all_logits->clear();
+    int last = 0;
+    for (int i = 0; i < n; i += max_chunk_) {
+        last = std::min(max_chunk_, n - i);
+        feed_chunk(tokens + i, last, all_logits);
+    }
+    return logits_.row(all_logits ? last - 1 : 0);
+}
+
+void Decoder::feed_chunk(const std::int32_t* tokens, int n, std::vector<float>* all_logits) {
+    const ModelConfig& c = w_.config;
+    const int D = c.dim, Q = c.q_dim(), KV = c.kv_dim(), H = c.hidden, hd = c.head_dim;
+    const int nh = c.heads, nkv = c.kv_heads, r = nh / nkv;
+    const float eps = float(c.norm_eps), alpha = float(c.residual_scale), scale = 1.0f / std::sqrt(float(hd));
+    for (int t = 0; t < n; ++t) {
+        require(tokens[t] >= 0 && tokens[t] < c.vocab, "token id ", tokens[t], " is outside the vocabulary of ", c.vocab);
+        std::memcpy(x_.row(t), w_.embed.row(tokens[t]), sizeof(float) * std::size_t(D));
+    }
+    const float* cos_at = rope_cos_.row(pos_);
+    const float* sin_at = rope_sin_.row(pos_);
+    for (int l = 0; l < c.layers; ++l) {
+        const LayerWeights& W = w_.layers[l];
+        kernels::rmsnorm_forward(x_.data(), W.rms_att.data(), n, D, eps, a_.data(), rstd_.data());
+        dev_.matmul_forward(a_.data(), W.wq.data(), n, Q, D, q_.data());
+        dev_.matmul_forward(a_.data(), W.wk.data(), n, KV, D, k_.data());
+        dev_.matmul_forward(a_.data(), W.wv.data(), n, KV, D, v_.data());
+        // Positions pos_ .. pos_ + n - 1: the tables from row pos_ on, never wrapping.
+        kernels::rope_apply(q_.data(), n, context_, nh, hd, cos_at, sin_at, false);
+        kernels::rope_apply(k_.data(), n, context_, nkv, hd, cos_at, sin_at, false);
+        std::memcpy(k_cache_[l].row(pos_), k_.data(), sizeof(float) * std::size_t(n) * KV);
+        std::memcpy(v_cache_[l].row(pos_), v_.data(), sizeof(float) * std::size_t(n) * KV);
+        const float* K = k_cache_[l].data();
+        const float* V = v_cache_[l].data();
+        const int span_max = pos_ + n;
+#pragma omp parallel
+        {
+            std::vector<float> p(static_cast<std::size_t>(span_max));
+#pragma omp for collapse(2) schedule(static)
+            for (int t = 0; t < n; ++t)
+                for (int h = 0; h < nh; ++h) {
+                    const int g = h / r, span = pos_ + t + 1;
+                    const float* qt = q_.row(t) + h * hd;
+                    float mx = -INFINITY;
+                    for (int j = 0; j < span; ++j) {
+                        const float* kj = K + std::int64_t(j) * KV + g * hd;
+                        float dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
+                        for (int d = 0; d < hd; ++d) dot += qt[d] * kj[d];
+                        p[j] = dot * scale;
+                        mx = std::max(mx, p[j]);
+                    }
+                    float sum = 0.0f;
+                    for (int j = 0; j < span; ++j) sum += (p[j] = fast_exp(p[j] - mx));
+                    const float inv = 1.0f / (sum + 1e-10f);
+                    float* ot = o_.row(t) + h * hd;
+                    for (int d = 0; d < hd; ++d) ot[d] = 0.0f;
+                    for (int j = 0; j < span; ++j) {
+                        const float* vj = V + std::int64_t(j) * KV + g * hd;
+                        const float pj = p[j] * inv;
+#pragma omp simd
+                        for (int d = 0; d < hd; ++d) ot[d] += pj * vj[d];
+                    }
+                }
+        }
+        dev_.matmul_forward(o_.data(), W.wo.data(), n, D, Q, x_.data(), alpha, 1.0f);
+        kernels::rmsnorm_forward(x_.data(), W.rms_ffn.data(), n, D, eps, f_.data(), rstd_.data());
+        dev_.matmul_forward(f_.data(), W.w1.data(), n, H, D, h1_.data());
+        dev_.matmul_forward(f_.data(), W.w3.data(), n, H, D, h3_.data());
+        kernels::swiglu_forward(h1_.data(), h3_.data(), std::int64_t(n) * H, g_.data());
+        dev_.matmul_forward(g_.data(), W.w2.data(), n, D, H, x_.data(), alpha, 1.0f);
+    }
+    const Tensor& cls = c.tied ? w_.embed : w_.classifier;
+    if (all_logits) {
+        kernels::rmsnorm_forward(x_.data(), w_.rms_final.data(), n, D, eps, f_.data(), rstd_.data());
+        dev_.matmul_forward(f_.data(), cls.data(), n, c.vocab, D, logits_.data());
+        all_logits->insert(all_logits->end(), logits_.data(), logits_.data() + std::size_t(n) * c.vocab);
+    } else {
+        // Only the last token's logits are needed.
+        kernels::rmsnorm_forward(x_.row(n - 1), w_.rms_final.data(), 1, D, eps, f_.data(), rstd_.data());
+        dev_.matmul_forward(f_.data(), cls.data(), 1, c.vocab, D, logits_.data());
+    }
+    pos_ += n;
+}
+
+}  // namespace ane
