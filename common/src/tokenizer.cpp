@@ -43,6 +43,15 @@ std::int64_t ByteCounter::count(std::span<const int> ids, int prev) const {
     return total;
 }
 
+std::string Tokenizer::token_text(int prev, int id) const {
+    // Decoding the pair and removing the previous token's text keeps SentencePiece's own
+    // handling of spaces and byte pieces.
+    if (prev < 0) return decode(std::vector<int>{id});
+    const std::string both = decode(std::vector<int>{prev, id});
+    const std::string first = decode(std::vector<int>{prev});
+    return both.compare(0, first.size(), first) == 0 ? both.substr(first.size()) : decode(std::vector<int>{id});
+}
+
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path) { return load_sentencepiece(path); }
 
 }  // namespace ane

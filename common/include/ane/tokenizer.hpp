@@ -25,6 +25,9 @@ public:
     virtual int bos_id() const = 0;  // -1 when the vocabulary has none
     virtual int eos_id() const = 0;
     virtual std::string describe() const = 0;  // e.g. "SentencePiece BPE, 1024 tokens"
+    // The text token `id` adds when it follows `prev` in a stream (for printing as tokens
+    // arrive): byte tokens as bytes, control tokens as nothing, no space right after BOS.
+    virtual std::string token_text(int prev, int id) const;
 };
 
 // Parameter-golf's lookup tables: a token's UTF-8 bytes (byte-fallback tokens 1; control,

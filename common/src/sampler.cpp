@@ -1,0 +1,128 @@
+#include "ane/sampler.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "ane/error.hpp"
+
+namespace ane {
+
+Sampler::Sampler(const SamplerConfig& config, int vocab) : cfg_(config), vocab_(vocab), state_(config.seed) {
+    require(vocab >= 1, "sampler: empty vocabulary");
+    require(cfg_.temperature >= 0, "--temperature must not be negative");
+    require(cfg_.top_k >= 0, "--top-k must not be negative");
+    require(cfg_.repeat_penalty > 0, "--repeat-penalty must be positive");
+}
+
+float Sampler::next_uniform() {
+    state_ ^= state_ >> 12;
+    state_ ^= state_ << 25;
+    state_ ^= state_ >> 27;
+    const auto u32 = static_cast<std::uint32_t>((state_ * 0x2545F4914F6CDD1Dull) >> 32);
+    return float(u32 >> 8) / 16777216.0f;
+}
+
+void Sampler::penalize(const float* logits, std::span<const std::int32_t> history) {
+    work_.assign(logits, logits + vocab_);
+    if (cfg_.repeat_penalty != 1.0f) {
+        const std::size_t from = history.size() > std::size_t(cfg_.repeat_window)
+                                     ? history.size() - std::size_t(cfg_.repeat_window) : 0;
+        std::vector<char> seen(static_cast<std::size_t>(vocab_), 0);
+        for (std::size_t i = from; i < history.size(); ++i) {
+            const int id = history[i];
+            if (id < 0 || id >= vocab_ || seen[std::size_t(id)]) continue;
+            seen[std::size_t(id)] = 1;
+            float& z = work_[std::size_t(id)];
+            z = z > 0 ? z / cfg_.repeat_penalty : z * cfg_.repeat_penalty;
+        }
+    }
+}
+
+std::vector<std::pair<int, float>> Sampler::filtered(const float* logits, std::span<const std::int32_t> history) {
+    penalize(logits, history);
+    // Softmax at the temperature, in float as run.c computes it (top-k then removes the rest).
+    for (auto& z : work_) z /= cfg_.temperature;
+    std::vector<std::pair<int, float>> probs(static_cast<std::size_t>(vocab_));
+    float mx = -INFINITY;
+    for (float z : work_) mx = std::max(mx, z);
+    float sum = 0;
+    for (int i = 0; i < vocab_; ++i) {
+        const float p = std::exp(work_[std::size_t(i)] - mx);
+        probs[std::size_t(i)] = {i, p};
+        sum += p;
+    }
+    for (auto& p : probs) p.second /= sum;
+    if (cfg_.top_k > 0 && cfg_.top_k < vocab_) {
+        std::partial_sort(probs.begin(), probs.begin() + cfg_.top_k, probs.end(),
+                          [](const auto& a, const auto& b) { return a.second > b.second || (a.second == b.second && a.first < b.first); });
+        probs.resize(std::size_t(cfg_.top_k));
+        double kept = 0;
+        for (const auto& p : probs) kept += p.second;
+        for (auto& p : probs) p.second = float(p.second / kept);
+        std::sort(probs.begin(), probs.end());  // back to id order, as run.c walks them
+    }
+    return probs;
+}
+
+std::vector<std::pair<int, float>> Sampler::distribution(const float* logits, std::span<const std::int32_t> history) {
+    if (cfg_.temperature == 0.0f) return {{sample(logits, history), 1.0f}};
+    auto probs = filtered(logits, history);
+    if (cfg_.top_p <= 0.0f || cfg_.top_p >= 1.0f) return probs;
+    std::sort(probs.begin(), probs.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+    double cum = 0;
+    std::size_t last = probs.size() - 1;
+    for (std::size_t i = 0; i < probs.size(); ++i) {
+        cum += probs[i].second;
+        if (cum > cfg_.top_p) {
+            last = i;
+            break;
+        }
+    }
+    probs.resize(last + 1);
+    double kept = 0;
+    for (const auto& p : probs) kept += p.second;
+    for (auto& p : probs) p.second = float(p.second / kept);
+    return probs;
+}
+
+int Sampler::sample(const float* logits, std::span<const std::int32_t> history) {
+    if (cfg_.temperature == 0.0f) {
+        penalize(logits, history);
+        return int(std::max_element(work_.begin(), work_.end()) - work_.begin());
+    }
+    auto probs = filtered(logits, history);
+    const float coin = next_uniform();
+    if (cfg_.top_p <= 0.0f || cfg_.top_p >= 1.0f) {
+        float cdf = 0;
+        for (const auto& [id, p] : probs) {
+            cdf += p;
+            if (coin < cdf) return id;
+        }
+        return probs.back().first;
+    }
+    // run.c's nucleus sampling: drop what cannot be in the nucleus, sort by probability, cut
+    // where the cumulative mass passes top_p, then draw within the kept mass.
+    const float cutoff = (1.0f - cfg_.top_p) / float(probs.size() - 1 > 0 ? probs.size() - 1 : 1);
+    std::vector<std::pair<int, float>> cand;
+    for (const auto& p : probs)
+        if (p.second >= cutoff) cand.push_back(p);
+    std::stable_sort(cand.begin(), cand.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+    float cum = 0;
+    std::size_t last = cand.size() - 1;
+    for (std::size_t i = 0; i < cand.size(); ++i) {
+        cum += cand[i].second;
+        if (cum > cfg_.top_p) {
+            last = i;
+            break;
+        }
+    }
+    const float r = coin * cum;
+    float cdf = 0;
+    for (std::size_t i = 0; i <= last; ++i) {
+        cdf += cand[i].second;
+        if (r < cdf) return cand[i].first;
+    }
+    return cand[last].first;
+}
+
+}  // namespace ane

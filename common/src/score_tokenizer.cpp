@@ -1,0 +1,223 @@
+#include "ane/score_tokenizer.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "ane/error.hpp"
+#include "ane/file_io.hpp"
+#include "ane/formats/gguf.hpp"
+
+namespace ane {
+
+namespace {
+
+constexpr std::string_view kMarker = "\xE2\x96\x81";  // '▁'
+
+bool parse_byte_piece(const std::string& p, unsigned& byte) {
+    if (p.size() != 6 || p.compare(0, 3, "<0x") != 0 || p[5] != '>') return false;
+    return std::sscanf(p.c_str() + 3, "%2x", &byte) == 1;
+}
+
+class ScoreTokenizer final : public Tokenizer {
+public:
+    ScoreTokenizer(ScoreVocabulary v, std::string origin) : v_(std::move(v)), origin_(std::move(origin)) {
+        std::fill(std::begin(byte_ids_), std::end(byte_ids_), -1);
+        for (int id = 0; id < int(v_.pieces.size()); ++id) {
+            unsigned b = 0;
+            if (v_.kinds[std::size_t(id)] == TokenKind::Byte && parse_byte_piece(v_.pieces[std::size_t(id)], b)) {
+                byte_ids_[b] = id;
+                continue;
+            }
+            if (v_.kinds[std::size_t(id)] == TokenKind::Normal) index_.emplace(v_.pieces[std::size_t(id)], id);
+        }
+    }
+
+    int vocab_size() const override { return int(v_.pieces.size()); }
+
+    std::vector<int> encode(std::string_view text) const override {
+        std::string s;
+        const std::string space = v_.space_marker ? std::string(kMarker) : std::string(" ");
+        if (v_.add_dummy_prefix && !text.empty()) s += space;
+        for (char ch : text) s += ch == ' ' ? space : std::string(1, ch);
+        // One symbol per UTF-8 character, or its bytes when the character is not a piece.
+        std::vector<int> ids;
+        for (std::size_t i = 0; i < s.size();) {
+            std::size_t len = 1;
+            const auto c = static_cast<unsigned char>(s[i]);
+            if (c >= 0xF0) len = 4;
+            else if (c >= 0xE0) len = 3;
+            else if (c >= 0xC0) len = 2;
+            len = std::min(len, s.size() - i);
+            const auto it = index_.find(s.substr(i, len));
+            if (it != index_.end()) {
+                ids.push_back(it->second);
+            } else {
+                for (std::size_t k = 0; k < len; ++k) {
+                    const int b = byte_ids_[static_cast<unsigned char>(s[i + k])];
+                    ids.push_back(b >= 0 ? b : unknown_id());
+                }
+            }
+            i += len;
+        }
+        // Merge the best-scoring adjacent pair until none is in the vocabulary.
+        while (true) {
+            float best = -1e30f;
+            int best_id = -1;
+            std::size_t best_at = 0;
+            for (std::size_t i = 0; i + 1 < ids.size(); ++i) {
+                const auto it = index_.find(text_of(ids[i]) + text_of(ids[i + 1]));
+                if (it != index_.end() && v_.scores[std::size_t(it->second)] > best) {
+                    best = v_.scores[std::size_t(it->second)];
+                    best_id = it->second;
+                    best_at = i;
+                }
+            }
+            if (best_id < 0) break;
+            ids[best_at] = best_id;
+            ids.erase(ids.begin() + std::ptrdiff_t(best_at) + 1);
+        }
+        return ids;
+    }
+
+    std::string decode(std::span<const int> ids) const override {
+        std::string out;
+        int prev = -1;
+        for (int id : ids) {
+            require(id >= 0 && id < vocab_size(), origin_, ": cannot decode id ", id);
+            out += token_text(prev, id);
+            prev = id;
+        }
+        if (v_.add_dummy_prefix && !out.empty() && out[0] == ' ') out.erase(0, 1);
+        return out;
+    }
+
+    std::string piece(int id) const override {
+        // Report pieces with '▁' like SentencePiece, whatever the storage convention.
+        std::string p = v_.pieces[std::size_t(id)];
+        if (!v_.space_marker) {
+            std::string q;
+            for (char ch : p) q += ch == ' ' ? std::string(kMarker) : std::string(1, ch);
+            return q;
+        }
+        return p;
+    }
+    TokenKind kind(int id) const override { return v_.kinds[std::size_t(id)]; }
+    float score(int id) const override { return v_.scores[std::size_t(id)]; }
+    int bos_id() const override { return v_.bos; }
+    int eos_id() const override { return v_.eos; }
+    std::string describe() const override {
+        return "score-merge vocabulary from " + origin_ + ", " + std::to_string(vocab_size()) + " tokens";
+    }
+
+    // The text of one token as it follows `prev` in a stream (byte tokens become bytes; control
+    // tokens print nothing; the space after BOS is dropped, as SentencePiece does).
+    std::string token_text(int prev, int id) const override {
+        const TokenKind k = v_.kinds[std::size_t(id)];
+        if (k == TokenKind::Control || k == TokenKind::Unused) return "";
+        unsigned b = 0;
+        if (k == TokenKind::Byte && parse_byte_piece(v_.pieces[std::size_t(id)], b)) return std::string(1, char(b));
+        std::string t = text_of(id);
+        std::string out;
+        for (std::size_t i = 0; i < t.size();) {
+            if (t.compare(i, kMarker.size(), kMarker) == 0) {
+                out += ' ';
+                i += kMarker.size();
+            } else {
+                out += t[i++];
+            }
+        }
+        if (prev == v_.bos && !out.empty() && out[0] == ' ') out.erase(0, 1);
+        return out;
+    }
+
+private:
+    const std::string& text_of(int id) const { return v_.pieces[std::size_t(id)]; }
+    int unknown_id() const {
+        for (int id = 0; id < vocab_size(); ++id)
+            if (v_.kinds[std::size_t(id)] == TokenKind::Unknown) return id;
+        return 0;
+    }
+    ScoreVocabulary v_;
+    std::string origin_;
+    std::unordered_map<std::string, int> index_;
+    int byte_ids_[256] = {};
+    friend std::unique_ptr<Tokenizer> make_score_tokenizer(ScoreVocabulary, std::string);
+};
+
+}  // namespace
+
+std::unique_ptr<Tokenizer> make_score_tokenizer(ScoreVocabulary vocab, std::string origin) {
+    require(!vocab.pieces.empty() && vocab.scores.size() == vocab.pieces.size() &&
+                vocab.kinds.size() == vocab.pieces.size(),
+            origin, ": inconsistent vocabulary");
+    auto t = std::make_unique<ScoreTokenizer>(std::move(vocab), std::move(origin));
+    return t;
+}
+
+std::unique_ptr<Tokenizer> tokenizer_from_gguf(const GgufFile& f) {
+    const GgufValue* model = f.find("tokenizer.ggml.model");
+    require(model && model->type == GgufValueType::STRING, f.path(), ": no tokenizer.ggml.model (no vocabulary)");
+    require(model->s == "llama", f.path(), ": tokenizer model '", model->s,
+            "' is not supported (only SentencePiece 'llama' vocabularies)");
+    const GgufValue* tokens = f.find("tokenizer.ggml.tokens");
+    require(tokens && tokens->type == GgufValueType::ARRAY && tokens->elem_type == GgufValueType::STRING, f.path(),
+            ": no tokenizer.ggml.tokens");
+    ScoreVocabulary v;
+    const std::size_t n = tokens->array.size();
+    for (const auto& t : tokens->array) v.pieces.push_back(t.s);
+    v.scores.assign(n, 0.0f);
+    v.kinds.assign(n, TokenKind::Normal);
+    if (const GgufValue* s = f.find("tokenizer.ggml.scores"); s && s->array.size() == n)
+        for (std::size_t i = 0; i < n; ++i) v.scores[i] = float(s->array[i].as_double());
+    if (const GgufValue* ty = f.find("tokenizer.ggml.token_type"); ty && ty->array.size() == n)
+        for (std::size_t i = 0; i < n; ++i) {
+            switch (int(ty->array[i].as_double())) {
+                case 2: v.kinds[i] = TokenKind::Unknown; break;
+                case 3: v.kinds[i] = TokenKind::Control; break;
+                case 5: v.kinds[i] = TokenKind::Unused; break;
+                case 6: v.kinds[i] = TokenKind::Byte; break;
+                default: v.kinds[i] = TokenKind::Normal; break;
+            }
+        }
+    auto id_of = [&](const char* key) {
+        const GgufValue* x = f.find(key);
+        return x && x->is_integer() && x->as_double() < double(n) ? int(x->as_double()) : -1;
+    };
+    v.bos = id_of("tokenizer.ggml.bos_token_id");
+    v.eos = id_of("tokenizer.ggml.eos_token_id");
+    if (const GgufValue* p = f.find("tokenizer.ggml.add_space_prefix")) v.add_dummy_prefix = p->u != 0;
+    return make_score_tokenizer(std::move(v), f.path());
+}
+
+std::unique_ptr<Tokenizer> load_llama2c_tokenizer(const std::string& path, int vocab_size) {
+    const MappedFile file(path);
+    ByteReader r(file.bytes(), path);
+    const auto max_len = r.get<std::int32_t>("max token length");
+    require(max_len > 0 && max_len < 4096, path, ": not a llama2.c tokenizer (max token length ", max_len, ")");
+    ScoreVocabulary v;
+    v.space_marker = false;
+    for (int i = 0; i < vocab_size; ++i) {
+        v.scores.push_back(r.get<float>("token score"));
+        const auto len = r.get<std::int32_t>("token length");
+        require(len >= 0 && len <= max_len, path, ": token ", i, " has length ", len);
+        const auto* p = reinterpret_cast<const char*>(r.take(std::size_t(len), "token bytes"));
+        v.pieces.emplace_back(p, std::size_t(len));
+    }
+    require(r.remaining() == 0, path, ": ", r.remaining(), " bytes after ", vocab_size,
+            " tokens: the vocabulary does not match the model's");
+    v.kinds.assign(v.pieces.size(), TokenKind::Normal);
+    for (int i = 0; i < vocab_size; ++i) {
+        unsigned b = 0;
+        if (parse_byte_piece(v.pieces[std::size_t(i)], b)) v.kinds[std::size_t(i)] = TokenKind::Byte;
+    }
+    // llama2.c's exports: 0 <unk>, 1 BOS ("\n<s>\n"), 2 EOS ("\n</s>\n").
+    if (vocab_size > 2) {
+        v.kinds[0] = TokenKind::Unknown;
+        v.kinds[1] = v.kinds[2] = TokenKind::Control;
+        v.bos = 1;
+        v.eos = 2;
+    }
+    return make_score_tokenizer(std::move(v), path);
+}
+
+}  // namespace ane
