@@ -50,7 +50,7 @@ int main(int argc, char** argv) {
     ane::SamplerConfig sc;
     bool seed_given = false;
     app.add_option("model", model_path, "any model file: BLZT, GGUF, artifact, Hugging Face, llama2.c")->required();
-    app.add_option("-p,--prompt", prompt, "the prompt ('-' reads it from stdin)");
+    auto* prompt_opt = app.add_option("-p,--prompt", prompt, "the prompt ('-' reads it from stdin); without one, text starts from BOS");
     app.add_option("--prompt-file", prompt_file, "one prompt per line; writes one JSON object per line");
     app.add_option("-n,--n-predict", n, "most tokens to generate (default 256)");
     app.add_option("-t,--tokenizer", tokenizer_path, "SentencePiece .model or llama2.c tokenizer.bin (default: the model's own)");
@@ -127,7 +127,8 @@ int main(int argc, char** argv) {
         }
         std::string text = prompt;
         if (prompt == "-") text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
-        if (tok->bos_id() < 0) ane::require(!text.empty(), "the prompt is empty");
+        // No --prompt: unconditional text from BOS, as llama2.c does; a given but empty prompt is a mistake.
+        if (prompt_opt->count() > 0 || tok->bos_id() < 0) ane::require(!text.empty(), "the prompt is empty");
         if (!text.empty() && prompt != "-") {
             std::fwrite(text.data(), 1, text.size(), stdout);
         }

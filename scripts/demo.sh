@@ -2,7 +2,7 @@
 # The suite's main job on its default corpus, the King James Bible from Debian's bible-kjv
 # package (no download): a SentencePiece BPE tokenizer of 1024 tokens, training and
 # validation token files, then a small model (scripts/demo-model.json, 3.2M parameters)
-# trained for about two minutes. Outputs go to demo-out/ (or $ANE_DEMO_DIR).
+# trained for about two minutes, evaluated, and sampled from. Outputs go to demo-out/.
 # ANE_DEMO_SECONDS sets the training budget (default 120).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,3 +44,8 @@ echo "checkpoint: $OUT/model.bin (best by validation: $OUT/model.best.bin)"
 echo
 echo "evaluating on the held-out verses (plain windows of 128 tokens):"
 "$BIN/ane-eval/ane-eval" "$OUT/model.best.bin" --data "$OUT/val.bin" --tokenizer "$OUT/kjv1024.model" | grep -E "val_|speed"
+
+echo
+echo "generating from the trained model:"
+"$BIN/ane-generate/ane-generate" "$OUT/model.best.bin" --tokenizer "$OUT/kjv1024.model" \
+  --prompt "And God said" -n 60 --temperature 0.8 --top-k 40 --seed 42

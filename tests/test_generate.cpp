@@ -77,6 +77,32 @@ TEST(Generate, GgufVocabularyReproducesLlamaCppTokenizerTests) {
     EXPECT_EQ(exact, int(inputs.size()));
 }
 
+// Every kind of vocabulary gives the text back, characters outside it included (bytes).
+TEST(Generate, TokenizersRoundTripText) {
+    const std::string tok512 = test::shared_data("stories260K-llama2c/tok512.bin");
+    const std::string sp = test::shared_data("tokenizer-llama2-sentencepiece/tokenizer.model");
+    ANE_REQUIRE_SHARED(tok512);
+    ANE_REQUIRE_SHARED(sp);
+    const std::vector<std::string> texts = {"Once upon a time, Lily said \"hi\".", "naïve café 東京 🙂",
+                                            "tabs\tand\nnewlines", "x"};
+    const auto llama2c = load_llama2c_tokenizer(tok512, 512);
+    const auto spm = load_tokenizer(sp);
+    for (const auto& t : texts) {
+        EXPECT_EQ(llama2c->decode(llama2c->encode(t)), t) << t;
+        EXPECT_EQ(spm->decode(spm->encode(t)), t) << t;
+        // Streaming a token at a time gives the same text as decoding them together.
+        const auto ids = llama2c->encode(t);
+        std::string streamed;
+        int prev = llama2c->bos_id();
+        for (int id : ids) {
+            streamed += llama2c->token_text(prev, id);
+            prev = id;
+        }
+        EXPECT_EQ(streamed, t);
+    }
+    EXPECT_EQ(llama2c->encode("Once upon a time"), (std::vector<int>{403, 407, 261, 378}));  // run.c's ids
+}
+
 TEST(Generate, GreedyStories260KMatchesLlama2c) {
     const std::string ref_path = test::shared_data("reference-outputs/stories260K_greedy_n200.json");
     const std::string bin = test::shared_data("stories260K-llama2c/stories260K.bin");

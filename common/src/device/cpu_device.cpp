@@ -48,6 +48,10 @@ public:
                         float beta) override {
         ScopedTimer t(profile_.matmul_s);
         profile_.matmul_flops += 2.0 * M * N * K;
+        if (M == 1) {  // one token (decoding): a matrix-vector product, bound by reading W
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, N, K, alpha, W, K, X, 1, beta, Y, 1);
+            return;
+        }
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, alpha, X, K, W, K, beta, Y, N);
     }
 

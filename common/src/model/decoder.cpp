@@ -73,7 +73,7 @@ void Decoder::feed_chunk(const std::int32_t* tokens, int n, std::vector<float>* 
         const float* K = k_cache_[l].data();
         const float* V = v_cache_[l].data();
         const int span_max = pos_ + n;
-#pragma omp parallel
+#pragma omp parallel if (std::int64_t(n) * nh * span_max * hd >= (1 << 16))
         {
             std::vector<float> p(static_cast<std::size_t>(span_max));
 #pragma omp for collapse(2) schedule(static)

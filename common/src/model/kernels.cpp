@@ -10,8 +10,11 @@
 
 namespace ane::kernels {
 
+// Below this many elements a kernel runs on one thread: waking the others costs more.
+constexpr std::int64_t kParallelMin = 1 << 15;
+
 void rmsnorm_forward(const float* x, const float* w, int T, int D, float eps, float* y, float* rstd) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (std::int64_t(T) * D >= kParallelMin)
     for (int t = 0; t < T; ++t) {
         const float* xt = x + std::int64_t(t) * D;
         float* yt = y + std::int64_t(t) * D;
@@ -70,7 +73,7 @@ void rope_apply(float* x, int T, int S, int heads, int head_dim, const float* co
     const int half = head_dim / 2;
     const int C = heads * head_dim;
     const float sign = inverse ? -1.0f : 1.0f;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (std::int64_t(T) * C >= kParallelMin)
     for (int t = 0; t < T; ++t) {
         const float* c = cos_table + (t % S) * half;
         const float* s = sin_table + (t % S) * half;
@@ -184,7 +187,7 @@ void attention_backward(const float* q, const float* k, const float* v, const fl
 }
 
 void swiglu_forward(const float* h1, const float* h3, std::int64_t n, float* g) {
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
     for (std::int64_t i = 0; i < n; ++i) {
         const float sig = 1.0f / (1.0f + fast_exp(-h1[i]));
         g[i] = h1[i] * sig * h3[i];
@@ -192,7 +195,7 @@ void swiglu_forward(const float* h1, const float* h3, std::int64_t n, float* g) 
 }
 
 void swiglu_backward(const float* h1, const float* h3, const float* dg, std::int64_t n, float* dh1, float* dh3) {
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
     for (std::int64_t i = 0; i < n; ++i) {
         const float sig = 1.0f / (1.0f + fast_exp(-h1[i]));
         dh3[i] = dg[i] * h1[i] * sig;

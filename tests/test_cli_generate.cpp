@@ -1,0 +1,68 @@
+// End-to-end tests of the ane-generate executable.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+#include <nlohmann/json.hpp>
+
+#include "ane/checkpoint.hpp"
+#include "ane/file_io.hpp"
+#include "test_util.hpp"
+
+using namespace ane;
+
+namespace {
+const std::string kGen = ANE_GENERATE_BIN;
+}
+
+TEST(CliGenerate, StreamsTextAndReportsSpeed) {
+    const std::string gguf = test::shared_data("stories260K-gguf/stories260K.gguf");
+    const std::string ref = test::shared_data("reference-outputs/stories260K_greedy_n256.json");
+    ANE_REQUIRE_SHARED(gguf);
+    const auto r = test::run(kGen + " " + gguf + " --temperature 0 -n 40 --threads 1");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out.rfind("Once upon a time, there was a little girl named Lily.", 0), 0u) << r.out;
+    EXPECT_NE(r.err.find("tokens/s"), std::string::npos) << r.err;
+    // The same seed, the same text; a prompt from stdin; prompts from a file as JSON lines.
+    const std::string sampled = kGen + " " + gguf + " -n 30 --seed 5 --threads 1 -p 'The cat'";
+    EXPECT_EQ(test::run(sampled).out, test::run(sampled).out);
+    const auto piped = test::run("echo -n 'The dog' | " + kGen + " " + gguf + " -p - -n 10 --temperature 0");
+    EXPECT_EQ(piped.exit_code, 0) << piped.err;
+    test::TempDir dir;
+    std::ofstream(dir.path("prompts.txt")) << "Once upon a time\nThe sun\n";
+    const auto lines = test::run(kGen + " " + gguf + " --prompt-file " + dir.path("prompts.txt") + " -n 8 --temperature 0");
+    ASSERT_EQ(lines.exit_code, 0) << lines.err;
+    std::istringstream in(lines.out);
+    int count = 0;
+    for (std::string line; std::getline(in, line); ++count) {
+        const auto j = nlohmann::json::parse(line);
+        EXPECT_TRUE(j.contains("prompt") && j.contains("completion") && j.contains("prompt_tokens") &&
+                    j.contains("generated_tokens"));
+    }
+    EXPECT_EQ(count, 2);
+}
+
+TEST(CliGenerate, ClearErrors) {
+    const std::string gguf = test::shared_data("stories260K-gguf/stories260K.gguf");
+    ANE_REQUIRE_SHARED(gguf);
+    test::TempDir dir;
+    auto expect_error = [&](const std::string& args, const std::string& fragment) {
+        const auto r = test::run(kGen + " " + args);
+        EXPECT_EQ(r.exit_code, 1) << args;
+        EXPECT_EQ(r.err.rfind("ane-generate: error: ", 0), 0u) << r.err;
+        EXPECT_NE(r.err.find(fragment), std::string::npos) << r.err;
+    };
+    std::string long_prompt;
+    for (int i = 0; i < 300; ++i) long_prompt += "Once upon a time ";
+    expect_error(gguf + " --ctx 64 -p '" + long_prompt + "'", "context holds 64");
+    Checkpoint ck;
+    ck.weights = test::random_weights(test::tiny_config(), 1);
+    write_blzt(ck, dir.path("novocab.bin"));
+    expect_error(dir.path("novocab.bin") + " -p hi", "carries no vocabulary");
+    expect_error(gguf + " -p ''", "the prompt is empty");
+    const auto piped = test::run("printf '' | " + kGen + " " + gguf + " -p -");
+    EXPECT_EQ(piped.exit_code, 1);
+    EXPECT_NE(piped.err.find("the prompt is empty"), std::string::npos) << piped.err;
+    EXPECT_EQ(test::run(kGen + " --help").exit_code, 0);
+    EXPECT_EQ(test::run(kGen).exit_code, 2);
+}
