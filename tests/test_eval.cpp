@@ -18,18 +18,6 @@ using namespace ane;
 
 namespace {
 
-std::vector<std::uint16_t> phrases(std::size_t n, unsigned seed) {
-    const std::vector<std::vector<std::uint16_t>> p = {{1, 2, 3, 4, 5}, {6, 7, 8}, {9, 10, 11, 12}, {13, 2, 14}};
-    std::vector<std::uint16_t> t;
-    std::uint32_t x = seed;
-    while (t.size() < n) {
-        x = x * 1664525u + 1013904223u;
-        const auto& ph = p[(x >> 24) % p.size()];
-        t.insert(t.end(), ph.begin(), ph.end());
-    }
-    t.resize(n);
-    return t;
-}
 
 // A small model trained on the phrase stream.
 Checkpoint trained_model(const test::TempDir& dir) {
@@ -37,7 +25,7 @@ Checkpoint trained_model(const test::TempDir& dir) {
     c.vocab = 16;
     c.seq = 16;
     save_config_json(c, dir.path("m.json"));
-    write_token_file(dir.path("train.bin"), phrases(6000, 3), TokenFormat::Raw);
+    write_token_file(dir.path("train.bin"), test::phrase_tokens(6000, 3), TokenFormat::Raw);
     TrainOptions o;
     o.config_path = dir.path("m.json");
     o.data = dir.path("train.bin");
@@ -128,7 +116,7 @@ TEST(Eval, EveryTokenIsScoredExactlyOnce) {
 TEST(Eval, PlainEvaluationEqualsADirectLoop) {
     test::TempDir dir;
     const Checkpoint ck = trained_model(dir);
-    const auto val = phrases(700, 9);
+    const auto val = test::phrase_tokens(700, 9);
     const int seq = 16;
     // The direct loop: consecutive windows, every position scored.
     double total = 0;
@@ -174,7 +162,7 @@ TEST(Eval, ArtifactScoresLikeItsUnpackedCheckpoint) {
     Checkpoint ck = trained_model(dir);
     write_artifact(ck, dir.path("m.int8.zlib"), ArtifactCodec::Zlib, 9);
     write_blzt(read_artifact(dir.path("m.int8.zlib")), dir.path("unpacked.bin"));
-    const auto val = phrases(500, 4);
+    const auto val = test::phrase_tokens(500, 4);
     const EvalResult a = run_eval(load_model(dir.path("m.int8.zlib")).weights, val, 16, 4);
     const EvalResult b = run_eval(load_model(dir.path("unpacked.bin")).weights, val, 16, 4);
     EXPECT_EQ(a.tokens, b.tokens);

@@ -15,19 +15,6 @@ using namespace ane;
 
 namespace {
 
-// A token stream with structure a small model can learn: a few repeating phrases.
-std::vector<std::uint16_t> patterned_tokens(std::size_t n, unsigned seed) {
-    const std::vector<std::vector<std::uint16_t>> phrases = {{1, 2, 3, 4, 5}, {6, 7, 8}, {9, 10, 11, 12}, {13, 2, 14}};
-    std::vector<std::uint16_t> t;
-    std::uint32_t x = seed;
-    while (t.size() < n) {
-        x = x * 1664525u + 1013904223u;
-        const auto& p = phrases[(x >> 16) % phrases.size()];
-        t.insert(t.end(), p.begin(), p.end());
-    }
-    t.resize(n);
-    return t;
-}
 
 ModelConfig small_config() {
     ModelConfig c = test::tiny_config(true);
@@ -42,7 +29,7 @@ struct Fixture {
     std::string data, config;
     Fixture() {
         data = dir.path("train.bin");
-        write_token_file(data, patterned_tokens(4000, 1), TokenFormat::Raw);
+        write_token_file(data, test::phrase_tokens(4000, 1), TokenFormat::Raw);
         config = dir.path("model.json");
         save_config_json(small_config(), config);
     }
@@ -70,7 +57,7 @@ TEST(Train, ATinyModelOverfitsOneBatch) {
     const ModelConfig c = small_config();
     Weights w = init_weights(c, 3);
     auto device = make_device("cpu", 1);
-    const auto tokens = patterned_tokens(4 * 9, 2);
+    const auto tokens = test::phrase_tokens(4 * 9, 2);
     std::vector<std::int32_t> inputs, targets;
     for (int b = 0; b < 4; ++b)
         for (int t = 0; t < 8; ++t) {

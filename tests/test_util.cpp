@@ -60,6 +60,19 @@ RunResult run(const std::string& command) {
     return r;
 }
 
+std::vector<std::uint16_t> phrase_tokens(std::size_t n, unsigned seed) {
+    const std::vector<std::vector<std::uint16_t>> phrases = {{1, 2, 3, 4, 5}, {6, 7, 8}, {9, 10, 11, 12}, {13, 2, 14}};
+    std::vector<std::uint16_t> t;
+    std::uint32_t x = seed;
+    while (t.size() < n) {
+        x = x * 1664525u + 1013904223u;  // the high bits of this LCG are the random ones
+        const auto& p = phrases[(x >> 24) % phrases.size()];
+        t.insert(t.end(), p.begin(), p.end());
+    }
+    t.resize(n);
+    return t;
+}
+
 ModelConfig tiny_config(bool tied) {
     ModelConfig c;
     c.name = "tiny";

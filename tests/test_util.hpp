@@ -42,6 +42,9 @@ RunResult run(const std::string& command);
 std::vector<std::uint8_t> read_bytes(const std::string& path);
 void write_bytes(const std::string& path, const std::vector<std::uint8_t>& bytes);
 
+// A token stream a small model can learn: four short phrases (ids 1-14) in random order.
+std::vector<std::uint16_t> phrase_tokens(std::size_t n, unsigned seed);
+
 // Small configurations and deterministic random weights for tests.
 ModelConfig tiny_config(bool tied = true);
 Weights random_weights(const ModelConfig& c, unsigned seed);

@@ -64,25 +64,40 @@ std::vector<std::pair<int, float>> Sampler::filtered(const float* logits, std::s
     return probs;
 }
 
-std::vector<std::pair<int, float>> Sampler::distribution(const float* logits, std::span<const std::int32_t> history) {
-    if (cfg_.temperature == 0.0f) return {{sample(logits, history), 1.0f}};
-    auto probs = filtered(logits, history);
-    if (cfg_.top_p <= 0.0f || cfg_.top_p >= 1.0f) return probs;
-    std::sort(probs.begin(), probs.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
-    double cum = 0;
-    std::size_t last = probs.size() - 1;
-    for (std::size_t i = 0; i < probs.size(); ++i) {
-        cum += probs[i].second;
-        if (cum > cfg_.top_p) {
-            last = i;
+namespace {
+
+// run.c's nucleus: drop what cannot be in it (below (1 - top_p) / (n - 1)), sort by
+// probability, keep up to where the cumulative mass passes top_p. Not renormalised.
+std::vector<std::pair<int, float>> nucleus(const std::vector<std::pair<int, float>>& probs, float top_p) {
+    const float cutoff = (1.0f - top_p) / float(probs.size() > 1 ? probs.size() - 1 : 1);
+    std::vector<std::pair<int, float>> cand;
+    for (const auto& p : probs)
+        if (p.second >= cutoff) cand.push_back(p);
+    std::stable_sort(cand.begin(), cand.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+    float cum = 0;
+    for (std::size_t i = 0; i < cand.size(); ++i) {
+        cum += cand[i].second;
+        if (cum > top_p) {
+            cand.resize(i + 1);
             break;
         }
     }
-    probs.resize(last + 1);
-    double kept = 0;
-    for (const auto& p : probs) kept += p.second;
-    for (auto& p : probs) p.second = float(p.second / kept);
-    return probs;
+    return cand;
+}
+
+bool nucleus_on(float top_p) { return top_p > 0.0f && top_p < 1.0f; }
+
+}  // namespace
+
+std::vector<std::pair<int, float>> Sampler::distribution(const float* logits, std::span<const std::int32_t> history) {
+    if (cfg_.temperature == 0.0f) return {{sample(logits, history), 1.0f}};
+    auto probs = filtered(logits, history);
+    if (!nucleus_on(cfg_.top_p)) return probs;
+    auto kept = nucleus(probs, cfg_.top_p);
+    double total = 0;
+    for (const auto& p : kept) total += p.second;
+    for (auto& p : kept) p.second = float(p.second / total);
+    return kept;
 }
 
 int Sampler::sample(const float* logits, std::span<const std::int32_t> history) {
@@ -90,39 +105,21 @@ int Sampler::sample(const float* logits, std::span<const std::int32_t> history) 
         penalize(logits, history);
         return int(std::max_element(work_.begin(), work_.end()) - work_.begin());
     }
-    auto probs = filtered(logits, history);
+    const auto probs = filtered(logits, history);
     const float coin = next_uniform();
-    if (cfg_.top_p <= 0.0f || cfg_.top_p >= 1.0f) {
-        float cdf = 0;
-        for (const auto& [id, p] : probs) {
-            cdf += p;
-            if (coin < cdf) return id;
-        }
-        return probs.back().first;
+    const auto& cand = nucleus_on(cfg_.top_p) ? nucleus(probs, cfg_.top_p) : probs;
+    float mass = 1.0f;
+    if (nucleus_on(cfg_.top_p)) {
+        mass = 0;
+        for (const auto& p : cand) mass += p.second;
     }
-    // run.c's nucleus sampling: drop what cannot be in the nucleus, sort by probability, cut
-    // where the cumulative mass passes top_p, then draw within the kept mass.
-    const float cutoff = (1.0f - cfg_.top_p) / float(probs.size() - 1 > 0 ? probs.size() - 1 : 1);
-    std::vector<std::pair<int, float>> cand;
-    for (const auto& p : probs)
-        if (p.second >= cutoff) cand.push_back(p);
-    std::stable_sort(cand.begin(), cand.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
-    float cum = 0;
-    std::size_t last = cand.size() - 1;
-    for (std::size_t i = 0; i < cand.size(); ++i) {
-        cum += cand[i].second;
-        if (cum > cfg_.top_p) {
-            last = i;
-            break;
-        }
-    }
-    const float r = coin * cum;
+    const float r = coin * mass;
     float cdf = 0;
-    for (std::size_t i = 0; i <= last; ++i) {
-        cdf += cand[i].second;
-        if (r < cdf) return cand[i].first;
+    for (const auto& [id, p] : cand) {
+        cdf += p;
+        if (r < cdf) return id;
     }
-    return cand[last].first;
+    return cand.back().first;
 }
 
 }  // namespace ane

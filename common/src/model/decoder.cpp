@@ -5,7 +5,6 @@
 #include <cstring>
 
 #include "ane/error.hpp"
-#include "ane/model/fast_math.hpp"
 #include "ane/model/kernels.hpp"
 
 namespace ane {
@@ -79,28 +78,9 @@ void Decoder::feed_chunk(const std::int32_t* tokens, int n, std::vector<float>* 
 #pragma omp for collapse(2) schedule(static)
             for (int t = 0; t < n; ++t)
                 for (int h = 0; h < nh; ++h) {
-                    const int g = h / r, span = pos_ + t + 1;
-                    const float* qt = q_.row(t) + h * hd;
-                    float mx = -INFINITY;
-                    for (int j = 0; j < span; ++j) {
-                        const float* kj = K + std::int64_t(j) * KV + g * hd;
-                        float dot = 0.0f;
-#pragma omp simd reduction(+ : dot)
-                        for (int d = 0; d < hd; ++d) dot += qt[d] * kj[d];
-                        p[j] = dot * scale;
-                        mx = std::max(mx, p[j]);
-                    }
-                    float sum = 0.0f;
-                    for (int j = 0; j < span; ++j) sum += (p[j] = fast_exp(p[j] - mx));
-                    const float inv = 1.0f / (sum + 1e-10f);
-                    float* ot = o_.row(t) + h * hd;
-                    for (int d = 0; d < hd; ++d) ot[d] = 0.0f;
-                    for (int j = 0; j < span; ++j) {
-                        const float* vj = V + std::int64_t(j) * KV + g * hd;
-                        const float pj = p[j] * inv;
-#pragma omp simd
-                        for (int d = 0; d < hd; ++d) ot[d] += pj * vj[d];
-                    }
+                    const int g = h / r;
+                    kernels::attend_one(q_.row(t) + h * hd, K + g * hd, V + g * hd, KV, pos_ + t + 1, hd, scale,
+                                        p.data(), o_.row(t) + h * hd);
                 }
         }
         dev_.matmul_forward(o_.data(), W.wo.data(), n, D, Q, x_.data(), alpha, 1.0f);

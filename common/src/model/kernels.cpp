@@ -90,6 +90,34 @@ void rope_apply(float* x, int T, int S, int heads, int head_dim, const float* co
     }
 }
 
+void attend_one(const float* q, const float* k, const float* v, int stride, int span, int hd, float scale, float* p,
+                float* out) {
+    float mx = -INFINITY;
+    for (int j = 0; j < span; ++j) {
+        const float* kj = k + std::int64_t(j) * stride;
+        float dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
+        for (int d = 0; d < hd; ++d) dot += q[d] * kj[d];
+        p[j] = dot * scale;
+        mx = std::max(mx, p[j]);
+    }
+    float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+    for (int j = 0; j < span; ++j) {
+        p[j] = fast_exp(p[j] - mx);
+        sum += p[j];
+    }
+    const float inv = 1.0f / (sum + 1e-10f);
+    for (int j = 0; j < span; ++j) p[j] *= inv;
+    for (int d = 0; d < hd; ++d) out[d] = 0.0f;
+    for (int j = 0; j < span; ++j) {
+        const float* vj = v + std::int64_t(j) * stride;
+        const float pj = p[j];
+#pragma omp simd
+        for (int d = 0; d < hd; ++d) out[d] += pj * vj[d];
+    }
+}
+
 void attention_forward(const float* q, const float* k, const float* v, int B, int S, int nh, int nkv, int hd,
                        float* o, float* probs) {
     const int r = nh / nkv;
@@ -101,34 +129,11 @@ void attention_forward(const float* q, const float* k, const float* v, int B, in
             const int g = h / r;
             float* P = probs + (std::int64_t(b) * nh + h) * S * S;
             for (int t = 0; t < S; ++t) {
-                const float* qt = q + (std::int64_t(b) * S + t) * Cq + h * hd;
                 float* Pt = P + std::int64_t(t) * S;
-                float mx = -INFINITY;
-                for (int j = 0; j <= t; ++j) {
-                    const float* kj = k + (std::int64_t(b) * S + j) * Ckv + g * hd;
-                    float dot = 0.0f;
-#pragma omp simd reduction(+ : dot)
-                    for (int d = 0; d < hd; ++d) dot += qt[d] * kj[d];
-                    Pt[j] = dot * scale;
-                    mx = std::max(mx, Pt[j]);
-                }
-                float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-                for (int j = 0; j <= t; ++j) {
-                    Pt[j] = fast_exp(Pt[j] - mx);
-                    sum += Pt[j];
-                }
-                const float inv = 1.0f / (sum + 1e-10f);
-                for (int j = 0; j <= t; ++j) Pt[j] *= inv;
+                attend_one(q + (std::int64_t(b) * S + t) * Cq + h * hd, k + std::int64_t(b) * S * Ckv + g * hd,
+                           v + std::int64_t(b) * S * Ckv + g * hd, Ckv, t + 1, hd, scale, Pt,
+                           o + (std::int64_t(b) * S + t) * Cq + h * hd);
                 for (int j = t + 1; j < S; ++j) Pt[j] = 0.0f;
-                float* ot = o + (std::int64_t(b) * S + t) * Cq + h * hd;
-                for (int d = 0; d < hd; ++d) ot[d] = 0.0f;
-                for (int j = 0; j <= t; ++j) {
-                    const float* vj = v + (std::int64_t(b) * S + j) * Ckv + g * hd;
-                    const float p = Pt[j];
-#pragma omp simd
-                    for (int d = 0; d < hd; ++d) ot[d] += p * vj[d];
-                }
             }
         }
 }

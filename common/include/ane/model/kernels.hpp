@@ -19,6 +19,11 @@ void rope_tables(int S, int head_dim, double theta, float* cos_table, float* sin
 void rope_apply(float* x, int T, int S, int heads, int head_dim, const float* cos_table, const float* sin_table,
                 bool inverse);
 
+// One query against `span` keys and values (rows `stride` floats apart): p[0, span) receives the
+// softmax weights (with the spec's 1e-10 in the denominator), out[hd] the weighted values.
+void attend_one(const float* q, const float* k, const float* v, int stride, int span, int hd, float scale, float* p,
+                float* out);
+
 // Causal attention with grouped-query heads, for B sequences of S tokens.
 // q [B*S, nh*hd], k/v [B*S, nkv*hd], out o [B*S, nh*hd]; probs [B, nh, S, S] saved for backward.
 void attention_forward(const float* q, const float* k, const float* v, int B, int S, int nh, int nkv, int hd,
