@@ -21,15 +21,6 @@ void zero_grads(Weights& grads) {
     grads.for_each([](const std::string&, Tensor& t) { t.zero(); });
 }
 
-void scale_grads(Weights& grads, float factor) {
-    grads.for_each([&](const std::string&, Tensor& t) {
-        float* p = t.data();
-        const std::int64_t n = t.numel();
-#pragma omp parallel for simd schedule(static)
-        for (std::int64_t i = 0; i < n; ++i) p[i] *= factor;
-    });
-}
-
 double global_grad_norm(const Weights& grads) {
     double total = 0.0;
     grads.for_each([&](const std::string&, const Tensor& t) {

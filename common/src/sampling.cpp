@@ -28,6 +28,10 @@ TrainWindowSampler::TrainWindowSampler(std::size_t train_tokens, int seq, long s
     max_pos_ = train_tokens - std::size_t(seq) - 1;
 }
 
+void TrainWindowSampler::restore(std::uint64_t st) {
+    rng_.set_state({std::uint16_t(st), std::uint16_t(st >> 16), std::uint16_t(st >> 32)});
+}
+
 std::size_t TrainWindowSampler::next() { return static_cast<std::size_t>(rng_.next() * double(max_pos_)); }
 
 std::vector<std::size_t> train_validation_offsets(long step, std::size_t val_start, std::size_t val_tokens, int seq,

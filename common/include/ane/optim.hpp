@@ -24,7 +24,6 @@ struct LrSchedule {
 bool decays(const std::string& tensor_name);
 
 void zero_grads(Weights& grads);
-void scale_grads(Weights& grads, float factor);
 // sqrt of the sum of squares of every gradient, accumulated in double; NaN/Inf propagate.
 double global_grad_norm(const Weights& grads);
 

@@ -30,6 +30,9 @@ class TrainWindowSampler {
 public:
     TrainWindowSampler(std::size_t train_tokens, int seq, long seed, long start_step = 0);
     std::size_t next();
+    // The generator's 48-bit state, saved in checkpoints so that a resumed run continues the stream.
+    std::uint64_t state() const { return rng_.state(); }
+    void restore(std::uint64_t state);
 
 private:
     Drand48 rng_;

@@ -67,11 +67,6 @@ void Transformer::refresh_classifier() {
     for (int c = 0; c < map_.compact_vocab(); ++c) std::memcpy(cembed_.row(c), src.row(map_.to_full(c)), row);
 }
 
-double Transformer::forward_matmul_flops(const ModelConfig& c, int compact_vocab, int S) {
-    const double per_token = double(c.layers) * double(c.layer_params() - 2 * c.dim) + double(compact_vocab) * c.dim;
-    return 2.0 * per_token * S;
-}
-
 void Transformer::forward(const std::int32_t* inputs, int B, int S, int score_from) {
     const ModelConfig& c = w_.config;
     require(B >= 1 && B <= max_batch_ && S >= 1 && S <= c.seq, "forward: batch ", B, " x ", S,

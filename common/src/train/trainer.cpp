@@ -146,11 +146,8 @@ TrainSummary train(const TrainOptions& options, const TrainCallbacks& cb, const 
     const AdamWConfig adam{o.beta1, o.beta2, o.adam_eps, o.weight_decay};
     const LrSchedule schedule{o.lr, o.warmup, o.steps, o.min_lr_frac};
 
-    Drand48 rng(o.seed);
-    if (resumed.contains("rng_state")) {
-        const std::uint64_t st = resumed["rng_state"].get<std::uint64_t>();
-        rng.set_state({std::uint16_t(st), std::uint16_t(st >> 16), std::uint16_t(st >> 32)});
-    }
+    TrainWindowSampler windows(data.train_tokens.size(), S, o.seed);
+    if (resumed.contains("rng_state")) windows.restore(resumed["rng_state"].get<std::uint64_t>());
     std::optional<double> best_val;
     if (resumed.contains("best_val_loss")) best_val = resumed["best_val_loss"].get<double>();
     std::int64_t tokens_seen = resumed.value("tokens_seen", std::int64_t(0));
@@ -192,7 +189,7 @@ TrainSummary train(const TrainOptions& options, const TrainCallbacks& cb, const 
         ck.state.total_steps = o.steps;
         ck.state.lr = schedule.at(std::max(0, ck.state.step - 1));
         ck.state.loss = float(last_loss);
-        const std::uint64_t st = rng.state();
+        const std::uint64_t st = windows.state();
         ck.metadata["train"] = {{"settings", run_settings(o)},
                                 {"rng_state", st},
                                 {"tokens_seen", tokens_seen},
@@ -205,7 +202,6 @@ TrainSummary train(const TrainOptions& options, const TrainCallbacks& cb, const 
 
     const double prior_train_ms = ck.state.cum_train_ms, prior_wall_ms = ck.state.cum_wall_ms;
     const auto t_loop = Clock::now();
-    const std::size_t max_pos = data.train_tokens.size() - std::size_t(S) - 1;
     double last_loss = 0;
     while (ck.state.step < o.steps) {
         if (stop.load()) {
@@ -219,7 +215,7 @@ TrainSummary train(const TrainOptions& options, const TrainCallbacks& cb, const 
         zero_grads(grads);
         double loss = 0;
         for (int a = 0; a < o.accum; ++a) {
-            for (int b = 0; b < B; ++b) fill_window(data.train_tokens, std::size_t(rng.next() * double(max_pos)), b);
+            for (int b = 0; b < B; ++b) fill_window(data.train_tokens, windows.next(), b);
             model.forward(inputs.data(), B, S);
             loss += model.loss_and_dlogits(targets.data(), o.loss_scale);
             model.backward(grads);

@@ -37,9 +37,6 @@ public:
     int max_batch() const { return max_batch_; }
     const ModelConfig& config() const { return w_.config; }
 
-    // Matrix-product FLOPs of one forward over T tokens (for reports), and attention FLOPs.
-    static double forward_matmul_flops(const ModelConfig& c, int compact_vocab, int S);
-
 private:
     struct LayerActs {
         Tensor x, a, rstd_att, q, k, v, o, probs, x2, f, rstd_ffn, h1, h3, g;
