@@ -16,7 +16,7 @@ namespace ane::convert {
 void add_tokens_command(CLI::App& app, TokensOptions& o) {
     auto* cmd = app.add_subcommand("tokens", "tokenize text files into a token file (uint16 ids)");
     cmd->add_option("inputs", o.inputs, "text files (UTF-8); each one is a document")->required()->check(CLI::ExistingFile);
-    cmd->add_option("-t,--tokenizer", o.tokenizer, "SentencePiece model (.model)")->required();
+    cmd->add_option("-t,--tokenizer", o.tokenizer, "SentencePiece .model, llama2.c tokenizer.bin or a GGUF with a vocabulary")->required();
     cmd->add_option("-o,--output", o.output, "token file to write")->required();
     cmd->add_option("--format", o.format, "raw (bare uint16) or shard (256 x int32 header, magic 20240520)")
         ->check(CLI::IsMember({"raw", "shard"}));

@@ -10,49 +10,13 @@
 #include "ane/tool_main.hpp"
 #include "ane/file_io.hpp"
 #include "ane/progress.hpp"
+#include "ane/train/report.hpp"
 #include "ane/train/trainer.hpp"
 
 namespace {
 
 std::atomic<bool> g_stop{false};
 extern "C" void on_interrupt(int) { g_stop.store(true); }
-
-std::string fmt(const char* f, double v) {
-    char buf[64];
-    std::snprintf(buf, sizeof(buf), f, v);
-    return buf;
-}
-
-void print_report(const ane::TrainSummary& s, const ane::TrainOptions& o) {
-    const double step_s = s.step_seconds;
-    const double other = std::max(0.0, step_s - s.matmul_seconds - s.attention_seconds - s.elementwise_seconds);
-    auto share = [&](double x) { return step_s > 0 ? 100.0 * x / (step_s + s.optimizer_seconds) : 0.0; };
-    std::printf("--- efficiency\n");
-    std::printf("device: %s\n", s.device_description.c_str());
-    std::printf("wall time: %.1f s (training steps %.1f s, optimizer %.1f s, evaluation %.1f s, checkpoint I/O %.1f s)\n",
-                s.wall_seconds, step_s, s.optimizer_seconds, s.eval_seconds, s.io_seconds);
-    if (s.steps_done > 0) {
-        std::printf("steps: %d, %.1f ms/step, %.0f tokens/s, %.1f GFLOP/s achieved\n", s.steps_done,
-                    1000.0 * (step_s + s.optimizer_seconds) / s.steps_done, s.tokens / std::max(1e-9, step_s),
-                    s.flops / std::max(1e-9, step_s) / 1e9);
-        std::printf("time in steps: matrix products %.0f%%, attention %.0f%%, elementwise %.0f%%, optimizer %.0f%%, other %.0f%%\n",
-                    share(s.matmul_seconds), share(s.attention_seconds), share(s.elementwise_seconds),
-                    share(s.optimizer_seconds), share(other));
-    }
-    std::printf("peak RSS: %.1f MB\n", ane::peak_rss_bytes() / 1e6);
-    std::printf("---\n");
-    std::printf("final_loss: %.6f\n", s.final_loss);
-    if (s.last_val_loss) std::printf("val_loss: %.6f\n", *s.last_val_loss);
-    if (s.best_val_loss) std::printf("best_val_loss: %.6f\n", *s.best_val_loss);
-    std::printf("training_seconds: %.3f\n", step_s);
-    std::printf("total_seconds: %.3f\n", s.wall_seconds);
-    std::printf("total_tokens_M: %.6f\n", s.tokens / 1e6);
-    std::printf("num_steps: %d\n", s.steps_done);
-    std::printf("skipped_updates: %d\n", s.skipped_updates);
-    std::printf("num_params_M: %.3f\n", s.params / 1e6);
-    std::printf("compact_vocab: %d\n", s.compact_vocab);
-    std::printf("checkpoint: %s\n", o.output.c_str());
-}
 
 }  // namespace
 
@@ -85,6 +49,10 @@ int main(int argc, char** argv) {
     app.add_option("--data", o.data, "training token file (raw uint16 or shard)")->required();
     app.add_option("--val", o.val, "validation token file (default: the last 10% of --data)");
     app.add_flag("--full-vocab", o.full_vocab, "softmax over the whole vocabulary instead of the ids in the data");
+    app.add_option("--lora-rank", o.lora_rank,
+                   "backprop LoRA: train rank-R adapters (and the RMS gains) with the base frozen (default: off)");
+    app.add_option("--lora-targets", o.lora_targets,
+                   "projections that get adapters: attn (default), ffn, all, or a list like wq,wv");
     app.add_option("-o,--output", o.output, "checkpoint to write (BLZT v4 + trailer); the best one goes to NAME.best.EXT")
         ->required();
     app.add_flag("-f,--force", force, "overwrite an existing output checkpoint");
@@ -146,21 +114,8 @@ int main(int argc, char** argv) {
             std::fprintf(stderr, "ane-train: warning: %s\n", s.c_str());
         };
         cb.step = [&](const ane::StepReport& r) {
-            nlohmann::json rec = {{"step", r.step},          {"loss", r.loss},
-                                  {"lr", r.lr},              {"grad_norm", r.grad_norm},
-                                  {"skipped", r.skipped},    {"ms", r.step_seconds * 1000.0},
-                                  {"tokens_per_s", r.tokens_per_second}, {"tokens", r.tokens_seen},
-                                  {"elapsed_s", r.elapsed_seconds}};
-            if (r.val_loss) rec["val_loss"] = *r.val_loss;
-            json.write(rec);
-            const double rate = r.elapsed_seconds / std::max(1, r.step);
-            double eta = rate * (r.total_steps - r.step);
-            if (o.time_budget > 0) eta = std::max(0.0, std::min(eta, o.time_budget - r.elapsed_seconds));
-            std::string text = "step " + std::to_string(r.step) + "/" + std::to_string(r.total_steps) +
-                               fmt("  loss %.4f", r.loss) +
-                               (r.val_loss ? fmt("  val %.4f", *r.val_loss) : std::string()) +
-                               fmt("  lr %.2e", r.lr) + fmt("  %.0f tok/s", r.tokens_per_second) +
-                               "  ETA " + ane::format_duration(eta);
+            json.write(ane::step_record(r));
+            const std::string text = ane::step_line(r, o.time_budget);
             line.update(text, r.val_loss.has_value());
             if (r.val_loss && !quiet) {
                 if (line.enabled())
@@ -172,7 +127,7 @@ int main(int argc, char** argv) {
         const ane::TrainSummary s = ane::train(o, cb, g_stop);
         line.finish();
         if (s.interrupted) std::fprintf(stderr, "ane-train: interrupted; saved %s (resume with --resume)\n", o.output.c_str());
-        print_report(s, o);
+        std::fputs(ane::efficiency_report(s, o.output).c_str(), stdout);
         return s.interrupted ? 130 : 0;
     });
 }

@@ -85,6 +85,43 @@ void copy_floats(ByteReader& r, Tensor& t, const char* what, const MappedFile& f
     file.release(src, t.bytes());
 }
 
+void read_lora(Checkpoint& ck, const Trailer& t, const std::string& path) {
+    const nlohmann::json& j = t.json["lora"];
+    int rank = 0;
+    std::string targets;
+    try {
+        rank = j.at("rank").get<int>();
+        targets = j.at("targets").get<std::string>();
+    } catch (const nlohmann::json::exception& e) {
+        throw error(path, ": trailer 'lora' entry is malformed: ", e.what());
+    }
+    try {
+        ck.lora = Lora::zeros(ck.weights.config, rank, parse_lora_targets(targets));
+    } catch (const Error& e) {
+        throw error(path, ": trailer LoRA: ", e.what());
+    }
+    auto fill = [&](const std::string& blob_name, Tensor& dst) {
+        for (const auto& b : t.blobs)
+            if (b.name == blob_name) {
+                require(b.dtype == "f32" && b.shape == dst.shape(), path, ": trailer tensor '", blob_name,
+                        "' should be f32 ", shape_string(dst.shape()));
+                std::memcpy(dst.data(), b.bytes.data(), dst.bytes());
+                return true;
+            }
+        return false;
+    };
+    ck.lora->for_each([&](const std::string& name, Tensor& dst) {
+        require(fill("lora." + name, dst), path, ": trailer has LoRA rank ", rank, " but no '", "lora." + name, "'");
+    });
+    for (const auto& b : t.blobs) {
+        if (b.name.rfind("lora_adam.", 0) != 0) continue;
+        require(b.dtype == "f32" && !b.shape.empty(), path, ": trailer tensor '", b.name, "' should be f32");
+        Tensor dst(b.shape);
+        std::memcpy(dst.data(), b.bytes.data(), dst.bytes());
+        ck.lora_adam[b.name.substr(std::string("lora_adam.").size())] = std::move(dst);
+    }
+}
+
 void apply_trailer(Checkpoint& ck, const Trailer& t, const std::string& path, bool load_moments) {
     ck.had_trailer = true;
     ModelConfig& c = ck.weights.config;
@@ -130,6 +167,7 @@ void apply_trailer(Checkpoint& ck, const Trailer& t, const std::string& path, bo
             }
         }
     }
+    if (t.json.contains("lora")) read_lora(ck, t, path);
     for (auto [name, dst] : {std::pair{"tokenizer.model", &ck.tokenizer_model}, std::pair{"tokenizer.gguf", &ck.tokenizer_gguf}}) {
         if (const TrailerBlob* tok = find_blob(name)) {
             require(tok->dtype == "u8", path, ": trailer '", name, "' must be u8 bytes");
@@ -295,6 +333,14 @@ void write_blzt(const Checkpoint& ck, const std::string& path) {
             trailer.blobs.push_back({"classifier.adam_m", "f32", {c.vocab, c.dim}, as_bytes(m->classifier)});
             trailer.blobs.push_back({"classifier.adam_v", "f32", {c.vocab, c.dim}, as_bytes(v->classifier)});
         }
+    }
+    if (ck.lora) {
+        trailer.json["lora"] = {{"rank", ck.lora->rank}, {"targets", lora_targets_string(ck.lora->targets)}};
+        ck.lora->for_each([&](const std::string& name, const Tensor& t) {
+            trailer.blobs.push_back({"lora." + name, "f32", t.shape(), as_bytes(t)});
+        });
+        for (const auto& [name, t] : ck.lora_adam)
+            trailer.blobs.push_back({"lora_adam." + name, "f32", t.shape(), as_bytes(t)});
     }
     for (auto [name, blob] : {std::pair{"tokenizer.model", &ck.tokenizer_model}, std::pair{"tokenizer.gguf", &ck.tokenizer_gguf}})
         if (!blob->empty())

@@ -64,7 +64,15 @@ Checkpoint read_weights_only(const std::string& path, FileKind kind) {
 
 Checkpoint load_model(const std::string& path, const LoadOptions& options) {
     const FileKind kind = detect_file_kind(path);
-    if (kind == FileKind::Blzt) return read_blzt(path, {options.load_moments});
+    if (kind == FileKind::Blzt) {
+        Checkpoint ck = read_blzt(path, {options.load_moments});
+        if (ck.lora && options.merge_lora) {
+            merge_lora(ck.weights, *ck.lora);
+            ck.lora.reset();
+            ck.lora_adam.clear();
+        }
+        return ck;
+    }
     Checkpoint ck = read_weights_only(path, kind);
     if (options.load_moments) ck.adam = AdamMoments::zeros(ck.weights.config);
     return ck;

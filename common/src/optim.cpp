@@ -30,27 +30,27 @@ double global_grad_norm(const Weights& grads) {
     return std::sqrt(total);
 }
 
-void adamw_update(Weights& weights, const Weights& grads, AdamMoments& moments, int t, float lr,
-                  const AdamWConfig& cfg, float grad_scale) {
+void adamw_tensor(float* p, const float* g, float* m, float* v, std::int64_t n, int t, float lr,
+                  const AdamWConfig& cfg, float weight_decay, float grad_scale) {
     const float bc1 = 1.0f - std::pow(cfg.beta1, float(t));
     const float bc2 = 1.0f - std::pow(cfg.beta2, float(t));
+    const float b1 = cfg.beta1, b2 = cfg.beta2, eps = cfg.eps;
+#pragma omp parallel for simd schedule(static) if (n > 65536)
+    for (std::int64_t i = 0; i < n; ++i) {
+        const float gi = g[i] * grad_scale;
+        m[i] = b1 * m[i] + (1.0f - b1) * gi;
+        v[i] = b2 * v[i] + (1.0f - b2) * gi * gi;
+        const float mhat = m[i] / bc1, vhat = v[i] / bc2;
+        p[i] -= lr * (mhat / (std::sqrt(vhat) + eps) + weight_decay * p[i]);
+    }
+}
+
+void adamw_update(Weights& weights, const Weights& grads, AdamMoments& moments, int t, float lr,
+                  const AdamWConfig& cfg, float grad_scale) {
     auto& g_all = const_cast<Weights&>(grads);
     weights.for_each([&](const std::string& name, Tensor& w) {
-        const float* g = g_all.find(name)->data();
-        float* m = moments.m.find(name)->data();
-        float* v = moments.v.find(name)->data();
-        float* p = w.data();
-        const float wd = decays(name) ? cfg.weight_decay : 0.0f;
-        const float b1 = cfg.beta1, b2 = cfg.beta2, eps = cfg.eps;
-        const std::int64_t n = w.numel();
-#pragma omp parallel for simd schedule(static)
-        for (std::int64_t i = 0; i < n; ++i) {
-            const float gi = g[i] * grad_scale;
-            m[i] = b1 * m[i] + (1.0f - b1) * gi;
-            v[i] = b2 * v[i] + (1.0f - b2) * gi * gi;
-            const float mhat = m[i] / bc1, vhat = v[i] / bc2;
-            p[i] -= lr * (mhat / (std::sqrt(vhat) + eps) + wd * p[i]);
-        }
+        adamw_tensor(w.data(), g_all.find(name)->data(), moments.m.find(name)->data(), moments.v.find(name)->data(),
+                     w.numel(), t, lr, cfg, decays(name) ? cfg.weight_decay : 0.0f, grad_scale);
     });
 }
 

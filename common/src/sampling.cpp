@@ -47,11 +47,17 @@ std::vector<std::size_t> train_validation_offsets(long step, std::size_t val_sta
     return out;
 }
 
-std::size_t mezo_window_offset(long seed, long step, std::size_t train_tokens, int seq) {
+std::vector<std::size_t> mezo_window_offsets(long seed, long step, std::size_t train_tokens, int seq, int count) {
     require(train_tokens > std::size_t(seq) + 1, "training split has ", train_tokens,
             " tokens, fewer than one window of ", seq + 1, " plus one");
     Drand48 rng(seed + step * 7919);
-    return static_cast<std::size_t>(rng.next() * double(train_tokens - std::size_t(seq) - 1));
+    std::vector<std::size_t> out(static_cast<std::size_t>(count));
+    for (auto& pos : out) pos = static_cast<std::size_t>(rng.next() * double(train_tokens - std::size_t(seq) - 1));
+    return out;
+}
+
+std::size_t mezo_window_offset(long seed, long step, std::size_t train_tokens, int seq) {
+    return mezo_window_offsets(seed, step, train_tokens, seq, 1)[0];
 }
 
 std::vector<std::size_t> mezo_validation_offsets(std::size_t val_start, std::size_t val_tokens, int seq, int count) {

@@ -196,7 +196,8 @@ std::unique_ptr<Tokenizer> load_llama2c_tokenizer(const std::string& path, int v
     require(max_len > 0 && max_len < 4096, path, ": not a llama2.c tokenizer (max token length ", max_len, ")");
     ScoreVocabulary v;
     v.space_marker = false;
-    for (int i = 0; i < vocab_size; ++i) {
+    const bool to_end = vocab_size <= 0;
+    for (int i = 0; to_end ? r.remaining() > 0 : i < vocab_size; ++i) {
         v.scores.push_back(r.get<float>("token score"));
         const auto len = r.get<std::int32_t>("token length");
         require(len >= 0 && len <= max_len, path, ": token ", i, " has length ", len);
@@ -205,6 +206,7 @@ std::unique_ptr<Tokenizer> load_llama2c_tokenizer(const std::string& path, int v
     }
     require(r.remaining() == 0, path, ": ", r.remaining(), " bytes after ", vocab_size,
             " tokens: the vocabulary does not match the model's");
+    vocab_size = int(v.pieces.size());
     v.kinds.assign(v.pieces.size(), TokenKind::Normal);
     for (int i = 0; i < vocab_size; ++i) {
         unsigned b = 0;

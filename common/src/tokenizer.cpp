@@ -1,8 +1,12 @@
 #include "ane/tokenizer.hpp"
 
 #include <algorithm>
+#include <cstring>
 
 #include "ane/error.hpp"
+#include "ane/file_io.hpp"
+#include "ane/formats/gguf.hpp"
+#include "ane/score_tokenizer.hpp"
 
 namespace ane {
 
@@ -52,6 +56,15 @@ std::string Tokenizer::token_text(int prev, int id) const {
     return both.compare(0, first.size(), first) == 0 ? both.substr(first.size()) : decode(std::vector<int>{id});
 }
 
-std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path) { return load_sentencepiece(path); }
+std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path) {
+    const MappedFile file(path);
+    const auto bytes = file.bytes();
+    if (bytes.size() >= 4 && std::memcmp(bytes.data(), "GGUF", 4) == 0) return tokenizer_from_gguf(GgufFile(path));
+    // llama2.c's tokenizer.bin opens with a small int32; a SentencePiece protobuf with field 1 (0x0A).
+    std::int32_t head = 0;
+    if (bytes.size() >= 4) std::memcpy(&head, bytes.data(), 4);
+    if (bytes.size() >= 4 && bytes[0] != 0x0A && head > 0 && head < 4096) return load_llama2c_tokenizer(path);
+    return load_sentencepiece(path);
+}
 
 }  // namespace ane

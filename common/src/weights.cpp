@@ -43,6 +43,18 @@ Weights Weights::zeros(const ModelConfig& config) {
     return w;
 }
 
+Weights Weights::norms_only(const ModelConfig& config) {
+    Weights w;
+    w.config = config;
+    w.layers.resize(config.layers);
+    for (auto& layer : w.layers) {
+        layer.rms_att = Tensor({config.dim});
+        layer.rms_ffn = Tensor({config.dim});
+    }
+    w.rms_final = Tensor({config.dim});
+    return w;
+}
+
 void Weights::for_each(const std::function<void(const std::string&, Tensor&)>& fn) {
     const auto& names = layer_tensor_names();
     for (std::size_t l = 0; l < layers.size(); ++l)

@@ -3,12 +3,14 @@
 // maderix's v2/v3 read; plus our optional trailer after the v4 body (docs/checkpoint-trailer.md)
 // carrying what BLZT cannot: the full config, an untied classifier, a tokenizer, metadata.
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "ane/mezo/lora.hpp"
 #include "ane/weights.hpp"
 
 namespace ane {
@@ -42,6 +44,10 @@ struct Checkpoint {
     nlohmann::json metadata = nlohmann::json::object();  // free-form, kept in the trailer
     std::vector<std::uint8_t> tokenizer_model;           // a SentencePiece model, kept in the trailer
     std::vector<std::uint8_t> tokenizer_gguf;            // a vocabulary-only GGUF (from a GGUF source)
+    // LoRA adapters over the (unmerged) weights, and the optimizer moments of a backprop-LoRA
+    // run keyed "m.<tensor>" / "v.<tensor>" (adapters and RMS gains); both in the trailer.
+    std::optional<Lora> lora;
+    std::map<std::string, Tensor> lora_adam;
     // Filled by the reader: the BLZT version read and whether a trailer was present.
     int source_version = 4;
     bool had_trailer = false;

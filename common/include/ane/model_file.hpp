@@ -17,6 +17,8 @@ FileKind detect_file_kind(const std::string& path);
 
 struct LoadOptions {
     bool load_moments = false;
+    // A checkpoint with LoRA adapters yields the weights with the adapters folded in.
+    bool merge_lora = true;
 };
 
 // A checkpoint from any model format; formats without run state get a default TrainState.

@@ -27,6 +27,10 @@ void zero_grads(Weights& grads);
 // sqrt of the sum of squares of every gradient, accumulated in double; NaN/Inf propagate.
 double global_grad_norm(const Weights& grads);
 
+// AdamW on one buffer of n floats (the kernel of adamw_update; LoRA runs call it per tensor).
+void adamw_tensor(float* p, const float* g, float* m, float* v, std::int64_t n, int t, float lr,
+                  const AdamWConfig& config, float weight_decay, float grad_scale = 1.0f);
+
 // One AdamW update at step t (1-based, for bias correction), with the gradients multiplied
 // by grad_scale on the fly (loss-scale undo and clipping, without another pass over memory).
 void adamw_update(Weights& weights, const Weights& grads, AdamMoments& moments, int t, float lr,

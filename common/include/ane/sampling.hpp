@@ -46,6 +46,8 @@ std::vector<std::size_t> train_validation_offsets(long step, std::size_t val_sta
 
 // train_mezo: the window of step k is a pure function of (seed, k): srand48(seed + 7919 k).
 std::size_t mezo_window_offset(long seed, long step, std::size_t train_tokens, int seq);
+// `count` windows for step k: the first is mezo_window_offset's, the rest continue its stream.
+std::vector<std::size_t> mezo_window_offsets(long seed, long step, std::size_t train_tokens, int seq, int count);
 // train_mezo validation: srand48(999), the same `count` windows every time.
 std::vector<std::size_t> mezo_validation_offsets(std::size_t val_start, std::size_t val_tokens, int seq,
                                                  int count = 10);

@@ -27,6 +27,7 @@ std::unique_ptr<Tokenizer> make_score_tokenizer(ScoreVocabulary vocab, std::stri
 // A GGUF's `llama` (SentencePiece) vocabulary; other tokenizer models are named in the error.
 std::unique_ptr<Tokenizer> tokenizer_from_gguf(const GgufFile& gguf);
 // llama2.c's tokenizer.bin: int32 max_token_length, then per token float score, int32 length, bytes.
-std::unique_ptr<Tokenizer> load_llama2c_tokenizer(const std::string& path, int vocab_size);
+// vocab_size 0: as many tokens as the file holds.
+std::unique_ptr<Tokenizer> load_llama2c_tokenizer(const std::string& path, int vocab_size = 0);
 
 }  // namespace ane

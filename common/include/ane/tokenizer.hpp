@@ -53,7 +53,7 @@ private:
     std::vector<std::uint8_t> leading_space_, boundary_;
 };
 
-// Loads a SentencePiece model (later: other formats, detected by content).
+// Loads a SentencePiece model, a llama2.c tokenizer.bin or a GGUF vocabulary, by content.
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path);
 std::unique_ptr<Tokenizer> load_sentencepiece(const std::string& path);
 std::unique_ptr<Tokenizer> sentencepiece_from_bytes(std::string_view serialized, const std::string& origin);

@@ -23,6 +23,8 @@ struct Weights {
 
     // All tensors zero-filled, shaped by config.
     static Weights zeros(const ModelConfig& config);
+    // Only the RMSNorm gains zero-filled, every matrix empty: the gradients of a frozen base.
+    static Weights norms_only(const ModelConfig& config);
 
     // Visits every tensor with its canonical name ("layers.3.wq", "embed", ...), in BLZT
     // order: per layer wq wk wv wo w1 w2 w3 rms_att rms_ffn, then rms_final, embed, classifier.

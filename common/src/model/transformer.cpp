@@ -11,15 +11,15 @@ namespace {
 Tensor buffer(std::int64_t rows, std::int64_t cols) { return Tensor({rows, cols}); }
 }  // namespace
 
-Transformer::Transformer(const Weights& weights, Device& device, int max_batch, VocabMap vocab_map)
-    : w_(weights), dev_(device), max_batch_(max_batch), map_(std::move(vocab_map)) {
+Transformer::Transformer(const Weights& weights, Device& device, int max_batch, VocabMap vocab_map, bool for_training)
+    : w_(weights), dev_(device), max_batch_(max_batch), for_training_(for_training), map_(std::move(vocab_map)) {
     const ModelConfig& c = w_.config;
     require(max_batch >= 1, "batch must be at least 1");
     require(map_.full_vocab() == c.vocab, "vocabulary map covers ", map_.full_vocab(), " ids, the model has ",
             c.vocab);
     const std::int64_t T = std::int64_t(max_batch) * c.seq;
     const std::int64_t D = c.dim, H = c.hidden, Q = c.q_dim(), KV = c.kv_dim(), CV = map_.compact_vocab();
-    acts_.resize(c.layers);
+    acts_.resize(for_training ? c.layers : 1);
     for (auto& a : acts_) {
         a.x = buffer(T, D);
         a.a = buffer(T, D);
@@ -44,6 +44,9 @@ Transformer::Transformer(const Weights& weights, Device& device, int max_batch, 
     rope_cos_ = buffer(c.seq, c.head_dim / 2);
     rope_sin_ = buffer(c.seq, c.head_dim / 2);
     kernels::rope_tables(c.seq, c.head_dim, c.rope_theta, rope_cos_.data(), rope_sin_.data());
+    inputs_.resize(static_cast<std::size_t>(T));
+    refresh_classifier();
+    if (!for_training) return;
     dy_ = buffer(T, D);
     dx2_ = buffer(T, D);
     da_ = buffer(T, D);
@@ -57,8 +60,43 @@ Transformer::Transformer(const Weights& weights, Device& device, int max_batch, 
     df_ = buffer(T, D);
     dxf_ = buffer(T, D);
     gcembed_ = buffer(CV, D);
-    inputs_.resize(static_cast<std::size_t>(T));
-    refresh_classifier();
+}
+
+void Transformer::set_lora(const Lora* lora) {
+    lora_ = lora;
+    if (!lora) return;
+    const ModelConfig& c = w_.config;
+    require(lora->layers.size() == std::size_t(c.layers), "LoRA adapters have ", lora->layers.size(),
+            " layers, the model ", c.layers);
+    const std::int64_t T = std::int64_t(max_batch_) * c.seq;
+    for (std::size_t l = 0; l < acts_.size(); ++l)
+        for (int t = 0; t < kLoraTargetCount; ++t) {
+            Tensor& buf = acts_[l].lora_t[t];
+            if (lora->targets[t] && buf.shape() != Shape{T, lora->rank}) buf = buffer(T, lora->rank);
+        }
+    if (for_training_) lora_dt_ = buffer(T, lora->rank);
+}
+
+void Transformer::lora_forward(int layer, LoraTarget t, const float* x, int T, float* y, float alpha) {
+    if (!lora_ || !lora_->targets[t]) return;
+    const LoraAdapter& ad = lora_->at(layer, t);
+    const int r = lora_->rank, in = int(ad.a.cols()), out = int(ad.b.rows());
+    float* tmp = acts(layer).lora_t[t].data();
+    dev_.matmul_forward(x, ad.a.data(), T, r, in, tmp);
+    dev_.matmul_forward(tmp, ad.b.data(), T, out, r, y, alpha, 1.0f);
+}
+
+void Transformer::lora_backward(int layer, LoraTarget t, const float* dy, const float* x, int T, float* dx,
+                                float alpha, Lora& lora_grads) {
+    if (!lora_ || !lora_->targets[t]) return;
+    const LoraAdapter& ad = lora_->at(layer, t);
+    LoraAdapter& g = lora_grads.at(layer, t);
+    const int r = lora_->rank, in = int(ad.a.cols()), out = int(ad.b.rows());
+    // y += alpha · t B^T with t = x A^T.
+    dev_.matmul_weight_grad(dy, acts(layer).lora_t[t].data(), T, out, r, g.b.data(), alpha);
+    dev_.matmul_input_grad(dy, ad.b.data(), T, out, r, lora_dt_.data(), alpha);
+    dev_.matmul_weight_grad(lora_dt_.data(), x, T, r, in, g.a.data());
+    dev_.matmul_input_grad(lora_dt_.data(), ad.a.data(), T, r, in, dx, 1.0f, 1.0f);
 }
 
 void Transformer::refresh_classifier() {
@@ -90,7 +128,7 @@ void Transformer::forward(const std::int32_t* inputs, int B, int S, int score_fr
     }
     for (int l = 0; l < c.layers; ++l) {
         const LayerWeights& W = w_.layers[l];
-        LayerActs& A = acts_[l];
+        LayerActs& A = acts(l);
         {
             ScopedTimer timer(prof.elementwise_s);
             kernels::rmsnorm_forward(A.x.data(), W.rms_att.data(), T, D, eps, A.a.data(), A.rstd_att.data());
@@ -98,6 +136,9 @@ void Transformer::forward(const std::int32_t* inputs, int B, int S, int score_fr
         dev_.matmul_forward(A.a.data(), W.wq.data(), T, Q, D, A.q.data());
         dev_.matmul_forward(A.a.data(), W.wk.data(), T, KV, D, A.k.data());
         dev_.matmul_forward(A.a.data(), W.wv.data(), T, KV, D, A.v.data());
+        lora_forward(l, kWq, A.a.data(), T, A.q.data());
+        lora_forward(l, kWk, A.a.data(), T, A.k.data());
+        lora_forward(l, kWv, A.a.data(), T, A.v.data());
         {
             ScopedTimer timer(prof.elementwise_s);
             kernels::rope_apply(A.q.data(), T, S, c.heads, c.head_dim, rope_cos_.data(), rope_sin_.data(), false);
@@ -108,19 +149,23 @@ void Transformer::forward(const std::int32_t* inputs, int B, int S, int score_fr
         // x2 = x + α · o Wo^T
         std::memcpy(A.x2.data(), A.x.data(), sizeof(float) * std::size_t(T) * D);
         dev_.matmul_forward(A.o.data(), W.wo.data(), T, D, Q, A.x2.data(), alpha, 1.0f);
+        lora_forward(l, kWo, A.o.data(), T, A.x2.data(), alpha);
         {
             ScopedTimer timer(prof.elementwise_s);
             kernels::rmsnorm_forward(A.x2.data(), W.rms_ffn.data(), T, D, eps, A.f.data(), A.rstd_ffn.data());
         }
         dev_.matmul_forward(A.f.data(), W.w1.data(), T, H, D, A.h1.data());
         dev_.matmul_forward(A.f.data(), W.w3.data(), T, H, D, A.h3.data());
+        lora_forward(l, kW1, A.f.data(), T, A.h1.data());
+        lora_forward(l, kW3, A.f.data(), T, A.h3.data());
         {
             ScopedTimer timer(prof.elementwise_s);
             kernels::swiglu_forward(A.h1.data(), A.h3.data(), std::int64_t(T) * H, A.g.data());
         }
-        float* next = l + 1 < c.layers ? acts_[l + 1].x.data() : x_final_in_.data();
+        float* next = l + 1 < c.layers ? acts(l + 1).x.data() : x_final_in_.data();
         std::memcpy(next, A.x2.data(), sizeof(float) * std::size_t(T) * D);
         dev_.matmul_forward(A.g.data(), W.w2.data(), T, D, H, next, alpha, 1.0f);
+        lora_forward(l, kW2, A.g.data(), T, next, alpha);
     }
     {
         ScopedTimer timer(prof.elementwise_s);
@@ -148,19 +193,28 @@ double Transformer::loss_and_dlogits(const std::int32_t* compact_targets, float 
     return kernels::cross_entropy(logits_.data(), compact_targets, T, map_.compact_vocab(), grad_scale);
 }
 
-void Transformer::backward(Weights& grads) {
+void Transformer::backward(Weights& grads, Lora* lora_grads) {
+    require(for_training_, "backward on a model built for inference only");
     require(score_from_ == 0, "backward after an evaluation-only forward");
+    require((lora_grads != nullptr) == (lora_ != nullptr), "backward: LoRA gradients need LoRA attached, and back");
     const ModelConfig& c = w_.config;
     const int B = B_, S = S_, T = B * S, D = c.dim, H = c.hidden, Q = c.q_dim(), KV = c.kv_dim();
     const int CV = map_.compact_vocab();
     const float alpha = float(c.residual_scale);
     DeviceProfile& prof = dev_.profile();
     const std::size_t tdf = sizeof(float) * std::size_t(T) * D;
+    // Weight gradients land only in the tensors the caller gave room for.
+    auto weight_grad = [&](const float* dY, const float* X, int N, int K, Tensor& into, float a = 1.0f) {
+        if (!into.empty()) dev_.matmul_weight_grad(dY, X, T, N, K, into.data(), a);
+    };
+    Tensor& gcls = c.tied ? grads.embed : grads.classifier;
 
     // Classifier: dxf = dlogits · cembed; gcembed = dlogits^T · xf.
     dev_.matmul_input_grad(logits_.data(), cembed_.data(), T, CV, D, dxf_.data());
-    std::memset(gcembed_.data(), 0, gcembed_.bytes());
-    dev_.matmul_weight_grad(logits_.data(), xf_.data(), T, CV, D, gcembed_.data());
+    if (!gcls.empty()) {
+        std::memset(gcembed_.data(), 0, gcembed_.bytes());
+        dev_.matmul_weight_grad(logits_.data(), xf_.data(), T, CV, D, gcembed_.data());
+    }
     {
         ScopedTimer timer(prof.elementwise_s);
         std::memset(dy_.data(), 0, tdf);
@@ -170,19 +224,24 @@ void Transformer::backward(Weights& grads) {
     for (int l = c.layers - 1; l >= 0; --l) {
         const LayerWeights& W = w_.layers[l];
         LayerWeights& G = grads.layers[l];
-        LayerActs& A = acts_[l];
+        LayerActs& A = acts(l);
         // FFN: x_next = x2 + α W2 g.
         dev_.matmul_input_grad(dy_.data(), W.w2.data(), T, D, H, dg_.data(), alpha);
-        dev_.matmul_weight_grad(dy_.data(), A.g.data(), T, D, H, G.w2.data(), alpha);
+        weight_grad(dy_.data(), A.g.data(), D, H, G.w2, alpha);
+        if (lora_) lora_backward(l, kW2, dy_.data(), A.g.data(), T, dg_.data(), alpha, *lora_grads);
         {
             ScopedTimer timer(prof.elementwise_s);
             kernels::swiglu_backward(A.h1.data(), A.h3.data(), dg_.data(), std::int64_t(T) * H, dh1_.data(),
                                      dh3_.data());
         }
-        dev_.matmul_weight_grad(dh1_.data(), A.f.data(), T, H, D, G.w1.data());
-        dev_.matmul_weight_grad(dh3_.data(), A.f.data(), T, H, D, G.w3.data());
+        weight_grad(dh1_.data(), A.f.data(), H, D, G.w1);
+        weight_grad(dh3_.data(), A.f.data(), H, D, G.w3);
         dev_.matmul_input_grad(dh1_.data(), W.w1.data(), T, H, D, df_.data());
         dev_.matmul_input_grad(dh3_.data(), W.w3.data(), T, H, D, df_.data(), 1.0f, 1.0f);
+        if (lora_) {
+            lora_backward(l, kW1, dh1_.data(), A.f.data(), T, df_.data(), 1.0f, *lora_grads);
+            lora_backward(l, kW3, dh3_.data(), A.f.data(), T, df_.data(), 1.0f, *lora_grads);
+        }
         {
             ScopedTimer timer(prof.elementwise_s);
             std::memcpy(dx2_.data(), dy_.data(), tdf);
@@ -191,7 +250,8 @@ void Transformer::backward(Weights& grads) {
         }
         // Attention: x2 = x + α Wo o.
         dev_.matmul_input_grad(dx2_.data(), W.wo.data(), T, D, Q, dout_.data(), alpha);
-        dev_.matmul_weight_grad(dx2_.data(), A.o.data(), T, D, Q, G.wo.data(), alpha);
+        weight_grad(dx2_.data(), A.o.data(), D, Q, G.wo, alpha);
+        if (lora_) lora_backward(l, kWo, dx2_.data(), A.o.data(), T, dout_.data(), alpha, *lora_grads);
         dev_.attention_backward(A.q.data(), A.k.data(), A.v.data(), A.probs.data(), dout_.data(), B, S, c.heads,
                                 c.kv_heads, c.head_dim, dq_.data(), dk_.data(), dv_.data());
         {
@@ -199,12 +259,17 @@ void Transformer::backward(Weights& grads) {
             kernels::rope_apply(dq_.data(), T, S, c.heads, c.head_dim, rope_cos_.data(), rope_sin_.data(), true);
             kernels::rope_apply(dk_.data(), T, S, c.kv_heads, c.head_dim, rope_cos_.data(), rope_sin_.data(), true);
         }
-        dev_.matmul_weight_grad(dq_.data(), A.a.data(), T, Q, D, G.wq.data());
-        dev_.matmul_weight_grad(dk_.data(), A.a.data(), T, KV, D, G.wk.data());
-        dev_.matmul_weight_grad(dv_.data(), A.a.data(), T, KV, D, G.wv.data());
+        weight_grad(dq_.data(), A.a.data(), Q, D, G.wq);
+        weight_grad(dk_.data(), A.a.data(), KV, D, G.wk);
+        weight_grad(dv_.data(), A.a.data(), KV, D, G.wv);
         dev_.matmul_input_grad(dq_.data(), W.wq.data(), T, Q, D, da_.data());
         dev_.matmul_input_grad(dk_.data(), W.wk.data(), T, KV, D, da_.data(), 1.0f, 1.0f);
         dev_.matmul_input_grad(dv_.data(), W.wv.data(), T, KV, D, da_.data(), 1.0f, 1.0f);
+        if (lora_) {
+            lora_backward(l, kWq, dq_.data(), A.a.data(), T, da_.data(), 1.0f, *lora_grads);
+            lora_backward(l, kWk, dk_.data(), A.a.data(), T, da_.data(), 1.0f, *lora_grads);
+            lora_backward(l, kWv, dv_.data(), A.a.data(), T, da_.data(), 1.0f, *lora_grads);
+        }
         {
             ScopedTimer timer(prof.elementwise_s);
             std::memcpy(dy_.data(), dx2_.data(), tdf);
@@ -213,17 +278,18 @@ void Transformer::backward(Weights& grads) {
         }
     }
     ScopedTimer timer(prof.elementwise_s);
-    for (int t = 0; t < T; ++t) {
-        float* row = grads.embed.row(inputs_[t]);
-        const float* d = dy_.row(t);
-        for (int i = 0; i < D; ++i) row[i] += d[i];
-    }
-    Tensor& gcls = c.tied ? grads.embed : grads.classifier;
-    for (int cv = 0; cv < CV; ++cv) {
-        float* row = gcls.row(map_.to_full(cv));
-        const float* d = gcembed_.row(cv);
-        for (int i = 0; i < D; ++i) row[i] += d[i];
-    }
+    if (!grads.embed.empty())
+        for (int t = 0; t < T; ++t) {
+            float* row = grads.embed.row(inputs_[t]);
+            const float* d = dy_.row(t);
+            for (int i = 0; i < D; ++i) row[i] += d[i];
+        }
+    if (!gcls.empty())
+        for (int cv = 0; cv < CV; ++cv) {
+            float* row = gcls.row(map_.to_full(cv));
+            const float* d = gcembed_.row(cv);
+            for (int i = 0; i < D; ++i) row[i] += d[i];
+        }
 }
 
 }  // namespace ane

@@ -12,7 +12,7 @@
 #include "ane/model_file.hpp"
 #include "ane/optim.hpp"
 #include "ane/sampling.hpp"
-#include "ane/token_file.hpp"
+#include "ane/train/run_data.hpp"
 
 namespace ane {
 
@@ -61,27 +61,18 @@ void restore_settings(TrainOptions& o, const nlohmann::json& s) {
     take("adam_eps", "--adam-eps", o.adam_eps);
 }
 
-struct DataSet {
-    TokenFile train;
-    std::optional<TokenFile> val_file;
-    std::span<const std::uint16_t> train_tokens, val_tokens;
+// A tensor the LoRA optimizer updates, with its gradient.
+struct ParamRef {
+    std::string name;
+    Tensor* value;
+    Tensor* grad;
 };
 
-DataSet open_data(const TrainOptions& o, int vocab) {
-    require(!o.data.empty(), "no training data: give --data FILE");
-    DataSet d{TokenFile(o.data), std::nullopt, {}, {}};
-    d.train.check_vocab(vocab);
-    if (!o.val.empty()) {
-        d.val_file.emplace(o.val);
-        d.val_file->check_vocab(vocab);
-        d.train_tokens = d.train.tokens();
-        d.val_tokens = d.val_file->tokens();
-    } else {
-        const TokenSplit split = split_train_val(d.train.size());
-        d.train_tokens = d.train.tokens().first(split.train_tokens);
-        d.val_tokens = d.train.tokens().subspan(split.val_start);
-    }
-    return d;
+double grad_norm(const std::vector<ParamRef>& params) {
+    double total = 0;
+    for (const auto& p : params)
+        for (std::int64_t i = 0; i < p.grad->numel(); ++i) total += double((*p.grad)[i]) * double((*p.grad)[i]);
+    return std::sqrt(total);
 }
 
 }  // namespace
@@ -97,13 +88,9 @@ TrainSummary train(const TrainOptions& options, const TrainCallbacks& cb, const 
     };
 
     // The model.
-    Checkpoint ck;
+    Checkpoint ck = load_run_model({o.preset, o.config_path, o.init, o.resume}, o.seed, /*load_moments=*/true);
     nlohmann::json resumed = nlohmann::json::object();
-    const int sources = int(!o.preset.empty()) + int(!o.config_path.empty()) + int(!o.init.empty()) +
-                        int(!o.resume.empty());
-    require(sources == 1, "give exactly one of --preset, --config, --init, --resume");
     if (!o.resume.empty()) {
-        ck = read_blzt(o.resume, {.load_moments = true});
         if (ck.metadata.contains("train")) {
             resumed = ck.metadata["train"];
             if (resumed.contains("settings")) restore_settings(o, resumed["settings"]);
@@ -112,37 +99,48 @@ TrainSummary train(const TrainOptions& options, const TrainCallbacks& cb, const 
         }
         info("resuming " + o.resume + " at step " + std::to_string(ck.state.step));
     } else if (!o.init.empty()) {
-        ck = load_model(o.init);
-        ck.state = TrainState{};
-        ck.adam.reset();
-        ck.metadata = nlohmann::json::object();
         info("initialized from " + o.init);
-    } else {
-        const ModelConfig c = o.preset.empty() ? load_config_json(o.config_path) : preset(o.preset);
-        ck.weights = init_weights(c, o.seed);
     }
     ModelConfig& c = ck.weights.config;
     if (o.residual_scale) c.residual_scale = *o.residual_scale;
     if (o.seq) c.seq = *o.seq;
     c.validate("model");
-    if (!ck.adam) ck.adam = AdamMoments::zeros(c);
-    ck.adam->m.config = ck.adam->v.config = c;
     require(o.batch >= 1 && o.accum >= 1, "--batch and --accum must be at least 1");
     require(o.steps >= 1, "--steps must be at least 1");
+    if (o.lora_rank > 0 && !ck.lora) ck.lora = Lora::init(c, o.lora_rank, parse_lora_targets(o.lora_targets), o.seed);
+    const bool lora_mode = ck.lora.has_value();
+    if (lora_mode) {
+        ck.adam.reset();  // the base is frozen: no moments for it
+    } else {
+        if (!ck.adam) ck.adam = AdamMoments::zeros(c);
+        ck.adam->m.config = ck.adam->v.config = c;
+    }
 
     // The data.
-    DataSet data = open_data(o, c.vocab);
+    TrainData data = open_train_data(o.data, o.val, c.vocab, c.seq, o.full_vocab);
+    const VocabMap& map = data.map;
     const int S = c.seq, B = o.batch;
-    require(data.train_tokens.size() > std::size_t(S) + 1, o.data, ": the training split has ",
-            data.train_tokens.size(), " tokens, fewer than one window of ", S + 1);
-    require(data.val_tokens.size() > std::size_t(S) + 1, o.val.empty() ? o.data : o.val, ": the validation split has ",
-            data.val_tokens.size(), " tokens, fewer than one window of ", S + 1);
-    const VocabMap map = o.full_vocab ? VocabMap::identity(c.vocab)
-                                      : VocabMap::build({data.train_tokens, data.val_tokens}, c.vocab);
 
     auto device = make_device(o.device, o.threads);
     Transformer model(ck.weights, *device, B, map);
-    Weights grads = Weights::zeros(c);
+    Weights grads = lora_mode ? Weights::norms_only(c) : Weights::zeros(c);
+    std::optional<Lora> lora_grads;
+    std::vector<ParamRef> lora_params;  // adapters and RMS gains: what a LoRA run trains
+    if (lora_mode) {
+        model.set_lora(&*ck.lora);
+        lora_grads = Lora::zeros(c, ck.lora->rank, ck.lora->targets);
+        ck.lora->for_each([&](const std::string& n, Tensor& t) { lora_params.push_back({n, &t, lora_grads->find(n)}); });
+        ck.weights.for_each([&](const std::string& n, Tensor& t) {
+            if (!decays(n)) lora_params.push_back({n, &t, grads.find(n)});
+        });
+        for (const auto& p : lora_params)
+            for (const char* slot : {"m.", "v."}) {
+                Tensor& moment = ck.lora_adam[slot + p.name];
+                if (moment.shape() != p.value->shape()) moment = Tensor(p.value->shape());
+            }
+        info("LoRA: rank " + std::to_string(ck.lora->rank) + " on " + lora_targets_string(ck.lora->targets) + ", " +
+             std::to_string(ck.lora->params()) + " adapter parameters (+ RMS gains) trained, base frozen");
+    }
     const AdamWConfig adam{o.beta1, o.beta2, o.adam_eps, o.weight_decay};
     const LrSchedule schedule{o.lr, o.warmup, o.steps, o.min_lr_frac};
 
@@ -154,6 +152,13 @@ TrainSummary train(const TrainOptions& options, const TrainCallbacks& cb, const 
 
     TrainSummary sum;
     sum.params = c.params();
+    sum.trainable_params = sum.params;
+    sum.mode = "backprop";
+    if (lora_mode) {
+        sum.mode = "backprop-lora";
+        sum.trainable_params = 0;
+        for (const auto& p : lora_params) sum.trainable_params += p.value->numel();
+    }
     sum.compact_vocab = map.compact_vocab();
     sum.device_description = device->describe();
     info("model: " + std::to_string(c.params()) + " parameters, dim " + std::to_string(c.dim) + ", " +
@@ -164,25 +169,10 @@ TrainSummary train(const TrainOptions& options, const TrainCallbacks& cb, const 
          " tokens per update");
     info("device: " + sum.device_description);
 
-    std::vector<std::int32_t> inputs(std::size_t(B) * S), targets(std::size_t(B) * S);
-    auto fill_window = [&](std::span<const std::uint16_t> tokens, std::size_t pos, int b) {
-        for (int t = 0; t < S; ++t) {
-            inputs[std::size_t(b) * S + t] = tokens[pos + t];
-            targets[std::size_t(b) * S + t] = map.to_compact(tokens[pos + t + 1]);
-        }
-    };
+    WindowBatch batch(B, S, map);
     const std::vector<std::size_t> val_offsets =
         mezo_validation_offsets(0, data.val_tokens.size(), S, std::max(1, o.eval_windows));
-    auto evaluate = [&]() {
-        double total = 0;
-        for (std::size_t i = 0; i < val_offsets.size(); i += B) {
-            const int nb = int(std::min<std::size_t>(B, val_offsets.size() - i));
-            for (int b = 0; b < nb; ++b) fill_window(data.val_tokens, val_offsets[i + b], b);
-            model.forward(inputs.data(), nb, S);
-            total += model.loss_and_dlogits(targets.data(), 1.0f) * nb;
-        }
-        return total / double(val_offsets.size());
-    };
+    auto evaluate = [&]() { return validation_loss(model, data.val_tokens, val_offsets, batch); };
 
     auto save = [&](const std::string& path, double last_loss) {
         const auto t0 = Clock::now();
@@ -213,12 +203,13 @@ TrainSummary train(const TrainOptions& options, const TrainCallbacks& cb, const 
         const auto t_step = Clock::now();
         const DeviceProfile before = device->profile();
         zero_grads(grads);
+        if (lora_grads) lora_grads->for_each([](const std::string&, Tensor& t) { t.zero(); });
         double loss = 0;
         for (int a = 0; a < o.accum; ++a) {
-            for (int b = 0; b < B; ++b) fill_window(data.train_tokens, windows.next(), b);
-            model.forward(inputs.data(), B, S);
-            loss += model.loss_and_dlogits(targets.data(), o.loss_scale);
-            model.backward(grads);
+            for (int b = 0; b < B; ++b) batch.fill(data.train_tokens, windows.next(), b);
+            model.forward(batch.inputs(), B, S);
+            loss += model.loss_and_dlogits(batch.targets(), o.loss_scale);
+            model.backward(grads, lora_grads ? &*lora_grads : nullptr);
         }
         loss /= o.accum;
         const DeviceProfile& after = device->profile();
@@ -230,7 +221,7 @@ TrainSummary train(const TrainOptions& options, const TrainCallbacks& cb, const 
         if (cb.gradients_ready) cb.gradients_ready(grads, ck.state.step);
         const auto t_opt = Clock::now();
         const double unscale = 1.0 / (double(o.accum) * o.loss_scale);
-        const double norm = global_grad_norm(grads) * unscale;
+        const double norm = (lora_mode ? grad_norm(lora_params) : global_grad_norm(grads)) * unscale;
         StepReport rep;
         rep.step = ck.state.step + 1;
         rep.total_steps = o.steps;
@@ -245,8 +236,15 @@ TrainSummary train(const TrainOptions& options, const TrainCallbacks& cb, const 
         } else {
             const double clip = (o.clip > 0 && norm > o.clip) ? o.clip / norm : 1.0;
             ++ck.state.adam_t;
-            adamw_update(ck.weights, grads, *ck.adam, ck.state.adam_t, float(rep.lr), adam, float(unscale * clip));
-            model.refresh_classifier();
+            if (lora_mode) {
+                for (const auto& p : lora_params)
+                    adamw_tensor(p.value->data(), p.grad->data(), ck.lora_adam["m." + p.name].data(),
+                                 ck.lora_adam["v." + p.name].data(), p.value->numel(), ck.state.adam_t, float(rep.lr),
+                                 adam, decays(p.name) ? adam.weight_decay : 0.0f, float(unscale * clip));
+            } else {
+                adamw_update(ck.weights, grads, *ck.adam, ck.state.adam_t, float(rep.lr), adam, float(unscale * clip));
+                model.refresh_classifier();
+            }
             last_loss = loss;
         }
         sum.optimizer_seconds += seconds_since(t_opt);

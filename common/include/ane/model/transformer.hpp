@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "ane/device/device.hpp"
+#include "ane/mezo/lora.hpp"
 #include "ane/vocab_map.hpp"
 #include "ane/weights.hpp"
 
@@ -15,7 +16,13 @@ class Transformer {
 public:
     // `weights` and `device` must outlive the model. The classifier covers the ids of
     // `vocab_map` (the compact vocabulary; VocabMap::identity for the full one).
-    Transformer(const Weights& weights, Device& device, int max_batch, VocabMap vocab_map);
+    // Without `for_training`, only one layer's activations are kept (reused layer after
+    // layer) and no backward buffers exist: the memory of inference.
+    Transformer(const Weights& weights, Device& device, int max_batch, VocabMap vocab_map, bool for_training = true);
+
+    // LoRA-split: adds B·(A·x) after each adapted projection; the base weights stay as they
+    // are. `lora` must outlive its use; nullptr detaches.
+    void set_lora(const Lora* lora);
 
     // Copies classifier rows from the weights: call after every weight update.
     void refresh_classifier();
@@ -28,8 +35,10 @@ public:
     // Mean cross-entropy of the last forward against compact targets; turns the logits into
     // dlogits (times grad_scale / T) for backward().
     double loss_and_dlogits(const std::int32_t* compact_targets, float grad_scale);
-    // Accumulates every parameter's gradient of the last forward into grads.
-    void backward(Weights& grads);
+    // Accumulates the gradient of the last forward into grads, skipping tensors left empty
+    // there (a frozen base: Weights::norms_only). With LoRA attached, lora_grads (shaped like
+    // the adapters) receives the adapters' gradients.
+    void backward(Weights& grads, Lora* lora_grads = nullptr);
 
     const float* logits() const { return logits_.data(); }
     int compact_vocab() const { return map_.compact_vocab(); }
@@ -40,10 +49,20 @@ public:
 private:
     struct LayerActs {
         Tensor x, a, rstd_att, q, k, v, o, probs, x2, f, rstd_ffn, h1, h3, g;
+        std::array<Tensor, kLoraTargetCount> lora_t;  // A·x per adapted projection [T, rank]
     };
+    LayerActs& acts(int layer) { return acts_[std::size_t(layer) % acts_.size()]; }
+    // y[T, out] += alpha · (x A^T) B^T for an adapted projection.
+    void lora_forward(int layer, LoraTarget t, const float* x, int T, float* y, float alpha = 1.0f);
+    // Given dy of an adapted projection: dA, dB into lora_grads; dx += alpha · (dy B) A.
+    void lora_backward(int layer, LoraTarget t, const float* dy, const float* x, int T, float* dx, float alpha,
+                       Lora& lora_grads);
     const Weights& w_;
     Device& dev_;
     int max_batch_;
+    bool for_training_;
+    const Lora* lora_ = nullptr;
+    Tensor lora_dt_;
     VocabMap map_;
     int B_ = 0, S_ = 0, score_from_ = 0;
     std::vector<std::int32_t> inputs_;

@@ -20,6 +20,9 @@ struct TrainOptions {
     // Data.
     std::string data, val;
     bool full_vocab = false;  // softmax over every id, not the compact vocabulary
+    // Backprop LoRA: adapters of this rank on lora_targets, trained with the RMS gains; base frozen.
+    int lora_rank = 0;
+    std::string lora_targets = "attn";
     // Run.
     std::string output;
     long seed = 42;
@@ -47,6 +50,9 @@ struct StepReport {
     double tokens_per_second = 0;
     std::optional<double> val_loss;
     std::int64_t tokens_seen = 0;
+    // MeZO: the loss of the opposite perturbation and the projected gradient (L+ - L-) / 2ε
+    // (with --zo-samples, the mean of the one-sided estimates).
+    std::optional<double> loss_minus, proj_grad;
 };
 
 struct TrainSummary {
@@ -58,11 +64,15 @@ struct TrainSummary {
            eval_seconds = 0;
     double flops = 0;  // matrix-product and attention FLOPs of training steps
     std::int64_t tokens = 0;
-    std::int64_t params = 0;
+    std::int64_t params = 0, trainable_params = 0;
     int compact_vocab = 0;
     bool interrupted = false;
     std::string device_description;
     std::vector<std::string> saved;
+    // MeZO: what a step costs in forward passes.
+    std::string mode;  // "backprop", "backprop-lora", "mezo-full", "mezo-lora-split", ...
+    std::int64_t forward_passes = 0;
+    double forward_seconds = 0, perturb_seconds = 0;
 };
 
 struct TrainCallbacks {

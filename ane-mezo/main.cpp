@@ -1,0 +1,144 @@
+// ane-mezo: zeroth-order (MeZO) training with forward passes only, full-parameter or LoRA.
+#include <CLI/CLI.hpp>
+#include <csignal>
+#include <cstdio>
+
+#include "ane/config.hpp"
+#include "ane/error.hpp"
+#include "ane/file_io.hpp"
+#include "ane/mezo/mezo_trainer.hpp"
+#include "ane/progress.hpp"
+#include "ane/runtime.hpp"
+#include "ane/tool_main.hpp"
+#include "ane/train/report.hpp"
+
+namespace {
+std::atomic<bool> g_stop{false};
+extern "C" void on_interrupt(int) { g_stop.store(true); }
+}  // namespace
+
+int main(int argc, char** argv) {
+    ane::prepare_runtime(argc, argv);
+    CLI::App app{"ane-mezo: zeroth-order (MeZO/SPSA) training with forward passes only, full-parameter or LoRA"};
+    app.set_version_flag("--version", std::string("ane-mezo ") + ANE_VERSION);
+    ane::MezoOptions o;
+    std::string log_json, direction = "rademacher", lora_mode;
+    bool quiet = false, progress = false, force = false, no_deepnet = false;
+    double residual_scale = 0;
+    float lr = 0;
+    int seq = 0;
+    std::string presets;
+    for (const auto& n : ane::preset_names()) presets += (presets.empty() ? "" : ", ") + n;
+
+    auto* model = app.add_option_group("model", "where the model comes from (exactly one)");
+    model->add_option("--init", o.init, "fine-tune the weights of any model file the suite reads")->check(CLI::ExistingFile);
+    model->add_option("--resume", o.resume, "continue an ane-mezo checkpoint exactly (adapters included)")
+        ->check(CLI::ExistingFile);
+    model->add_option("--preset", o.preset, "a named shape, trained from scratch: " + presets);
+    model->add_option("--config", o.config_path, "a model.json, trained from scratch")->check(CLI::ExistingFile);
+    model->require_option(1);
+    app.add_option("--residual-scale", residual_scale,
+                   "α multiplying both residual branches (default: 1/sqrt(2L) from scratch, the file's value otherwise)");
+    app.add_flag("--no-deepnet", no_deepnet, "α = 1 (same as --residual-scale 1)");
+    app.add_option("--seq", seq, "window length (default: the model's)");
+
+    app.add_option("--data", o.data, "training token file (raw uint16 or shard)")->required();
+    app.add_option("--val", o.val, "validation token file (default: the last 10% of --data)");
+    app.add_flag("--full-vocab", o.full_vocab, "softmax over the whole vocabulary instead of the ids in the data");
+    app.add_option("-o,--output", o.output, "checkpoint to write (BLZT v4 + trailer, adapters included); the best one goes to NAME.best.EXT")
+        ->required();
+    app.add_flag("-f,--force", force, "overwrite an existing output checkpoint");
+
+    app.add_option("--lora", lora_mode,
+                   "tune LoRA adapters instead of every weight: split (correction added in the forward pass, base "
+                   "untouched) or merge (W = W_base + B·A rebuilt after every change)")
+        ->check(CLI::IsMember({"split", "merge"}));
+    app.add_option("--lora-rank", o.lora_rank, "adapter rank (default 8)");
+    app.add_option("--lora-targets", o.lora_targets, "projections with adapters: attn (default), ffn, all, or a list like wq,wv");
+    app.add_flag("--merge", o.merge_output, "fold the adapters into the weights of the final checkpoint (for export)");
+
+    app.add_option("--steps", o.steps, "MeZO steps in total (default 1000)");
+    app.add_option("--time", o.time_budget, "stop after this many seconds of training (0 = no limit)");
+    app.add_option("--stop-after", o.stop_after, "end this invocation after N steps, saving a resumable checkpoint");
+    app.add_option("--batch", o.batch, "windows per loss (default 1, as train_mezo)");
+    app.add_option("--lr", lr, "peak learning rate (default 1e-5 full-parameter, 1e-4 LoRA)");
+    app.add_option("--epsilon,--eps", o.epsilon, "perturbation size ε (default 1e-3)");
+    app.add_option("--direction", direction, "perturbation distribution: rademacher (default) or gaussian")
+        ->check(CLI::IsMember({"rademacher", "gaussian"}));
+    app.add_option("--zo-samples", o.zo_samples,
+                   "N one-sided estimates per step sharing one unperturbed loss (FZOO); 0 = two-sided SPSA (default)");
+    std::string restore = "copy";
+    app.add_option("--restore", restore,
+                   "undo a perturbation from a copy of the trainable weights (copy: bit-exact, the default) or by "
+                   "adding εz back (arithmetic: train_mezo's way, exact only up to rounding, no extra memory)")
+        ->check(CLI::IsMember({"copy", "arithmetic"}));
+    app.add_option("--warmup", o.warmup, "linear warmup, in steps (default 0)");
+    app.add_option("--min-lr-frac", o.min_lr_frac, "cosine floor as a fraction of --lr (default 0.1)");
+    app.add_option("--wd", o.weight_decay, "decoupled weight decay on matrices, embeddings and adapters (default 0)");
+    app.add_option("--seed", o.seed, "perturbations, data windows and initialization (default 42)");
+    app.add_option("--eval-every", o.eval_every, "validation loss every N steps and at the end (0 = never; default 100)");
+    app.add_option("--eval-windows", o.eval_windows, "validation windows, the same ones every time (default 10)");
+    app.add_option("--save-every", o.save_every, "also save the checkpoint every N steps (default: only at the end)");
+    app.add_option("--device", o.device, "compute backend (default cpu)");
+    app.add_option("--threads", o.threads, "threads for BLAS and kernels (default: all cores)");
+    app.add_option("--log-json", log_json, "write one JSON object per step to this file");
+    app.add_flag("--progress", progress, "show the progress line even when stderr is not a terminal");
+    app.add_flag("-q,--quiet", quiet, "no progress line or messages; only the final report");
+    app.footer("A step: perturb the trainable weights by +εz, loss; by -2εz, loss; restore; w -= lr·g·z with\n"
+               "g = (L+ - L-)/2ε, z regenerated from the step's seed. Ctrl-C saves and exits (code 130).");
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        if (e.get_exit_code() == 0) return app.exit(e);
+        std::fprintf(stderr, "ane-mezo: usage error: %s\nRun 'ane-mezo --help' for usage.\n", e.what());
+        return 2;
+    }
+    for (const auto* opt : app.get_options())
+        if (opt->count() > 0 && !opt->get_lnames().empty()) o.explicit_flags.push_back("--" + opt->get_lnames().front());
+    if (residual_scale > 0) o.residual_scale = residual_scale;
+    if (no_deepnet) o.residual_scale = 1.0;
+    if (seq > 0) o.seq = seq;
+    if (app.count("--lr") > 0) o.lr = lr;
+
+    return ane::run_tool("ane-mezo", [&] {
+        o.direction = ane::parse_direction(direction);
+        o.exact_restore = restore == "copy";
+        if (!lora_mode.empty()) o.lora = ane::parse_lora_mode(lora_mode);
+        ane::require(o.lora != ane::LoraMode::None || (app.count("--lora-rank") == 0 && app.count("--lora-targets") == 0 &&
+                                                      !o.merge_output) || !o.resume.empty(),
+                     "--lora-rank, --lora-targets and --merge need --lora split or --lora merge");
+        if (o.resume != o.output) ane::check_can_write(o.output, force);
+        ane::JsonLinesLog json(log_json);
+        ane::ProgressLine line(quiet ? 0 : (progress ? 1 : -1));
+        std::signal(SIGINT, on_interrupt);
+        std::signal(SIGTERM, on_interrupt);
+        ane::TrainCallbacks cb;
+        cb.info = [&](const std::string& s) {
+            if (!quiet) {
+                line.finish();
+                std::fprintf(stderr, "%s\n", s.c_str());
+            }
+        };
+        cb.warning = [&](const std::string& s) {
+            line.finish();
+            std::fprintf(stderr, "ane-mezo: warning: %s\n", s.c_str());
+        };
+        cb.step = [&](const ane::StepReport& r) {
+            json.write(ane::step_record(r));
+            const std::string text = ane::step_line(r, o.time_budget);
+            line.update(text, r.val_loss.has_value());
+            if (r.val_loss && !quiet) {
+                if (line.enabled())
+                    line.finish();
+                else
+                    std::fprintf(stderr, "%s\n", text.c_str());
+            }
+        };
+        const ane::TrainSummary s = ane::train_mezo(o, cb, g_stop);
+        line.finish();
+        if (s.interrupted) std::fprintf(stderr, "ane-mezo: interrupted; saved %s (resume with --resume)\n", o.output.c_str());
+        std::fputs(ane::efficiency_report(s, o.output).c_str(), stdout);
+        return s.interrupted ? 130 : 0;
+    });
+}

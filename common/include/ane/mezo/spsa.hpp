@@ -1,0 +1,50 @@
+#pragma once
+// The zeroth-order gradient estimates of MeZO (spec/mezo.md §3, §6) on a set of buffers,
+// independent of what the loss is: the trainer passes the model's loss, tests a quadratic.
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "ane/mezo/perturb.hpp"
+
+namespace ane {
+
+// A copy of the trainable buffers, so that a perturbation is undone bit for bit. Without
+// one, θ + εz − 2εz + εz returns θ only up to float rounding (train_mezo's behaviour).
+class ParamSnapshot {
+public:
+    void save(const std::vector<ParamSpan>& params);
+    void restore(const std::vector<ParamSpan>& params) const;
+    std::size_t bytes() const { return data_.size() * sizeof(float); }
+
+private:
+    std::vector<float> data_;
+};
+
+struct SpsaHooks {
+    std::function<double()> loss;  // the loss at the current parameters
+    std::function<void()> sync;    // after a sweep whose parameters a loss or the caller will see
+    ParamSnapshot* snapshot = nullptr;  // exact restores when set
+};
+
+struct SpsaEstimate {
+    double loss_plus = 0, loss_minus = 0;
+    double proj_grad = 0;  // (L+ − L−) / 2ε: the directional derivative along z
+};
+
+// θ += εz; L+; θ −= 2εz; L−; then θ restored: from the snapshot, or by θ += εz.
+SpsaEstimate spsa_two_sided(const std::vector<ParamSpan>& params, std::uint64_t seed, float eps, Direction direction,
+                            const SpsaHooks& hooks);
+
+// The seeds of FZOO's one-sided estimates: seed + k·999983.
+inline std::uint64_t one_sided_seed(std::uint64_t seed, int k) { return seed + std::uint64_t(k) * 999983ull; }
+
+// For k < n: θ += εz_k; L_k; θ restored. Returns g_k = (L_k − loss0) / ε.
+std::vector<double> spsa_one_sided(const std::vector<ParamSpan>& params, std::uint64_t seed, int n, float eps,
+                                   Direction direction, double loss0, const SpsaHooks& hooks);
+
+// θ ← θ·(1 − lr·wd) on decaying buffers, then θ += coeff·z(seed): coeff = −lr·g.
+void zo_update(const std::vector<ParamSpan>& params, std::uint64_t seed, float coeff, Direction direction,
+               float lr_times_wd = 0.0f);
+
+}  // namespace ane

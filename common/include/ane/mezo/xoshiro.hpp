@@ -1,0 +1,45 @@
+#pragma once
+// xoshiro256+ with SplitMix64 seeding, exactly as AutoANE's train_mezo draws its perturbation
+// directions (spec/mezo.md §1), so that the same seed gives the same z.
+#include <cstdint>
+#include <utility>
+
+namespace ane {
+
+class Xoshiro256Plus {
+public:
+    Xoshiro256Plus() { seed(0); }
+    explicit Xoshiro256Plus(std::uint64_t s) { seed(s); }
+
+    void seed(std::uint64_t s) {
+        for (auto& word : s_) {
+            s += 0x9E3779B97F4A7C15ull;
+            std::uint64_t z = s;
+            z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+            z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+            word = z ^ (z >> 31);
+        }
+    }
+
+    std::uint64_t next() {
+        const std::uint64_t result = s_[0] + s_[3];
+        const std::uint64_t t = s_[1] << 17;
+        s_[2] ^= s_[0];
+        s_[3] ^= s_[1];
+        s_[1] ^= s_[2];
+        s_[0] ^= s_[3];
+        s_[2] ^= t;
+        s_[3] = (s_[3] << 45) | (s_[3] >> 19);
+        return result;
+    }
+
+    // Two standard normal values by Box-Muller from two consecutive outputs.
+    std::pair<float, float> gaussian_pair();
+
+    const std::uint64_t* state() const { return s_; }
+
+private:
+    std::uint64_t s_[4];
+};
+
+}  // namespace ane

@@ -1,0 +1,18 @@
+#pragma once
+// What ane-train and ane-mezo show: the progress-line text, the JSON-lines record of a step
+// and the end-of-run efficiency report (as text; the tools print it).
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "ane/train/trainer.hpp"
+
+namespace ane {
+
+nlohmann::json step_record(const StepReport& r);
+// "step 12/1000  loss 3.2100  val 3.3000  lr 3.00e-04  960 tok/s  ETA 2m05s"
+std::string step_line(const StepReport& r, double time_budget);
+// The "--- efficiency" block and the machine-readable "key: value" lines after "---".
+std::string efficiency_report(const TrainSummary& s, const std::string& checkpoint);
+
+}  // namespace ane

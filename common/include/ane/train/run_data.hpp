@@ -1,0 +1,67 @@
+#pragma once
+// What ane-train and ane-mezo share around the model: the training and validation token
+// streams, batches of windows, the validation loss over fixed windows.
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "ane/checkpoint.hpp"
+#include "ane/model/transformer.hpp"
+#include "ane/token_file.hpp"
+#include "ane/vocab_map.hpp"
+
+namespace ane {
+
+// A resumed run's setting `key` from `settings`, unless `flag` was given on the command line.
+template <typename T>
+void restore_setting(const nlohmann::json& settings, const char* key, const std::vector<std::string>& explicit_flags,
+                     const char* flag, T& field) {
+    if (!settings.contains(key)) return;
+    for (const auto& f : explicit_flags)
+        if (f == flag) return;
+    field = settings[key].get<T>();
+}
+
+// Where a run's model comes from: exactly one field set.
+struct ModelSource {
+    std::string preset, config_path, init, resume;
+};
+// --resume: the checkpoint as it is (moments when asked); --init: the weights of any model
+// file as a new run (no run state, moments or metadata); --preset/--config: fresh weights.
+Checkpoint load_run_model(const ModelSource& source, long seed, bool load_moments);
+
+struct TrainData {
+    TokenFile train;
+    std::optional<TokenFile> val_file;
+    std::span<const std::uint16_t> train_tokens, val_tokens;
+    VocabMap map;
+};
+
+// Opens `data` and `val` (or splits off the last 10% of `data`), checks every id against the
+// vocabulary and both splits against one window of seq + 1 tokens, and builds the compact
+// vocabulary of both splits (or the identity map with full_vocab).
+TrainData open_train_data(const std::string& data, const std::string& val, int vocab, int seq, bool full_vocab);
+
+// B windows of S tokens: full input ids and compact next-token targets.
+class WindowBatch {
+public:
+    WindowBatch(int batch, int seq, const VocabMap& map);
+    void fill(std::span<const std::uint16_t> tokens, std::size_t pos, int b);
+    const std::int32_t* inputs() const { return inputs_.data(); }
+    const std::int32_t* targets() const { return targets_.data(); }
+    int batch() const { return batch_; }
+    int seq() const { return seq_; }
+
+private:
+    int batch_, seq_;
+    const VocabMap& map_;
+    std::vector<std::int32_t> inputs_, targets_;
+};
+
+// Mean cross-entropy over the windows at `offsets`, a batch at a time.
+double validation_loss(Transformer& model, std::span<const std::uint16_t> tokens, const std::vector<std::size_t>& offsets,
+                       WindowBatch& batch);
+
+}  // namespace ane

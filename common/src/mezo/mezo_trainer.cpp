@@ -1,0 +1,331 @@
+#include "ane/mezo/mezo_trainer.hpp"
+
+#include <chrono>
+#include <cmath>
+
+#include "ane/device/device.hpp"
+#include "ane/error.hpp"
+#include "ane/mezo/lora.hpp"
+#include "ane/mezo/spsa.hpp"
+#include "ane/model/transformer.hpp"
+#include "ane/optim.hpp"
+#include "ane/sampling.hpp"
+#include "ane/train/run_data.hpp"
+
+namespace ane {
+
+const char* lora_mode_name(LoraMode mode) {
+    switch (mode) {
+        case LoraMode::None: return "none";
+        case LoraMode::Merge: return "merge";
+        case LoraMode::Split: return "split";
+    }
+    return "?";
+}
+
+LoraMode parse_lora_mode(const std::string& name) {
+    if (name == "none") return LoraMode::None;
+    if (name == "merge") return LoraMode::Merge;
+    if (name == "split") return LoraMode::Split;
+    throw error("unknown LoRA mode '", name, "' (none, merge or split)");
+}
+
+std::vector<ParamSpan> mezo_parameters(Weights& w, Lora* lora) {
+    std::vector<ParamSpan> out;
+    auto add = [&](const std::string& name, Tensor& t) { out.push_back({name, t.data(), t.numel(), decays(name)}); };
+    const std::string names[] = {"rms_att", "wq", "wk", "wv", "wo", "rms_ffn", "w1", "w2", "w3"};
+    if (!lora) {
+        add("embed", w.embed);
+        for (std::size_t l = 0; l < w.layers.size(); ++l)
+            for (const auto& n : names) {
+                const std::string full = "layers." + std::to_string(l) + "." + n;
+                add(full, *w.find(full));
+            }
+        add("rms_final", w.rms_final);
+        if (!w.classifier.empty()) add("classifier", w.classifier);
+        return out;
+    }
+    for (std::size_t l = 0; l < w.layers.size(); ++l) {
+        for (int t = 0; t < kLoraTargetCount; ++t) {
+            LoraAdapter& ad = lora->layers[l][t];
+            if (!ad.active()) continue;
+            const std::string base = "layers." + std::to_string(l) + "." + lora_target_names()[t];
+            add(base + ".lora_a", ad.a);
+            add(base + ".lora_b", ad.b);
+        }
+        add("layers." + std::to_string(l) + ".rms_att", w.layers[l].rms_att);
+        add("layers." + std::to_string(l) + ".rms_ffn", w.layers[l].rms_ffn);
+    }
+    add("rms_final", w.rms_final);
+    return out;
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+nlohmann::json run_settings(const MezoOptions& o) {
+    return {{"seed", o.seed},
+            {"steps", o.steps},
+            {"batch", o.batch},
+            {"lr", *o.lr},
+            {"epsilon", o.epsilon},
+            {"min_lr_frac", o.min_lr_frac},
+            {"warmup", o.warmup},
+            {"weight_decay", o.weight_decay},
+            {"direction", o.direction == Direction::Rademacher ? "rademacher" : "gaussian"},
+            {"zo_samples", o.zo_samples},
+            {"exact_restore", o.exact_restore},
+            {"lora", lora_mode_name(o.lora)},
+            {"eval_every", o.eval_every},
+            {"eval_windows", o.eval_windows},
+            {"full_vocab", o.full_vocab}};
+}
+
+void restore_settings(MezoOptions& o, const nlohmann::json& s) {
+    const auto& f = o.explicit_flags;
+    restore_setting(s, "seed", f, "--seed", o.seed);
+    restore_setting(s, "steps", f, "--steps", o.steps);
+    restore_setting(s, "batch", f, "--batch", o.batch);
+    if (s.contains("lr") && !o.lr) o.lr = s["lr"].get<float>();
+    restore_setting(s, "epsilon", f, "--epsilon", o.epsilon);
+    restore_setting(s, "min_lr_frac", f, "--min-lr-frac", o.min_lr_frac);
+    restore_setting(s, "warmup", f, "--warmup", o.warmup);
+    restore_setting(s, "weight_decay", f, "--wd", o.weight_decay);
+    restore_setting(s, "zo_samples", f, "--zo-samples", o.zo_samples);
+    restore_setting(s, "exact_restore", f, "--restore", o.exact_restore);
+    restore_setting(s, "eval_every", f, "--eval-every", o.eval_every);
+    restore_setting(s, "eval_windows", f, "--eval-windows", o.eval_windows);
+    restore_setting(s, "full_vocab", f, "--full-vocab", o.full_vocab);
+    std::string name;
+    if (s.contains("direction")) {
+        restore_setting(s, "direction", f, "--direction", name);
+        if (!name.empty()) o.direction = parse_direction(name);
+    }
+    name.clear();
+    restore_setting(s, "lora", f, "--lora", name);
+    if (!name.empty()) o.lora = parse_lora_mode(name);
+}
+
+}  // namespace
+
+TrainSummary train_mezo(const MezoOptions& options, const TrainCallbacks& cb, const std::atomic<bool>& stop) {
+    const auto t_begin = Clock::now();
+    MezoOptions o = options;
+    auto info = [&](const std::string& s) {
+        if (cb.info) cb.info(s);
+    };
+    auto warn = [&](const std::string& s) {
+        if (cb.warning) cb.warning(s);
+    };
+
+    // The model, and the adapters when tuning through LoRA.
+    Checkpoint ck = load_run_model({o.preset, o.config_path, o.init, o.resume}, o.seed, /*load_moments=*/false);
+    nlohmann::json resumed = nlohmann::json::object();
+    if (!o.resume.empty()) {
+        if (ck.metadata.contains("mezo")) {
+            resumed = ck.metadata["mezo"];
+            if (resumed.contains("settings")) restore_settings(o, resumed["settings"]);
+        } else {
+            warn(o.resume + ": has no ane-mezo state; continuing from its step " + std::to_string(ck.state.step));
+        }
+        if (ck.lora && o.lora == LoraMode::None) o.lora = LoraMode::Split;
+        info("resuming " + o.resume + " at step " + std::to_string(ck.state.step));
+    } else if (!o.init.empty()) {
+        info("initialized from " + o.init);
+    }
+    ck.adam.reset();
+    ck.lora_adam.clear();
+    ModelConfig& c = ck.weights.config;
+    if (o.residual_scale) c.residual_scale = *o.residual_scale;
+    if (o.seq) c.seq = *o.seq;
+    c.validate("model");
+    require(o.batch >= 1, "--batch must be at least 1");
+    require(o.steps >= 1, "--steps must be at least 1");
+    require(o.epsilon > 0, "--epsilon must be positive");
+    require(o.zo_samples >= 0, "--zo-samples must be 0 (two-sided) or a number of one-sided samples");
+    if (o.lora != LoraMode::None && !ck.lora)
+        ck.lora = Lora::init(c, o.lora_rank, parse_lora_targets(o.lora_targets), o.seed);
+    require(o.lora != LoraMode::None || !ck.lora, "the checkpoint has LoRA adapters: tune them with --lora split or merge");
+    if (!o.lr) o.lr = o.lora == LoraMode::None ? 1e-5f : 1e-4f;
+
+    TrainData data = open_train_data(o.data, o.val, c.vocab, c.seq, o.full_vocab);
+    const int S = c.seq, B = o.batch;
+    auto device = make_device(o.device, o.threads);
+    Transformer model(ck.weights, *device, B, data.map, /*for_training=*/false);
+    std::optional<LoraMerger> merger;
+    if (o.lora == LoraMode::Split) model.set_lora(&*ck.lora);
+    if (o.lora == LoraMode::Merge) {
+        merger.emplace(ck.weights, *ck.lora);
+        merger->apply(ck.weights, *ck.lora);
+    }
+    const std::vector<ParamSpan> params = mezo_parameters(ck.weights, ck.lora ? &*ck.lora : nullptr);
+    // After a sweep, what the forward pass reads must follow the trainable buffers.
+    auto sync = [&] {
+        if (merger)
+            merger->apply(ck.weights, *ck.lora);
+        else if (o.lora == LoraMode::None)
+            model.refresh_classifier();
+    };
+
+    TrainSummary sum;
+    sum.params = c.params();
+    sum.trainable_params = total_size(params);
+    sum.compact_vocab = data.map.compact_vocab();
+    sum.device_description = device->describe();
+    sum.mode = std::string("mezo-") + (o.lora == LoraMode::None ? "full" : o.lora == LoraMode::Merge ? "lora" : "lora-split") +
+               (o.zo_samples > 0 ? "-one-sided" : "");
+    info("model: " + std::to_string(c.params()) + " parameters, dim " + std::to_string(c.dim) + ", " +
+         std::to_string(c.layers) + " layers, seq " + std::to_string(S) + "; vocabulary " +
+         std::to_string(data.map.compact_vocab()) + (o.full_vocab ? " (full)" : " (compact)"));
+    info("MeZO: " + sum.mode + ", " + std::to_string(sum.trainable_params) + " trainable parameters" +
+         (ck.lora ? " (LoRA rank " + std::to_string(ck.lora->rank) + " on " + lora_targets_string(ck.lora->targets) +
+                        " + RMS gains)"
+                  : "") +
+         "; lr " + std::to_string(*o.lr) + ", epsilon " + std::to_string(o.epsilon) +
+         (o.zo_samples > 0 ? ", " + std::to_string(o.zo_samples) + " one-sided samples per step" : ""));
+    info(o.exact_restore ? "perturbations undone from a copy of the trainable set (" +
+                               std::to_string(total_size(params) * 4 / 1000000) + " MB): bit-exact"
+                         : "perturbations undone arithmetically (exact up to float rounding; no copy)");
+    info("data: " + std::to_string(data.train_tokens.size()) + " training tokens, " +
+         std::to_string(data.val_tokens.size()) + " validation tokens; " + std::to_string(B * S) + " tokens per loss");
+    info("device: " + sum.device_description);
+
+    WindowBatch batch(B, S, data.map);
+    const std::vector<std::size_t> val_offsets =
+        mezo_validation_offsets(0, data.val_tokens.size(), S, std::max(1, o.eval_windows));
+    const LrSchedule schedule{*o.lr, o.warmup, o.steps, o.min_lr_frac};
+    auto loss = [&] {
+        const auto t0 = Clock::now();
+        model.forward(batch.inputs(), B, S);
+        const double l = model.loss_and_dlogits(batch.targets(), 1.0f);
+        sum.forward_seconds += seconds_since(t0);
+        ++sum.forward_passes;
+        return l;
+    };
+    ParamSnapshot snapshot;
+    const SpsaHooks hooks{loss, sync, o.exact_restore ? &snapshot : nullptr};
+
+    std::optional<double> best_val;
+    if (resumed.contains("best_val_loss")) best_val = resumed["best_val_loss"].get<double>();
+    std::int64_t tokens_seen = resumed.value("tokens_seen", std::int64_t(0));
+    auto save = [&](const std::string& path, double last_loss, bool merge) {
+        const auto t0 = Clock::now();
+        ck.state.total_steps = o.steps;
+        ck.state.lr = schedule.at(std::max(0, ck.state.step - 1));
+        ck.state.loss = float(last_loss);
+        ck.metadata["mezo"] = {{"settings", run_settings(o)}, {"tokens_seen", tokens_seen}, {"data", o.data}};
+        if (best_val) ck.metadata["mezo"]["best_val_loss"] = *best_val;
+        if (merger) merger->swap_base(ck.weights);  // save the base and the adapters, not their sum
+        if (merge && ck.lora) {
+            Checkpoint merged = ck;
+            merge_lora(merged.weights, *merged.lora);
+            merged.lora.reset();
+            merged.metadata["mezo"]["merged"] = true;
+            write_blzt(merged, path);
+        } else {
+            write_blzt(ck, path);
+        }
+        if (merger) merger->swap_base(ck.weights);
+        sum.io_seconds += seconds_since(t0);
+        sum.saved.push_back(path);
+    };
+
+    const double prior_train_ms = ck.state.cum_train_ms, prior_wall_ms = ck.state.cum_wall_ms;
+    const auto t_loop = Clock::now();
+    double last_loss = 0;
+    while (ck.state.step < o.steps) {
+        if (stop.load()) {
+            sum.interrupted = true;
+            break;
+        }
+        if (o.time_budget > 0 && seconds_since(t_loop) >= o.time_budget) break;
+        if (o.stop_after > 0 && sum.steps_done >= o.stop_after) break;
+        const auto t_step = Clock::now();
+        const DeviceProfile before = device->profile();
+        const double fwd_before = sum.forward_seconds;
+        const long step = ck.state.step;
+        const std::vector<std::size_t> offsets = mezo_window_offsets(o.seed, step, data.train_tokens.size(), S, B);
+        for (int b = 0; b < B; ++b) batch.fill(data.train_tokens, offsets[std::size_t(b)], b);
+        const std::uint64_t seed = mezo_step_seed(o.seed, step);
+        StepReport rep;
+        rep.step = int(step) + 1;
+        rep.total_steps = o.steps;
+        rep.lr = schedule.at(int(step));
+        const float lr = float(rep.lr);
+        std::vector<double> g_one_sided;
+        if (o.zo_samples == 0) {
+            const SpsaEstimate e = spsa_two_sided(params, seed, o.epsilon, o.direction, hooks);
+            rep.loss = e.loss_plus;
+            rep.loss_minus = e.loss_minus;
+            rep.proj_grad = e.proj_grad;
+        } else {
+            const double loss0 = loss();
+            g_one_sided = spsa_one_sided(params, seed, o.zo_samples, o.epsilon, o.direction, loss0, hooks);
+            double mean = 0;
+            for (double gk : g_one_sided) mean += gk / double(g_one_sided.size());
+            rep.loss = loss0;
+            rep.proj_grad = mean;
+        }
+        if (!std::isfinite(rep.loss) || !std::isfinite(*rep.proj_grad)) {
+            rep.skipped = true;
+            ++sum.skipped_updates;
+            warn("step " + std::to_string(rep.step) + ": the loss is not finite; update skipped");
+            sync();
+        } else {
+            if (o.zo_samples == 0) {
+                zo_update(params, seed, -lr * float(*rep.proj_grad), o.direction, lr * o.weight_decay);
+            } else {
+                // θ −= (lr / N) Σ g_k z_k, the decay applied once.
+                const float n = float(g_one_sided.size());
+                for (std::size_t k = 0; k < g_one_sided.size(); ++k)
+                    zo_update(params, one_sided_seed(seed, int(k)), -lr * float(g_one_sided[k]) / n, o.direction,
+                              k == 0 ? lr * o.weight_decay : 0.0f);
+            }
+            sync();
+            last_loss = rep.loss;
+        }
+        ++ck.state.step;
+        ++ck.state.cum_steps;
+        ++sum.steps_done;
+        const DeviceProfile& after = device->profile();
+        sum.matmul_seconds += after.matmul_s - before.matmul_s;
+        sum.attention_seconds += after.attention_s - before.attention_s;
+        sum.elementwise_seconds += after.elementwise_s - before.elementwise_s;
+        sum.flops += (after.matmul_flops - before.matmul_flops) + (after.attention_flops - before.attention_flops);
+        rep.step_seconds = seconds_since(t_step);
+        sum.step_seconds += rep.step_seconds;
+        sum.perturb_seconds += rep.step_seconds - (sum.forward_seconds - fwd_before);
+        const std::int64_t step_tokens = std::int64_t(B) * S;
+        tokens_seen += step_tokens;
+        sum.tokens += step_tokens;
+        ck.state.cum_train_ms = prior_train_ms + sum.step_seconds * 1000.0;
+        ck.state.cum_wall_ms = prior_wall_ms + seconds_since(t_loop) * 1000.0;
+        rep.elapsed_seconds = seconds_since(t_loop);
+        rep.tokens_per_second = double(sum.tokens) / std::max(1e-9, sum.step_seconds);
+        rep.tokens_seen = tokens_seen;
+        sum.final_loss = rep.loss;
+
+        const bool last = ck.state.step == o.steps || (o.time_budget > 0 && seconds_since(t_loop) >= o.time_budget) ||
+                          (o.stop_after > 0 && sum.steps_done >= o.stop_after);
+        if (o.eval_every > 0 && (ck.state.step % o.eval_every == 0 || last)) {
+            const auto t_eval = Clock::now();
+            rep.val_loss = validation_loss(model, data.val_tokens, val_offsets, batch);
+            sum.eval_seconds += seconds_since(t_eval);
+            sum.last_val_loss = rep.val_loss;
+            if (!best_val || *rep.val_loss < *best_val) {
+                best_val = rep.val_loss;
+                save(best_checkpoint_path(o.output), last_loss, false);
+            }
+        }
+        if (cb.step) cb.step(rep);
+        if (o.save_every > 0 && ck.state.step % o.save_every == 0 && !last) save(o.output, last_loss, false);
+    }
+    save(o.output, last_loss, o.merge_output);
+    sum.best_val_loss = best_val;
+    sum.wall_seconds = seconds_since(t_begin);
+    return sum;
+}
+
+}  // namespace ane

@@ -1,0 +1,66 @@
+#include "ane/mezo/spsa.hpp"
+
+#include <algorithm>
+
+namespace ane {
+
+void ParamSnapshot::save(const std::vector<ParamSpan>& params) {
+    data_.resize(std::size_t(total_size(params)));
+    float* out = data_.data();
+    for (const auto& p : params) out = std::copy_n(p.data, p.size, out);
+}
+
+void ParamSnapshot::restore(const std::vector<ParamSpan>& params) const {
+    const float* in = data_.data();
+    for (const auto& p : params) {
+        std::copy_n(in, p.size, p.data);
+        in += p.size;
+    }
+}
+
+SpsaEstimate spsa_two_sided(const std::vector<ParamSpan>& params, std::uint64_t seed, float eps, Direction direction,
+                            const SpsaHooks& hooks) {
+    SpsaEstimate e;
+    if (hooks.snapshot) hooks.snapshot->save(params);
+    perturb(params, seed, eps, direction);
+    hooks.sync();
+    e.loss_plus = hooks.loss();
+    perturb(params, seed, -2.0f * eps, direction);
+    hooks.sync();
+    e.loss_minus = hooks.loss();
+    if (hooks.snapshot)  // no sync: an update or a sync follows
+        hooks.snapshot->restore(params);
+    else
+        perturb(params, seed, eps, direction);
+    e.proj_grad = (e.loss_plus - e.loss_minus) / (2.0 * double(eps));
+    return e;
+}
+
+std::vector<double> spsa_one_sided(const std::vector<ParamSpan>& params, std::uint64_t seed, int n, float eps,
+                                   Direction direction, double loss0, const SpsaHooks& hooks) {
+    std::vector<double> g(static_cast<std::size_t>(n));
+    if (hooks.snapshot) hooks.snapshot->save(params);
+    for (int k = 0; k < n; ++k) {
+        perturb(params, one_sided_seed(seed, k), eps, direction);
+        hooks.sync();
+        g[std::size_t(k)] = (hooks.loss() - loss0) / double(eps);
+        if (hooks.snapshot)
+            hooks.snapshot->restore(params);
+        else
+            perturb(params, one_sided_seed(seed, k), -eps, direction);
+    }
+    return g;
+}
+
+void zo_update(const std::vector<ParamSpan>& params, std::uint64_t seed, float coeff, Direction direction,
+               float lr_times_wd) {
+    if (lr_times_wd != 0.0f)
+        for (const auto& p : params) {
+            if (!p.decay) continue;
+            const float keep = 1.0f - lr_times_wd;
+            for (std::int64_t i = 0; i < p.size; ++i) p.data[i] *= keep;
+        }
+    perturb(params, seed, coeff, direction);
+}
+
+}  // namespace ane
