@@ -61,5 +61,7 @@ void add_pack_command(CLI::App& app, PackOptions& opts);
 int run_pack(const PackOptions& opts);
 void add_unpack_command(CLI::App& app, ImportOptions& opts);
 int run_unpack(const ImportOptions& opts);
+void add_merge_lora_command(CLI::App& app, ImportOptions& opts);
+int run_merge_lora(const ImportOptions& opts);
 
 }  // namespace ane::convert

@@ -27,7 +27,7 @@ namespace {
 using nlohmann::json;
 
 json model_json(const std::string& path, FileKind kind) {
-    const Checkpoint ck = load_model(path);
+    const Checkpoint ck = load_model(path, {.merge_lora = false});
     const ModelConfig& c = ck.weights.config;
     json j = c;  // dim, hidden, heads, kv_heads, head_dim, seq, layers, vocab, ...
     j["format"] = file_kind_name(kind);
@@ -37,6 +37,10 @@ json model_json(const std::string& path, FileKind kind) {
         j["trailer"] = ck.had_trailer;
         j["metadata"] = ck.metadata;
         j["tokenizer_embedded"] = !ck.tokenizer_model.empty();
+        if (ck.lora)
+            j["lora"] = {{"rank", ck.lora->rank},
+                         {"targets", lora_targets_string(ck.lora->targets)},
+                         {"params", ck.lora->params()}};
         const TrainState& s = ck.state;
         j["state"] = {{"step", s.step},         {"total_steps", s.total_steps}, {"lr", s.lr},
                       {"loss", s.loss},         {"cum_train_ms", s.cum_train_ms}, {"cum_wall_ms", s.cum_wall_ms},
@@ -105,6 +109,10 @@ void print_model(const json& j) {
     }
     if (j["format"] == "blzt" && !j["metadata"].empty()) std::printf("metadata: %s\n", j["metadata"].dump().c_str());
     if (j.value("tokenizer_embedded", false)) std::printf("tokenizer: embedded SentencePiece model\n");
+    if (j.contains("lora"))
+        std::printf("LoRA adapters: rank %d on %s, %lld parameters (not merged; ane-convert merge-lora folds them in)\n",
+                    j["lora"]["rank"].get<int>(), j["lora"]["targets"].get<std::string>().c_str(),
+                    j["lora"]["params"].get<long long>());
     std::printf("tensors:\n");
     const int layers = j["layers"].get<int>();
     for (const auto& t : j["tensors"]) {

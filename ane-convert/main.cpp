@@ -33,6 +33,8 @@ int main(int argc, char** argv) {
     ane::convert::add_pack_command(app, pack);
     ane::convert::ImportOptions unpack;
     ane::convert::add_unpack_command(app, unpack);
+    ane::convert::ImportOptions merge_lora;
+    ane::convert::add_merge_lora_command(app, merge_lora);
 
     try {
         app.parse(argc, argv);
@@ -51,6 +53,7 @@ int main(int argc, char** argv) {
         if (app.got_subcommand("export-hf")) return ane::convert::run_export_hf(export_hf);
         if (app.got_subcommand("pack")) return ane::convert::run_pack(pack);
         if (app.got_subcommand("unpack")) return ane::convert::run_unpack(unpack);
+        if (app.got_subcommand("merge-lora")) return ane::convert::run_merge_lora(merge_lora);
         return 2;
     });
 }

@@ -1,0 +1,226 @@
+// MeZO: the spec's random-number and perturbation vectors, exact restores, the SPSA estimate
+// against true gradients, and the perturbation order.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "ane/mezo/mezo_trainer.hpp"
+#include "ane/mezo/spsa.hpp"
+#include "ane/mezo/xoshiro.hpp"
+#include "ane/model/transformer.hpp"
+#include "ane/sampling.hpp"
+#include "test_util.hpp"
+
+namespace ane {
+namespace {
+
+TEST(Xoshiro, SpecSeedAndOutputs) {
+    Xoshiro256Plus rng(42);
+    EXPECT_EQ(rng.state()[0], 0xbdd732262feb6e95ull);
+    EXPECT_EQ(rng.state()[1], 0x28efe333b266f103ull);
+    EXPECT_EQ(rng.state()[2], 0x47526757130f9f52ull);
+    EXPECT_EQ(rng.state()[3], 0x581ce1ff0e4ae394ull);
+    EXPECT_EQ(rng.next(), 0x15f414253e365229ull);
+    EXPECT_EQ(rng.next(), 0x4f771f08f4211387ull);
+    EXPECT_EQ(rng.next(), 0x100492bd8828891eull);
+    EXPECT_EQ(rng.next(), 0x4e743fce495374aeull);
+    EXPECT_EQ(mezo_step_seed(42, 1), 1000045u);
+    EXPECT_EQ(Xoshiro256Plus(mezo_step_seed(42, 1)).next(), 0x8d1d4dd15e23476aull);
+}
+
+TEST(Perturb, RademacherSpecVector) {
+    const float c = 0.25f;
+    std::vector<float> buf(8, 0.0f);
+    perturb({{"buf", buf.data(), 8, true}}, 42, c, Direction::Rademacher);
+    EXPECT_EQ(buf, (std::vector<float>{c, -c, -c, c, c, c, c, -c}));
+    // Leftovers take one whole draw each (bit 0), and a new buffer starts a new group.
+    std::vector<float> six(6, 0.0f), one(1, 0.0f);
+    perturb({{"six", six.data(), 6, true}, {"one", one.data(), 1, true}}, 42, c, Direction::Rademacher);
+    Xoshiro256Plus rng(42);
+    const std::uint64_t r0 = rng.next(), r1 = rng.next(), r2 = rng.next(), r3 = rng.next();
+    for (int i = 0; i < 4; ++i) EXPECT_EQ(six[i], ((r0 >> i) & 1) ? c : -c) << i;
+    EXPECT_EQ(six[4], (r1 & 1) ? c : -c);
+    EXPECT_EQ(six[5], (r2 & 1) ? c : -c);
+    EXPECT_EQ(one[0], (r3 & 1) ? c : -c);
+}
+
+TEST(Perturb, GaussianPairsAndOddTail) {
+    std::vector<float> buf(3, 0.0f);
+    perturb({{"buf", buf.data(), 3, true}}, 7, 2.0f, Direction::Gaussian);
+    Xoshiro256Plus rng(7);
+    auto [z0, z1] = rng.gaussian_pair();
+    auto [z2, unused] = rng.gaussian_pair();
+    (void)unused;
+    EXPECT_EQ(buf, (std::vector<float>{2.0f * z0, 2.0f * z1, 2.0f * z2}));
+    // Box-Muller from the spec's formula, by hand for the first pair.
+    Xoshiro256Plus again(7);
+    const double u1 = (double(again.next() >> 11) + 0.5) / 9007199254740992.0;
+    const double u2 = (double(again.next() >> 11) + 0.5) / 9007199254740992.0;
+    EXPECT_EQ(z0, float(std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * M_PI * u2)));
+}
+
+TEST(Sampling, MezoSpecWindows) {
+    EXPECT_EQ(mezo_window_offset(42, 0, 18000000, 256), 13401258u);
+    EXPECT_EQ(mezo_window_offset(42, 1, 18000000, 256), 11303970u);
+    const auto val = mezo_validation_offsets(18000000, 2000000, 256, 2);
+    EXPECT_EQ(val, (std::vector<std::size_t>{18204642, 19271388}));
+    EXPECT_EQ(mezo_window_offsets(42, 1, 18000000, 256, 3)[0], 11303970u);
+}
+
+std::vector<float> flatten(const std::vector<ParamSpan>& params) {
+    std::vector<float> out;
+    for (const auto& p : params) out.insert(out.end(), p.data, p.data + p.size);
+    return out;
+}
+
+TEST(Spsa, PerturbPlusMinusRestoreIsBitIdentical) {
+    const ModelConfig c = test::tiny_config(false);
+    Weights w = test::random_weights(c, 3);
+    const Weights before = w;
+    const auto params = mezo_parameters(w, nullptr);
+    ParamSnapshot snapshot;
+    int losses = 0;
+    const SpsaHooks hooks{[&] { return double(++losses); }, [] {}, &snapshot};
+    for (std::uint64_t seed : {1ull, 42ull, 1000045ull}) {
+        const SpsaEstimate e = spsa_two_sided(params, seed, 1e-3f, Direction::Rademacher, hooks);
+        EXPECT_NE(e.loss_plus, e.loss_minus);
+        EXPECT_TRUE(w.bit_equal(before)) << "seed " << seed;
+        spsa_one_sided(params, seed, 3, 1e-3f, Direction::Gaussian, 0.0, hooks);
+        EXPECT_TRUE(w.bit_equal(before)) << "seed " << seed;
+    }
+    // train_mezo's arithmetic restore (no snapshot) returns θ only up to float rounding.
+    const SpsaHooks arithmetic{[] { return 0.0; }, [] {}, nullptr};
+    spsa_two_sided(params, 5, 1e-3f, Direction::Rademacher, arithmetic);
+    const auto after = flatten(params);
+    Weights copy = before;
+    const auto orig = flatten(mezo_parameters(copy, nullptr));
+    for (std::size_t i = 0; i < orig.size(); ++i) ASSERT_NEAR(after[i], orig[i], 4e-7 + 1e-6 * std::fabs(orig[i]));
+}
+
+// The direction z of a seed over a set of sizes, by perturbing zeros by 1.
+std::vector<float> direction_of(const std::vector<ParamSpan>& params, std::uint64_t seed, Direction d) {
+    std::vector<float> z(std::size_t(total_size(params)), 0.0f);
+    std::vector<ParamSpan> zs;
+    std::int64_t at = 0;
+    for (const auto& p : params) {
+        zs.push_back({p.name, z.data() + at, p.size, p.decay});
+        at += p.size;
+    }
+    perturb(zs, seed, 1.0f, d);
+    return z;
+}
+
+void check_quadratic(Direction d, double fourth_moment) {
+    const int n = 37;  // not a multiple of 4: leftovers too
+    std::vector<float> theta(n), a(n);
+    for (int i = 0; i < n; ++i) {
+        theta[i] = 0.3f * float(std::sin(1.7 * i));
+        a[i] = 0.5f + 0.05f * float(i);
+    }
+    std::vector<double> grad(n);
+    double grad_sq = 0;
+    for (int i = 0; i < n; ++i) grad_sq += (grad[i] = double(a[i]) * theta[i]) * grad[i];
+    const std::vector<ParamSpan> params = {{"x", theta.data(), 20, true}, {"y", theta.data() + 20, n - 20, true}};
+    ParamSnapshot snapshot;
+    auto loss = [&] {
+        double l = 0;
+        for (int i = 0; i < n; ++i) l += 0.5 * a[i] * double(theta[i]) * theta[i];
+        return l;
+    };
+    const SpsaHooks hooks{loss, [] {}, &snapshot};
+    const int N = 20000;
+    std::vector<double> mean(n, 0.0);
+    for (int s = 0; s < N; ++s) {
+        const auto z = direction_of(params, std::uint64_t(s), d);
+        const SpsaEstimate e = spsa_two_sided(params, std::uint64_t(s), 1e-3f, d, hooks);
+        double proj = 0;
+        for (int i = 0; i < n; ++i) proj += grad[i] * z[i];
+        // Central differences are exact on a quadratic: only float rounding of θ ± εz remains.
+        ASSERT_NEAR(e.proj_grad, proj, 2e-3 * (1 + std::fabs(proj))) << "seed " << s;
+        for (int i = 0; i < n; ++i) mean[i] += e.proj_grad * z[i] / N;
+    }
+    // E[(g·z) z] = g; each coordinate's standard error is sqrt((|g|² + (m4 − 2) g_i²) / N).
+    for (int i = 0; i < n; ++i) {
+        const double se = std::sqrt((grad_sq + (fourth_moment - 2.0) * grad[i] * grad[i]) / N);
+        EXPECT_NEAR(mean[i], grad[i], 5 * se) << "coordinate " << i;
+    }
+}
+
+TEST(Spsa, QuadraticEstimateIsUnbiasedRademacher) { check_quadratic(Direction::Rademacher, 1.0); }
+TEST(Spsa, QuadraticEstimateIsUnbiasedGaussian) { check_quadratic(Direction::Gaussian, 3.0); }
+
+TEST(Spsa, TinyModelEstimateMatchesBackprop) {
+    const ModelConfig c = test::tiny_config(true);
+    Weights w = test::random_weights(c, 9);
+    w.for_each([](const std::string& name, Tensor& t) {  // a smooth model: gains near 1, small weights
+        const bool gain = name.find("rms") != std::string::npos;
+        for (auto& x : t.span()) x = gain ? 1.0f + 0.1f * x : 0.3f * x;
+    });
+    const int B = 2, S = 8;
+    std::vector<std::int32_t> inputs(B * S), targets(B * S);
+    for (int i = 0; i < B * S; ++i) {
+        inputs[i] = (i * 7 + 3) % c.vocab;
+        targets[i] = (i * 5 + 1) % c.vocab;
+    }
+    auto device = make_device("cpu", 1);
+    Transformer model(w, *device, B, VocabMap::identity(c.vocab));
+    model.forward(inputs.data(), B, S);
+    model.loss_and_dlogits(targets.data(), 1.0f);
+    Weights grads = Weights::zeros(c);
+    model.backward(grads);
+    const auto params = mezo_parameters(w, nullptr);
+    std::vector<double> g;
+    for (const auto& p : params) {
+        const Tensor& t = *grads.find(p.name);
+        g.insert(g.end(), t.data(), t.data() + t.numel());
+    }
+    double g_sq = 0;
+    for (double x : g) g_sq += x * x;
+
+    ParamSnapshot snapshot;
+    auto loss = [&] {
+        model.forward(inputs.data(), B, S);
+        return model.loss_and_dlogits(targets.data(), 1.0f);
+    };
+    const SpsaHooks hooks{loss, [&] { model.refresh_classifier(); }, &snapshot};
+    const int N = 400;
+    double along_g = 0;  // mean of (g·z)·ĝ... projected onto g: E = |g|²
+    for (int s = 0; s < N; ++s) {
+        const auto z = direction_of(params, std::uint64_t(s), Direction::Rademacher);
+        double proj = 0;
+        for (std::size_t i = 0; i < g.size(); ++i) proj += g[i] * z[i];
+        const SpsaEstimate e = spsa_two_sided(params, std::uint64_t(s), 1e-3f, Direction::Rademacher, hooks);
+        EXPECT_NEAR(e.proj_grad, proj, 0.02 * std::sqrt(g_sq) + 0.02 * std::fabs(proj)) << "seed " << s;
+        along_g += e.proj_grad * proj / N;
+    }
+    // E[(g·z)²] = |g|² for Rademacher z; with N samples the relative standard error is ~sqrt(2/N).
+    EXPECT_NEAR(along_g / g_sq, 1.0, 5 * std::sqrt(2.0 / N));
+}
+
+TEST(Spsa, ParameterOrderFollowsTrainMezo) {
+    ModelConfig c = test::tiny_config(true);
+    Weights w = test::random_weights(c, 1);
+    std::vector<std::string> names;
+    for (const auto& p : mezo_parameters(w, nullptr)) names.push_back(p.name);
+    const std::vector<std::string> full = {"embed",
+                                           "layers.0.rms_att", "layers.0.wq", "layers.0.wk", "layers.0.wv",
+                                           "layers.0.wo", "layers.0.rms_ffn", "layers.0.w1", "layers.0.w2",
+                                           "layers.0.w3"};
+    EXPECT_EQ(std::vector<std::string>(names.begin(), names.begin() + 10), full);
+    EXPECT_EQ(names.back(), "rms_final");
+    Lora lora = Lora::init(c, 2, parse_lora_targets("all"), 42);
+    names.clear();
+    for (const auto& p : mezo_parameters(w, &lora)) names.push_back(p.name);
+    const std::vector<std::string> adapters = {
+        "layers.0.wq.lora_a", "layers.0.wq.lora_b", "layers.0.wk.lora_a", "layers.0.wk.lora_b",
+        "layers.0.wv.lora_a", "layers.0.wv.lora_b", "layers.0.wo.lora_a", "layers.0.wo.lora_b",
+        "layers.0.w1.lora_a", "layers.0.w1.lora_b", "layers.0.w2.lora_a", "layers.0.w2.lora_b",
+        "layers.0.w3.lora_a", "layers.0.w3.lora_b", "layers.0.rms_att", "layers.0.rms_ffn"};
+    EXPECT_EQ(std::vector<std::string>(names.begin(), names.begin() + 16), adapters);
+    EXPECT_EQ(names.back(), "rms_final");
+    EXPECT_EQ(names.size(), std::size_t(16 * c.layers + 1));
+}
+
+}  // namespace
+}  // namespace ane
