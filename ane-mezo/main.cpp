@@ -113,28 +113,7 @@ int main(int argc, char** argv) {
         ane::ProgressLine line(quiet ? 0 : (progress ? 1 : -1));
         std::signal(SIGINT, on_interrupt);
         std::signal(SIGTERM, on_interrupt);
-        ane::TrainCallbacks cb;
-        cb.info = [&](const std::string& s) {
-            if (!quiet) {
-                line.finish();
-                std::fprintf(stderr, "%s\n", s.c_str());
-            }
-        };
-        cb.warning = [&](const std::string& s) {
-            line.finish();
-            std::fprintf(stderr, "ane-mezo: warning: %s\n", s.c_str());
-        };
-        cb.step = [&](const ane::StepReport& r) {
-            json.write(ane::step_record(r));
-            const std::string text = ane::step_line(r, o.time_budget);
-            line.update(text, r.val_loss.has_value());
-            if (r.val_loss && !quiet) {
-                if (line.enabled())
-                    line.finish();
-                else
-                    std::fprintf(stderr, "%s\n", text.c_str());
-            }
-        };
+        const ane::TrainCallbacks cb = ane::console_callbacks("ane-mezo", line, json, quiet, o.time_budget);
         const ane::TrainSummary s = ane::train_mezo(o, cb, g_stop);
         line.finish();
         if (s.interrupted) std::fprintf(stderr, "ane-mezo: interrupted; saved %s (resume with --resume)\n", o.output.c_str());

@@ -40,7 +40,7 @@ Transformer::Transformer(const Weights& weights, Device& device, int max_batch, 
     xf_ = buffer(T, D);
     rstd_final_ = buffer(T, 1);
     logits_ = buffer(T, CV);
-    cembed_ = buffer(CV, D);
+    if (CV < c.vocab) cembed_ = buffer(CV, D);  // the full vocabulary reads the weights themselves
     rope_cos_ = buffer(c.seq, c.head_dim / 2);
     rope_sin_ = buffer(c.seq, c.head_dim / 2);
     kernels::rope_tables(c.seq, c.head_dim, c.rope_theta, rope_cos_.data(), rope_sin_.data());
@@ -101,8 +101,13 @@ void Transformer::lora_backward(int layer, LoraTarget t, const float* dy, const 
 
 void Transformer::refresh_classifier() {
     const Tensor& src = w_.config.tied ? w_.embed : w_.classifier;
+    if (cembed_.empty()) {
+        classifier_ = src.data();
+        return;
+    }
     const std::size_t row = std::size_t(w_.config.dim) * sizeof(float);
     for (int c = 0; c < map_.compact_vocab(); ++c) std::memcpy(cembed_.row(c), src.row(map_.to_full(c)), row);
+    classifier_ = cembed_.data();
 }
 
 void Transformer::forward(const std::int32_t* inputs, int B, int S, int score_from) {
@@ -172,7 +177,7 @@ void Transformer::forward(const std::int32_t* inputs, int B, int S, int score_fr
         kernels::rmsnorm_forward(x_final_in_.data(), w_.rms_final.data(), T, D, eps, xf_.data(), rstd_final_.data());
     }
     if (score_from == 0) {
-        dev_.matmul_forward(xf_.data(), cembed_.data(), T, map_.compact_vocab(), D, logits_.data());
+        dev_.matmul_forward(xf_.data(), classifier_, T, map_.compact_vocab(), D, logits_.data());
         return;
     }
     // Only the scored positions go through the classifier.
@@ -181,7 +186,7 @@ void Transformer::forward(const std::int32_t* inputs, int B, int S, int score_fr
     for (int b = 0; b < B; ++b)
         std::memcpy(xf_scored_.row(std::int64_t(b) * R), xf_.row(std::int64_t(b) * S + score_from),
                     sizeof(float) * std::size_t(R) * D);
-    dev_.matmul_forward(xf_scored_.data(), cembed_.data(), B * R, map_.compact_vocab(), D, logits_.data());
+    dev_.matmul_forward(xf_scored_.data(), classifier_, B * R, map_.compact_vocab(), D, logits_.data());
 }
 
 double Transformer::loss_and_dlogits(const std::int32_t* compact_targets, float grad_scale) {
@@ -210,7 +215,7 @@ void Transformer::backward(Weights& grads, Lora* lora_grads) {
     Tensor& gcls = c.tied ? grads.embed : grads.classifier;
 
     // Classifier: dxf = dlogits · cembed; gcembed = dlogits^T · xf.
-    dev_.matmul_input_grad(logits_.data(), cembed_.data(), T, CV, D, dxf_.data());
+    dev_.matmul_input_grad(logits_.data(), classifier_, T, CV, D, dxf_.data());
     if (!gcls.empty()) {
         std::memset(gcembed_.data(), 0, gcembed_.bytes());
         dev_.matmul_weight_grad(logits_.data(), xf_.data(), T, CV, D, gcembed_.data());

@@ -93,4 +93,29 @@ std::string efficiency_report(const TrainSummary& s, const std::string& checkpoi
     return out;
 }
 
+TrainCallbacks console_callbacks(const std::string& tool, ProgressLine& line, JsonLinesLog& json, bool quiet,
+                                 double time_budget) {
+    TrainCallbacks cb;
+    cb.info = [&line, quiet](const std::string& s) {
+        if (quiet) return;
+        line.finish();
+        std::fprintf(stderr, "%s\n", s.c_str());
+    };
+    cb.warning = [&line, tool](const std::string& s) {
+        line.finish();
+        std::fprintf(stderr, "%s: warning: %s\n", tool.c_str(), s.c_str());
+    };
+    cb.step = [&line, &json, quiet, time_budget](const StepReport& r) {
+        json.write(step_record(r));
+        const std::string text = step_line(r, time_budget);
+        line.update(text, r.val_loss.has_value());
+        if (!r.val_loss || quiet) return;
+        if (line.enabled())
+            line.finish();
+        else
+            std::fprintf(stderr, "%s\n", text.c_str());
+    };
+    return cb;
+}
+
 }  // namespace ane

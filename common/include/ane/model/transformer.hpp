@@ -24,7 +24,8 @@ public:
     // are. `lora` must outlive its use; nullptr detaches.
     void set_lora(const Lora* lora);
 
-    // Copies classifier rows from the weights: call after every weight update.
+    // Copies classifier rows of the compact vocabulary from the weights: call after every
+    // weight update (with the full vocabulary the weights are read in place).
     void refresh_classifier();
 
     // Forward over B sequences of S <= config.seq tokens (inputs: full ids, row-major [B, S]).
@@ -67,7 +68,9 @@ private:
     int B_ = 0, S_ = 0, score_from_ = 0;
     std::vector<std::int32_t> inputs_;
     std::vector<LayerActs> acts_;
-    Tensor x_final_in_, xf_, xf_scored_, rstd_final_, logits_, cembed_;
+    Tensor x_final_in_, xf_, xf_scored_, rstd_final_, logits_;
+    Tensor cembed_;  // classifier rows of the compact vocabulary (empty for the full one)
+    const float* classifier_ = nullptr;
     Tensor rope_cos_, rope_sin_;
     // Backward scratch.
     Tensor dy_, dx2_, da_, dout_, dq_, dk_, dv_, dg_, dh1_, dh3_, df_, dxf_, gcembed_;

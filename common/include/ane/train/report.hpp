@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ane/progress.hpp"
 #include "ane/train/trainer.hpp"
 
 namespace ane {
@@ -14,5 +15,11 @@ nlohmann::json step_record(const StepReport& r);
 std::string step_line(const StepReport& r, double time_budget);
 // The "--- efficiency" block and the machine-readable "key: value" lines after "---".
 std::string efficiency_report(const TrainSummary& s, const std::string& checkpoint);
+
+// What the tools show while a run goes: messages and warnings on stderr (ending the progress
+// line first), the progress line after every step, a JSON record per step, and each
+// validation step as a line of its own. `line` and `json` must outlive the callbacks.
+TrainCallbacks console_callbacks(const std::string& tool, ProgressLine& line, JsonLinesLog& json, bool quiet,
+                                 double time_budget);
 
 }  // namespace ane

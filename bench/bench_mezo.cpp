@@ -1,0 +1,148 @@
+// MeZO's two claims, measured on the stories110M shape (random weights, seq 256):
+//  1. a step costs about two forward passes: ms/step against the forward time of the same
+//     model measured in this run (full-parameter with copy or arithmetic restore, LoRA-split);
+//  2. its memory stays near inference: peak RSS of ane-mezo against ane-train on the same
+//     checkpoint and data, from the tools' own reports.
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <random>
+#include <string>
+
+#include "ane/checkpoint.hpp"
+#include "ane/file_io.hpp"
+#include "ane/mezo/mezo_trainer.hpp"
+#include "ane/mezo/spsa.hpp"
+#include "ane/model/init.hpp"
+#include "ane/model/transformer.hpp"
+#include "ane/runtime.hpp"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+double report_value(const std::string& out, const std::string& key) {
+    const auto at = out.find("\n" + key + ": ");
+    return at == std::string::npos ? -1.0 : std::atof(out.c_str() + at + key.size() + 3);
+}
+
+std::string capture(const std::string& cmd) {
+    std::string out;
+    FILE* p = popen(cmd.c_str(), "r");
+    if (!p) return out;
+    char buf[4096];
+    std::size_t n;
+    while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
+    pclose(p);
+    return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    ane::prepare_runtime(argc, argv);
+    const int threads = 2, steps = 3;
+    ane::ModelConfig c = ane::preset("stories110m");
+    c.seq = 256;
+    ane::Weights w = ane::init_weights(c, 1);
+    std::mt19937 rng(3);
+    std::vector<std::int32_t> inputs(std::size_t(c.seq)), targets(std::size_t(c.seq));
+    for (int t = 0; t < c.seq; ++t) {
+        inputs[std::size_t(t)] = int(rng() % std::uint32_t(c.vocab));
+        targets[std::size_t(t)] = int(rng() % std::uint32_t(c.vocab));
+    }
+    std::printf("bench_mezo: stories110M shape (%.1fM parameters), seq %d, batch 1, %d threads\n", c.params() / 1e6,
+                c.seq, threads);
+    std::printf("device: %s\n\n", ane::blas_description().c_str());
+
+    auto device = ane::make_device("cpu", threads);
+    ane::Transformer model(w, *device, 1, ane::VocabMap::identity(c.vocab), /*for_training=*/false);
+    auto loss = [&] {
+        model.forward(inputs.data(), 1, c.seq);
+        return model.loss_and_dlogits(targets.data(), 1.0f);
+    };
+    loss();  // warm up
+    auto t0 = Clock::now();
+    for (int i = 0; i < steps; ++i) loss();
+    const double fwd = since(t0) / steps;
+    std::printf("forward pass (with loss): %.1f ms\n", fwd * 1e3);
+    std::printf("%-36s %10s %14s %12s\n", "MeZO step", "ms/step", "forward passes", "perturb ms");
+
+    ane::Lora lora = ane::Lora::init(c, 8, ane::parse_lora_targets("attn"), 42);
+    struct Case {
+        const char* name;
+        bool use_lora, exact;
+    };
+    for (const Case& k : {Case{"full-parameter, copy restore", false, true}, Case{"full-parameter, arithmetic restore", false, false},
+                          Case{"LoRA-split r8 attn, copy restore", true, true}}) {
+        model.set_lora(k.use_lora ? &lora : nullptr);
+        const auto params = ane::mezo_parameters(w, k.use_lora ? &lora : nullptr);
+        ane::ParamSnapshot snapshot;
+        auto sync = [&] {
+            if (!k.use_lora) model.refresh_classifier();
+        };
+        const ane::SpsaHooks hooks{loss, sync, k.exact ? &snapshot : nullptr};
+        double in_forward = 0;
+        auto timed_loss = [&] {
+            const auto f0 = Clock::now();
+            const double l = loss();
+            in_forward += since(f0);
+            return l;
+        };
+        const ane::SpsaHooks timed{timed_loss, sync, hooks.snapshot};
+        ane::spsa_two_sided(params, 1, 1e-3f, ane::Direction::Rademacher, hooks);  // warm up, allocate
+        t0 = Clock::now();
+        for (int s = 0; s < steps; ++s) {
+            const auto e = ane::spsa_two_sided(params, std::uint64_t(s) * 1000003u + 42u, 1e-3f, ane::Direction::Rademacher, timed);
+            ane::zo_update(params, std::uint64_t(s) * 1000003u + 42u, -1e-9f * float(e.proj_grad), ane::Direction::Rademacher);
+            sync();
+        }
+        const double step = since(t0) / steps;
+        std::printf("%-36s %10.1f %14.2f %12.1f\n", k.name, step * 1e3, step / fwd, (step - in_forward / steps) * 1e3);
+        std::fflush(stdout);
+    }
+    model.set_lora(nullptr);
+
+    // Peak RSS of the tools on the same checkpoint and tokens.
+    const std::filesystem::path dir = std::filesystem::temp_directory_path() / ("bench_mezo." + std::to_string(getpid()));
+    std::filesystem::create_directories(dir);
+    const std::string ckpt = (dir / "model.bin").string(), data = (dir / "tokens.bin").string();
+    {
+        ane::Checkpoint ck;
+        ck.weights = w;
+        ane::write_blzt(ck, ckpt);
+        std::vector<std::uint16_t> toks(200000);
+        for (auto& t : toks) t = std::uint16_t(rng() % std::uint32_t(c.vocab));
+        ane::AtomicWriter out(data);
+        out.write(toks.data(), toks.size() * 2);
+        out.commit();
+    }
+    const std::string common = " --init " + ckpt + " --data " + data + " --steps 2 --eval-every 0 --threads " +
+                               std::to_string(threads) + " -q -f -o " + (dir / "out.bin").string();
+    struct Tool {
+        const char* name;
+        std::string cmd;
+    };
+    const Tool tools[] = {
+        {"ane-train --batch 1", std::string(ANE_TRAIN_BIN) + common + " --batch 1"},
+        {"ane-train --batch 8 (default)", std::string(ANE_TRAIN_BIN) + common},
+        {"ane-mezo (full, copy restore)", std::string(ANE_MEZO_BIN) + common},
+        {"ane-mezo --restore arithmetic", std::string(ANE_MEZO_BIN) + common + " --restore arithmetic"},
+        {"ane-mezo --lora split", std::string(ANE_MEZO_BIN) + common + " --lora split"},
+        {"ane-train --batch 1 --lora-rank 8", std::string(ANE_TRAIN_BIN) + common + " --batch 1 --lora-rank 8"},
+    };
+    std::printf("\n%-36s %12s %12s %14s\n", "peak RSS", "MB", "vs train b1", "ms/step");
+    double train_rss = 0;
+    for (const Tool& t : tools) {
+        const std::string out = capture(t.cmd + " 2>&1");
+        const double rss = report_value(out, "peak_rss_mb");
+        const double ms = 1000.0 * report_value(out, "training_seconds") / 2.0;
+        if (train_rss == 0) train_rss = rss;
+        std::printf("%-36s %12.1f %12.2f %14.1f\n", t.name, rss, rss / train_rss, ms);
+        if (rss < 0) std::printf("  (failed: %s)\n", out.c_str());
+        std::fflush(stdout);
+    }
+    std::filesystem::remove_all(dir);
+    return 0;
+}
