@@ -78,7 +78,7 @@ int main(int argc, char** argv) {
         const ane::VocabMap map =
             compact ? ane::VocabMap::build(data.tokens(), c.vocab) : ane::VocabMap::identity(c.vocab);
         auto device = ane::make_device(device_name, threads);
-        ane::Transformer model(ck.weights, *device, batch, map);
+        ane::Transformer model(ck.weights, *device, batch, map, /*for_training=*/false);
         ane::ProgressLine line(quiet ? 0 : (progress_flag ? 1 : -1));
         const auto t0 = std::chrono::steady_clock::now();
         const ane::EvalResult r = ane::evaluate_stream(model, tokens, windows, bytes ? &*bytes : nullptr,
