@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <exception>
 
+#include "ane/cli.hpp"
 #include "ane/error.hpp"
 #include "ane/runtime.hpp"
 #include "ane/tool_main.hpp"
@@ -36,13 +37,7 @@ int main(int argc, char** argv) {
     ane::convert::ImportOptions merge_lora;
     ane::convert::add_merge_lora_command(app, merge_lora);
 
-    try {
-        app.parse(argc, argv);
-    } catch (const CLI::ParseError& e) {
-        if (e.get_exit_code() == 0) return app.exit(e);
-        std::fprintf(stderr, "ane-convert: usage error: %s\nRun 'ane-convert --help' for usage.\n", e.what());
-        return 2;
-    }
+    if (const auto code = ane::parse_command_line(app, argc, argv, "ane-convert")) return *code;
     if (quiet) ane::log::set_level(ane::log::Level::Quiet);
     return ane::run_tool("ane-convert", [&] {
         if (app.got_subcommand("tokens")) return ane::convert::run_tokens(tokens);

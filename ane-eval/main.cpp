@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "ane/cli.hpp"
 #include "ane/device/device.hpp"
 #include "ane/error.hpp"
 #include "ane/runtime.hpp"
@@ -46,13 +47,7 @@ int main(int argc, char** argv) {
         "windows. val_bpb = (val_loss / ln 2) x (scored tokens / scored bytes), bytes counted per token as the\n"
         "parameter-golf challenge does (a token's UTF-8 bytes, plus one for a leading space unless the previous\n"
         "token is a boundary).");
-    try {
-        app.parse(argc, argv);
-    } catch (const CLI::ParseError& e) {
-        if (e.get_exit_code() == 0) return app.exit(e);
-        std::fprintf(stderr, "ane-eval: usage error: %s\nRun 'ane-eval --help' for usage.\n", e.what());
-        return 2;
-    }
+    if (const auto code = ane::parse_command_line(app, argc, argv, "ane-eval")) return *code;
     return ane::run_tool("ane-eval", [&] {
         ane::Checkpoint ck = ane::load_model(model_path);
         ane::ModelConfig& c = ck.weights.config;

@@ -6,6 +6,7 @@
 #include <iterator>
 #include <nlohmann/json.hpp>
 
+#include "ane/cli.hpp"
 #include "ane/device/device.hpp"
 #include "ane/error.hpp"
 #include "ane/file_io.hpp"
@@ -63,13 +64,7 @@ int main(int argc, char** argv) {
     app.add_option("--ctx", context, "context length (default: the model's)");
     app.add_option("--device", device_name, "compute backend (default cpu)");
     app.add_option("--threads", threads, "threads (default: all cores)");
-    try {
-        app.parse(argc, argv);
-    } catch (const CLI::ParseError& e) {
-        if (e.get_exit_code() == 0) return app.exit(e);
-        std::fprintf(stderr, "ane-generate: usage error: %s\nRun 'ane-generate --help' for usage.\n", e.what());
-        return 2;
-    }
+    if (const auto code = ane::parse_command_line(app, argc, argv, "ane-generate")) return *code;
     if (!seed_given) sc.seed = std::uint64_t(std::time(nullptr));
     return ane::run_tool("ane-generate", [&] {
         ane::require(prompt_file.empty() || prompt.empty(), "give --prompt or --prompt-file, not both");

@@ -3,6 +3,7 @@
 #include <csignal>
 #include <cstdio>
 
+#include "ane/cli.hpp"
 #include "ane/config.hpp"
 #include "ane/error.hpp"
 #include "ane/file_io.hpp"
@@ -87,15 +88,8 @@ int main(int argc, char** argv) {
     app.footer("A step: perturb the trainable weights by +εz, loss; by -2εz, loss; restore; w -= lr·g·z with\n"
                "g = (L+ - L-)/2ε, z regenerated from the step's seed. Ctrl-C saves and exits (code 130).");
 
-    try {
-        app.parse(argc, argv);
-    } catch (const CLI::ParseError& e) {
-        if (e.get_exit_code() == 0) return app.exit(e);
-        std::fprintf(stderr, "ane-mezo: usage error: %s\nRun 'ane-mezo --help' for usage.\n", e.what());
-        return 2;
-    }
-    for (const auto* opt : app.get_options())
-        if (opt->count() > 0 && !opt->get_lnames().empty()) o.explicit_flags.push_back("--" + opt->get_lnames().front());
+    if (const auto code = ane::parse_command_line(app, argc, argv, "ane-mezo")) return *code;
+    o.explicit_flags = ane::given_flags(app);
     if (residual_scale > 0) o.residual_scale = residual_scale;
     if (no_deepnet) o.residual_scale = 1.0;
     if (seq > 0) o.seq = seq;

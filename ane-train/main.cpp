@@ -3,6 +3,7 @@
 #include <csignal>
 #include <cstdio>
 
+#include "ane/cli.hpp"
 #include "ane/config.hpp"
 #include "ane/device/device.hpp"
 #include "ane/error.hpp"
@@ -83,15 +84,8 @@ int main(int argc, char** argv) {
     app.footer("A step is one optimizer update: --accum micro-batches of --batch windows of --seq tokens.\n"
                "Ctrl-C saves the checkpoint and exits (code 130); --resume continues exactly.");
 
-    try {
-        app.parse(argc, argv);
-    } catch (const CLI::ParseError& e) {
-        if (e.get_exit_code() == 0) return app.exit(e);
-        std::fprintf(stderr, "ane-train: usage error: %s\nRun 'ane-train --help' for usage.\n", e.what());
-        return 2;
-    }
-    for (const auto* opt : app.get_options())
-        if (opt->count() > 0 && !opt->get_lnames().empty()) o.explicit_flags.push_back("--" + opt->get_lnames().front());
+    if (const auto code = ane::parse_command_line(app, argc, argv, "ane-train")) return *code;
+    o.explicit_flags = ane::given_flags(app);
     if (residual_scale > 0) o.residual_scale = residual_scale;
     if (no_deepnet) o.residual_scale = 1.0;
     if (seq > 0) o.seq = seq;
