@@ -113,12 +113,6 @@ void restore_settings(MezoOptions& o, const nlohmann::json& s) {
 TrainSummary train_mezo(const MezoOptions& options, const TrainCallbacks& cb, const std::atomic<bool>& stop) {
     const auto t_begin = Clock::now();
     MezoOptions o = options;
-    auto info = [&](const std::string& s) {
-        if (cb.info) cb.info(s);
-    };
-    auto warn = [&](const std::string& s) {
-        if (cb.warning) cb.warning(s);
-    };
 
     // The model, and the adapters when tuning through LoRA.
     Checkpoint ck = load_run_model({o.preset, o.config_path, o.init, o.resume}, o.seed, /*load_moments=*/false);
@@ -128,12 +122,12 @@ TrainSummary train_mezo(const MezoOptions& options, const TrainCallbacks& cb, co
             resumed = ck.metadata["mezo"];
             if (resumed.contains("settings")) restore_settings(o, resumed["settings"]);
         } else {
-            warn(o.resume + ": has no ane-mezo state; continuing from its step " + std::to_string(ck.state.step));
+            cb.warn(o.resume + ": has no ane-mezo state; continuing from its step " + std::to_string(ck.state.step));
         }
         if (ck.lora && o.lora == LoraMode::None) o.lora = LoraMode::Split;
-        info("resuming " + o.resume + " at step " + std::to_string(ck.state.step));
+        cb.say("resuming " + o.resume + " at step " + std::to_string(ck.state.step));
     } else if (!o.init.empty()) {
-        info("initialized from " + o.init);
+        cb.say("initialized from " + o.init);
     }
     ck.adam.reset();
     ck.lora_adam.clear();
@@ -176,21 +170,21 @@ TrainSummary train_mezo(const MezoOptions& options, const TrainCallbacks& cb, co
     sum.device_description = device->describe();
     sum.mode = std::string("mezo-") + (o.lora == LoraMode::None ? "full" : o.lora == LoraMode::Merge ? "lora" : "lora-split") +
                (o.zo_samples > 0 ? "-one-sided" : "");
-    info("model: " + std::to_string(c.params()) + " parameters, dim " + std::to_string(c.dim) + ", " +
+    cb.say("model: " + std::to_string(c.params()) + " parameters, dim " + std::to_string(c.dim) + ", " +
          std::to_string(c.layers) + " layers, seq " + std::to_string(S) + "; vocabulary " +
          std::to_string(data.map.compact_vocab()) + (o.full_vocab ? " (full)" : " (compact)"));
-    info("MeZO: " + sum.mode + ", " + std::to_string(sum.trainable_params) + " trainable parameters" +
+    cb.say("MeZO: " + sum.mode + ", " + std::to_string(sum.trainable_params) + " trainable parameters" +
          (ck.lora ? " (LoRA rank " + std::to_string(ck.lora->rank) + " on " + lora_targets_string(ck.lora->targets) +
                         " + RMS gains)"
                   : "") +
          "; lr " + std::to_string(*o.lr) + ", epsilon " + std::to_string(o.epsilon) +
          (o.zo_samples > 0 ? ", " + std::to_string(o.zo_samples) + " one-sided samples per step" : ""));
-    info(o.exact_restore ? "perturbations undone from a copy of the trainable set (" +
+    cb.say(o.exact_restore ? "perturbations undone from a copy of the trainable set (" +
                                std::to_string(total_size(params) * 4 / 1000000) + " MB): bit-exact"
                          : "perturbations undone arithmetically (exact up to float rounding; no copy)");
-    info("data: " + std::to_string(data.train_tokens.size()) + " training tokens, " +
+    cb.say("data: " + std::to_string(data.train_tokens.size()) + " training tokens, " +
          std::to_string(data.val_tokens.size()) + " validation tokens; " + std::to_string(B * S) + " tokens per loss");
-    info("device: " + sum.device_description);
+    cb.say("device: " + sum.device_description);
 
     WindowBatch batch(B, S, data.map);
     const std::vector<std::size_t> val_offsets =
@@ -271,7 +265,7 @@ TrainSummary train_mezo(const MezoOptions& options, const TrainCallbacks& cb, co
         if (!std::isfinite(rep.loss) || !std::isfinite(*rep.proj_grad)) {
             rep.skipped = true;
             ++sum.skipped_updates;
-            warn("step " + std::to_string(rep.step) + ": the loss is not finite; update skipped");
+            cb.warn("step " + std::to_string(rep.step) + ": the loss is not finite; update skipped");
             sync();
         } else {
             if (o.zo_samples == 0) {

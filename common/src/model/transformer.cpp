@@ -87,10 +87,10 @@ void Transformer::lora_forward(int layer, LoraTarget t, const float* x, int T, f
 }
 
 void Transformer::lora_backward(int layer, LoraTarget t, const float* dy, const float* x, int T, float* dx,
-                                float alpha, Lora& lora_grads) {
+                                float alpha, Lora* lora_grads) {
     if (!lora_ || !lora_->targets[t]) return;
     const LoraAdapter& ad = lora_->at(layer, t);
-    LoraAdapter& g = lora_grads.at(layer, t);
+    LoraAdapter& g = lora_grads->at(layer, t);
     const int r = lora_->rank, in = int(ad.a.cols()), out = int(ad.b.rows());
     // y += alpha · t B^T with t = x A^T.
     dev_.matmul_weight_grad(dy, acts(layer).lora_t[t].data(), T, out, r, g.b.data(), alpha);
@@ -233,7 +233,7 @@ void Transformer::backward(Weights& grads, Lora* lora_grads) {
         // FFN: x_next = x2 + α W2 g.
         dev_.matmul_input_grad(dy_.data(), W.w2.data(), T, D, H, dg_.data(), alpha);
         weight_grad(dy_.data(), A.g.data(), D, H, G.w2, alpha);
-        if (lora_) lora_backward(l, kW2, dy_.data(), A.g.data(), T, dg_.data(), alpha, *lora_grads);
+        lora_backward(l, kW2, dy_.data(), A.g.data(), T, dg_.data(), alpha, lora_grads);
         {
             ScopedTimer timer(prof.elementwise_s);
             kernels::swiglu_backward(A.h1.data(), A.h3.data(), dg_.data(), std::int64_t(T) * H, dh1_.data(),
@@ -243,10 +243,8 @@ void Transformer::backward(Weights& grads, Lora* lora_grads) {
         weight_grad(dh3_.data(), A.f.data(), H, D, G.w3);
         dev_.matmul_input_grad(dh1_.data(), W.w1.data(), T, H, D, df_.data());
         dev_.matmul_input_grad(dh3_.data(), W.w3.data(), T, H, D, df_.data(), 1.0f, 1.0f);
-        if (lora_) {
-            lora_backward(l, kW1, dh1_.data(), A.f.data(), T, df_.data(), 1.0f, *lora_grads);
-            lora_backward(l, kW3, dh3_.data(), A.f.data(), T, df_.data(), 1.0f, *lora_grads);
-        }
+        lora_backward(l, kW1, dh1_.data(), A.f.data(), T, df_.data(), 1.0f, lora_grads);
+        lora_backward(l, kW3, dh3_.data(), A.f.data(), T, df_.data(), 1.0f, lora_grads);
         {
             ScopedTimer timer(prof.elementwise_s);
             std::memcpy(dx2_.data(), dy_.data(), tdf);
@@ -256,7 +254,7 @@ void Transformer::backward(Weights& grads, Lora* lora_grads) {
         // Attention: x2 = x + α Wo o.
         dev_.matmul_input_grad(dx2_.data(), W.wo.data(), T, D, Q, dout_.data(), alpha);
         weight_grad(dx2_.data(), A.o.data(), D, Q, G.wo, alpha);
-        if (lora_) lora_backward(l, kWo, dx2_.data(), A.o.data(), T, dout_.data(), alpha, *lora_grads);
+        lora_backward(l, kWo, dx2_.data(), A.o.data(), T, dout_.data(), alpha, lora_grads);
         dev_.attention_backward(A.q.data(), A.k.data(), A.v.data(), A.probs.data(), dout_.data(), B, S, c.heads,
                                 c.kv_heads, c.head_dim, dq_.data(), dk_.data(), dv_.data());
         {
@@ -270,11 +268,9 @@ void Transformer::backward(Weights& grads, Lora* lora_grads) {
         dev_.matmul_input_grad(dq_.data(), W.wq.data(), T, Q, D, da_.data());
         dev_.matmul_input_grad(dk_.data(), W.wk.data(), T, KV, D, da_.data(), 1.0f, 1.0f);
         dev_.matmul_input_grad(dv_.data(), W.wv.data(), T, KV, D, da_.data(), 1.0f, 1.0f);
-        if (lora_) {
-            lora_backward(l, kWq, dq_.data(), A.a.data(), T, da_.data(), 1.0f, *lora_grads);
-            lora_backward(l, kWk, dk_.data(), A.a.data(), T, da_.data(), 1.0f, *lora_grads);
-            lora_backward(l, kWv, dv_.data(), A.a.data(), T, da_.data(), 1.0f, *lora_grads);
-        }
+        lora_backward(l, kWq, dq_.data(), A.a.data(), T, da_.data(), 1.0f, lora_grads);
+        lora_backward(l, kWk, dk_.data(), A.a.data(), T, da_.data(), 1.0f, lora_grads);
+        lora_backward(l, kWv, dv_.data(), A.a.data(), T, da_.data(), 1.0f, lora_grads);
         {
             ScopedTimer timer(prof.elementwise_s);
             std::memcpy(dy_.data(), dx2_.data(), tdf);

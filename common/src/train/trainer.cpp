@@ -80,12 +80,6 @@ double grad_norm(const std::vector<ParamRef>& params) {
 TrainSummary train(const TrainOptions& options, const TrainCallbacks& cb, const std::atomic<bool>& stop) {
     const auto t_begin = Clock::now();
     TrainOptions o = options;
-    auto info = [&](const std::string& s) {
-        if (cb.info) cb.info(s);
-    };
-    auto warn = [&](const std::string& s) {
-        if (cb.warning) cb.warning(s);
-    };
 
     // The model.
     Checkpoint ck = load_run_model({o.preset, o.config_path, o.init, o.resume}, o.seed, /*load_moments=*/true);
@@ -95,11 +89,11 @@ TrainSummary train(const TrainOptions& options, const TrainCallbacks& cb, const 
             resumed = ck.metadata["train"];
             if (resumed.contains("settings")) restore_settings(o, resumed["settings"]);
         } else {
-            warn(o.resume + ": has no ane-train state; continuing its weights and moments with a fresh data stream");
+            cb.warn(o.resume + ": has no ane-train state; continuing its weights and moments with a fresh data stream");
         }
-        info("resuming " + o.resume + " at step " + std::to_string(ck.state.step));
+        cb.say("resuming " + o.resume + " at step " + std::to_string(ck.state.step));
     } else if (!o.init.empty()) {
-        info("initialized from " + o.init);
+        cb.say("initialized from " + o.init);
     }
     ModelConfig& c = ck.weights.config;
     if (o.residual_scale) c.residual_scale = *o.residual_scale;
@@ -138,7 +132,7 @@ TrainSummary train(const TrainOptions& options, const TrainCallbacks& cb, const 
                 Tensor& moment = ck.lora_adam[slot + p.name];
                 if (moment.shape() != p.value->shape()) moment = Tensor(p.value->shape());
             }
-        info("LoRA: rank " + std::to_string(ck.lora->rank) + " on " + lora_targets_string(ck.lora->targets) + ", " +
+        cb.say("LoRA: rank " + std::to_string(ck.lora->rank) + " on " + lora_targets_string(ck.lora->targets) + ", " +
              std::to_string(ck.lora->params()) + " adapter parameters (+ RMS gains) trained, base frozen");
     }
     const AdamWConfig adam{o.beta1, o.beta2, o.adam_eps, o.weight_decay};
@@ -161,13 +155,13 @@ TrainSummary train(const TrainOptions& options, const TrainCallbacks& cb, const 
     }
     sum.compact_vocab = map.compact_vocab();
     sum.device_description = device->describe();
-    info("model: " + std::to_string(c.params()) + " parameters, dim " + std::to_string(c.dim) + ", " +
+    cb.say("model: " + std::to_string(c.params()) + " parameters, dim " + std::to_string(c.dim) + ", " +
          std::to_string(c.layers) + " layers, seq " + std::to_string(S) + "; vocabulary " +
          std::to_string(map.compact_vocab()) + (o.full_vocab ? " (full)" : " (compact)"));
-    info("data: " + std::to_string(data.train_tokens.size()) + " training tokens, " +
+    cb.say("data: " + std::to_string(data.train_tokens.size()) + " training tokens, " +
          std::to_string(data.val_tokens.size()) + " validation tokens; " + std::to_string(B * S * o.accum) +
          " tokens per update");
-    info("device: " + sum.device_description);
+    cb.say("device: " + sum.device_description);
 
     WindowBatch batch(B, S, map);
     const std::vector<std::size_t> val_offsets =
@@ -231,7 +225,7 @@ TrainSummary train(const TrainOptions& options, const TrainCallbacks& cb, const 
         if (!std::isfinite(loss) || !std::isfinite(norm)) {
             rep.skipped = true;
             ++sum.skipped_updates;
-            warn("step " + std::to_string(rep.step) + ": " + (std::isfinite(loss) ? "gradient" : "loss") +
+            cb.warn("step " + std::to_string(rep.step) + ": " + (std::isfinite(loss) ? "gradient" : "loss") +
                  " is not finite; update skipped");
         } else {
             const double clip = (o.clip > 0 && norm > o.clip) ? o.clip / norm : 1.0;

@@ -56,8 +56,9 @@ private:
     // y[T, out] += alpha · (x A^T) B^T for an adapted projection.
     void lora_forward(int layer, LoraTarget t, const float* x, int T, float* y, float alpha = 1.0f);
     // Given dy of an adapted projection: dA, dB into lora_grads; dx += alpha · (dy B) A.
+    // Nothing without LoRA attached (backward() checks lora_grads is given exactly then).
     void lora_backward(int layer, LoraTarget t, const float* dy, const float* x, int T, float* dx, float alpha,
-                       Lora& lora_grads);
+                       Lora* lora_grads);
     const Weights& w_;
     Device& dev_;
     int max_batch_;

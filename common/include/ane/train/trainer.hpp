@@ -82,6 +82,13 @@ struct TrainCallbacks {
     // The one place where a step's gradients are complete (summed over micro-batches, still
     // loss-scaled): a data-parallel all-reduce goes here; tests inject faults here.
     std::function<void(Weights& grads, int step)> gradients_ready;
+
+    void say(const std::string& s) const {
+        if (info) info(s);
+    }
+    void warn(const std::string& s) const {
+        if (warning) warning(s);
+    }
 };
 
 // Runs training to the step or time budget, or until `stop` becomes true (Ctrl-C); saves
