@@ -60,7 +60,7 @@ int main(int argc, char** argv) {
     ane::Transformer model(w, *device, 1, ane::VocabMap::identity(c.vocab), /*for_training=*/false);
     auto loss = [&] {
         model.forward(inputs.data(), 1, c.seq);
-        return model.loss_and_dlogits(targets.data(), 1.0f);
+        return model.loss(targets.data());
     };
     loss();  // warm up
     auto t0 = Clock::now();

@@ -189,13 +189,28 @@ void Transformer::forward(const std::int32_t* inputs, int B, int S, int score_fr
     dev_.matmul_forward(xf_scored_.data(), classifier_, B * R, map_.compact_vocab(), D, logits_.data());
 }
 
-double Transformer::loss_and_dlogits(const std::int32_t* compact_targets, float grad_scale) {
-    ScopedTimer timer(dev_.profile().elementwise_s);
+int Transformer::scored_rows_checked(const std::int32_t* compact_targets) const {
     const int T = B_ * (S_ - score_from_);
     for (int t = 0; t < T; ++t)
         require(compact_targets[t] >= 0 && compact_targets[t] < map_.compact_vocab(), "target ", compact_targets[t],
                 " at position ", t, " is outside the compact vocabulary of ", map_.compact_vocab());
+    return T;
+}
+
+double Transformer::loss_and_dlogits(const std::int32_t* compact_targets, float grad_scale) {
+    ScopedTimer timer(dev_.profile().elementwise_s);
+    const int T = scored_rows_checked(compact_targets);
     return kernels::cross_entropy(logits_.data(), compact_targets, T, map_.compact_vocab(), grad_scale);
+}
+
+double Transformer::loss(const std::int32_t* compact_targets) {
+    ScopedTimer timer(dev_.profile().elementwise_s);
+    const int T = scored_rows_checked(compact_targets);
+    row_loss_.resize(std::size_t(T));
+    kernels::cross_entropy_rows(logits_.data(), compact_targets, T, map_.compact_vocab(), row_loss_.data());
+    double total = 0;
+    for (double l : row_loss_) total += l;
+    return total / T;
 }
 
 void Transformer::backward(Weights& grads, Lora* lora_grads) {

@@ -66,7 +66,7 @@ double validation_loss(Transformer& model, std::span<const std::uint16_t> tokens
         const int nb = int(std::min<std::size_t>(batch.batch(), offsets.size() - i));
         for (int b = 0; b < nb; ++b) batch.fill(tokens, offsets[i + b], b);
         model.forward(batch.inputs(), nb, batch.seq());
-        total += model.loss_and_dlogits(batch.targets(), 1.0f) * nb;
+        total += model.loss(batch.targets()) * nb;
     }
     return total / double(offsets.size());
 }

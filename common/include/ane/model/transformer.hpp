@@ -36,6 +36,8 @@ public:
     // Mean cross-entropy of the last forward against compact targets; turns the logits into
     // dlogits (times grad_scale / T) for backward().
     double loss_and_dlogits(const std::int32_t* compact_targets, float grad_scale);
+    // The same mean cross-entropy, leaving the logits as they are (no backward follows).
+    double loss(const std::int32_t* compact_targets);
     // Accumulates the gradient of the last forward into grads, skipping tensors left empty
     // there (a frozen base: Weights::norms_only). With LoRA attached, lora_grads (shaped like
     // the adapters) receives the adapters' gradients.
@@ -53,6 +55,8 @@ private:
         std::array<Tensor, kLoraTargetCount> lora_t;  // A·x per adapted projection [T, rank]
     };
     LayerActs& acts(int layer) { return acts_[std::size_t(layer) % acts_.size()]; }
+    // Rows the last forward scored; throws if a target is outside the compact vocabulary.
+    int scored_rows_checked(const std::int32_t* compact_targets) const;
     // y[T, out] += alpha · (x A^T) B^T for an adapted projection.
     void lora_forward(int layer, LoraTarget t, const float* x, int T, float* y, float alpha = 1.0f);
     // Given dy of an adapted projection: dA, dB into lora_grads; dx += alpha · (dy B) A.
@@ -68,6 +72,7 @@ private:
     VocabMap map_;
     int B_ = 0, S_ = 0, score_from_ = 0;
     std::vector<std::int32_t> inputs_;
+    std::vector<double> row_loss_;
     std::vector<LayerActs> acts_;
     Tensor x_final_in_, xf_, xf_scored_, rstd_final_, logits_;
     Tensor cembed_;  // classifier rows of the compact vocabulary (empty for the full one)
