@@ -10,7 +10,10 @@
 #include "ane/model_file.hpp"
 #include "ane/progress.hpp"
 #include "ane/tokenizer.hpp"
+#include "ane/file_checks.hpp"
+#include "ane/log.hpp"
 #include "commands.hpp"
+#include "outputs.hpp"
 
 namespace ane::convert {
 
@@ -19,14 +22,19 @@ void add_gguf_command(CLI::App& app, ImportOptions& o) {
     cmd->add_option("input", o.input, "the .gguf file (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K tensors)")
         ->required()
         ->check(CLI::ExistingFile);
-    cmd->add_option("-o,--output", o.output, "BLZT checkpoint to write")->required();
+    cmd->add_option("-o,--output", o.output, "BLZT checkpoint to write (default: beside the input, model.gguf -> model.bin)");
     cmd->add_flag("-f,--force", o.force, "overwrite an existing output");
 }
 
-int run_gguf(const ImportOptions& o) {
-    check_can_write(o.output, o.force);
+int run_gguf(const ImportOptions& opts) {
+    ImportOptions o = opts;
+    o.output = resolve_output(o.input, o.output, ".bin");
+    FileChecks files(o.force);
+    files.input(o.input, "the input");
+    files.output(o.output, "-o/--output");
     Checkpoint ck = read_gguf_model(o.input);
     write_blzt(ck, o.output);
+    if (log::level() < log::Level::Info) return 0;
     const ModelConfig& c = ck.weights.config;
     std::printf("wrote %s: %lld parameters, dim %d, %d layers, vocab %d, %s classifier%s\n", o.output.c_str(),
                 static_cast<long long>(c.params()), c.dim, c.layers, c.vocab, c.tied ? "tied" : "untied",
@@ -38,7 +46,7 @@ int run_gguf(const ImportOptions& o) {
 void add_export_gguf_command(CLI::App& app, ExportGgufOptions& o) {
     auto* cmd = app.add_subcommand("export-gguf", "write any model file as a llama.cpp GGUF (llama architecture)");
     cmd->add_option("input", o.input, "a model file: BLZT, GGUF, llama.c")->required()->check(CLI::ExistingFile);
-    cmd->add_option("-o,--output", o.output, "the .gguf to write")->required();
+    cmd->add_option("-o,--output", o.output, "the .gguf to write (default: beside the input, model.bin -> model.gguf; a .gguf input -> model.TYPE.gguf)");
     cmd->add_option("--type", o.type, "matrix encoding: f32, f16 or q8_0 (norms stay f32)")
         ->check(CLI::IsMember({"f32", "f16", "q8_0"}));
     cmd->add_option("-t,--tokenizer", o.tokenizer,
@@ -46,8 +54,13 @@ void add_export_gguf_command(CLI::App& app, ExportGgufOptions& o) {
     cmd->add_flag("-f,--force", o.force, "overwrite an existing output");
 }
 
-int run_export_gguf(const ExportGgufOptions& o) {
-    check_can_write(o.output, o.force);
+int run_export_gguf(const ExportGgufOptions& opts) {
+    ExportGgufOptions o = opts;
+    o.output = resolve_output(o.input, o.output, o.input.ends_with(".gguf") ? "." + o.type + ".gguf" : ".gguf");
+    FileChecks files(o.force);
+    files.input(o.input, "the input");
+    files.input(o.tokenizer, "--tokenizer");
+    files.output(o.output, "-o/--output");
     const GgufExportType type = parse_gguf_export_type(o.type);
     Checkpoint ck = load_model(o.input);
     std::vector<std::pair<std::string, GgufValue>> tok_kv;
@@ -64,6 +77,7 @@ int run_export_gguf(const ExportGgufOptions& o) {
         tok_source = "carried from " + o.input;
     }
     write_gguf_model(ck, tok_kv, type, o.output);
+    if (log::level() < log::Level::Info) return 0;
     std::printf("wrote %s: llama architecture, %s, tokenizer: %s\n", o.output.c_str(), o.type.c_str(),
                 tok_source.c_str());
     if (tok_kv.empty())

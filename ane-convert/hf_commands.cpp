@@ -10,7 +10,10 @@
 #include "ane/formats/safetensors.hpp"
 #include "ane/model_file.hpp"
 #include "ane/progress.hpp"
+#include "ane/file_checks.hpp"
+#include "ane/log.hpp"
 #include "commands.hpp"
+#include "outputs.hpp"
 
 namespace ane::convert {
 
@@ -20,15 +23,20 @@ void add_hf_command(CLI::App& app, ImportOptions& o) {
                     "a folder with config.json and model.safetensors (or a sharded index), or one of those files")
         ->required()
         ->check(CLI::ExistingPath);
-    cmd->add_option("-o,--output", o.output, "BLZT checkpoint to write")->required();
+    cmd->add_option("-o,--output", o.output, "BLZT checkpoint to write (default: beside the input, model.safetensors -> model.bin, FOLDER -> FOLDER.bin)");
     cmd->add_flag("-f,--force", o.force, "overwrite an existing output");
 }
 
-int run_hf(const ImportOptions& o) {
-    check_can_write(o.output, o.force);
+int run_hf(const ImportOptions& opts) {
+    ImportOptions o = opts;
+    o.output = resolve_output(o.input, o.output, ".bin");
+    FileChecks files(o.force);
+    files.input(o.input, "the input");
+    files.output(o.output, "-o/--output");
     const auto t0 = std::chrono::steady_clock::now();
     Checkpoint ck = read_hf_model(o.input);
     write_blzt(ck, o.output);
+    if (log::level() < log::Level::Info) return 0;
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const ModelConfig& c = ck.weights.config;
     std::printf("wrote %s: %lld parameters, dim %d, %d layers, vocab %d, %s classifier, rope theta %g, eps %g\n",
@@ -42,16 +50,21 @@ int run_hf(const ImportOptions& o) {
 void add_export_hf_command(CLI::App& app, ExportHfOptions& o) {
     auto* cmd = app.add_subcommand("export-hf", "write any model file as a Hugging Face LlamaForCausalLM folder");
     cmd->add_option("input", o.input, "a model file: BLZT, GGUF, llama2.c, safetensors")->required();
-    cmd->add_option("-o,--output", o.output, "the folder to write (model.safetensors, config.json)")->required();
+    cmd->add_option("-o,--output", o.output, "the folder to write (model.safetensors, config.json; default: beside the input, model.bin -> model-hf)");
     cmd->add_option("--dtype", o.dtype, "f32, f16 or bf16")->check(CLI::IsMember({"f32", "f16", "bf16"}));
     cmd->add_flag("-f,--force", o.force, "write into a folder that already has a model.safetensors");
 }
 
-int run_export_hf(const ExportHfOptions& o) {
-    check_can_write((std::filesystem::path(o.output) / "model.safetensors").string(), o.force);
+int run_export_hf(const ExportHfOptions& opts) {
+    ExportHfOptions o = opts;
+    o.output = resolve_output(o.input, o.output, "-hf");
     const HfDtype dtype = parse_hf_dtype(o.dtype);
+    FileChecks files(o.force);
+    files.input(o.input, "the input");
+    files.output_directory(o.output, {"model.safetensors", "config.json"}, "-o/--output");
     const Checkpoint ck = load_model(o.input);
     write_hf_model(ck, o.output, dtype);
+    if (log::level() < log::Level::Info) return 0;
     std::printf("wrote %s/model.safetensors (%s) and config.json%s\n", o.output.c_str(), o.dtype.c_str(),
                 ck.tokenizer_model.empty() ? "" : " and tokenizer.model");
     if (ck.weights.config.residual_scale != 1.0)

@@ -5,7 +5,10 @@
 #include "ane/checkpoint.hpp"
 #include "ane/error.hpp"
 #include "ane/file_io.hpp"
+#include "ane/file_checks.hpp"
+#include "ane/log.hpp"
 #include "commands.hpp"
+#include "outputs.hpp"
 
 namespace ane::convert {
 
@@ -14,12 +17,16 @@ void add_merge_lora_command(CLI::App& app, ImportOptions& o) {
     cmd->add_option("input", o.input, "BLZT checkpoint with adapters (from ane-mezo --lora or ane-train --lora-rank)")
         ->required()
         ->check(CLI::ExistingFile);
-    cmd->add_option("-o,--output", o.output, "BLZT checkpoint to write, without adapters")->required();
+    cmd->add_option("-o,--output", o.output, "BLZT checkpoint to write, without adapters (default: beside the input, model.bin -> model.merged.bin)");
     cmd->add_flag("-f,--force", o.force, "overwrite an existing output");
 }
 
-int run_merge_lora(const ImportOptions& o) {
-    check_can_write(o.output, o.force);
+int run_merge_lora(const ImportOptions& opts) {
+    ImportOptions o = opts;
+    o.output = resolve_output(o.input, o.output, ".merged.bin");
+    FileChecks files(o.force);
+    files.input(o.input, "the input");
+    files.output(o.output, "-o/--output");
     Checkpoint ck = read_blzt(o.input);
     require(ck.lora.has_value(), o.input, ": has no LoRA adapters to merge");
     const int rank = ck.lora->rank;
@@ -29,6 +36,7 @@ int run_merge_lora(const ImportOptions& o) {
     ck.lora_adam.clear();
     ck.metadata["merged_lora"] = {{"rank", rank}, {"targets", targets}, {"from", o.input}};
     write_blzt(ck, o.output);
+    if (log::level() < log::Level::Info) return 0;
     std::printf("wrote %s: rank-%d adapters on %s merged into the weights\n", o.output.c_str(), rank, targets.c_str());
     return 0;
 }

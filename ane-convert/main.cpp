@@ -15,8 +15,9 @@ int main(int argc, char** argv) {
     CLI::App app{"ane-convert: convert models and data between formats (BLZT, GGUF, Hugging Face, llama2.c, token files)"};
     app.set_version_flag("--version", std::string("ane-convert ") + ANE_VERSION);
     app.require_subcommand(1);
-    bool quiet = false;
-    app.add_flag("-q,--quiet", quiet, "print only errors");
+    app.fallthrough();  // -q and -v after the subcommand too
+    ane::Verbosity verbosity;
+    ane::add_verbosity_flags(app, verbosity);
 
     ane::convert::TokensOptions tokens;
     ane::convert::InfoOptions info;
@@ -38,7 +39,7 @@ int main(int argc, char** argv) {
     ane::convert::add_merge_lora_command(app, merge_lora);
 
     if (const auto code = ane::parse_command_line(app, argc, argv, "ane-convert")) return *code;
-    if (quiet) ane::log::set_level(ane::log::Level::Quiet);
+    verbosity.apply();
     return ane::run_tool("ane-convert", [&] {
         if (app.got_subcommand("tokens")) return ane::convert::run_tokens(tokens);
         if (app.got_subcommand("info")) return ane::convert::run_info(info);

@@ -9,15 +9,17 @@
 #include "ane/token_file.hpp"
 #include "ane/tokenizer.hpp"
 #include "ane/vocab_map.hpp"
+#include "ane/file_checks.hpp"
 #include "commands.hpp"
+#include "outputs.hpp"
 
 namespace ane::convert {
 
 void add_tokens_command(CLI::App& app, TokensOptions& o) {
     auto* cmd = app.add_subcommand("tokens", "tokenize text files into a token file (uint16 ids)");
-    cmd->add_option("inputs", o.inputs, "text files (UTF-8); each one is a document")->required()->check(CLI::ExistingFile);
+    cmd->add_option("inputs", o.inputs, "text files (UTF-8; '-' reads stdin; pipes work); each one is a document")->required();
     cmd->add_option("-t,--tokenizer", o.tokenizer, "SentencePiece .model, llama2.c tokenizer.bin or a GGUF with a vocabulary")->required();
-    cmd->add_option("-o,--output", o.output, "token file to write")->required();
+    cmd->add_option("-o,--output", o.output, "token file to write (default for one input: beside it, corpus.txt -> corpus.bin)");
     cmd->add_option("--format", o.format, "raw (bare uint16) or shard (256 x int32 header, magic 20240520)")
         ->check(CLI::IsMember({"raw", "shard"}));
     cmd->add_option("--val-fraction", o.val_fraction,
@@ -38,12 +40,20 @@ std::string default_val_path(const std::string& output) {
 
 }  // namespace
 
-int run_tokens(const TokensOptions& o) {
+int run_tokens(const TokensOptions& opts) {
+    TokensOptions o = opts;
     const TokenFormat format = parse_token_format(o.format);
     const bool split = o.val_fraction > 0.0;
+    require_usage(split || o.val_output.empty(), "--val-output needs --val-fraction");
+    require_usage(!o.output.empty() || o.inputs.size() == 1, "give -o/--output: there are ", o.inputs.size(),
+                  " input files");
+    o.output = resolve_output(o.inputs.front(), o.output, ".bin");
     const std::string val_path = split ? (o.val_output.empty() ? default_val_path(o.output) : o.val_output) : "";
-    check_can_write(o.output, o.force);
-    if (split) check_can_write(val_path, o.force);
+    FileChecks files(o.force);
+    for (const auto& in : o.inputs) files.input(in, "input " + in);
+    files.input(o.tokenizer, "--tokenizer");
+    files.output(o.output, "-o/--output");
+    if (split) files.output(val_path, "--val-output");
 
     auto tok = load_tokenizer(o.tokenizer);
     require(tok->vocab_size() <= 65536, o.tokenizer, ": vocabulary of ", tok->vocab_size(),
@@ -79,6 +89,7 @@ int run_tokens(const TokensOptions& o) {
     write_token_file(o.output, all.first(n_train), format);
     if (split) write_token_file(val_path, all.subspan(n_train), format);
 
+    if (log::level() < log::Level::Info) return 0;
     std::printf("wrote %s: %zu tokens (%s)\n", o.output.c_str(), n_train, token_format_name(format));
     if (split) std::printf("wrote %s: %zu tokens (%s)\n", val_path.c_str(), all.size() - n_train, token_format_name(format));
     std::printf("tokenizer: %s (%s)\n", o.tokenizer.c_str(), tok->describe().c_str());

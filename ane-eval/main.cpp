@@ -10,10 +10,18 @@
 #include "ane/runtime.hpp"
 #include "ane/tool_main.hpp"
 #include "ane/eval.hpp"
+#include "ane/file_checks.hpp"
 #include "ane/model_file.hpp"
+#include "ane/model_tokenizer.hpp"
 #include "ane/progress.hpp"
 #include "ane/token_file.hpp"
 #include "ane/tokenizer.hpp"
+
+namespace {
+// The default window: the model's context, capped so that a converted model whose config
+// allows 32k positions is not evaluated at a length it was hardly trained at.
+constexpr int kDefaultMaxWindow = 1024;
+}  // namespace
 
 int main(int argc, char** argv) {
     ane::prepare_runtime(argc, argv);
@@ -22,23 +30,30 @@ int main(int argc, char** argv) {
     std::string model_path, data_path, tokenizer_path, device_name = "cpu";
     int seq = 0, stride = 0, batch = 8, threads = 0;
     std::int64_t max_tokens = 0;
-    bool compact = false, json = false, quiet = false, progress_flag = false;
+    bool compact = false, json = false, progress_flag = false;
+    ane::Verbosity verbosity;
+    namespace r = ane::range;
     app.add_option("model", model_path, "any model file: BLZT, int8 artifact, GGUF, Hugging Face, llama2.c")
         ->required();
-    app.add_option("--data", data_path, "token file to evaluate (raw uint16 or shard)")->required();
+    app.add_option("--data", data_path, "token file to evaluate (raw uint16 or shard; '-' reads stdin)")->required();
     app.add_option("-t,--tokenizer", tokenizer_path,
-                   "SentencePiece model of the data, for bytes per token (without it: no bits-per-byte)");
-    app.add_option("--seq", seq, "window length (default: the model's)");
-    app.add_option("--stride", stride, "how far each window advances (default: --seq, the plain evaluation)");
-    app.add_option("--batch", batch, "windows per forward pass (default 8)");
-    app.add_option("--max-tokens", max_tokens, "evaluate only the first N tokens of the file");
+                   "tokenizer of the data (SentencePiece .model, llama2.c tokenizer.bin, GGUF vocabulary), for bytes "
+                   "per token (default: the one the model carries; without any: no bits-per-byte)");
+    app.add_option("--seq", seq,
+                   "window length (default: the model's context, at most " + std::to_string(kDefaultMaxWindow) + ")")
+        ->check(r::between(1, 1 << 20));
+    app.add_option("--stride", stride, "how far each window advances, 1..seq (default: --seq, the plain evaluation)")
+        ->check(r::between(1, 1 << 20));
+    app.add_option("--batch", batch, "windows per forward pass (default 8)")->check(r::between(1, 1 << 16));
+    app.add_option("--max-tokens", max_tokens, "evaluate only the first N tokens of the file (default 0: all)")
+        ->check(r::non_negative());
     app.add_flag("--compact", compact,
                  "softmax over the ids present in the data file (AutoANE's val_loss) instead of the full vocabulary");
     app.add_flag("--json", json, "print one JSON object: val_loss, val_bpb, tokens, bytes, seq, stride");
     app.add_option("--device", device_name, "compute backend (default cpu)");
-    app.add_option("--threads", threads, "threads (default: all cores)");
+    app.add_option("--threads", threads, "threads (default 0: all cores)")->check(r::between(0, 4096));
     app.add_flag("--progress", progress_flag, "show the progress line even when stderr is not a terminal");
-    app.add_flag("-q,--quiet", quiet, "no progress line");
+    ane::add_verbosity_flags(app, verbosity);
     app.footer(
         "Windows of --seq tokens advance by --stride. The first window scores all of its positions, every later\n"
         "one only its last --stride positions (the targets no earlier window scored), so every token after the\n"
@@ -48,33 +63,37 @@ int main(int argc, char** argv) {
         "parameter-golf challenge does (a token's UTF-8 bytes, plus one for a leading space unless the previous\n"
         "token is a boundary).");
     if (const auto code = ane::parse_command_line(app, argc, argv, "ane-eval")) return *code;
+    verbosity.apply();
     return ane::run_tool("ane-eval", [&] {
-        ane::Checkpoint ck = ane::load_model(model_path);
-        ane::ModelConfig& c = ck.weights.config;
-        if (seq <= 0) seq = c.seq;
-        if (stride <= 0) stride = seq;
-        c.seq = seq;  // RoPE extends to any length; the model's buffers follow the window
-        ane::require(batch >= 1, "--batch must be at least 1");
+        ane::check_device(device_name);
+        ane::FileChecks files(false);
+        files.input(model_path, "the model");
+        files.input(data_path, "--data");
+        files.input(tokenizer_path, "--tokenizer");
+        if (seq > 0 && stride > 0)
+            ane::require_usage(stride <= seq, "--stride ", stride, " is longer than the window --seq ", seq,
+                               "; the range is [1, seq]");
         const ane::TokenFile data(data_path);
+        ane::Checkpoint ck = ane::load_model(model_path);
+        const ane::ModelConfig& c = ck.weights.config;
+        if (seq <= 0) seq = std::min(c.seq, kDefaultMaxWindow);
+        if (stride <= 0) stride = seq;
+        ane::require_usage(stride <= seq, "--stride ", stride, " is longer than the window (", seq,
+                           ", the model's context); the range is [1, seq]");
         auto tokens = data.tokens();
         if (max_tokens > 0 && std::size_t(max_tokens) < tokens.size()) tokens = tokens.first(std::size_t(max_tokens));
         for (std::size_t i = 0; i < tokens.size(); ++i)
             ane::require(tokens[i] < c.vocab, data_path, ": token ", i, " has id ", tokens[i],
                          ", outside the model's vocabulary of ", c.vocab);
-        std::unique_ptr<ane::Tokenizer> tok;
+        std::unique_ptr<ane::Tokenizer> tok = ane::model_tokenizer(tokenizer_path, ck, model_path, /*required=*/false);
         std::optional<ane::ByteCounter> bytes;
-        if (!tokenizer_path.empty()) {
-            tok = ane::load_tokenizer(tokenizer_path);
-            ane::require(tok->vocab_size() == c.vocab, tokenizer_path, ": the tokenizer has ", tok->vocab_size(),
-                         " tokens but the model's vocabulary is ", c.vocab);
-            bytes.emplace(*tok, c.vocab);
-        }
+        if (tok) bytes.emplace(*tok, c.vocab);
         const auto windows = ane::plan_eval_windows(tokens.size(), seq, stride);
         const ane::VocabMap map =
             compact ? ane::VocabMap::build(data.tokens(), c.vocab) : ane::VocabMap::identity(c.vocab);
         auto device = ane::make_device(device_name, threads);
-        ane::Transformer model(ck.weights, *device, batch, map, /*for_training=*/false);
-        ane::ProgressLine line(quiet ? 0 : (progress_flag ? 1 : -1));
+        ane::Transformer model(ck.weights, *device, batch, map, /*for_training=*/false, seq);
+        ane::ProgressLine line(verbosity.quiet ? 0 : (progress_flag ? 1 : -1));
         const auto t0 = std::chrono::steady_clock::now();
         const ane::EvalResult r = ane::evaluate_stream(model, tokens, windows, bytes ? &*bytes : nullptr,
                                                        [&](const ane::EvalProgress& p) {
@@ -88,6 +107,8 @@ int main(int argc, char** argv) {
         line.finish();
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         const char* softmax = compact ? "compact" : "full";
+        ane::require(std::isfinite(r.val_loss()), model_path, ": the loss is ", r.val_loss(),
+                     ", not a finite number: the model's weights hold NaN or Inf");
         if (json) {
             nlohmann::json j = {{"val_loss", r.val_loss()}, {"tokens", r.tokens}, {"bytes", r.bytes},
                                 {"seq", seq}, {"stride", stride}, {"softmax", softmax},
@@ -95,6 +116,11 @@ int main(int argc, char** argv) {
                                 {"seconds", seconds}, {"tokens_per_second", r.tokens / std::max(seconds, 1e-9)}};
             j["val_bpb"] = bytes ? nlohmann::json(r.val_bpb()) : nlohmann::json(nullptr);
             std::printf("%s\n", j.dump().c_str());
+            return 0;
+        }
+        if (verbosity.quiet) {
+            std::printf("val_loss: %.6f\n", r.val_loss());
+            if (bytes) std::printf("val_bpb: %.6f\n", r.val_bpb());
             return 0;
         }
         std::printf("model: %s (%lld parameters)\n", model_path.c_str(), static_cast<long long>(c.params()));

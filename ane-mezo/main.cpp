@@ -11,7 +11,9 @@
 #include "ane/progress.hpp"
 #include "ane/runtime.hpp"
 #include "ane/tool_main.hpp"
+#include "ane/device/device.hpp"
 #include "ane/train/report.hpp"
+#include "ane/train/run_files.hpp"
 
 namespace {
 std::atomic<bool> g_stop{false};
@@ -24,10 +26,12 @@ int main(int argc, char** argv) {
     app.set_version_flag("--version", std::string("ane-mezo ") + ANE_VERSION);
     ane::MezoOptions o;
     std::string log_json, direction = "rademacher", lora_mode;
-    bool quiet = false, progress = false, force = false, no_deepnet = false;
+    ane::Verbosity verbosity;
+    bool progress = false, force = false, no_deepnet = false;
     double residual_scale = 0;
     float lr = 0;
-    int seq = 0;
+    int seq = 0, context = 0;
+    namespace r = ane::range;
     std::string presets;
     for (const auto& n : ane::preset_names()) presets += (presets.empty() ? "" : ", ") + n;
 
@@ -39,79 +43,102 @@ int main(int argc, char** argv) {
     model->add_option("--config", o.config_path, "a model.json, trained from scratch")->check(CLI::ExistingFile);
     model->require_option(1);
     app.add_option("--residual-scale", residual_scale,
-                   "α multiplying both residual branches (default: 1/sqrt(2L) from scratch, the file's value otherwise)");
+                   "α multiplying both residual branches (default: 1/sqrt(2L) from scratch, the file's value otherwise)")
+        ->check(r::positive());
     app.add_flag("--no-deepnet", no_deepnet, "α = 1 (same as --residual-scale 1)");
-    app.add_option("--seq", seq, "window length (default: the model's)");
+    app.add_option("--seq", seq, "training window in tokens (default: the model's context)")->check(r::between(1, 1 << 20));
+    app.add_option("--context", context,
+                   "context length stored with the model (default: from scratch the window; otherwise the file's, "
+                   "grown to the window if that is longer)")
+        ->check(r::between(1, 1 << 20));
 
     app.add_option("--data", o.data, "training token file (raw uint16 or shard)")->required();
     app.add_option("--val", o.val, "validation token file (default: the last 10% of --data)");
     app.add_flag("--full-vocab", o.full_vocab, "softmax over the whole vocabulary instead of the ids in the data");
     app.add_option("-o,--output", o.output, "checkpoint to write (BLZT v4 + trailer, adapters included); the best one goes to NAME.best.EXT")
         ->required();
-    app.add_flag("-f,--force", force, "overwrite an existing output checkpoint");
+    app.add_flag("-f,--force", force, "overwrite existing outputs (the checkpoint, NAME.best.EXT, the --log-json file)");
 
     app.add_option("--lora", lora_mode,
                    "tune LoRA adapters instead of every weight: split (correction added in the forward pass, base "
                    "untouched) or merge (W = W_base + B·A rebuilt after every change)")
         ->check(CLI::IsMember({"split", "merge"}));
-    app.add_option("--lora-rank", o.lora_rank, "adapter rank (default 8)");
-    app.add_option("--lora-targets", o.lora_targets, "projections with adapters: attn (default), ffn, all, or a list like wq,wv");
+    app.add_option("--lora-rank", o.lora_rank, "adapter rank (default 8)")->check(r::between(1, 65536));
+    app.add_option("--lora-targets", o.lora_targets, "projections with adapters: attn (default), ffn, all, or a list like wq,wv")
+        ->check(ane::lora_targets_problem);
     app.add_flag("--merge", o.merge_output, "fold the adapters into the weights of the final checkpoint (for export)");
 
-    app.add_option("--steps", o.steps, "MeZO steps in total (default 1000)");
-    app.add_option("--time", o.time_budget, "stop after this many seconds of training (0 = no limit)");
-    app.add_option("--stop-after", o.stop_after, "end this invocation after N steps, saving a resumable checkpoint");
-    app.add_option("--batch", o.batch, "windows per loss (default 1, as train_mezo)");
-    app.add_option("--lr", lr, "peak learning rate (default 1e-5 full-parameter, 1e-4 LoRA)");
-    app.add_option("--epsilon,--eps", o.epsilon, "perturbation size ε (default 1e-3)");
+    app.add_option("--steps", o.steps, "MeZO steps in total, resumes included (default 1000 unless --time is given)")
+        ->check(r::at_least(1));
+    app.add_option("--time", o.time_budget,
+                   "seconds of training in total, resumes included; alone, the run lasts the time and the cosine "
+                   "follows the time spent")
+        ->check(r::positive());
+    app.add_option("--stop-after", o.stop_after, "end this invocation after N steps, saving a resumable checkpoint")
+        ->check(r::at_least(1));
+    app.add_option("--batch", o.batch, "windows per loss (default 1, as train_mezo)")->check(r::between(1, 1 << 16));
+    app.add_option("--lr", lr, "peak learning rate (default 1e-5 full-parameter, 1e-4 LoRA)")->check(r::between(0, 10));
+    app.add_option("--epsilon,--eps", o.epsilon, "perturbation size ε (default 1e-3)")->check(r::between(0, 1, true));
     app.add_option("--direction", direction, "perturbation distribution: rademacher (default) or gaussian")
         ->check(CLI::IsMember({"rademacher", "gaussian"}));
     app.add_option("--zo-samples", o.zo_samples,
-                   "N one-sided estimates per step sharing one unperturbed loss (FZOO); 0 = two-sided SPSA (default)");
+                   "N one-sided estimates per step sharing one unperturbed loss (FZOO); 0 = two-sided SPSA (default)")
+        ->check(r::between(0, 1024));
     std::string restore = "copy";
     app.add_option("--restore", restore,
                    "undo a perturbation from a copy of the trainable weights (copy: bit-exact, the default) or by "
                    "adding εz back (arithmetic: train_mezo's way, exact only up to rounding, no extra memory)")
         ->check(CLI::IsMember({"copy", "arithmetic"}));
-    app.add_option("--warmup", o.warmup, "linear warmup, in steps (default 0)");
-    app.add_option("--min-lr-frac", o.min_lr_frac, "cosine floor as a fraction of --lr (default 0.1)");
-    app.add_option("--wd", o.weight_decay, "decoupled weight decay on matrices, embeddings and adapters (default 0)");
+    app.add_option("--warmup", o.warmup, "linear warmup, in steps (default 0)")->check(r::non_negative());
+    app.add_option("--min-lr-frac", o.min_lr_frac, "cosine floor as a fraction of --lr (default 0.1)")
+        ->check(r::between(0, 1));
+    app.add_option("--wd", o.weight_decay, "decoupled weight decay on matrices, embeddings and adapters (default 0)")
+        ->check(r::between(0, 1));
     app.add_option("--seed", o.seed, "perturbations, data windows and initialization (default 42)");
-    app.add_option("--eval-every", o.eval_every, "validation loss every N steps and at the end (0 = never; default 100)");
-    app.add_option("--eval-windows", o.eval_windows, "validation windows, the same ones every time (default 10)");
-    app.add_option("--save-every", o.save_every, "also save the checkpoint every N steps (default: only at the end)");
+    app.add_option("--eval-every", o.eval_every, "validation loss every N steps and at the end (0 = never; default 100)")
+        ->check(r::non_negative());
+    app.add_option("--eval-windows", o.eval_windows, "validation windows, the same ones every time (default 10)")
+        ->check(r::between(1, 1 << 20));
+    app.add_option("--save-every", o.save_every, "also save the checkpoint every N steps (default 0: only at the end)")
+        ->check(r::non_negative());
     app.add_option("--device", o.device, "compute backend (default cpu)");
-    app.add_option("--threads", o.threads, "threads for BLAS and kernels (default: all cores)");
-    app.add_option("--log-json", log_json, "write one JSON object per step to this file");
+    app.add_option("--threads", o.threads, "threads for BLAS and kernels (default 0: all cores)")->check(r::between(0, 4096));
+    app.add_option("--log-json", log_json, "write one JSON object per step to this file (appended when resuming in place)");
     app.add_flag("--progress", progress, "show the progress line even when stderr is not a terminal");
-    app.add_flag("-q,--quiet", quiet, "no progress line or messages; only the final report");
+    ane::add_verbosity_flags(app, verbosity);
     app.footer("A step: perturb the trainable weights by +εz, loss; by -2εz, loss; restore; w -= lr·g·z with\n"
                "g = (L+ - L-)/2ε, z regenerated from the step's seed. Ctrl-C saves and exits (code 130).");
 
     if (const auto code = ane::parse_command_line(app, argc, argv, "ane-mezo")) return *code;
+    verbosity.apply();
     o.explicit_flags = ane::given_flags(app);
     if (residual_scale > 0) o.residual_scale = residual_scale;
     if (no_deepnet) o.residual_scale = 1.0;
     if (seq > 0) o.seq = seq;
+    if (context > 0) o.context = context;
     if (app.count("--lr") > 0) o.lr = lr;
 
     return ane::run_tool("ane-mezo", [&] {
         o.direction = ane::parse_direction(direction);
         o.exact_restore = restore == "copy";
         if (!lora_mode.empty()) o.lora = ane::parse_lora_mode(lora_mode);
-        ane::require(o.lora != ane::LoraMode::None || (app.count("--lora-rank") == 0 && app.count("--lora-targets") == 0 &&
-                                                      !o.merge_output) || !o.resume.empty(),
-                     "--lora-rank, --lora-targets and --merge need --lora split or --lora merge");
-        if (o.resume != o.output) ane::check_can_write(o.output, force);
-        ane::JsonLinesLog json(log_json);
-        ane::ProgressLine line(quiet ? 0 : (progress ? 1 : -1));
+        ane::require_usage(o.lora != ane::LoraMode::None ||
+                               (app.count("--lora-rank") == 0 && app.count("--lora-targets") == 0 && !o.merge_output) ||
+                               !o.resume.empty(),
+                           "--lora-rank, --lora-targets and --merge need --lora split or --lora merge");
+        ane::check_device(o.device);
+        const bool in_place = ane::check_run_files({{o.preset, o.config_path, o.init, o.resume},
+                                                    o.data, o.val, o.output, log_json,
+                                                    !(app.count("--eval-every") > 0 && o.eval_every == 0), force});
+        ane::JsonLinesLog json(log_json, in_place);
+        ane::ProgressLine line(verbosity.quiet ? 0 : (progress ? 1 : -1));
         std::signal(SIGINT, on_interrupt);
         std::signal(SIGTERM, on_interrupt);
-        const ane::TrainCallbacks cb = ane::console_callbacks("ane-mezo", line, json, quiet, o.time_budget);
+        const ane::TrainCallbacks cb = ane::console_callbacks("ane-mezo", line, json, verbosity.quiet);
         const ane::TrainSummary s = ane::train_mezo(o, cb, g_stop);
         line.finish();
         if (s.interrupted) std::fprintf(stderr, "ane-mezo: interrupted; saved %s (resume with --resume)\n", o.output.c_str());
-        std::fputs(ane::efficiency_report(s, o.output).c_str(), stdout);
+        std::fputs(ane::efficiency_report(s, o.output, verbosity.quiet).c_str(), stdout);
         return s.interrupted ? 130 : 0;
     });
 }

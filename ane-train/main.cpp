@@ -10,8 +10,10 @@
 #include "ane/runtime.hpp"
 #include "ane/tool_main.hpp"
 #include "ane/file_io.hpp"
+#include "ane/mezo/lora.hpp"
 #include "ane/progress.hpp"
 #include "ane/train/report.hpp"
+#include "ane/train/run_files.hpp"
 #include "ane/train/trainer.hpp"
 
 namespace {
@@ -27,9 +29,11 @@ int main(int argc, char** argv) {
     app.set_version_flag("--version", std::string("ane-train ") + ANE_VERSION);
     ane::TrainOptions o;
     std::string log_json;
-    bool quiet = false, progress = false, force = false;
+    ane::Verbosity verbosity;
+    bool progress = false, force = false;
     double residual_scale = 0;
-    int seq = 0;
+    int seq = 0, context = 0;
+    namespace r = ane::range;
     std::string presets;
     for (const auto& n : ane::preset_names()) presets += (presets.empty() ? "" : ", ") + n;
 
@@ -42,65 +46,88 @@ int main(int argc, char** argv) {
         ->check(CLI::ExistingFile);
     model->require_option(1);
     app.add_option("--residual-scale", residual_scale,
-                   "α multiplying both residual branches (default: 1/sqrt(2L) from scratch, the file's value otherwise)");
+                   "α multiplying both residual branches (default: 1/sqrt(2L) from scratch, the file's value otherwise)")
+        ->check(r::positive());
     bool no_deepnet = false;
     app.add_flag("--no-deepnet", no_deepnet, "α = 1 (AutoANE's flag; same as --residual-scale 1)");
-    app.add_option("--seq", seq, "window length (default: the model's)");
+    app.add_option("--seq", seq, "training window in tokens (default: the model's context)")->check(r::between(1, 1 << 20));
+    app.add_option("--context", context,
+                   "context length stored with the model (default: from scratch the window; otherwise the file's, "
+                   "grown to the window if that is longer: fine-tuning never shrinks it)")
+        ->check(r::between(1, 1 << 20));
 
     app.add_option("--data", o.data, "training token file (raw uint16 or shard)")->required();
     app.add_option("--val", o.val, "validation token file (default: the last 10% of --data)");
     app.add_flag("--full-vocab", o.full_vocab, "softmax over the whole vocabulary instead of the ids in the data");
     app.add_option("--lora-rank", o.lora_rank,
-                   "backprop LoRA: train rank-R adapters (and the RMS gains) with the base frozen (default: off)");
+                   "backprop LoRA: train rank-R adapters (and the RMS gains) with the base frozen (default: off)")
+        ->check(r::between(1, 65536));
     app.add_option("--lora-targets", o.lora_targets,
-                   "projections that get adapters: attn (default), ffn, all, or a list like wq,wv");
+                   "projections that get adapters: attn (default), ffn, all, or a list like wq,wv")
+        ->check(ane::lora_targets_problem);
     app.add_option("-o,--output", o.output, "checkpoint to write (BLZT v4 + trailer); the best one goes to NAME.best.EXT")
         ->required();
-    app.add_flag("-f,--force", force, "overwrite an existing output checkpoint");
+    app.add_flag("-f,--force", force, "overwrite existing outputs (the checkpoint, NAME.best.EXT, the --log-json file)");
 
-    app.add_option("--steps", o.steps, "optimizer updates to run in total (default 1000)");
-    app.add_option("--time", o.time_budget, "stop after this many seconds of training (0 = no limit)");
-    app.add_option("--stop-after", o.stop_after, "end this invocation after N updates, saving a resumable checkpoint");
-    app.add_option("--batch", o.batch, "sequences per micro-batch (default 8)");
-    app.add_option("--accum", o.accum, "micro-batches per optimizer update (default 1)");
-    app.add_option("--lr", o.lr, "peak learning rate (default 3e-4)");
-    app.add_option("--warmup", o.warmup, "linear warmup, in updates (default 100)");
-    app.add_option("--min-lr-frac", o.min_lr_frac, "cosine floor as a fraction of --lr (default 0.1)");
-    app.add_option("--clip", o.clip, "global L2 gradient clip, <= 0 disables (default 1.0)");
-    app.add_option("--wd", o.weight_decay, "AdamW weight decay on matrices and embeddings (default 0.1)");
-    app.add_option("--beta1", o.beta1, "AdamW beta1 (default 0.9)");
-    app.add_option("--beta2", o.beta2, "AdamW beta2 (default 0.95)");
-    app.add_option("--adam-eps", o.adam_eps, "AdamW epsilon (default 1e-8)");
-    app.add_option("--scale", o.loss_scale, "loss scale, undone before the update (default 256)");
+    app.add_option("--steps", o.steps, "optimizer updates in total, resumes included (default 1000 unless --time is given)")
+        ->check(r::at_least(1));
+    app.add_option("--time", o.time_budget,
+                   "seconds of training in total, resumes included; alone, the run lasts the time and the cosine "
+                   "follows the time spent")
+        ->check(r::positive());
+    app.add_option("--stop-after", o.stop_after, "end this invocation after N updates, saving a resumable checkpoint")
+        ->check(r::at_least(1));
+    app.add_option("--batch", o.batch, "sequences per micro-batch (default 8)")->check(r::between(1, 1 << 16));
+    app.add_option("--accum", o.accum, "micro-batches per optimizer update (default 1)")->check(r::between(1, 1 << 16));
+    app.add_option("--lr", o.lr, "peak learning rate (default 3e-4)")->check(r::between(0, 10));
+    app.add_option("--warmup", o.warmup, "linear warmup, in updates (default 100)")->check(r::non_negative());
+    app.add_option("--min-lr-frac", o.min_lr_frac, "cosine floor as a fraction of --lr (default 0.1)")
+        ->check(r::between(0, 1));
+    app.add_option("--clip", o.clip, "global L2 gradient clip, 0 disables (default 1.0)")->check(r::non_negative());
+    app.add_option("--wd", o.weight_decay, "AdamW weight decay on matrices and embeddings (default 0.1)")
+        ->check(r::between(0, 1));
+    app.add_option("--beta1", o.beta1, "AdamW beta1 (default 0.9)")->check(r::between(0, 1, false, true));
+    app.add_option("--beta2", o.beta2, "AdamW beta2 (default 0.95)")->check(r::between(0, 1, false, true));
+    app.add_option("--adam-eps", o.adam_eps, "AdamW epsilon (default 1e-8)")->check(r::between(0, 1, true));
+    app.add_option("--scale", o.loss_scale, "loss scale, undone before the update (default 256)")
+        ->check(r::between(0, 1e30, true));
     app.add_option("--seed", o.seed, "initialization and data order (default 42)");
-    app.add_option("--eval-every", o.eval_every, "validation loss every N updates and at the end (0 = never; default 100)");
-    app.add_option("--eval-windows", o.eval_windows, "validation windows, the same ones every time (default 16)");
-    app.add_option("--save-every", o.save_every, "also save the checkpoint every N updates (default: only at the end)");
+    app.add_option("--eval-every", o.eval_every, "validation loss every N updates and at the end (0 = never; default 100)")
+        ->check(r::non_negative());
+    app.add_option("--eval-windows", o.eval_windows, "validation windows, the same ones every time (default 16)")
+        ->check(r::between(1, 1 << 20));
+    app.add_option("--save-every", o.save_every, "also save the checkpoint every N updates (default 0: only at the end)")
+        ->check(r::non_negative());
     app.add_option("--device", o.device, "compute backend (default cpu)");
-    app.add_option("--threads", o.threads, "threads for BLAS and kernels (default: all cores)");
-    app.add_option("--log-json", log_json, "write one JSON object per update to this file");
+    app.add_option("--threads", o.threads, "threads for BLAS and kernels (default 0: all cores)")->check(r::between(0, 4096));
+    app.add_option("--log-json", log_json, "write one JSON object per update to this file (appended when resuming in place)");
     app.add_flag("--progress", progress, "show the progress line even when stderr is not a terminal");
-    app.add_flag("-q,--quiet", quiet, "no progress line or messages; only the final report");
+    ane::add_verbosity_flags(app, verbosity);
     app.footer("A step is one optimizer update: --accum micro-batches of --batch windows of --seq tokens.\n"
                "Ctrl-C saves the checkpoint and exits (code 130); --resume continues exactly.");
 
     if (const auto code = ane::parse_command_line(app, argc, argv, "ane-train")) return *code;
+    verbosity.apply();
     o.explicit_flags = ane::given_flags(app);
     if (residual_scale > 0) o.residual_scale = residual_scale;
     if (no_deepnet) o.residual_scale = 1.0;
     if (seq > 0) o.seq = seq;
+    if (context > 0) o.context = context;
 
     return ane::run_tool("ane-train", [&] {
-        if (o.resume != o.output) ane::check_can_write(o.output, force);
-        ane::JsonLinesLog json(log_json);
-        ane::ProgressLine line(quiet ? 0 : (progress ? 1 : -1));
+        ane::check_device(o.device);
+        const bool in_place = ane::check_run_files({{o.preset, o.config_path, o.init, o.resume},
+                                                    o.data, o.val, o.output, log_json,
+                                                    !(app.count("--eval-every") > 0 && o.eval_every == 0), force});
+        ane::JsonLinesLog json(log_json, in_place);
+        ane::ProgressLine line(verbosity.quiet ? 0 : (progress ? 1 : -1));
         std::signal(SIGINT, on_interrupt);
         std::signal(SIGTERM, on_interrupt);
-        const ane::TrainCallbacks cb = ane::console_callbacks("ane-train", line, json, quiet, o.time_budget);
+        const ane::TrainCallbacks cb = ane::console_callbacks("ane-train", line, json, verbosity.quiet);
         const ane::TrainSummary s = ane::train(o, cb, g_stop);
         line.finish();
         if (s.interrupted) std::fprintf(stderr, "ane-train: interrupted; saved %s (resume with --resume)\n", o.output.c_str());
-        std::fputs(ane::efficiency_report(s, o.output).c_str(), stdout);
+        std::fputs(ane::efficiency_report(s, o.output, verbosity.quiet).c_str(), stdout);
         return s.interrupted ? 130 : 0;
     });
 }

@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "ane/checkpoint.hpp"
+#include "ane/file_io.hpp"
 #include "ane/error.hpp"
 #include "ane/model_file.hpp"
 #include "test_util.hpp"
@@ -294,6 +295,6 @@ TEST(Checkpoint, FailedSaveLeavesTheExistingFileUntouched) {
     bad.weights.layers[0].wq = Tensor({3, 3});
     EXPECT_THROW(write_blzt(bad, path), Error);
     EXPECT_EQ(test::read_bytes(path), before);
-    EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
+    EXPECT_FALSE(std::filesystem::exists(temporary_path(path)));
     EXPECT_THROW(write_blzt(random_checkpoint(true, false), dir.path("no/such/dir/x.bin")), Error);
 }

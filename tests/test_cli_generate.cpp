@@ -58,7 +58,7 @@ TEST(CliGenerate, ClearErrors) {
     Checkpoint ck;
     ck.weights = test::random_weights(test::tiny_config(), 1);
     write_blzt(ck, dir.path("novocab.bin"));
-    expect_error(dir.path("novocab.bin") + " -p hi", "carries no vocabulary");
+    expect_error(dir.path("novocab.bin") + " -p hi", "carries no tokenizer");
     expect_error(gguf + " -p ''", "the prompt is empty");
     const auto piped = test::run("printf '' | " + kGen + " " + gguf + " -p -");
     EXPECT_EQ(piped.exit_code, 1);

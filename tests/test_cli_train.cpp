@@ -89,7 +89,8 @@ TEST(CliTrain, FineTunesALlama2cModel) {
     ASSERT_EQ(r.exit_code, 0) << r.err;
     const Checkpoint ck = read_blzt(s.dir.path("ft.bin"));
     EXPECT_EQ(ck.weights.config.dim, 64);
-    EXPECT_EQ(ck.weights.config.seq, 32);
+    EXPECT_EQ(ck.weights.config.seq, 512);  // fine-tuning at a window of 32 keeps the model's context
+    EXPECT_EQ(ck.metadata["train"]["settings"]["seq"], 32);
     EXPECT_EQ(ck.weights.config.residual_scale, 1.0);
     EXPECT_EQ(ck.state.adam_t, 3);
 }

@@ -70,7 +70,9 @@ TEST(Lora, SplitForwardEqualsMergedWeightsAndTheReference) {
         for (int t = 0; t < 12; ++t)
             for (int v = 0; v < c.vocab; ++v) {
                 ASSERT_NEAR(split.logits()[t * c.vocab + v], plain.logits()[t * c.vocab + v], 2e-5) << targets;
-                if (t < 6) ASSERT_NEAR(split.logits()[t * c.vocab + v], z[t][v], 1e-4) << targets;
+                if (t < 6) {
+                    ASSERT_NEAR(split.logits()[t * c.vocab + v], z[t][v], 1e-4) << targets;
+                }
             }
     }
 }

@@ -6,8 +6,9 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <fstream>
-#include <sstream>
+#include <filesystem>
+#include <map>
+#include <mutex>
 
 #include "ane/error.hpp"
 
@@ -17,7 +18,45 @@ namespace {
 std::string errno_text() { return std::strerror(errno); }
 }  // namespace
 
-MappedFile::MappedFile(const std::string& path) : path_(path) {
+namespace {
+
+std::vector<std::uint8_t> read_all(int fd, const std::string& path) {
+    std::vector<std::uint8_t> out;
+    std::uint8_t chunk[1 << 16];
+    for (;;) {
+        const ssize_t n = ::read(fd, chunk, sizeof(chunk));
+        if (n == 0) break;
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            throw error(display_path(path), ": read failed: ", errno_text());
+        }
+        out.insert(out.end(), chunk, chunk + n);
+    }
+    return out;
+}
+
+// Streams read so far, by path: a stream can be read only once, yet a reader may open it twice.
+std::shared_ptr<const std::vector<std::uint8_t>> stream_bytes(int fd, const std::string& path) {
+    static std::mutex mutex;
+    static std::map<std::string, std::shared_ptr<const std::vector<std::uint8_t>>> streams;
+    const std::lock_guard<std::mutex> lock(mutex);
+    auto& slot = streams[path];
+    if (!slot) slot = std::make_shared<const std::vector<std::uint8_t>>(read_all(fd, path));
+    return slot;
+}
+
+}  // namespace
+
+bool is_stdin_path(const std::string& path) { return path == "-"; }
+std::string display_path(const std::string& path) { return is_stdin_path(path) ? std::string("<stdin>") : path; }
+
+MappedFile::MappedFile(const std::string& path) : path_(display_path(path)) {
+    if (is_stdin_path(path)) {
+        stream_ = stream_bytes(STDIN_FILENO, path);
+        data_ = stream_->data();
+        size_ = stream_->size();
+        return;
+    }
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) throw error(path, ": cannot open: ", errno_text());
     struct stat st {};
@@ -29,6 +68,18 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
     if (S_ISDIR(st.st_mode)) {
         ::close(fd);
         throw error(path, ": is a directory, expected a file");
+    }
+    if (!S_ISREG(st.st_mode)) {
+        try {
+            stream_ = stream_bytes(fd, path);
+        } catch (...) {
+            ::close(fd);
+            throw;
+        }
+        ::close(fd);
+        data_ = stream_->data();
+        size_ = stream_->size();
+        return;
     }
     size_ = static_cast<std::size_t>(st.st_size);
     if (size_ > 0) {
@@ -44,7 +95,7 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
 }
 
 void MappedFile::release(const void* p, std::size_t n) const {
-    if (!data_ || n == 0) return;
+    if (!data_ || n == 0 || stream_) return;
     const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
     const auto begin = reinterpret_cast<std::uintptr_t>(p), end = begin + n;
     const std::uintptr_t lo = (begin + page - 1) / page * page, hi = end / page * page;
@@ -54,21 +105,22 @@ void MappedFile::release(const void* p, std::size_t n) const {
 }
 
 MappedFile::~MappedFile() {
-    if (data_) ::munmap(const_cast<std::uint8_t*>(data_), size_);
+    if (data_ && !stream_) ::munmap(const_cast<std::uint8_t*>(data_), size_);
 }
 
 MappedFile::MappedFile(MappedFile&& other) noexcept
-    : path_(std::move(other.path_)), data_(other.data_), size_(other.size_) {
+    : path_(std::move(other.path_)), data_(other.data_), size_(other.size_), stream_(std::move(other.stream_)) {
     other.data_ = nullptr;
     other.size_ = 0;
 }
 
 MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
     if (this != &other) {
-        if (data_) ::munmap(const_cast<std::uint8_t*>(data_), size_);
+        if (data_ && !stream_) ::munmap(const_cast<std::uint8_t*>(data_), size_);
         path_ = std::move(other.path_);
         data_ = other.data_;
         size_ = other.size_;
+        stream_ = std::move(other.stream_);
         other.data_ = nullptr;
         other.size_ = 0;
     }
@@ -98,17 +150,21 @@ const std::uint8_t* ByteReader::take(std::size_t n, const char* what) {
     return p;
 }
 
-AtomicWriter::AtomicWriter(const std::string& path) : path_(path), tmp_path_(path + ".tmp") {
+std::string temporary_path(const std::string& path) {
+    std::string tmp = path;
+    tmp.append(".ane-tmp");
+    return tmp;
+}
+
+AtomicWriter::AtomicWriter(const std::string& path) : path_(path), tmp_path_(temporary_path(path)) {
     fd_ = ::open(tmp_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd_ < 0) throw error(tmp_path_, ": cannot create: ", errno_text());
     buffer_.reserve(1 << 20);
 }
 
 AtomicWriter::~AtomicWriter() {
-    if (fd_ >= 0) {
-        ::close(fd_);
-        ::unlink(tmp_path_.c_str());
-    }
+    if (fd_ >= 0) ::close(fd_);
+    if (fd_ >= 0 || finished_) ::unlink(tmp_path_.c_str());
 }
 
 void AtomicWriter::flush_buffer() {
@@ -159,19 +215,42 @@ void AtomicWriter::write_zeros(std::size_t n) {
 }
 
 void AtomicWriter::commit() {
+    finish();
+    publish();
+}
+
+void AtomicWriter::finish() {
+    if (fd_ < 0) return;
     flush_buffer();
     if (::fsync(fd_) != 0) throw error(tmp_path_, ": fsync failed: ", errno_text());
-    if (::close(fd_) != 0) {
-        fd_ = -1;
-        ::unlink(tmp_path_.c_str());
-        throw error(tmp_path_, ": close failed: ", errno_text());
-    }
+    const int fd = fd_;
     fd_ = -1;
+    if (::close(fd) != 0) {
+        const std::string why = errno_text();
+        ::unlink(tmp_path_.c_str());
+        throw error(tmp_path_, ": close failed: ", why);
+    }
+    finished_ = true;
+}
+
+void AtomicWriter::publish() {
+    if (!finished_) return;
+    finished_ = false;
     if (::rename(tmp_path_.c_str(), path_.c_str()) != 0) {
         std::string why = errno_text();
         ::unlink(tmp_path_.c_str());
         throw error(path_, ": cannot rename ", tmp_path_, " into place: ", why);
     }
+    sync_parent_directory(path_);
+}
+
+void sync_parent_directory(const std::string& path) {
+    std::filesystem::path dir = std::filesystem::path(path).parent_path();
+    if (dir.empty()) dir = std::filesystem::current_path();
+    const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return;  // nothing more can be done; the rename itself succeeded
+    ::fsync(fd);
+    ::close(fd);
 }
 
 bool file_exists(const std::string& path) {

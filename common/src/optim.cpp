@@ -1,5 +1,6 @@
 #include "ane/optim.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <numbers>
 
@@ -13,6 +14,14 @@ float LrSchedule::at(int step) const {
     if (total <= warmup) return min_lr;
     const double d = std::min(1.0, double(step - warmup) / double(total - warmup));
     return min_lr + float(0.5 * (1.0 + std::cos(std::numbers::pi * d))) * (max_lr - min_lr);
+}
+
+float LrSchedule::at_fraction(int step, double fraction) const {
+    const float min_lr = min_frac * max_lr;
+    const double d = std::clamp(fraction, 0.0, 1.0);
+    const float cosine = min_lr + float(0.5 * (1.0 + std::cos(std::numbers::pi * d))) * (max_lr - min_lr);
+    if (step < warmup) return std::min(cosine, max_lr * float(step + 1) / float(warmup));
+    return cosine;
 }
 
 bool decays(const std::string& name) { return name.find("rms_") == std::string::npos; }

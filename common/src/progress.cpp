@@ -33,9 +33,9 @@ void ProgressLine::finish() {
     dirty_ = false;
 }
 
-JsonLinesLog::JsonLinesLog(const std::string& path) : path_(path) {
+JsonLinesLog::JsonLinesLog(const std::string& path, bool append) : path_(path) {
     if (path.empty()) return;
-    file_ = std::fopen(path.c_str(), "w");
+    file_ = std::fopen(path.c_str(), append ? "a" : "w");
     if (!file_) throw error(path, ": cannot open for writing");
 }
 

@@ -112,6 +112,7 @@ public:
     // The text of one token as it follows `prev` in a stream (byte tokens become bytes; control
     // tokens print nothing; the space after BOS is dropped, as SentencePiece does).
     std::string token_text(int prev, int id) const override {
+        if (id < 0 || id >= vocab_size()) return "";  // an embedding row past the vocabulary (padding)
         const TokenKind k = v_.kinds[std::size_t(id)];
         if (k == TokenKind::Control || k == TokenKind::Unused) return "";
         unsigned b = 0;

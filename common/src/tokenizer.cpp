@@ -49,8 +49,9 @@ std::int64_t ByteCounter::count(std::span<const int> ids, int prev) const {
 
 std::string Tokenizer::token_text(int prev, int id) const {
     // Decoding the pair and removing the previous token's text keeps SentencePiece's own
-    // handling of spaces and byte pieces.
-    if (prev < 0) return decode(std::vector<int>{id});
+    // handling of spaces and byte pieces. Ids past the vocabulary (embedding padding) print nothing.
+    if (id < 0 || id >= vocab_size()) return "";
+    if (prev < 0 || prev >= vocab_size()) return decode(std::vector<int>{id});
     const std::string both = decode(std::vector<int>{prev, id});
     const std::string first = decode(std::vector<int>{prev});
     return both.compare(0, first.size(), first) == 0 ? both.substr(first.size()) : decode(std::vector<int>{id});

@@ -13,6 +13,9 @@ int run_tool(const char* tool, const std::function<int()>& body) {
     std::string message;
     try {
         return body();
+    } catch (const UsageError& e) {
+        log::write(log::Level::Quiet, std::string(tool) + ": usage error: " + e.what() + " (see " + tool + " --help)");
+        return 2;
     } catch (const Error& e) {
         message = e.what();
     } catch (const std::bad_alloc&) {

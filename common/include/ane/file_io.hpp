@@ -1,15 +1,20 @@
 #pragma once
 // Reading files through read-only memory maps, and writing them atomically
-// (name.tmp, fsync, rename) so that a failed write never damages what is on disk.
+// (name.ane-tmp, fsync, rename) so that a failed write never damages what is on disk.
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <span>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace ane {
 
+// A regular file is mapped; "-" (stdin), a pipe, a FIFO or a process substitution
+// (/dev/fd/N) cannot be, so it is read into memory once and kept for the process: opening
+// the same stream again (a format sniffed, then read) sees the same bytes.
 class MappedFile {
 public:
     MappedFile() = default;
@@ -32,7 +37,12 @@ private:
     std::string path_;
     const std::uint8_t* data_ = nullptr;
     std::size_t size_ = 0;
+    std::shared_ptr<const std::vector<std::uint8_t>> stream_;  // set when read, not mapped
 };
+
+// "-" names standard input; messages call it "<stdin>".
+bool is_stdin_path(const std::string& path);
+std::string display_path(const std::string& path);
 
 // Bounds-checked little-endian reads from a byte span; errors name the file.
 class ByteReader {
@@ -61,8 +71,10 @@ private:
     std::size_t pos_;
 };
 
-// Writes path.tmp; commit() flushes, fsyncs and renames onto path. Destroying an
-// uncommitted writer removes the temporary file and leaves path untouched.
+// Writes path.ane-tmp; commit() flushes, fsyncs, renames onto path and fsyncs the directory.
+// Destroying an uncommitted writer removes the temporary file and leaves path untouched.
+// The temporary's name is ours alone: one left by a killed run is reused by the next save
+// of the same path, and a user's own "path.tmp" is never touched.
 class AtomicWriter {
 public:
     explicit AtomicWriter(const std::string& path);
@@ -76,19 +88,29 @@ public:
     void write_zeros(std::size_t n);
     std::uint64_t written() const { return written_; }
     void commit();
+    // commit() in two halves, for outputs of several files written as a whole: finish()
+    // makes the temporary durable, publish() renames it into place.
+    void finish();
+    void publish();
 
 private:
     std::string path_, tmp_path_;
     int fd_ = -1;
+    bool finished_ = false;
     std::uint64_t written_ = 0;
     // Small writes are gathered here so that per-tensor puts do not each cost a syscall.
     std::string buffer_;
     void flush_buffer();
 };
 
+std::string temporary_path(const std::string& path);
+// fsync of the directory holding path, so that a rename in it survives a crash.
+void sync_parent_directory(const std::string& path);
+
 bool file_exists(const std::string& path);
 // Throws unless path is absent or force is set: tools never overwrite without --force.
 void check_can_write(const std::string& path, bool force);
+// The whole file ("-" = stdin, pipes too) as bytes.
 std::string read_text_file(const std::string& path);
 
 }  // namespace ane

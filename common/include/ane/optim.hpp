@@ -17,6 +17,9 @@ struct LrSchedule {
     int total = 10000;
     float min_frac = 0.1f;
     float at(int step) const;
+    // A time-budgeted run: linear warmup over `warmup` steps, then the cosine over the
+    // fraction of the budget spent (0..1) instead of the fraction of `total` steps.
+    float at_fraction(int step, double fraction) const;
 };
 
 // Whether a tensor gets weight decay: the projections, the embedding and the classifier;

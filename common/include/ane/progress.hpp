@@ -27,7 +27,8 @@ private:
 class JsonLinesLog {
 public:
     JsonLinesLog() = default;
-    explicit JsonLinesLog(const std::string& path);  // truncates; empty path = disabled
+    // Truncates (or appends: a resumed run continues its log); empty path = disabled.
+    explicit JsonLinesLog(const std::string& path, bool append = false);
     ~JsonLinesLog();
     JsonLinesLog(const JsonLinesLog&) = delete;
     JsonLinesLog& operator=(const JsonLinesLog&) = delete;

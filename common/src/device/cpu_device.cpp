@@ -88,11 +88,16 @@ private:
 
 }  // namespace
 
-std::unique_ptr<Device> make_device(const std::string& name, int threads) {
-    if (name == "cpu") return std::make_unique<CpuDevice>(threads);
+void check_device(const std::string& name) {
+    if (name == "cpu") return;
     if (name == "ane" || name == "ane-sim")
-        throw error("device '", name, "' is not available in this build (only 'cpu' is, for now)");
-    throw error("unknown device '", name, "' (known: cpu)");
+        throw usage_error("--device ", name, ": not available in this build (only 'cpu' is, for now)");
+    throw usage_error("--device ", name, ": unknown device (known: cpu)");
+}
+
+std::unique_ptr<Device> make_device(const std::string& name, int threads) {
+    check_device(name);
+    return std::make_unique<CpuDevice>(threads);
 }
 
 }  // namespace ane

@@ -15,6 +15,15 @@ const std::array<std::string, kLoraTargetCount>& lora_target_names() {
     return names;
 }
 
+std::string lora_targets_problem(const std::string& spec) {
+    try {
+        parse_lora_targets(spec);
+    } catch (const Error& e) {
+        return e.what();
+    }
+    return {};
+}
+
 std::array<bool, kLoraTargetCount> parse_lora_targets(const std::string& spec) {
     std::array<bool, kLoraTargetCount> on{};
     std::stringstream in(spec);

@@ -1,5 +1,6 @@
 #include "ane/mezo/mezo_trainer.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 
@@ -10,6 +11,7 @@
 #include "ane/model/transformer.hpp"
 #include "ane/optim.hpp"
 #include "ane/sampling.hpp"
+#include "ane/train/budget.hpp"
 #include "ane/train/run_data.hpp"
 
 namespace ane {
@@ -65,9 +67,11 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-nlohmann::json run_settings(const MezoOptions& o) {
+nlohmann::json run_settings(const MezoOptions& o, int window) {
     return {{"seed", o.seed},
             {"steps", o.steps},
+            {"time_budget", o.time_budget},
+            {"seq", window},
             {"batch", o.batch},
             {"lr", *o.lr},
             {"epsilon", o.epsilon},
@@ -87,6 +91,8 @@ void restore_settings(MezoOptions& o, const nlohmann::json& s) {
     const auto& f = o.explicit_flags;
     restore_setting(s, "seed", f, "--seed", o.seed);
     restore_setting(s, "steps", f, "--steps", o.steps);
+    restore_setting(s, "time_budget", f, "--time", o.time_budget);
+    if (s.contains("seq") && std::find(f.begin(), f.end(), "--seq") == f.end()) o.seq = s["seq"].get<int>();
     restore_setting(s, "batch", f, "--batch", o.batch);
     if (s.contains("lr") && !o.lr) o.lr = s["lr"].get<float>();
     restore_setting(s, "epsilon", f, "--epsilon", o.epsilon);
@@ -133,10 +139,12 @@ TrainSummary train_mezo(const MezoOptions& options, const TrainCallbacks& cb, co
     ck.lora_adam.clear();
     ModelConfig& c = ck.weights.config;
     if (o.residual_scale) c.residual_scale = *o.residual_scale;
-    if (o.seq) c.seq = *o.seq;
+    const RunShape shape = resolve_run_shape(c.seq, o.init.empty() && o.resume.empty(), o.seq, o.context);
+    c.seq = shape.context;
     c.validate("model");
     require(o.batch >= 1, "--batch must be at least 1");
-    require(o.steps >= 1, "--steps must be at least 1");
+    const RunBudget budget = RunBudget::resolve(o.steps, o.time_budget, o.stop_after);
+    o.steps = budget.steps;
     require(o.epsilon > 0, "--epsilon must be positive");
     require(o.zo_samples >= 0, "--zo-samples must be 0 (two-sided) or a number of one-sided samples");
     if (o.lora != LoraMode::None && !ck.lora)
@@ -144,10 +152,10 @@ TrainSummary train_mezo(const MezoOptions& options, const TrainCallbacks& cb, co
     require(o.lora != LoraMode::None || !ck.lora, "the checkpoint has LoRA adapters: tune them with --lora split or merge");
     if (!o.lr) o.lr = o.lora == LoraMode::None ? 1e-5f : 1e-4f;
 
-    TrainData data = open_train_data(o.data, o.val, c.vocab, c.seq, o.full_vocab);
-    const int S = c.seq, B = o.batch;
+    const int S = shape.window, B = o.batch;
+    TrainData data = open_train_data(o.data, o.val, c.vocab, S, o.full_vocab);
     auto device = make_device(o.device, o.threads);
-    Transformer model(ck.weights, *device, B, data.map, /*for_training=*/false);
+    Transformer model(ck.weights, *device, B, data.map, /*for_training=*/false, S);
     std::optional<LoraMerger> merger;
     if (o.lora == LoraMode::Split) model.set_lora(&*ck.lora);
     if (o.lora == LoraMode::Merge) {
@@ -171,7 +179,8 @@ TrainSummary train_mezo(const MezoOptions& options, const TrainCallbacks& cb, co
     sum.mode = std::string("mezo-") + (o.lora == LoraMode::None ? "full" : o.lora == LoraMode::Merge ? "lora" : "lora-split") +
                (o.zo_samples > 0 ? "-one-sided" : "");
     cb.say("model: " + std::to_string(c.params()) + " parameters, dim " + std::to_string(c.dim) + ", " +
-         std::to_string(c.layers) + " layers, seq " + std::to_string(S) + "; vocabulary " +
+         std::to_string(c.layers) + " layers, window " + std::to_string(S) + " (context " + std::to_string(c.seq) +
+         "); vocabulary " +
          std::to_string(data.map.compact_vocab()) + (o.full_vocab ? " (full)" : " (compact)"));
     cb.say("MeZO: " + sum.mode + ", " + std::to_string(sum.trainable_params) + " trainable parameters" +
          (ck.lora ? " (LoRA rank " + std::to_string(ck.lora->rank) + " on " + lora_targets_string(ck.lora->targets) +
@@ -204,12 +213,16 @@ TrainSummary train_mezo(const MezoOptions& options, const TrainCallbacks& cb, co
     std::optional<double> best_val;
     if (resumed.contains("best_val_loss")) best_val = resumed["best_val_loss"].get<double>();
     std::int64_t tokens_seen = resumed.value("tokens_seen", std::int64_t(0));
+    const double prior_train_ms = ck.state.cum_train_ms, prior_wall_ms = ck.state.cum_wall_ms;
+    const auto t_loop = Clock::now();
+    auto run_seconds = [&] { return prior_wall_ms / 1000.0 + seconds_since(t_loop); };
+    float last_lr = budget.lr(schedule, std::max(0, ck.state.step - 1), run_seconds());
     auto save = [&](const std::string& path, double last_loss, bool merge) {
         const auto t0 = Clock::now();
-        ck.state.total_steps = o.steps;
-        ck.state.lr = schedule.at(std::max(0, ck.state.step - 1));
+        ck.state.total_steps = budget.by_time() ? ck.state.step : o.steps;
+        ck.state.lr = last_lr;
         ck.state.loss = float(last_loss);
-        ck.metadata["mezo"] = {{"settings", run_settings(o)}, {"tokens_seen", tokens_seen}, {"data", o.data}};
+        ck.metadata["mezo"] = {{"settings", run_settings(o, S)}, {"tokens_seen", tokens_seen}, {"data", o.data}};
         if (best_val) ck.metadata["mezo"]["best_val_loss"] = *best_val;
         if (merger) merger->swap_base(ck.weights);  // save the base and the adapters, not their sum
         if (merge && ck.lora) {
@@ -226,16 +239,13 @@ TrainSummary train_mezo(const MezoOptions& options, const TrainCallbacks& cb, co
         sum.saved.push_back(path);
     };
 
-    const double prior_train_ms = ck.state.cum_train_ms, prior_wall_ms = ck.state.cum_wall_ms;
-    const auto t_loop = Clock::now();
     double last_loss = 0;
-    while (ck.state.step < o.steps) {
+    for (;;) {
         if (stop.load()) {
             sum.interrupted = true;
             break;
         }
-        if (o.time_budget > 0 && seconds_since(t_loop) >= o.time_budget) break;
-        if (o.stop_after > 0 && sum.steps_done >= o.stop_after) break;
+        if (budget.done(ck.state.step, run_seconds(), sum.steps_done)) break;
         const auto t_step = Clock::now();
         const DeviceProfile before = device->profile();
         const double fwd_before = sum.forward_seconds;
@@ -246,7 +256,9 @@ TrainSummary train_mezo(const MezoOptions& options, const TrainCallbacks& cb, co
         StepReport rep;
         rep.step = int(step) + 1;
         rep.total_steps = o.steps;
-        rep.lr = schedule.at(int(step));
+        rep.time_budget = o.time_budget;
+        rep.lr = budget.lr(schedule, int(step), run_seconds());
+        last_lr = float(rep.lr);
         const float lr = float(rep.lr);
         std::vector<double> g_one_sided;
         if (o.zo_samples == 0) {
@@ -297,12 +309,12 @@ TrainSummary train_mezo(const MezoOptions& options, const TrainCallbacks& cb, co
         ck.state.cum_train_ms = prior_train_ms + sum.step_seconds * 1000.0;
         ck.state.cum_wall_ms = prior_wall_ms + seconds_since(t_loop) * 1000.0;
         rep.elapsed_seconds = seconds_since(t_loop);
+        rep.run_seconds = run_seconds();
         rep.tokens_per_second = double(sum.tokens) / std::max(1e-9, sum.step_seconds);
         rep.tokens_seen = tokens_seen;
         sum.final_loss = rep.loss;
 
-        const bool last = ck.state.step == o.steps || (o.time_budget > 0 && seconds_since(t_loop) >= o.time_budget) ||
-                          (o.stop_after > 0 && sum.steps_done >= o.stop_after);
+        const bool last = budget.done(ck.state.step, rep.run_seconds, sum.steps_done);
         if (o.eval_every > 0 && (ck.state.step % o.eval_every == 0 || last)) {
             const auto t_eval = Clock::now();
             rep.val_loss = validation_loss(model, data.val_tokens, val_offsets, batch);

@@ -11,13 +11,16 @@ namespace {
 Tensor buffer(std::int64_t rows, std::int64_t cols) { return Tensor({rows, cols}); }
 }  // namespace
 
-Transformer::Transformer(const Weights& weights, Device& device, int max_batch, VocabMap vocab_map, bool for_training)
-    : w_(weights), dev_(device), max_batch_(max_batch), for_training_(for_training), map_(std::move(vocab_map)) {
+Transformer::Transformer(const Weights& weights, Device& device, int max_batch, VocabMap vocab_map, bool for_training,
+                         int max_seq)
+    : w_(weights), dev_(device), max_batch_(max_batch), max_seq_(max_seq > 0 ? max_seq : weights.config.seq),
+      for_training_(for_training), map_(std::move(vocab_map)) {
     const ModelConfig& c = w_.config;
     require(max_batch >= 1, "batch must be at least 1");
+    require(max_seq_ >= 1, "the window must be at least 1 token");
     require(map_.full_vocab() == c.vocab, "vocabulary map covers ", map_.full_vocab(), " ids, the model has ",
             c.vocab);
-    const std::int64_t T = std::int64_t(max_batch) * c.seq;
+    const std::int64_t T = std::int64_t(max_batch) * max_seq_;
     const std::int64_t D = c.dim, H = c.hidden, Q = c.q_dim(), KV = c.kv_dim(), CV = map_.compact_vocab();
     acts_.resize(for_training ? c.layers : 1);
     for (auto& a : acts_) {
@@ -28,7 +31,7 @@ Transformer::Transformer(const Weights& weights, Device& device, int max_batch, 
         a.k = buffer(T, KV);
         a.v = buffer(T, KV);
         a.o = buffer(T, Q);
-        a.probs = Tensor({std::int64_t(max_batch) * c.heads, std::int64_t(c.seq) * c.seq});
+        a.probs = Tensor({std::int64_t(max_batch) * c.heads, std::int64_t(max_seq_) * max_seq_});
         a.x2 = buffer(T, D);
         a.f = buffer(T, D);
         a.rstd_ffn = buffer(T, 1);
@@ -41,9 +44,9 @@ Transformer::Transformer(const Weights& weights, Device& device, int max_batch, 
     rstd_final_ = buffer(T, 1);
     logits_ = buffer(T, CV);
     if (CV < c.vocab) cembed_ = buffer(CV, D);  // the full vocabulary reads the weights themselves
-    rope_cos_ = buffer(c.seq, c.head_dim / 2);
-    rope_sin_ = buffer(c.seq, c.head_dim / 2);
-    kernels::rope_tables(c.seq, c.head_dim, c.rope_theta, rope_cos_.data(), rope_sin_.data());
+    rope_cos_ = buffer(max_seq_, c.head_dim / 2);
+    rope_sin_ = buffer(max_seq_, c.head_dim / 2);
+    kernels::rope_tables(max_seq_, c.head_dim, c.rope_theta, rope_cos_.data(), rope_sin_.data());
     inputs_.resize(static_cast<std::size_t>(T));
     refresh_classifier();
     if (!for_training) return;
@@ -68,7 +71,7 @@ void Transformer::set_lora(const Lora* lora) {
     const ModelConfig& c = w_.config;
     require(lora->layers.size() == std::size_t(c.layers), "LoRA adapters have ", lora->layers.size(),
             " layers, the model ", c.layers);
-    const std::int64_t T = std::int64_t(max_batch_) * c.seq;
+    const std::int64_t T = std::int64_t(max_batch_) * max_seq_;
     for (std::size_t l = 0; l < acts_.size(); ++l)
         for (int t = 0; t < kLoraTargetCount; ++t) {
             Tensor& buf = acts_[l].lora_t[t];
@@ -112,8 +115,8 @@ void Transformer::refresh_classifier() {
 
 void Transformer::forward(const std::int32_t* inputs, int B, int S, int score_from) {
     const ModelConfig& c = w_.config;
-    require(B >= 1 && B <= max_batch_ && S >= 1 && S <= c.seq, "forward: batch ", B, " x ", S,
-            " tokens exceeds the model's buffers (", max_batch_, " x ", c.seq, ")");
+    require(B >= 1 && B <= max_batch_ && S >= 1 && S <= max_seq_, "forward: batch ", B, " x ", S,
+            " tokens exceeds the model's buffers (", max_batch_, " x ", max_seq_, ")");
     require(score_from >= 0 && score_from < S, "forward: score_from ", score_from, " outside [0, ", S, ")");
     B_ = B;
     S_ = S;
@@ -182,7 +185,7 @@ void Transformer::forward(const std::int32_t* inputs, int B, int S, int score_fr
     }
     // Only the scored positions go through the classifier.
     const int R = S - score_from;
-    if (xf_scored_.empty()) xf_scored_ = buffer(std::int64_t(max_batch_) * c.seq, D);
+    if (xf_scored_.empty()) xf_scored_ = buffer(std::int64_t(max_batch_) * max_seq_, D);
     for (int b = 0; b < B; ++b)
         std::memcpy(xf_scored_.row(std::int64_t(b) * R), xf_.row(std::int64_t(b) * S + score_from),
                     sizeof(float) * std::size_t(R) * D);

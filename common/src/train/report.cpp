@@ -34,29 +34,34 @@ nlohmann::json step_record(const StepReport& r) {
     return rec;
 }
 
-std::string step_line(const StepReport& r, double time_budget) {
-    const double rate = r.elapsed_seconds / std::max(1, r.step);
-    double eta = rate * (r.total_steps - r.step);
-    if (time_budget > 0) eta = std::max(0.0, std::min(eta, time_budget - r.elapsed_seconds));
-    std::string text = "step " + std::to_string(r.step) + "/" + std::to_string(r.total_steps) + format("  loss %.4f", r.loss);
-    if (r.val_loss) text += format("  val %.4f", *r.val_loss);
+std::string step_line(const StepReport& r) {
+    double eta = -1;
+    if (r.total_steps > 0) eta = r.elapsed_seconds / std::max(1, r.step) * (r.total_steps - r.step);
+    if (r.time_budget > 0) {
+        const double left = std::max(0.0, r.time_budget - r.run_seconds);
+        eta = eta < 0 ? left : std::min(eta, left);
+    }
+    std::string text = r.total_steps > 0 ? format("step %d/%d", r.step, r.total_steps) : format("step %d", r.step);
+    text += format("  loss %.6f", r.loss);
+    if (r.val_loss) text += format("  val %.6f", *r.val_loss);
     if (r.proj_grad) text += format("  g %+.3e", *r.proj_grad);
     text += format("  lr %.2e", r.lr) + format("  %.0f tok/s", r.tokens_per_second) + "  ETA " + format_duration(eta);
     return text;
 }
 
-std::string efficiency_report(const TrainSummary& s, const std::string& checkpoint) {
+std::string efficiency_report(const TrainSummary& s, const std::string& checkpoint, bool keys_only) {
     const double step_s = s.step_seconds;
-    const double total = step_s + s.optimizer_seconds;
+    // A step's time runs from drawing its data to the end of its update, optimizer included.
+    const double total = step_s;
     const bool zeroth_order = s.forward_passes > 0;
     // MeZO's perturbation sweeps run inside its steps; backprop's optimizer after them.
     const double update_s = zeroth_order ? s.perturb_seconds : s.optimizer_seconds;
     const double other = std::max(0.0, step_s - s.matmul_seconds - s.attention_seconds - s.elementwise_seconds -
                                            (zeroth_order ? update_s : 0.0));
     auto share = [&](double x) { return total > 0 ? 100.0 * x / total : 0.0; };
-    std::string out = "--- efficiency\n";
+    std::string out;
+    if (!keys_only) out += "--- efficiency\n";
     out += "device: " + s.device_description + "\n";
-    out += format("mode: %s\n", s.mode.c_str());
     out += format("wall time: %.1f s (training steps %.1f s, optimizer %.1f s, evaluation %.1f s, checkpoint I/O %.1f s)\n",
                   s.wall_seconds, step_s, s.optimizer_seconds, s.eval_seconds, s.io_seconds);
     if (s.steps_done > 0) {
@@ -77,6 +82,8 @@ std::string efficiency_report(const TrainSummary& s, const std::string& checkpoi
     }
     out += format("peak RSS: %.1f MB\n", peak_rss_bytes() / 1e6);
     out += "---\n";
+    if (keys_only) out.clear();
+    out += format("mode: %s\n", s.mode.c_str());
     out += format("final_loss: %.6f\n", s.final_loss);
     if (s.last_val_loss) out += format("val_loss: %.6f\n", *s.last_val_loss);
     if (s.best_val_loss) out += format("best_val_loss: %.6f\n", *s.best_val_loss);
@@ -93,8 +100,7 @@ std::string efficiency_report(const TrainSummary& s, const std::string& checkpoi
     return out;
 }
 
-TrainCallbacks console_callbacks(const std::string& tool, ProgressLine& line, JsonLinesLog& json, bool quiet,
-                                 double time_budget) {
+TrainCallbacks console_callbacks(const std::string& tool, ProgressLine& line, JsonLinesLog& json, bool quiet) {
     TrainCallbacks cb;
     cb.info = [&line, quiet](const std::string& s) {
         if (quiet) return;
@@ -105,9 +111,9 @@ TrainCallbacks console_callbacks(const std::string& tool, ProgressLine& line, Js
         line.finish();
         std::fprintf(stderr, "%s: warning: %s\n", tool.c_str(), s.c_str());
     };
-    cb.step = [&line, &json, quiet, time_budget](const StepReport& r) {
+    cb.step = [&line, &json, quiet](const StepReport& r) {
         json.write(step_record(r));
-        const std::string text = step_line(r, time_budget);
+        const std::string text = step_line(r);
         line.update(text, r.val_loss.has_value());
         if (!r.val_loss || quiet) return;
         if (line.enabled())

@@ -8,6 +8,13 @@
 
 namespace ane {
 
+RunShape resolve_run_shape(int file_seq, bool from_scratch, std::optional<int> window, std::optional<int> context) {
+    RunShape r;
+    r.window = window.value_or(file_seq);
+    r.context = context ? *context : from_scratch ? r.window : std::max(file_seq, r.window);
+    return r;
+}
+
 Checkpoint load_run_model(const ModelSource& src, long seed, bool load_moments) {
     const int sources = int(!src.preset.empty()) + int(!src.config_path.empty()) + int(!src.init.empty()) +
                         int(!src.resume.empty());

@@ -12,6 +12,7 @@
 #include "ane/model_file.hpp"
 #include "ane/optim.hpp"
 #include "ane/sampling.hpp"
+#include "ane/train/budget.hpp"
 #include "ane/train/run_data.hpp"
 
 namespace ane {
@@ -31,8 +32,9 @@ bool given(const TrainOptions& o, const std::string& flag) {
 }
 
 // The hyper-parameters a resumed run takes from its checkpoint unless the command line sets them.
-nlohmann::json run_settings(const TrainOptions& o) {
-    return {{"seed", o.seed},         {"steps", o.steps},       {"batch", o.batch},
+nlohmann::json run_settings(const TrainOptions& o, int window) {
+    return {{"seed", o.seed},         {"steps", o.steps},       {"time_budget", o.time_budget},
+            {"seq", window},          {"batch", o.batch},
             {"accum", o.accum},       {"lr", o.lr},             {"min_lr_frac", o.min_lr_frac},
             {"clip", o.clip},         {"weight_decay", o.weight_decay}, {"loss_scale", o.loss_scale},
             {"warmup", o.warmup},     {"eval_every", o.eval_every}, {"eval_windows", o.eval_windows},
@@ -45,6 +47,8 @@ void restore_settings(TrainOptions& o, const nlohmann::json& s) {
     };
     take("seed", "--seed", o.seed);
     take("steps", "--steps", o.steps);
+    take("time_budget", "--time", o.time_budget);
+    if (s.contains("seq") && !given(o, "--seq")) o.seq = s["seq"].get<int>();
     take("batch", "--batch", o.batch);
     take("accum", "--accum", o.accum);
     take("lr", "--lr", o.lr);
@@ -97,10 +101,12 @@ TrainSummary train(const TrainOptions& options, const TrainCallbacks& cb, const 
     }
     ModelConfig& c = ck.weights.config;
     if (o.residual_scale) c.residual_scale = *o.residual_scale;
-    if (o.seq) c.seq = *o.seq;
+    const RunShape shape = resolve_run_shape(c.seq, o.init.empty() && o.resume.empty(), o.seq, o.context);
+    c.seq = shape.context;
     c.validate("model");
     require(o.batch >= 1 && o.accum >= 1, "--batch and --accum must be at least 1");
-    require(o.steps >= 1, "--steps must be at least 1");
+    const RunBudget budget = RunBudget::resolve(o.steps, o.time_budget, o.stop_after);
+    o.steps = budget.steps;
     if (o.lora_rank > 0 && !ck.lora) ck.lora = Lora::init(c, o.lora_rank, parse_lora_targets(o.lora_targets), o.seed);
     const bool lora_mode = ck.lora.has_value();
     if (lora_mode) {
@@ -111,12 +117,12 @@ TrainSummary train(const TrainOptions& options, const TrainCallbacks& cb, const 
     }
 
     // The data.
-    TrainData data = open_train_data(o.data, o.val, c.vocab, c.seq, o.full_vocab);
+    const int S = shape.window, B = o.batch;
+    TrainData data = open_train_data(o.data, o.val, c.vocab, S, o.full_vocab);
     const VocabMap& map = data.map;
-    const int S = c.seq, B = o.batch;
 
     auto device = make_device(o.device, o.threads);
-    Transformer model(ck.weights, *device, B, map);
+    Transformer model(ck.weights, *device, B, map, /*for_training=*/true, S);
     Weights grads = lora_mode ? Weights::norms_only(c) : Weights::zeros(c);
     std::optional<Lora> lora_grads;
     std::vector<ParamRef> lora_params;  // adapters and RMS gains: what a LoRA run trains
@@ -156,7 +162,8 @@ TrainSummary train(const TrainOptions& options, const TrainCallbacks& cb, const 
     sum.compact_vocab = map.compact_vocab();
     sum.device_description = device->describe();
     cb.say("model: " + std::to_string(c.params()) + " parameters, dim " + std::to_string(c.dim) + ", " +
-         std::to_string(c.layers) + " layers, seq " + std::to_string(S) + "; vocabulary " +
+         std::to_string(c.layers) + " layers, window " + std::to_string(S) + " (context " + std::to_string(c.seq) +
+         "); vocabulary " +
          std::to_string(map.compact_vocab()) + (o.full_vocab ? " (full)" : " (compact)"));
     cb.say("data: " + std::to_string(data.train_tokens.size()) + " training tokens, " +
          std::to_string(data.val_tokens.size()) + " validation tokens; " + std::to_string(B * S * o.accum) +
@@ -168,13 +175,18 @@ TrainSummary train(const TrainOptions& options, const TrainCallbacks& cb, const 
         mezo_validation_offsets(0, data.val_tokens.size(), S, std::max(1, o.eval_windows));
     auto evaluate = [&]() { return validation_loss(model, data.val_tokens, val_offsets, batch); };
 
+    const double prior_train_ms = ck.state.cum_train_ms, prior_wall_ms = ck.state.cum_wall_ms;
+    const auto t_loop = Clock::now();
+    auto run_seconds = [&] { return prior_wall_ms / 1000.0 + seconds_since(t_loop); };
+    float last_lr = budget.lr(schedule, std::max(0, ck.state.step - 1), run_seconds());
+
     auto save = [&](const std::string& path, double last_loss) {
         const auto t0 = Clock::now();
-        ck.state.total_steps = o.steps;
-        ck.state.lr = schedule.at(std::max(0, ck.state.step - 1));
+        ck.state.total_steps = budget.by_time() ? ck.state.step : o.steps;
+        ck.state.lr = last_lr;
         ck.state.loss = float(last_loss);
         const std::uint64_t st = windows.state();
-        ck.metadata["train"] = {{"settings", run_settings(o)},
+        ck.metadata["train"] = {{"settings", run_settings(o, S)},
                                 {"rng_state", st},
                                 {"tokens_seen", tokens_seen},
                                 {"data", o.data}};
@@ -184,16 +196,13 @@ TrainSummary train(const TrainOptions& options, const TrainCallbacks& cb, const 
         sum.saved.push_back(path);
     };
 
-    const double prior_train_ms = ck.state.cum_train_ms, prior_wall_ms = ck.state.cum_wall_ms;
-    const auto t_loop = Clock::now();
     double last_loss = 0;
-    while (ck.state.step < o.steps) {
+    for (;;) {
         if (stop.load()) {
             sum.interrupted = true;
             break;
         }
-        if (o.time_budget > 0 && seconds_since(t_loop) >= o.time_budget) break;
-        if (o.stop_after > 0 && sum.steps_done >= o.stop_after) break;
+        if (budget.done(ck.state.step, run_seconds(), sum.steps_done)) break;
         const auto t_step = Clock::now();
         const DeviceProfile before = device->profile();
         zero_grads(grads);
@@ -219,9 +228,11 @@ TrainSummary train(const TrainOptions& options, const TrainCallbacks& cb, const 
         StepReport rep;
         rep.step = ck.state.step + 1;
         rep.total_steps = o.steps;
+        rep.time_budget = o.time_budget;
         rep.loss = loss;
         rep.grad_norm = norm;
-        rep.lr = schedule.at(ck.state.step);
+        rep.lr = budget.lr(schedule, ck.state.step, run_seconds());
+        last_lr = float(rep.lr);
         if (!std::isfinite(loss) || !std::isfinite(norm)) {
             rep.skipped = true;
             ++sum.skipped_updates;
@@ -253,14 +264,13 @@ TrainSummary train(const TrainOptions& options, const TrainCallbacks& cb, const 
         ck.state.cum_train_ms = prior_train_ms + sum.step_seconds * 1000.0;
         ck.state.cum_wall_ms = prior_wall_ms + seconds_since(t_loop) * 1000.0;
         rep.elapsed_seconds = seconds_since(t_loop);
+        rep.run_seconds = run_seconds();
         rep.tokens_per_second = double(sum.tokens) / std::max(1e-9, sum.step_seconds);
         rep.tokens_seen = tokens_seen;
         sum.final_loss = loss;
 
         // The last step of this run, whatever ends it (not Ctrl-C: that exits at once).
-        const bool last = ck.state.step == o.steps ||
-                          (o.time_budget > 0 && seconds_since(t_loop) >= o.time_budget) ||
-                          (o.stop_after > 0 && sum.steps_done >= o.stop_after);
+        const bool last = budget.done(ck.state.step, rep.run_seconds, sum.steps_done);
         if (o.eval_every > 0 && (ck.state.step % o.eval_every == 0 || last)) {
             const auto t_eval = Clock::now();
             rep.val_loss = evaluate();

@@ -46,6 +46,8 @@ protected:
     DeviceProfile profile_;
 };
 
+// Throws a UsageError naming the known devices unless `name` is one this build has.
+void check_device(const std::string& name);
 // "cpu" everywhere; "ane" and "ane-sim" are named in the error until they exist.
 std::unique_ptr<Device> make_device(const std::string& name, int threads);
 

@@ -18,6 +18,8 @@ const std::array<std::string, kLoraTargetCount>& lora_target_names();  // "wq" .
 
 // "attn" (wq,wk,wv,wo; the default), "ffn" (w1,w2,w3), "all", or a comma list of names and groups.
 std::array<bool, kLoraTargetCount> parse_lora_targets(const std::string& spec);
+// The message of parse_lora_targets' error, or empty when `spec` is valid (a CLI check).
+std::string lora_targets_problem(const std::string& spec);
 std::string lora_targets_string(const std::array<bool, kLoraTargetCount>& targets);
 
 struct LoraAdapter {

@@ -19,7 +19,8 @@ struct MezoOptions {
     // Model: exactly one of preset / config_path / init / resume.
     std::string preset, config_path, init, resume;
     std::optional<double> residual_scale;
-    std::optional<int> seq;
+    std::optional<int> seq;      // the window (default: the model's context)
+    std::optional<int> context;  // the context stored with the model (see resolve_run_shape)
     // Data.
     std::string data, val;
     bool full_vocab = false;
@@ -27,8 +28,8 @@ struct MezoOptions {
     std::string output;
     bool merge_output = false;  // fold the adapters into the final checkpoint (for export)
     long seed = 42;
-    int steps = 1000;
-    double time_budget = 0;
+    int steps = 0;            // total; 0 = none (neither budget: kDefaultSteps)
+    double time_budget = 0;   // seconds in total, resumes included; 0 = none
     int stop_after = 0;
     int batch = 1;                // windows per loss evaluation
     std::optional<float> lr;      // default 1e-5 full-parameter, 1e-4 LoRA (AutoANE's published rates)

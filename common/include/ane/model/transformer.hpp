@@ -17,8 +17,10 @@ public:
     // `weights` and `device` must outlive the model. The classifier covers the ids of
     // `vocab_map` (the compact vocabulary; VocabMap::identity for the full one).
     // Without `for_training`, only one layer's activations are kept (reused layer after
-    // layer) and no backward buffers exist: the memory of inference.
-    Transformer(const Weights& weights, Device& device, int max_batch, VocabMap vocab_map, bool for_training = true);
+    // layer) and no backward buffers exist: the memory of inference. Sequences are at most
+    // `max_seq` tokens (default: the model's context, config.seq); RoPE extends to any length.
+    Transformer(const Weights& weights, Device& device, int max_batch, VocabMap vocab_map, bool for_training = true,
+                int max_seq = 0);
 
     // LoRA-split: adds B·(A·x) after each adapted projection; the base weights stay as they
     // are. `lora` must outlive its use; nullptr detaches.
@@ -28,7 +30,7 @@ public:
     // weight update (with the full vocabulary the weights are read in place).
     void refresh_classifier();
 
-    // Forward over B sequences of S <= config.seq tokens (inputs: full ids, row-major [B, S]).
+    // Forward over B sequences of S <= max_seq tokens (inputs: full ids, row-major [B, S]).
     // Leaves logits [B*S, CV] in logits(). With score_from > 0 (evaluation), only positions
     // score_from..S-1 of each sequence get logits: [B*(S-score_from), CV], and backward() is
     // not available.
@@ -47,6 +49,7 @@ public:
     int compact_vocab() const { return map_.compact_vocab(); }
     const VocabMap& vocab_map() const { return map_; }
     int max_batch() const { return max_batch_; }
+    int max_seq() const { return max_seq_; }
     const ModelConfig& config() const { return w_.config; }
 
 private:
@@ -65,7 +68,7 @@ private:
                        Lora* lora_grads);
     const Weights& w_;
     Device& dev_;
-    int max_batch_;
+    int max_batch_, max_seq_;
     bool for_training_;
     const Lora* lora_ = nullptr;
     Tensor lora_dt_;

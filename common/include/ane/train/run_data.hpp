@@ -24,6 +24,14 @@ void restore_setting(const nlohmann::json& settings, const char* key, const std:
     field = settings[key].get<T>();
 }
 
+// The training window and the context stored with the model. From scratch the context is the
+// window. A model from a file keeps its context (fine-tuning at a shorter window never
+// shrinks it) and grows to the window when that is longer; `context` overrides both.
+struct RunShape {
+    int window = 0, context = 0;
+};
+RunShape resolve_run_shape(int file_seq, bool from_scratch, std::optional<int> window, std::optional<int> context);
+
 // Where a run's model comes from: exactly one field set.
 struct ModelSource {
     std::string preset, config_path, init, resume;

@@ -16,7 +16,8 @@ struct TrainOptions {
     // Model: exactly one of preset / config_path / init / resume.
     std::string preset, config_path, init, resume;
     std::optional<double> residual_scale;  // override α
-    std::optional<int> seq;                // override the window length
+    std::optional<int> seq;                // the training window (default: the model's context)
+    std::optional<int> context;            // the context stored with the model (see resolve_run_shape)
     // Data.
     std::string data, val;
     bool full_vocab = false;  // softmax over every id, not the compact vocabulary
@@ -26,8 +27,8 @@ struct TrainOptions {
     // Run.
     std::string output;
     long seed = 42;
-    int steps = 1000;        // optimizer updates
-    double time_budget = 0;  // seconds, 0 = none
+    int steps = 0;           // optimizer updates in total; 0 = none (neither budget: kDefaultSteps)
+    double time_budget = 0;  // seconds of training in total (resumes included), 0 = none
     int batch = 8;           // sequences per micro-batch
     int accum = 1;           // micro-batches per update
     float lr = 3e-4f, min_lr_frac = 0.1f, clip = 1.0f, weight_decay = 0.1f, loss_scale = 256.0f;
@@ -43,7 +44,9 @@ struct TrainOptions {
 };
 
 struct StepReport {
-    int step = 0, total_steps = 0;
+    int step = 0, total_steps = 0;  // total_steps 0: a time budget alone
+    double time_budget = 0;         // seconds, 0 = none
+    double run_seconds = 0;         // the run's loop time so far, resumes included
     double loss = 0, grad_norm = 0, lr = 0;
     bool skipped = false;  // NaN/Inf loss or gradient: no update
     double step_seconds = 0, elapsed_seconds = 0;

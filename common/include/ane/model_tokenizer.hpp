@@ -1,0 +1,18 @@
+#pragma once
+// The tokenizer a tool uses with a model: the one given on the command line (any kind
+// load_tokenizer reads), else the one the model file carries. A tokenizer of more tokens than
+// the model's vocabulary, or of fewer than its rows less a little padding, belongs to another
+// model: that is an error saying so.
+#include <memory>
+#include <string>
+
+#include "ane/checkpoint.hpp"
+#include "ane/tokenizer.hpp"
+
+namespace ane {
+
+// Returns nullptr when there is none and `required` is false.
+std::unique_ptr<Tokenizer> model_tokenizer(const std::string& tokenizer_path, const Checkpoint& ck,
+                                           const std::string& model_path, bool required);
+
+}  // namespace ane
