@@ -32,6 +32,7 @@ int run_gguf(const ImportOptions& opts) {
     FileChecks files(o.force);
     files.input(o.input, "the input");
     files.output(o.output, "-o/--output");
+    announce_output(opts.output, o.output);
     Checkpoint ck = read_gguf_model(o.input);
     write_blzt(ck, o.output);
     if (log::level() < log::Level::Info) return 0;
@@ -61,6 +62,7 @@ int run_export_gguf(const ExportGgufOptions& opts) {
     files.input(o.input, "the input");
     files.input(o.tokenizer, "--tokenizer");
     files.output(o.output, "-o/--output");
+    announce_output(opts.output, o.output);
     const GgufExportType type = parse_gguf_export_type(o.type);
     Checkpoint ck = load_model(o.input);
     std::vector<std::pair<std::string, GgufValue>> tok_kv;

@@ -33,6 +33,7 @@ int run_hf(const ImportOptions& opts) {
     FileChecks files(o.force);
     files.input(o.input, "the input");
     files.output(o.output, "-o/--output");
+    announce_output(opts.output, o.output);
     const auto t0 = std::chrono::steady_clock::now();
     Checkpoint ck = read_hf_model(o.input);
     write_blzt(ck, o.output);
@@ -62,6 +63,7 @@ int run_export_hf(const ExportHfOptions& opts) {
     FileChecks files(o.force);
     files.input(o.input, "the input");
     files.output_directory(o.output, {"model.safetensors", "config.json"}, "-o/--output");
+    announce_output(opts.output, o.output);
     const Checkpoint ck = load_model(o.input);
     write_hf_model(ck, o.output, dtype);
     if (log::level() < log::Level::Info) return 0;

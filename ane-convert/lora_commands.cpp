@@ -27,6 +27,7 @@ int run_merge_lora(const ImportOptions& opts) {
     FileChecks files(o.force);
     files.input(o.input, "the input");
     files.output(o.output, "-o/--output");
+    announce_output(opts.output, o.output);
     Checkpoint ck = read_blzt(o.input);
     require(ck.lora.has_value(), o.input, ": has no LoRA adapters to merge");
     const int rank = ck.lora->rank;

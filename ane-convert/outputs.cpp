@@ -30,9 +30,11 @@ std::string output_beside(const std::string& input, const std::string& suffix) {
 std::string resolve_output(const std::string& input, const std::string& output, const std::string& suffix) {
     if (!output.empty()) return output;
     require_usage(input != "-", "reading standard input: give -o/--output");
-    const std::string out = output_beside(input, suffix);
-    log::info("writing ", out, " (no -o given)");
-    return out;
+    return output_beside(input, suffix);
+}
+
+void announce_output(const std::string& given, const std::string& chosen) {
+    if (given.empty()) log::info("writing ", chosen, " (no -o given)");
 }
 
 }  // namespace ane::convert

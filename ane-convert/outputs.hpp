@@ -9,7 +9,9 @@ namespace ane::convert {
 // The input's path without its model-format extension (.safetensors, .index.json, .gguf,
 // .bin, .blzt, .int8.zlib, .int8.zstd), then `suffix`; a folder keeps its whole name.
 std::string output_beside(const std::string& input, const std::string& suffix);
-// `output` if not empty, else output_beside(input, suffix) (reported with log::info).
+// `output` if not empty, else output_beside(input, suffix).
 std::string resolve_output(const std::string& input, const std::string& output, const std::string& suffix);
+// Says which file a command writes when -o was not given (after its checks passed).
+void announce_output(const std::string& given, const std::string& chosen);
 
 }  // namespace ane::convert

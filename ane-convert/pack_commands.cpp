@@ -38,6 +38,7 @@ int run_pack(const PackOptions& opts) {
     FileChecks files(o.force);
     files.input(o.input, "the input");
     files.output(o.output, "-o/--output");
+    announce_output(opts.output, o.output);
     const Checkpoint ck = load_model(o.input);
     const PackReport r = write_artifact(ck, o.output, codec, level);
     if (log::level() < log::Level::Info) return 0;
@@ -70,6 +71,7 @@ int run_unpack(const ImportOptions& opts) {
     FileChecks files(o.force);
     files.input(o.input, "the input");
     files.output(o.output, "-o/--output");
+    announce_output(opts.output, o.output);
     const Checkpoint ck = read_artifact(o.input);
     write_blzt(ck, o.output);
     if (log::level() < log::Level::Info) return 0;

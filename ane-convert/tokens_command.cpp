@@ -54,6 +54,7 @@ int run_tokens(const TokensOptions& opts) {
     files.input(o.tokenizer, "--tokenizer");
     files.output(o.output, "-o/--output");
     if (split) files.output(val_path, "--val-output");
+    announce_output(opts.output, o.output);
 
     auto tok = load_tokenizer(o.tokenizer);
     require(tok->vocab_size() <= 65536, o.tokenizer, ": vocabulary of ", tok->vocab_size(),

@@ -38,11 +38,14 @@ echo "training scripts/demo-model.json for ${SECONDS_BUDGET}s on $(nproc) cores 
   --eval-every 50 --log-json "$OUT/train.jsonl" | tee "$OUT/train-report.txt"
 first=$(grep -o '"val_loss":[0-9.]*' "$OUT/train.jsonl" | head -1 | cut -d: -f2)
 last=$(grep -o '"val_loss":[0-9.]*' "$OUT/train.jsonl" | tail -1 | cut -d: -f2)
-echo "validation loss: ${first} at the first evaluation -> ${last} at the last (uniform guess: ln 1024 = 6.93)"
+ids=$(grep -o '^compact_vocab: [0-9]*' "$OUT/train-report.txt" | cut -d' ' -f2)
+printf 'validation loss during training (softmax over the %s ids in the data, as AutoANE): %.6f at the first evaluation -> %.6f at the last\n' \
+  "$ids" "$first" "$last"
 echo "checkpoint: $OUT/model.bin (best by validation: $OUT/model.best.bin)"
 
 echo
-echo "evaluating on the held-out verses (plain windows of 128 tokens):"
+echo "evaluating the best checkpoint on all held-out verses (plain windows of 128 tokens, softmax over the"
+echo "full vocabulary of 1024, so a little above the training's figure; a uniform guess is ln 1024 = 6.931472):"
 "$BIN/ane-eval/ane-eval" "$OUT/model.best.bin" --data "$OUT/val.bin" --tokenizer "$OUT/kjv1024.model" | grep -E "val_|speed"
 
 echo

@@ -19,23 +19,47 @@ for p in "${PACKAGES[@]}"; do
     missing+=("$p")
   fi
 done
+# Another apt (unattended upgrades, a second terminal) may hold its locks: wait for it with a
+# message instead of failing with apt's own error.
+LOCK_WAIT_SECONDS="${ANE_APT_LOCK_WAIT:-900}"
+apt_update_waiting() {
+  local waited=0 out
+  while :; do
+    if out=$($SUDO apt-get update -qq 2>&1); then return 0; fi
+    if ! grep -q "Could not get lock" <<<"$out" || ((waited >= LOCK_WAIT_SECONDS)); then
+      echo "$out" >&2
+      return 1
+    fi
+    ((waited == 0)) && echo "setup: another apt holds its lock ($(grep -o 'held by process [0-9]* ([^)]*)' <<<"$out" | head -1)); waiting up to ${LOCK_WAIT_SECONDS}s" >&2
+    sleep 5
+    waited=$((waited + 5))
+  done
+}
+
 if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}" >&2
   SUDO=""
   if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  apt_update_waiting
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+    -o DPkg::Lock::Timeout="$LOCK_WAIT_SECONDS" "${missing[@]}" >/dev/null
 fi
 
 BUILD_DIR="${ANE_BUILD_DIR:-build}"
 if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
-  echo "setup: configuring $BUILD_DIR" >&2
+  echo "setup: configuring $BUILD_DIR; the first build takes about 3 minutes on 2 cores (later ones only rebuild what changed)" >&2
   cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release ${ANE_CMAKE_ARGS:-} >/dev/null
 fi
 mkdir -p "$BUILD_DIR"
-if ! cmake --build "$BUILD_DIR" -j "$(nproc)" >"$BUILD_DIR/build.log" 2>&1; then
-  cat "$BUILD_DIR/build.log" >&2
-  echo "setup: build failed (log: $BUILD_DIR/build.log)" >&2
+# CMake's percentage lines go to stderr as the build runs; the whole log to build.log.
+set +e
+cmake --build "$BUILD_DIR" -j "$(nproc)" 2>&1 | tee "$BUILD_DIR/build.log" |
+  grep --line-buffered -E '^\[ *[0-9]+%\] (Building|Linking)' | sed -u 's/^/setup: /' >&2
+status=${PIPESTATUS[0]}
+set -e
+if ((status != 0)); then
+  grep -E "error|Error" "$BUILD_DIR/build.log" | head -40 >&2
+  echo "setup: build failed (the whole log: $BUILD_DIR/build.log)" >&2
   exit 1
 fi
 grep -E "warning:" "$BUILD_DIR/build.log" >&2 || true

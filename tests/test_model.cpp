@@ -11,6 +11,8 @@
 #include "ane/error.hpp"
 #include "ane/model/transformer.hpp"
 #include "ane/optim.hpp"
+#include "ane/train/budget.hpp"
+#include "ane/train/run_data.hpp"
 #include "reference_model.hpp"
 #include "test_util.hpp"
 
@@ -290,6 +292,42 @@ TEST(Optim, ScheduleWarmsUpThenDecaysToTheFloor) {
     EXPECT_NEAR(s.at(60), 0.55e-3f, 1e-9);
     EXPECT_FLOAT_EQ(s.at(110), 1e-4f);
     EXPECT_FLOAT_EQ(s.at(500), 1e-4f);
+}
+
+TEST(Optim, TimeScheduleWarmsUpByStepsThenFollowsTheClock) {
+    LrSchedule s{1e-3f, 10, 0, 0.1f};
+    EXPECT_FLOAT_EQ(s.at_fraction(0, 0.0), 1e-4f);           // warmup by updates
+    EXPECT_FLOAT_EQ(s.at_fraction(20, 0.0), 1e-3f);          // the peak at the start of the budget
+    EXPECT_NEAR(s.at_fraction(20, 0.5), 0.55e-3f, 1e-9);     // half the time: half-way down the cosine
+    EXPECT_FLOAT_EQ(s.at_fraction(20, 1.0), 1e-4f);          // the floor when the time is spent
+    EXPECT_FLOAT_EQ(s.at_fraction(20, 3.0), 1e-4f);
+    EXPECT_FLOAT_EQ(s.at_fraction(5, 0.99), float(s.at_fraction(20, 0.99)));  // a long warmup never exceeds the cosine
+}
+
+TEST(Optim, RunBudgetEndsAtTheNearerLimit) {
+    const RunBudget defaults = RunBudget::resolve(0, 0, 0);
+    EXPECT_EQ(defaults.steps, kDefaultSteps);
+    EXPECT_FALSE(defaults.by_time());
+    const RunBudget time_only = RunBudget::resolve(0, 10.0, 0);
+    EXPECT_TRUE(time_only.by_time());
+    EXPECT_FALSE(time_only.done(1000000, 9.9, 1000000));  // no step limit with a time budget alone
+    EXPECT_TRUE(time_only.done(1, 10.0, 1));
+    const RunBudget both = RunBudget::resolve(50, 10.0, 0);
+    EXPECT_TRUE(both.done(50, 1.0, 50));
+    EXPECT_TRUE(both.done(3, 10.5, 3));
+    EXPECT_TRUE(RunBudget::resolve(50, 0, 2).done(10, 0, 2));
+    LrSchedule s{1e-3f, 0, 100, 0.1f};
+    EXPECT_FLOAT_EQ(both.lr(s, 50, 0.0), s.at(50));
+    EXPECT_FLOAT_EQ(time_only.lr(s, 50, 5.0), s.at_fraction(50, 0.5));
+}
+
+TEST(Optim, FineTuningKeepsTheContext) {
+    EXPECT_EQ(resolve_run_shape(512, false, 128, std::nullopt).context, 512);
+    EXPECT_EQ(resolve_run_shape(512, false, 128, std::nullopt).window, 128);
+    EXPECT_EQ(resolve_run_shape(256, false, 1024, std::nullopt).context, 1024);  // grown to a longer window
+    EXPECT_EQ(resolve_run_shape(512, true, 128, std::nullopt).context, 128);     // from scratch: the window
+    EXPECT_EQ(resolve_run_shape(512, false, 128, 200).context, 200);             // asked for
+    EXPECT_EQ(resolve_run_shape(512, false, std::nullopt, std::nullopt).window, 512);
 }
 
 TEST(Optim, AdamWMatchesTheFormulaAndSkipsDecayOnGains) {

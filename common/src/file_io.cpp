@@ -36,13 +36,20 @@ std::vector<std::uint8_t> read_all(int fd, const std::string& path) {
 }
 
 // Streams read so far, by path: a stream can be read only once, yet a reader may open it twice.
+std::mutex g_streams_mutex;
+std::map<std::string, std::shared_ptr<const std::vector<std::uint8_t>>> g_streams;
+
+std::shared_ptr<const std::vector<std::uint8_t>> cached_stream(const std::string& path) {
+    const std::lock_guard<std::mutex> lock(g_streams_mutex);
+    const auto it = g_streams.find(path);
+    return it == g_streams.end() ? nullptr : it->second;
+}
+
 std::shared_ptr<const std::vector<std::uint8_t>> stream_bytes(int fd, const std::string& path) {
-    static std::mutex mutex;
-    static std::map<std::string, std::shared_ptr<const std::vector<std::uint8_t>>> streams;
-    const std::lock_guard<std::mutex> lock(mutex);
-    auto& slot = streams[path];
-    if (!slot) slot = std::make_shared<const std::vector<std::uint8_t>>(read_all(fd, path));
-    return slot;
+    if (auto cached = cached_stream(path)) return cached;
+    auto bytes = std::make_shared<const std::vector<std::uint8_t>>(read_all(fd, path));
+    const std::lock_guard<std::mutex> lock(g_streams_mutex);
+    return g_streams.emplace(path, std::move(bytes)).first->second;
 }
 
 }  // namespace
@@ -51,8 +58,9 @@ bool is_stdin_path(const std::string& path) { return path == "-"; }
 std::string display_path(const std::string& path) { return is_stdin_path(path) ? std::string("<stdin>") : path; }
 
 MappedFile::MappedFile(const std::string& path) : path_(display_path(path)) {
-    if (is_stdin_path(path)) {
-        stream_ = stream_bytes(STDIN_FILENO, path);
+    // A stream read before is not opened again: a FIFO without a writer would block the open.
+    if (is_stdin_path(path) || (stream_ = cached_stream(path))) {
+        if (!stream_) stream_ = stream_bytes(STDIN_FILENO, path);
         data_ = stream_->data();
         size_ = stream_->size();
         return;

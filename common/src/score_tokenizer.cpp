@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <queue>
 
 #include "ane/error.hpp"
 #include "ane/file_io.hpp"
@@ -59,24 +60,52 @@ public:
             }
             i += len;
         }
-        // Merge the best-scoring adjacent pair until none is in the vocabulary.
-        while (true) {
-            float best = -1e30f;
-            int best_id = -1;
-            std::size_t best_at = 0;
-            for (std::size_t i = 0; i + 1 < ids.size(); ++i) {
-                const auto it = index_.find(text_of(ids[i]) + text_of(ids[i + 1]));
-                if (it != index_.end() && v_.scores[std::size_t(it->second)] > best) {
-                    best = v_.scores[std::size_t(it->second)];
-                    best_id = it->second;
-                    best_at = i;
-                }
-            }
-            if (best_id < 0) break;
-            ids[best_at] = best_id;
-            ids.erase(ids.begin() + std::ptrdiff_t(best_at) + 1);
+        return merge_pairs(ids);
+    }
+
+    // Merges the best-scoring adjacent pair (the leftmost of equals) until no pair is in the
+    // vocabulary, as llama2.c does by rescanning, but with a queue of candidate pairs over a
+    // linked list: O(n log n) instead of O(n^2), so that a whole book is one document.
+    std::vector<int> merge_pairs(const std::vector<int>& start) const {
+        const int n = int(start.size());
+        std::vector<int> id(start), prev(start.size()), next(start.size());
+        for (int i = 0; i < n; ++i) {
+            prev[std::size_t(i)] = i - 1;
+            next[std::size_t(i)] = i + 1 < n ? i + 1 : -1;
         }
-        return ids;
+        struct Candidate {
+            float score;
+            int left, right, left_id, right_id, merged;
+            bool operator<(const Candidate& o) const { return score < o.score || (score == o.score && left > o.left); }
+        };
+        std::priority_queue<Candidate> queue;
+        auto consider = [&](int left) {
+            if (left < 0) return;
+            const int right = next[std::size_t(left)];
+            if (right < 0) return;
+            const auto it = index_.find(text_of(id[std::size_t(left)]) + text_of(id[std::size_t(right)]));
+            if (it == index_.end()) return;
+            queue.push({v_.scores[std::size_t(it->second)], left, right, id[std::size_t(left)], id[std::size_t(right)],
+                        it->second});
+        };
+        for (int i = 0; i + 1 < n; ++i) consider(i);
+        std::vector<char> alive(std::size_t(n), 1);
+        while (!queue.empty()) {
+            const Candidate c = queue.top();
+            queue.pop();
+            const auto l = std::size_t(c.left), r = std::size_t(c.right);
+            if (!alive[l] || !alive[r] || next[l] != c.right || id[l] != c.left_id || id[r] != c.right_id) continue;
+            id[l] = c.merged;
+            alive[r] = 0;
+            next[l] = next[r];
+            if (next[r] >= 0) prev[std::size_t(next[r])] = c.left;
+            consider(prev[l]);
+            consider(c.left);
+        }
+        std::vector<int> out;
+        for (int i = 0; i < n; ++i)
+            if (alive[std::size_t(i)]) out.push_back(id[std::size_t(i)]);
+        return out;
     }
 
     std::string decode(std::span<const int> ids) const override {

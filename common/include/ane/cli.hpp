@@ -66,6 +66,7 @@ inline std::optional<double> number(const std::string& text) {
 
 inline std::string bound_text(double v) {
     if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+    if (v == std::floor(v) && std::fabs(v) < 1e15) return std::to_string(static_cast<long long>(v));
     std::ostringstream out;
     out << v;
     return out.str();
