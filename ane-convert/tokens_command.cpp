@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "ane/cli.hpp"
 #include "ane/error.hpp"
 #include "ane/file_io.hpp"
 #include "ane/log.hpp"
@@ -24,7 +25,7 @@ void add_tokens_command(CLI::App& app, TokensOptions& o) {
         ->check(CLI::IsMember({"raw", "shard"}));
     cmd->add_option("--val-fraction", o.val_fraction,
                     "also write the last fraction F of the tokens to a validation file")
-        ->check(CLI::Range(0.0, 0.5));
+        ->check(ane::range::between(0, 0.5));
     cmd->add_option("--val-output", o.val_output, "validation file (default: OUTPUT with .val before its extension)");
     cmd->add_flag("--bos,!--no-bos", o.bos, "start every document with the tokenizer's BOS id (default on)");
     cmd->add_flag("-f,--force", o.force, "overwrite existing output files");

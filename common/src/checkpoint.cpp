@@ -5,6 +5,7 @@
 
 #include "ane/checkpoint_trailer.hpp"
 #include "ane/error.hpp"
+#include "ane/formats/gguf.hpp"
 #include "ane/file_io.hpp"
 
 namespace ane {
@@ -173,6 +174,13 @@ void apply_trailer(Checkpoint& ck, const Trailer& t, const std::string& path, bo
             require(tok->dtype == "u8", path, ": trailer '", name, "' must be u8 bytes");
             dst->assign(tok->bytes.begin(), tok->bytes.end());
         }
+    }
+    if (!ck.tokenizer_gguf.empty()) {
+        const GgufFile vocab(ck.tokenizer_gguf, path + " (embedded vocabulary)");
+        const GgufValue* tokens = vocab.find("tokenizer.ggml.tokens");
+        require(tokens && tokens->type == GgufValueType::ARRAY && tokens->array.size() == std::size_t(c.vocab), path,
+                ": the embedded vocabulary has ", tokens ? tokens->array.size() : 0, " tokens but the model has ",
+                c.vocab, " embedding rows; it does not belong to this model");
     }
 }
 

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ane/error.hpp"
+#include "ane/json_fields.hpp"
 #include "ane/file_io.hpp"
 
 namespace ane {
@@ -126,15 +127,11 @@ void from_json(const nlohmann::json& j, ModelConfig& c) {
             if (required) throw error("model config: missing field '", key, "'");
             return;
         }
-        const auto& v = j.at(key);
-        if (!v.is_number_integer()) throw error("model config: field '", key, "' must be an integer");
-        out = v.get<int>();
+        out = json_int(j.at(key), "model config", std::string("field '") + key + "'", INT32_MIN, INT32_MAX);
     };
     auto get_double = [&](const char* key, double& out) {
         if (!j.contains(key)) return;
-        const auto& v = j.at(key);
-        if (!v.is_number()) throw error("model config: field '", key, "' must be a number");
-        out = v.get<double>();
+        out = json_number(j.at(key), "model config", std::string("field '") + key + "'");
     };
     c = ModelConfig{};
     if (j.contains("name")) {

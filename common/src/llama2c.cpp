@@ -15,8 +15,10 @@ struct Llama2cHeader {
 };
 
 std::optional<ModelConfig> config_of(const Llama2cHeader& h) {
+    // Bounds first: -vocab must not overflow, and products of these stay far from 2^64.
     if (h.dim <= 0 || h.hidden <= 0 || h.layers <= 0 || h.heads <= 0 || h.kv_heads <= 0 || h.vocab == 0 ||
-        h.seq <= 0)
+        h.seq <= 0 || h.vocab < -(1 << 22) || h.vocab > (1 << 22) || h.dim > (1 << 16) || h.hidden > (1 << 18) ||
+        h.layers > 1024 || h.seq > (1 << 20) || h.heads > 1024 || h.kv_heads > 1024)
         return std::nullopt;
     if (h.dim % h.heads || h.heads % h.kv_heads || (h.dim / h.heads) % 2) return std::nullopt;
     ModelConfig c;
@@ -48,10 +50,8 @@ bool looks_like_llama2c(const std::uint8_t* data, std::size_t size) {
     if (size < 28) return false;
     Llama2cHeader h;
     std::memcpy(&h, data, sizeof(h));
-    auto c = config_of(h);
-    if (!c || c->dim > (1 << 16) || c->hidden > (1 << 18) || c->layers > 1024 || c->vocab > (1 << 22) ||
-        c->seq > (1 << 20))
-        return false;
+    const auto c = config_of(h);
+    if (!c) return false;
     return expected_size(*c) == size;
 }
 

@@ -16,7 +16,16 @@ constexpr std::string_view kMarker = "\xE2\x96\x81";  // '▁'
 
 bool parse_byte_piece(const std::string& p, unsigned& byte) {
     if (p.size() != 6 || p.compare(0, 3, "<0x") != 0 || p[5] != '>') return false;
-    return std::sscanf(p.c_str() + 3, "%2x", &byte) == 1;
+    auto hex = [](char ch) -> int {
+        if (ch >= '0' && ch <= '9') return ch - '0';
+        if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+        if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
+        return -1;
+    };
+    const int hi = hex(p[3]), lo = hex(p[4]);
+    if (hi < 0 || lo < 0) return false;  // sscanf's %x would take "-9" and give 4294967287
+    byte = unsigned(hi * 16 + lo);
+    return true;
 }
 
 class ScoreTokenizer final : public Tokenizer {

@@ -120,4 +120,12 @@ void rope_rows_interleaved_to_halves(Tensor& w, int n_heads, int head_dim) {
     permute_rope_rows(w, n_heads, head_dim, false);
 }
 
+void require_plausible_size(const ModelConfig& c, std::uint64_t file_bytes, double min_bytes_per_param,
+                            const std::string& where) {
+    const double needed = double(c.params()) * min_bytes_per_param;
+    require(needed <= double(file_bytes), where, ": the dimensions describe ", c.params(), " parameters (",
+            std::int64_t(double(c.params()) * 4 / 1e6), " MB as float32), more than the ", file_bytes,
+            " bytes of the file can hold");
+}
+
 }  // namespace ane

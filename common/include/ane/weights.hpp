@@ -45,4 +45,10 @@ Shape layer_tensor_shape(const ModelConfig& c, const std::string& name);
 void rope_rows_halves_to_interleaved(Tensor& w, int n_heads, int head_dim);
 void rope_rows_interleaved_to_halves(Tensor& w, int n_heads, int head_dim);
 
+// Throws, before anything is allocated, when a header's dimensions describe more parameters
+// than files of `file_bytes` could hold at `min_bytes_per_param` (a header edited to ask for
+// gigabytes); the message gives both numbers.
+void require_plausible_size(const ModelConfig& c, std::uint64_t file_bytes, double min_bytes_per_param,
+                            const std::string& where);
+
 }  // namespace ane

@@ -108,6 +108,67 @@ std::vector<std::uint8_t> compress(const std::vector<std::uint8_t>& raw, Artifac
     return out;
 }
 
+// Decompresses in chunks, so that memory follows what the payload really holds rather than
+// the size its header claims, and stops with an error past that size.
+std::vector<std::uint8_t> decompress(const std::uint8_t* src, std::size_t n, std::uint64_t raw_bytes, ArtifactCodec codec,
+                                     const std::string& path) {
+    constexpr std::size_t kChunk = 1 << 20;
+    std::vector<std::uint8_t> out;
+    auto room = [&] {
+        require(out.size() < raw_bytes, path, ": the payload decompresses past its stated ", raw_bytes, " bytes");
+        const std::size_t before = out.size();
+        out.resize(before + std::size_t(std::min<std::uint64_t>(kChunk, raw_bytes - before)));
+        return before;
+    };
+    if (codec == ArtifactCodec::Zlib) {
+        z_stream z{};
+        require(inflateInit(&z) == Z_OK, path, ": zlib cannot start");
+        z.next_in = const_cast<Bytef*>(src);
+        z.avail_in = uInt(n);
+        int rc = Z_OK;
+        while (rc == Z_OK) {
+            if (out.size() == raw_bytes) {  // full: only the stream's end may remain
+                std::uint8_t probe = 0;
+                z.next_out = &probe;
+                z.avail_out = 1;
+                rc = inflate(&z, Z_FINISH);
+                if (z.avail_out == 0) rc = Z_DATA_ERROR;
+                break;
+            }
+            const std::size_t at = room();
+            z.next_out = out.data() + at;
+            z.avail_out = uInt(out.size() - at);
+            rc = inflate(&z, Z_NO_FLUSH);
+            out.resize(out.size() - z.avail_out);
+        }
+        inflateEnd(&z);
+        require(rc == Z_STREAM_END && out.size() == raw_bytes && z.avail_in == 0, path, ": corrupt zlib payload");
+        return out;
+    }
+    ZSTD_DStream* z = ZSTD_createDStream();
+    require(z != nullptr, path, ": zstd cannot start");
+    ZSTD_inBuffer in{src, n, 0};
+    std::size_t rc = 1;  // not 0: the frame has not ended
+    bool bad = false;
+    while (rc != 0) {
+        const std::size_t in_before = in.pos;
+        std::uint8_t probe = 0;
+        const bool full = out.size() == raw_bytes;  // then the frame may only end, with no output
+        const std::size_t at = full ? 0 : room();
+        ZSTD_outBuffer o{full ? &probe : out.data() + at, full ? 1 : out.size() - at, 0};
+        rc = ZSTD_decompressStream(z, &o, &in);
+        if (!full) out.resize(at + o.pos);
+        if (ZSTD_isError(rc) || (full && o.pos > 0)) {
+            bad = true;
+            break;
+        }
+        if (rc != 0 && o.pos == 0 && in.pos == in_before) break;  // truncated: no progress
+    }
+    ZSTD_freeDStream(z);
+    require(!bad && rc == 0 && out.size() == raw_bytes && in.pos == in.size, path, ": corrupt zstd payload");
+    return out;
+}
+
 }  // namespace
 
 PackReport write_artifact(const Checkpoint& ck, const std::string& path, ArtifactCodec codec, int level) {
@@ -177,18 +238,10 @@ Checkpoint read_artifact(const std::string& path) {
     require(packed_bytes == r.remaining(), path, ": compressed size ", packed_bytes, " disagrees with the ",
             r.remaining(), " bytes that follow the header");
     require(raw_bytes < (1ull << 40) && raw_bytes >= 8, path, ": implausible payload size ", raw_bytes);
-    std::vector<std::uint8_t> raw(raw_bytes);
+    require(codec == std::uint32_t(ArtifactCodec::Zlib) || codec == std::uint32_t(ArtifactCodec::Zstd), path,
+            ": unknown codec ", codec);
     const std::uint8_t* src = r.take(packed_bytes, "compressed payload");
-    if (codec == std::uint32_t(ArtifactCodec::Zlib)) {
-        uLongf n = uLongf(raw_bytes);
-        const int rc = uncompress(raw.data(), &n, src, uLong(packed_bytes));
-        require(rc == Z_OK && n == raw_bytes, path, ": corrupt zlib payload");
-    } else if (codec == std::uint32_t(ArtifactCodec::Zstd)) {
-        const std::size_t n = ZSTD_decompress(raw.data(), raw.size(), src, packed_bytes);
-        require(!ZSTD_isError(n) && n == raw_bytes, path, ": corrupt zstd payload");
-    } else {
-        throw error(path, ": unknown codec ", codec);
-    }
+    const std::vector<std::uint8_t> raw = decompress(src, packed_bytes, raw_bytes, ArtifactCodec(codec), path);
     ByteReader p(raw, path + " (payload)");
     const auto json_len = p.get<std::uint64_t>("payload JSON length");
     require(json_len <= p.remaining(), path, ": payload JSON length ", json_len, " is too large");

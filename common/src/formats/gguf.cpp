@@ -149,8 +149,10 @@ GgufValue read_value(ByteReader& r, GgufValueType type, const std::string& path,
             const auto elem = r.get<std::uint32_t>("array element type");
             require(elem <= 12, path, ": metadata '", key, "': unknown array element type ", elem);
             const auto count = r.get<std::uint64_t>("array length");
-            // Every element takes at least one byte: a count beyond the file is corrupt.
-            require(count <= r.remaining(), path, ": metadata '", key, "': array of ", count,
+            // Every element takes at least its fixed size (a string its 8-byte length): a count
+            // beyond the file is corrupt, and is refused before anything is allocated for it.
+            static constexpr std::uint8_t kMinBytes[13] = {1, 1, 2, 2, 4, 4, 4, 1, 8, 12, 8, 8, 8};
+            require(count <= r.remaining() / kMinBytes[elem], path, ": metadata '", key, "': array of ", count,
                     " elements runs past the end of the file");
             v.elem_type = GgufValueType(elem);
             v.array.reserve(count);
@@ -305,6 +307,8 @@ Checkpoint read_gguf_model(const std::string& path) {
     require(int(rope_dims) == c.head_dim, path, ": partial rotary embeddings (", rope_dims, " of ", c.head_dim,
             " dimensions) are not supported");
     c.seq = int(meta_u32(f, arch + ".context_length", 2048));
+    require(embd->ne[1] <= (1u << 22) && embd->ne[0] <= (1u << 16), path, ": token_embd.weight of ", embd->ne[1],
+            " x ", embd->ne[0], " is beyond the supported sizes");
     c.vocab = int(embd->ne[1]);
     c.rope_theta = meta_float(f, arch + ".rope.freq_base", 10000.0);
     c.norm_eps = meta_float(f, arch + ".attention.layer_norm_rms_epsilon", 1e-5);
@@ -323,6 +327,13 @@ Checkpoint read_gguf_model(const std::string& path) {
         c.tied = true;
     }
     c.validate(path);
+    // Quantized tensors take at least half a byte per weight: dimensions that need more than
+    // the file holds are refused before the model is allocated.
+    require_plausible_size(c, f.size(), 0.5, path);
+    if (const GgufValue* tokens = f.find("tokenizer.ggml.tokens"); tokens && tokens->type == GgufValueType::ARRAY)
+        require(tokens->array.size() == std::size_t(c.vocab), path, ": tokenizer.ggml.tokens has ",
+                tokens->array.size(), " tokens but token_embd.weight has ", c.vocab,
+                " rows; the vocabulary does not match the model");
 
     Checkpoint ck;
     ck.weights = Weights::zeros(c);

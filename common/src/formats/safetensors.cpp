@@ -2,9 +2,11 @@
 
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <set>
 
 #include "ane/error.hpp"
+#include "ane/json_fields.hpp"
 #include "ane/half.hpp"
 
 namespace fs = std::filesystem;
@@ -90,37 +92,46 @@ Tensor SafetensorsFile::read(const SafetensorInfo& info) const {
 namespace {
 
 ModelConfig config_from_hf(const nlohmann::json& j, const std::string& where) {
-    auto num = [&](const char* key) -> const nlohmann::json& {
-        require(j.contains(key) && j[key].is_number(), where, ": missing or non-numeric '", key, "'");
-        return j[key];
+    auto integer = [&](const char* key, std::optional<int> fallback = std::nullopt) {
+        if (!j.contains(key) || j[key].is_null()) {
+            require(fallback.has_value(), where, ": missing '", key, "'");
+            return *fallback;
+        }
+        return json_int(j[key], where, key, 0, INT32_MAX);
     };
-    std::string arch = j.contains("architectures") && j["architectures"].is_array() && !j["architectures"].empty()
-                           ? j["architectures"][0].get<std::string>()
-                           : j.value("model_type", std::string("?"));
+    auto number = [&](const char* key, double fallback) {
+        return j.contains(key) && !j[key].is_null() ? json_number(j[key], where, key) : fallback;
+    };
+    std::string arch = "?";
+    if (j.contains("architectures") && j["architectures"].is_array() && !j["architectures"].empty())
+        arch = json_string(j["architectures"][0], where, "architectures[0]");
+    else if (j.contains("model_type"))
+        arch = json_string(j["model_type"], where, "model_type");
     static const std::set<std::string> known = {"LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM",
                                                 "Qwen3ForCausalLM", "llama", "mistral", "qwen2", "qwen3"};
     require(known.count(arch), where, ": architecture '", arch,
             "' is not supported (LlamaForCausalLM, SmolLM2, Qwen2/Qwen3 without biases or QK-norm)");
     ModelConfig c;
-    c.name = j.value("_name_or_path", arch);
-    c.dim = num("hidden_size").get<int>();
-    c.hidden = num("intermediate_size").get<int>();
-    c.layers = num("num_hidden_layers").get<int>();
-    c.heads = num("num_attention_heads").get<int>();
-    c.kv_heads = j.contains("num_key_value_heads") && j["num_key_value_heads"].is_number()
-                     ? j["num_key_value_heads"].get<int>() : c.heads;
-    c.head_dim = j.contains("head_dim") && j["head_dim"].is_number() ? j["head_dim"].get<int>()
-                                                                      : (c.heads ? c.dim / c.heads : 0);
-    c.vocab = num("vocab_size").get<int>();
-    c.seq = j.contains("max_position_embeddings") && j["max_position_embeddings"].is_number()
-                ? j["max_position_embeddings"].get<int>() : 2048;
-    c.rope_theta = j.contains("rope_theta") && j["rope_theta"].is_number() ? j["rope_theta"].get<double>() : 10000.0;
-    c.norm_eps = j.contains("rms_norm_eps") && j["rms_norm_eps"].is_number() ? j["rms_norm_eps"].get<double>() : 1e-6;
-    c.tied = j.value("tie_word_embeddings", false);
+    c.name = j.contains("_name_or_path") && j["_name_or_path"].is_string() ? j["_name_or_path"].get<std::string>() : arch;
+    c.dim = integer("hidden_size");
+    c.hidden = integer("intermediate_size");
+    c.layers = integer("num_hidden_layers");
+    c.heads = integer("num_attention_heads");
+    c.kv_heads = integer("num_key_value_heads", c.heads);
+    c.head_dim = integer("head_dim", c.heads ? c.dim / c.heads : 0);
+    c.vocab = integer("vocab_size");
+    c.seq = integer("max_position_embeddings", 2048);
+    c.rope_theta = number("rope_theta", 10000.0);
+    c.norm_eps = number("rms_norm_eps", 1e-6);
+    auto flag = [&](const char* key) {
+        if (!j.contains(key) || j[key].is_null()) return false;
+        require(j[key].is_boolean(), where, ": ", key, " must be true or false");
+        return j[key].get<bool>();
+    };
+    c.tied = flag("tie_word_embeddings");
     c.residual_scale = 1.0;
     require(!j.contains("rope_scaling") || j["rope_scaling"].is_null(), where, ": rope_scaling is not supported");
-    require(!j.value("attention_bias", false) && !j.value("mlp_bias", false), where,
-            ": attention or MLP biases are not supported");
+    require(!flag("attention_bias") && !flag("mlp_bias"), where, ": attention or MLP biases are not supported");
     c.validate(where);
     return c;
 }
@@ -156,6 +167,15 @@ Checkpoint read_hf_model(const std::string& path) {
         require(fs::exists(index), path, ": no model.safetensors or model.safetensors.index.json");
         shards.push_back(index.string());
     }
+
+    std::uint64_t shard_bytes = 0;
+    for (const auto& shard : shards) {
+        std::error_code ec;
+        const auto n = fs::file_size(shard, ec);
+        require(!ec, shard, ": cannot read its size: ", ec.message());
+        shard_bytes += n;
+    }
+    require_plausible_size(c, shard_bytes, 2.0, config_path.string());  // F16/BF16 at the least
 
     Checkpoint ck;
     ck.weights = Weights::zeros(c);

@@ -1,0 +1,43 @@
+// Arbitrary bytes as text through every kind of tokenizer, then decoded and byte-counted.
+#include <memory>
+#include <vector>
+
+#include "ane/formats/gguf.hpp"
+#include "ane/score_tokenizer.hpp"
+#include "ane/tokenizer.hpp"
+#include "fuzz_util.hpp"
+
+namespace {
+const std::vector<std::unique_ptr<ane::Tokenizer>>& tokenizers() {
+    static const auto all = [] {
+        std::vector<std::unique_ptr<ane::Tokenizer>> v;
+        for (const char* rel : {"stories260K-llama2c/tok512.bin", "tokenizer-fineweb-sp1024/fineweb_1024_bpe.model",
+                                "stories260K-gguf/stories260K.gguf", "tokenizer-llama2-sentencepiece/tokenizer.model"}) {
+            try {
+                v.push_back(ane::load_tokenizer(ane::fuzz::shared_data(rel)));
+            } catch (const ane::Error&) {
+                // absent: fuzz the others
+            }
+        }
+        return v;
+    }();
+    return all;
+}
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    const std::string_view text(reinterpret_cast<const char*>(data), size);
+    for (const auto& tok : tokenizers()) {
+        const std::vector<int> ids = tok->encode(text);
+        int prev = -1;
+        for (int id : ids) {
+            if (id < 0 || id >= tok->vocab_size()) std::abort();
+            tok->token_text(prev, id);
+            prev = id;
+        }
+        tok->decode(ids);
+        const ane::ByteCounter bytes(*tok);
+        bytes.count(ids, -1);
+    }
+    return 0;
+}
