@@ -79,6 +79,7 @@ void FileChecks::output(const std::string& path, const std::string& what, bool m
     add(path, what, true);
     if (exists && !force_ && !may_exist) throw error(path, ": already exists (use --force to overwrite)");
     check_directory_writable(directory_of(path), path);
+    ::unlink(temporary_path(path).c_str());  // ours by name: a save cut short by a killed run
 }
 
 void FileChecks::output_directory(const std::string& dir, const std::vector<std::string>& files, const std::string& what) {

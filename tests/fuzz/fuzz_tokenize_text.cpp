@@ -8,13 +8,19 @@
 #include "fuzz_util.hpp"
 
 namespace {
-const std::vector<std::unique_ptr<ane::Tokenizer>>& tokenizers() {
+struct Loaded {
+    std::unique_ptr<ane::Tokenizer> tok;
+    std::unique_ptr<ane::ByteCounter> bytes;
+};
+const std::vector<Loaded>& tokenizers() {
     static const auto all = [] {
-        std::vector<std::unique_ptr<ane::Tokenizer>> v;
+        std::vector<Loaded> v;
         for (const char* rel : {"stories260K-llama2c/tok512.bin", "tokenizer-fineweb-sp1024/fineweb_1024_bpe.model",
                                 "stories260K-gguf/stories260K.gguf", "tokenizer-llama2-sentencepiece/tokenizer.model"}) {
             try {
-                v.push_back(ane::load_tokenizer(ane::fuzz::shared_data(rel)));
+                auto tok = ane::load_tokenizer(ane::fuzz::shared_data(rel));
+                auto bytes = std::make_unique<ane::ByteCounter>(*tok);
+                v.push_back({std::move(tok), std::move(bytes)});
             } catch (const ane::Error&) {
                 // absent: fuzz the others
             }
@@ -27,7 +33,7 @@ const std::vector<std::unique_ptr<ane::Tokenizer>>& tokenizers() {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     const std::string_view text(reinterpret_cast<const char*>(data), size);
-    for (const auto& tok : tokenizers()) {
+    for (const auto& [tok, bytes] : tokenizers()) {
         const std::vector<int> ids = tok->encode(text);
         int prev = -1;
         for (int id : ids) {
@@ -36,8 +42,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             prev = id;
         }
         tok->decode(ids);
-        const ane::ByteCounter bytes(*tok);
-        bytes.count(ids, -1);
+        bytes->count(ids, -1);
     }
     return 0;
 }

@@ -16,7 +16,8 @@ public:
     // An output file: its directory exists and accepts a new file (a probe is created and
     // removed there), it is not a directory, not an input nor another output, and it does
     // not exist yet unless --force was given or `may_exist` (a companion the run owns, such
-    // as the best checkpoint of the run being resumed in place).
+    // as the best checkpoint of the run being resumed in place). A temporary of this output
+    // left by a killed run (temporary_path) is removed.
     void output(const std::string& path, const std::string& what, bool may_exist = false);
     // An output directory (export-hf): created when absent, probed like a file's directory;
     // `files` are the outputs that will go in it.

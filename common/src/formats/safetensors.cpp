@@ -241,7 +241,7 @@ HfDtype parse_hf_dtype(const std::string& name) {
     throw error("unknown dtype '", name, "' (expected f32, f16 or bf16)");
 }
 
-void write_safetensors(const std::string& path, const std::vector<SafetensorEntry>& tensors, HfDtype dtype,
+void write_safetensors(AtomicWriter& w, const std::vector<SafetensorEntry>& tensors, HfDtype dtype,
                        const nlohmann::json& metadata) {
     const std::size_t width = dtype == HfDtype::F32 ? 4 : 2;
     const char* dname = dtype == HfDtype::F32 ? "F32" : dtype == HfDtype::F16 ? "F16" : "BF16";
@@ -255,7 +255,6 @@ void write_safetensors(const std::string& path, const std::vector<SafetensorEntr
     }
     std::string text = header.dump();
     while ((8 + text.size()) % 8) text += ' ';  // keep the data 8-byte aligned, as the reference writer does
-    AtomicWriter w(path);
     w.put<std::uint64_t>(text.size());
     w.write(text.data(), text.size());
     std::vector<std::uint16_t> half;
@@ -278,6 +277,12 @@ void write_safetensors(const std::string& path, const std::vector<SafetensorEntr
             float_to_bf16(t->data(), half.data(), half.size());
         w.write(half.data(), half.size() * 2);
     }
+}
+
+void write_safetensors(const std::string& path, const std::vector<SafetensorEntry>& tensors, HfDtype dtype,
+                       const nlohmann::json& metadata) {
+    AtomicWriter w(path);
+    write_safetensors(w, tensors, dtype, metadata);
     w.commit();
 }
 
@@ -312,7 +317,11 @@ void write_hf_model(const Checkpoint& ck, const std::string& dir, HfDtype dtype)
     }
     list.push_back({"model.norm.weight", &ck.weights.rms_final, {}});
     if (!c.tied) list.push_back({"lm_head.weight", &ck.weights.classifier, {}});
-    write_safetensors((fs::path(dir) / "model.safetensors").string(), list, dtype, {{"format", "pt"}});
+    // The folder is written as a whole or not at all: every file to its temporary and made
+    // durable first, then all renamed into place (a full disk leaves the old folder intact).
+    AtomicWriter weights((fs::path(dir) / "model.safetensors").string());
+    write_safetensors(weights, list, dtype, {{"format", "pt"}});
+    weights.finish();
 
     const char* torch_dtype = dtype == HfDtype::F32 ? "float32" : dtype == HfDtype::F16 ? "float16" : "bfloat16";
     nlohmann::ordered_json cfg = {{"architectures", {"LlamaForCausalLM"}},
@@ -333,14 +342,18 @@ void write_hf_model(const Checkpoint& ck, const std::string& dir, HfDtype dtype)
                                   {"mlp_bias", false},
                                   {"torch_dtype", torch_dtype}};
     const std::string text = cfg.dump(2) + "\n";
-    AtomicWriter w((fs::path(dir) / "config.json").string());
-    w.write(text.data(), text.size());
-    w.commit();
+    AtomicWriter config((fs::path(dir) / "config.json").string());
+    config.write(text.data(), text.size());
+    config.finish();
+    std::optional<AtomicWriter> tokenizer;
     if (!ck.tokenizer_model.empty()) {
-        AtomicWriter t((fs::path(dir) / "tokenizer.model").string());
-        t.write(ck.tokenizer_model.data(), ck.tokenizer_model.size());
-        t.commit();
+        tokenizer.emplace((fs::path(dir) / "tokenizer.model").string());
+        tokenizer->write(ck.tokenizer_model.data(), ck.tokenizer_model.size());
+        tokenizer->finish();
     }
+    weights.publish();
+    config.publish();
+    if (tokenizer) tokenizer->publish();
 }
 
 }  // namespace ane

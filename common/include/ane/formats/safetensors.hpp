@@ -61,5 +61,8 @@ struct SafetensorEntry {
 // One safetensors file (atomic).
 void write_safetensors(const std::string& path, const std::vector<SafetensorEntry>& tensors, HfDtype dtype,
                        const nlohmann::json& metadata);
+// The same into a writer the caller finishes and publishes (a folder written as a whole).
+void write_safetensors(AtomicWriter& w, const std::vector<SafetensorEntry>& tensors, HfDtype dtype,
+                       const nlohmann::json& metadata);
 
 }  // namespace ane
