@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes the suite's readers with libFuzzer (clang from Debian, ASan + UBSan).
 #   scripts/fuzz.sh TARGET SECONDS     a campaign on one target (all: every target in turn)
-#   scripts/fuzz.sh --runs N [TARGET]  a bounded number of executions per target (CI)
+#   scripts/fuzz.sh --runs N [TARGET]  at most N executions per target, 30 s at most, seed 1 (CI)
 # Seed corpora are built in build-fuzz/corpus/TARGET from ../shared/data and small files the
 # tools make. A crash is copied into tests/fuzz/regressions/TARGET/, which every test run
 # replays (CTest: FuzzReplay.TARGET); fix the reader, then commit the input.
@@ -79,7 +79,7 @@ for t in "${selected[@]}"; do
     [ -f "$f" ] || continue
     if [ "$t" = tokenize_text ]; then head -c 4000 "$f" >"$corpus/seed-$(basename "$f")"; else cp "$f" "$corpus/seed-$(basename "$f")"; fi
   done < <(seed_files "$t")
-  if [ -n "$runs" ]; then limit=(-runs="$runs"); else limit=(-max_total_time="$seconds"); fi
+  if [ -n "$runs" ]; then limit=(-runs="$runs" -max_total_time=30 -seed=1); else limit=(-max_total_time="$seconds"); fi
   log="$BUILD/fuzz-$t.log"
   set +e
   ANE_SHARED_DATA="$SHARED" ASAN_OPTIONS="detect_leaks=1:allocator_may_return_null=1" \

@@ -287,3 +287,35 @@ TEST(Gguf, TruncatedAndCorruptFilesAreRejectedCleanly) {
         }
     }
 }
+
+// Fuzzing found: a vocabulary shorter than the embedding let ane-generate read past it. Every
+// reader now refuses the mismatch, and no writer makes such a file.
+TEST(Gguf, AVocabularyThatDoesNotMatchTheEmbeddingIsRefused) {
+    const std::string tok512 = test::shared_data("stories260K-llama2c/tok512.bin");
+    ANE_REQUIRE_SHARED(tok512);
+    test::TempDir dir;
+    ModelConfig c = test::tiny_config();
+    c.vocab = 600;
+    Checkpoint ck;
+    ck.weights = test::random_weights(c, 1);
+    const auto kv = gguf_metadata_from_tokenizer(*load_tokenizer(tok512));
+    EXPECT_THROW(write_gguf_model(ck, kv, GgufExportType::F32, dir.path("bad.gguf")), Error);
+    // The same file made by hand: the GGUF writer with the check bypassed through a 512-row
+    // model whose embedding then grows.
+    c.vocab = 512;
+    ck.weights = test::random_weights(c, 1);
+    write_gguf_model(ck, kv, GgufExportType::F32, dir.path("ok.gguf"));
+    EXPECT_NO_THROW(read_gguf_model(dir.path("ok.gguf")));
+    // A checkpoint whose embedded vocabulary is shorter than its rows.
+    c.vocab = 600;
+    Checkpoint blzt;
+    blzt.weights = test::random_weights(c, 2);
+    blzt.tokenizer_gguf = encode_vocab_only_gguf(kv);
+    write_blzt(blzt, dir.path("bad.bin"));
+    try {
+        read_blzt(dir.path("bad.bin"));
+        FAIL() << "the embedded vocabulary of 512 tokens was taken for 600 rows";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("512 tokens but the model has 600"), std::string::npos) << e.what();
+    }
+}

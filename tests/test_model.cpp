@@ -242,6 +242,17 @@ void check_model_gradients(bool tied) {
 TEST(Model, EveryGradientMatchesFiniteDifferencesTied) { check_model_gradients(true); }
 TEST(Model, EveryGradientMatchesFiniteDifferencesUntied) { check_model_gradients(false); }
 
+TEST(Model, AWindowTooLargeForMemoryIsRefusedBeforeAllocating) {
+    const Weights w = test::random_weights(test::tiny_config(), 1);
+    auto device = make_device("cpu", 1);
+    try {
+        Transformer model(w, *device, 8, VocabMap::identity(w.config.vocab), false, 1 << 20);
+        FAIL() << "a window of 2^20 tokens needs terabytes of attention scores";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("windows of 1048576 tokens needs"), std::string::npos) << e.what();
+    }
+}
+
 TEST(Model, ForwardMatchesTheDoubleReference) {
     ModelConfig c = test::tiny_config(false);
     const Weights w = test::random_weights(c, 5);

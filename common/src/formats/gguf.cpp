@@ -474,6 +474,11 @@ void write_gguf_model(const Checkpoint& ck, const std::vector<std::pair<std::str
                       GgufExportType type, const std::string& path) {
     const ModelConfig& c = ck.weights.config;
     c.validate(path);
+    for (const auto& [key, value] : tokenizer_kv)
+        if (key == "tokenizer.ggml.tokens")
+            require(value.array.size() == std::size_t(c.vocab), path, ": the tokenizer has ", value.array.size(),
+                    " tokens but the model has ", c.vocab,
+                    " embedding rows; llama.cpp needs one token per row (vocabulary mismatch)");
     std::vector<PlannedTensor> tensors;
     auto add = [&](const std::string& name, const Tensor& t, bool is_norm, float scale = 1.0f) {
         ggml::Type tt = ggml::Type::F32;

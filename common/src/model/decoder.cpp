@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "ane/error.hpp"
+#include "ane/memory_limit.hpp"
 #include "ane/model/kernels.hpp"
 
 namespace ane {
@@ -13,6 +14,8 @@ Decoder::Decoder(const Weights& weights, Device& device, int context, int max_ch
     : w_(weights), dev_(device), context_(context), max_chunk_(std::max(1, std::min(max_chunk, context))) {
     const ModelConfig& c = w_.config;
     require(context >= 1, "context must be at least 1");
+    require_memory(4.0 * (2.0 * c.layers * context * c.kv_dim() + double(context) * c.head_dim),
+                   "a context of " + std::to_string(context) + " tokens");
     const std::int64_t T = max_chunk_, D = c.dim, Q = c.q_dim(), KV = c.kv_dim(), H = c.hidden;
     for (int l = 0; l < c.layers; ++l) {
         k_cache_.emplace_back(Shape{context, KV});

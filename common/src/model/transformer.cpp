@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "ane/error.hpp"
+#include "ane/memory_limit.hpp"
 #include "ane/model/kernels.hpp"
 
 namespace ane {
@@ -18,6 +19,15 @@ Transformer::Transformer(const Weights& weights, Device& device, int max_batch, 
     const ModelConfig& c = w_.config;
     require(max_batch >= 1, "batch must be at least 1");
     require(max_seq_ >= 1, "the window must be at least 1 token");
+    {
+        const double T = double(max_batch) * max_seq_, D = c.dim, H = c.hidden, Q = c.q_dim(), KV = c.kv_dim();
+        const double per_layer = T * (6 * D + 2 * Q + 2 * KV + 3 * H + 2) + double(max_batch) * c.heads * max_seq_ * max_seq_;
+        const double layers = for_training ? c.layers : 1;
+        const double logits = T * double(map_.compact_vocab());
+        require_memory(4.0 * (per_layer * layers * (for_training ? 2.0 : 1.0) + logits),
+                       "a batch of " + std::to_string(max_batch) + " windows of " + std::to_string(max_seq_) +
+                           " tokens");
+    }
     require(map_.full_vocab() == c.vocab, "vocabulary map covers ", map_.full_vocab(), " ids, the model has ",
             c.vocab);
     const std::int64_t T = std::int64_t(max_batch) * max_seq_;
