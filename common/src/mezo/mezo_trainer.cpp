@@ -327,6 +327,7 @@ TrainSummary train_mezo(const MezoOptions& options, const TrainCallbacks& cb, co
         }
         if (cb.step) cb.step(rep);
         if (o.save_every > 0 && ck.state.step % o.save_every == 0 && !last) save(o.output, last_loss, false);
+        if (last) break;  // judged once, so that the final validation is never skipped by the clock
     }
     save(o.output, last_loss, o.merge_output);
     sum.best_val_loss = best_val;

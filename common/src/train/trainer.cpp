@@ -283,6 +283,7 @@ TrainSummary train(const TrainOptions& options, const TrainCallbacks& cb, const 
         }
         if (cb.step) cb.step(rep);
         if (o.save_every > 0 && ck.state.step % o.save_every == 0 && !last) save(o.output, last_loss);
+        if (last) break;  // judged once, so that the final validation is never skipped by the clock
     }
     save(o.output, last_loss);
     sum.best_val_loss = best_val;
