@@ -61,7 +61,13 @@ private:
 }  // namespace
 
 std::unique_ptr<Tokenizer> sentencepiece_from_bytes(std::string_view serialized, const std::string& origin) {
-    return std::make_unique<SentencePieceTokenizer>(serialized, origin);
+    try {
+        return std::make_unique<SentencePieceTokenizer>(serialized, origin);
+    } catch (const Error&) {
+        throw;
+    } catch (const std::exception& e) {  // libsentencepiece's own (Darts' trie on a zero-length piece)
+        throw error(origin, ": not a usable SentencePiece model: ", e.what());
+    }
 }
 
 std::unique_ptr<Tokenizer> load_sentencepiece(const std::string& path) {
