@@ -28,11 +28,7 @@ void add_gguf_command(CLI::App& app, ImportOptions& o) {
 
 int run_gguf(const ImportOptions& opts) {
     ImportOptions o = opts;
-    o.output = resolve_output(o.input, o.output, ".bin");
-    FileChecks files(o.force);
-    files.input(o.input, "the input");
-    files.output(o.output, "-o/--output");
-    announce_output(opts.output, o.output);
+    o.output = prepare_conversion(o.input, o.output, ".bin", o.force);
     Checkpoint ck = read_gguf_model(o.input);
     write_blzt(ck, o.output);
     if (log::level() < log::Level::Info) return 0;

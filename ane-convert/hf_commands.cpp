@@ -29,11 +29,7 @@ void add_hf_command(CLI::App& app, ImportOptions& o) {
 
 int run_hf(const ImportOptions& opts) {
     ImportOptions o = opts;
-    o.output = resolve_output(o.input, o.output, ".bin");
-    FileChecks files(o.force);
-    files.input(o.input, "the input");
-    files.output(o.output, "-o/--output");
-    announce_output(opts.output, o.output);
+    o.output = prepare_conversion(o.input, o.output, ".bin", o.force);
     const auto t0 = std::chrono::steady_clock::now();
     Checkpoint ck = read_hf_model(o.input);
     write_blzt(ck, o.output);

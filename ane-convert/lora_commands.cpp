@@ -23,11 +23,7 @@ void add_merge_lora_command(CLI::App& app, ImportOptions& o) {
 
 int run_merge_lora(const ImportOptions& opts) {
     ImportOptions o = opts;
-    o.output = resolve_output(o.input, o.output, ".merged.bin");
-    FileChecks files(o.force);
-    files.input(o.input, "the input");
-    files.output(o.output, "-o/--output");
-    announce_output(opts.output, o.output);
+    o.output = prepare_conversion(o.input, o.output, ".merged.bin", o.force);
     Checkpoint ck = read_blzt(o.input);
     require(ck.lora.has_value(), o.input, ": has no LoRA adapters to merge");
     const int rank = ck.lora->rank;

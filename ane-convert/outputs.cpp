@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "ane/error.hpp"
+#include "ane/file_checks.hpp"
 #include "ane/log.hpp"
 
 namespace ane::convert {
@@ -35,6 +36,15 @@ std::string resolve_output(const std::string& input, const std::string& output, 
 
 void announce_output(const std::string& given, const std::string& chosen) {
     if (given.empty()) log::info("writing ", chosen, " (no -o given)");
+}
+
+std::string prepare_conversion(const std::string& input, const std::string& given, const std::string& suffix, bool force) {
+    const std::string output = resolve_output(input, given, suffix);
+    FileChecks files(force);
+    files.input(input, "the input");
+    files.output(output, "-o/--output");
+    announce_output(given, output);
+    return output;
 }
 
 }  // namespace ane::convert

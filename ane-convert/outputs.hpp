@@ -13,5 +13,8 @@ std::string output_beside(const std::string& input, const std::string& suffix);
 std::string resolve_output(const std::string& input, const std::string& output, const std::string& suffix);
 // Says which file a command writes when -o was not given (after its checks passed).
 void announce_output(const std::string& given, const std::string& chosen);
+// The whole preparation of a one-input, one-output conversion: the output's name, the checks
+// of both files (FileChecks), and the announcement. Returns the output path.
+std::string prepare_conversion(const std::string& input, const std::string& given, const std::string& suffix, bool force);
 
 }  // namespace ane::convert

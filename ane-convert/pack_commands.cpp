@@ -34,11 +34,7 @@ int run_pack(const PackOptions& opts) {
         require_usage(level <= 9, "--level ", level, " is outside zlib's range [0, 9]");
     else
         require_usage(level >= 1, "--level ", level, " is outside zstd's range [1, 22]");
-    o.output = resolve_output(o.input, o.output, ".int8." + o.codec);
-    FileChecks files(o.force);
-    files.input(o.input, "the input");
-    files.output(o.output, "-o/--output");
-    announce_output(opts.output, o.output);
+    o.output = prepare_conversion(o.input, o.output, ".int8." + o.codec, o.force);
     const Checkpoint ck = load_model(o.input);
     const PackReport r = write_artifact(ck, o.output, codec, level);
     if (log::level() < log::Level::Info) return 0;
@@ -67,11 +63,7 @@ void add_unpack_command(CLI::App& app, ImportOptions& o) {
 
 int run_unpack(const ImportOptions& opts) {
     ImportOptions o = opts;
-    o.output = resolve_output(o.input, o.output, ".bin");
-    FileChecks files(o.force);
-    files.input(o.input, "the input");
-    files.output(o.output, "-o/--output");
-    announce_output(opts.output, o.output);
+    o.output = prepare_conversion(o.input, o.output, ".bin", o.force);
     const Checkpoint ck = read_artifact(o.input);
     write_blzt(ck, o.output);
     if (log::level() < log::Level::Info) return 0;

@@ -68,14 +68,7 @@ int main(int argc, char** argv) {
         ->check(ane::lora_targets_problem);
     app.add_flag("--merge", o.merge_output, "fold the adapters into the weights of the final checkpoint (for export)");
 
-    app.add_option("--steps", o.steps, "MeZO steps in total, resumes included (default 1000 unless --time is given)")
-        ->check(r::at_least(1));
-    app.add_option("--time", o.time_budget,
-                   "seconds of training in total, resumes included; alone, the run lasts the time and the cosine "
-                   "follows the time spent")
-        ->check(r::positive());
-    app.add_option("--stop-after", o.stop_after, "end this invocation after N steps, saving a resumable checkpoint")
-        ->check(r::at_least(1));
+    ane::add_budget_flags(app, o.steps, o.time_budget, o.stop_after, "steps");
     app.add_option("--batch", o.batch, "windows per loss (default 1, as train_mezo)")->check(r::between(1, 1 << 16));
     app.add_option("--lr", lr, "peak learning rate (default 1e-5 full-parameter, 1e-4 LoRA)")->check(r::between(0, 10));
     app.add_option("--epsilon,--eps", o.epsilon, "perturbation size ε (default 1e-3)")->check(r::between(0, 1, true));
@@ -95,15 +88,7 @@ int main(int argc, char** argv) {
     app.add_option("--wd", o.weight_decay, "decoupled weight decay on matrices, embeddings and adapters (default 0)")
         ->check(r::between(0, 1));
     app.add_option("--seed", o.seed, "perturbations, data windows and initialization (default 42)");
-    app.add_option("--eval-every", o.eval_every, "validation loss every N steps and at the end (0 = never; default 100)")
-        ->check(r::non_negative());
-    app.add_option("--eval-windows", o.eval_windows, "validation windows, the same ones every time (default 10)")
-        ->check(r::between(1, 1 << 20));
-    app.add_option("--save-every", o.save_every, "also save the checkpoint every N steps (default 0: only at the end)")
-        ->check(r::non_negative());
-    app.add_option("--device", o.device, "compute backend (default cpu)");
-    app.add_option("--threads", o.threads, "threads for BLAS and kernels (default 0: all cores)")->check(r::between(0, 4096));
-    app.add_option("--log-json", log_json, "write one JSON object per step to this file (appended when resuming in place)");
+    ane::add_run_flags(app, {o.eval_every, o.eval_windows, o.save_every, o.device, o.threads, log_json}, "steps");
     app.add_flag("--progress", progress, "show the progress line even when stderr is not a terminal");
     ane::add_verbosity_flags(app, verbosity);
     app.footer("A step: perturb the trainable weights by +εz, loss; by -2εz, loss; restore; w -= lr·g·z with\n"

@@ -69,14 +69,7 @@ int main(int argc, char** argv) {
         ->required();
     app.add_flag("-f,--force", force, "overwrite existing outputs (the checkpoint, NAME.best.EXT, the --log-json file)");
 
-    app.add_option("--steps", o.steps, "optimizer updates in total, resumes included (default 1000 unless --time is given)")
-        ->check(r::at_least(1));
-    app.add_option("--time", o.time_budget,
-                   "seconds of training in total, resumes included; alone, the run lasts the time and the cosine "
-                   "follows the time spent")
-        ->check(r::positive());
-    app.add_option("--stop-after", o.stop_after, "end this invocation after N updates, saving a resumable checkpoint")
-        ->check(r::at_least(1));
+    ane::add_budget_flags(app, o.steps, o.time_budget, o.stop_after, "updates");
     app.add_option("--batch", o.batch, "sequences per micro-batch (default 8)")->check(r::between(1, 1 << 16));
     app.add_option("--accum", o.accum, "micro-batches per optimizer update (default 1)")->check(r::between(1, 1 << 16));
     app.add_option("--lr", o.lr, "peak learning rate (default 3e-4)")->check(r::between(0, 10));
@@ -92,15 +85,7 @@ int main(int argc, char** argv) {
     app.add_option("--scale", o.loss_scale, "loss scale, undone before the update (default 256)")
         ->check(r::between(0, 1e30, true));
     app.add_option("--seed", o.seed, "initialization and data order (default 42)");
-    app.add_option("--eval-every", o.eval_every, "validation loss every N updates and at the end (0 = never; default 100)")
-        ->check(r::non_negative());
-    app.add_option("--eval-windows", o.eval_windows, "validation windows, the same ones every time (default 16)")
-        ->check(r::between(1, 1 << 20));
-    app.add_option("--save-every", o.save_every, "also save the checkpoint every N updates (default 0: only at the end)")
-        ->check(r::non_negative());
-    app.add_option("--device", o.device, "compute backend (default cpu)");
-    app.add_option("--threads", o.threads, "threads for BLAS and kernels (default 0: all cores)")->check(r::between(0, 4096));
-    app.add_option("--log-json", log_json, "write one JSON object per update to this file (appended when resuming in place)");
+    ane::add_run_flags(app, {o.eval_every, o.eval_windows, o.save_every, o.device, o.threads, log_json}, "updates");
     app.add_flag("--progress", progress, "show the progress line even when stderr is not a terminal");
     ane::add_verbosity_flags(app, verbosity);
     app.footer("A step is one optimizer update: --accum micro-batches of --batch windows of --seq tokens.\n"

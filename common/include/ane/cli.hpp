@@ -94,4 +94,42 @@ inline CLI::Validator finite() { return between(-kInf, kInf, true, true); }
 
 }  // namespace range
 
+// The budget flags of ane-train and ane-mezo; `unit` names a step ("updates", "steps").
+inline void add_budget_flags(CLI::App& app, int& steps, double& seconds, int& stop_after, const std::string& unit) {
+    app.add_option("--steps", steps, unit + " in total, resumes included (default 1000 unless --time is given)")
+        ->check(range::at_least(1));
+    app.add_option("--time", seconds,
+                   "seconds of training in total, resumes included; alone, the run lasts the time and the cosine "
+                   "follows the time spent")
+        ->check(range::positive());
+    app.add_option("--stop-after", stop_after, "end this invocation after N " + unit + ", saving a resumable checkpoint")
+        ->check(range::at_least(1));
+}
+
+// Validation, saving, device and log flags of ane-train and ane-mezo.
+struct RunFlagTargets {
+    int& eval_every;
+    int& eval_windows;
+    int& save_every;
+    std::string& device;
+    int& threads;
+    std::string& log_json;
+};
+inline void add_run_flags(CLI::App& app, const RunFlagTargets& t, const std::string& unit) {
+    app.add_option("--eval-every", t.eval_every,
+                   "validation loss every N " + unit + " and at the end (0 = never; default 100)")
+        ->check(range::non_negative());
+    app.add_option("--eval-windows", t.eval_windows,
+                   "validation windows, the same ones every time (default " + std::to_string(t.eval_windows) + ")")
+        ->check(range::between(1, 1 << 20));
+    app.add_option("--save-every", t.save_every, "also save the checkpoint every N " + unit + " (default 0: only at the end)")
+        ->check(range::non_negative());
+    app.add_option("--device", t.device, "compute backend (default cpu)");
+    app.add_option("--threads", t.threads, "threads for BLAS and kernels (default 0: all cores)")
+        ->check(range::between(0, 4096));
+    app.add_option("--log-json", t.log_json,
+                   "write one JSON object per " + unit.substr(0, unit.size() - 1) +
+                       " to this file (appended when resuming in place)");
+}
+
 }  // namespace ane
