@@ -81,6 +81,7 @@ for t in "${selected[@]}"; do
   done < <(seed_files "$t")
   if [ -n "$runs" ]; then limit=(-runs="$runs" -max_total_time=30 -seed=1); else limit=(-max_total_time="$seconds"); fi
   log="$BUILD/fuzz-$t.log"
+  started=$(date +%s.%N)
   set +e
   ANE_SHARED_DATA="$SHARED" ASAN_OPTIONS="detect_leaks=1:allocator_may_return_null=1" \
     UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1" \
@@ -88,8 +89,8 @@ for t in "${selected[@]}"; do
     -rss_limit_mb=3072 -malloc_limit_mb=2048 -timeout=30 -max_len=262144 -print_final_stats=1 "${limit[@]}" >"$log" 2>&1
   status=$?
   set -e
+  elapsed=$(awk -v a="$started" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
   execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
-  secs=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
   found=0
   for c in "$BUILD/crashes/$t"/*; do
     [ -f "$c" ] || continue
@@ -97,7 +98,7 @@ for t in "${selected[@]}"; do
     rm -f "$c"
     found=$((found + 1))
   done
-  echo "fuzz: $t: $execs executions ($secs/s), exit $status, $found new crash input(s)"
+  echo "fuzz: $t: $execs executions in ${elapsed}s, exit $status, $found new crash input(s)"
   if ((status != 0)); then
     grep -E "ERROR|finding|SUMMARY|runtime error" "$log" | head -5 >&2
     echo "fuzz: $t: see $log; the input is in tests/fuzz/regressions/$t/" >&2
