@@ -157,6 +157,9 @@ TEST(CliChecks, TextAndTokenInputsComeFromPipes) {
     const auto from_pipe = test::run("cat " + dir.path("file.bin") + " | " + eval + "-");
     ASSERT_EQ(from_pipe.exit_code, 0) << from_pipe.err;
     EXPECT_EQ(from_pipe.out, from_file.out);
+    const auto dev_stdin = test::run("cat " + dir.path("file.bin") + " | " + eval + "/dev/stdin");
+    ASSERT_EQ(dev_stdin.exit_code, 0) << dev_stdin.err;
+    EXPECT_EQ(dev_stdin.out, from_file.out);
     const auto twice = test::run("cat " + dir.path("file.bin") + " | " + kEval + " " + dir.path("m.bin") + " --data - -t -");
     expect_one_line(twice, 2, "ane-eval", "both read standard input");
 }
@@ -270,6 +273,18 @@ TEST(CliChecks, TimeBudgetAloneRunsUntilTheTimeIsSpent) {
         const double peak = *std::max_element(lrs.begin(), lrs.end());
         EXPECT_LT(lrs.back(), 0.95 * peak);
     }
+}
+
+TEST(CliChecks, MezoTimeBudgetAloneRunsUntilTheTimeIsSpent) {
+    Workspace w;
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto r = test::run(kMezo + " --init " + w.model + " --data " + w.data + " -o " + w.p("z.bin") +
+                             " --time 1 --eval-every 0 --threads 1 -q");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_GE(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 1.0);
+    const Checkpoint ck = read_blzt(w.p("z.bin"));
+    EXPECT_GT(ck.state.step, 1);
+    EXPECT_EQ(ck.metadata["mezo"]["settings"]["steps"], 0);
 }
 
 TEST(CliChecks, EvalWindowDefaultsToTheContextCappedAt1024) {
