@@ -76,12 +76,15 @@ int main(int argc, char** argv) {
         const ane::TokenFile data(data_path);
         ane::Checkpoint ck = ane::load_model(model_path);
         const ane::ModelConfig& c = ck.weights.config;
-        if (seq <= 0) seq = std::min(c.seq, kDefaultMaxWindow);
-        if (stride <= 0) stride = seq;
-        ane::require_usage(stride <= seq, "--stride ", stride, " is longer than the window (", seq,
-                           ", the model's context); the range is [1, seq]");
         auto tokens = data.tokens();
         if (max_tokens > 0 && std::size_t(max_tokens) < tokens.size()) tokens = tokens.first(std::size_t(max_tokens));
+        if (seq <= 0) {  // the default window never exceeds the data
+            seq = std::min(c.seq, kDefaultMaxWindow);
+            if (tokens.size() >= 2 && tokens.size() <= std::size_t(seq)) seq = int(tokens.size() - 1);
+        }
+        if (stride <= 0) stride = seq;
+        ane::require_usage(stride <= seq, "--stride ", stride, " is longer than the window (", seq,
+                           ", from the model's context and the data); the range is [1, seq]");
         for (std::size_t i = 0; i < tokens.size(); ++i)
             ane::require(tokens[i] < c.vocab, data_path, ": token ", i, " has id ", tokens[i],
                          ", outside the model's vocabulary of ", c.vocab);

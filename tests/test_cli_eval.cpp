@@ -58,7 +58,11 @@ TEST(CliEval, JsonReportAndErrors) {
     const std::string llama = test::shared_data("tokenizer-llama2-sentencepiece/tokenizer.model");
     expect_error(dir.path("m.bin") + " --data " + dir.path("val.bin") + " -t " + llama, "32000 tokens");
     write_token_file(dir.path("short.bin"), std::vector<std::uint16_t>(20, 5), TokenFormat::Raw);
-    expect_error(dir.path("m.bin") + " --data " + dir.path("short.bin"), "fewer than one window");
+    expect_error(dir.path("m.bin") + " --data " + dir.path("short.bin") + " --seq 32", "fewer than one window");
+    // The default window shrinks to data shorter than the model's context.
+    r = test::run(kEval + " " + dir.path("m.bin") + " --data " + dir.path("short.bin") + " --json");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(nlohmann::json::parse(r.out)["seq"], 19);
     EXPECT_EQ(test::run(kEval + " " + dir.path("m.bin")).exit_code, 2);  // --data missing
     EXPECT_NE(test::run(kEval + " --help").out.find("scored exactly once"), std::string::npos);
 }

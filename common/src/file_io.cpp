@@ -15,10 +15,8 @@
 namespace ane {
 
 namespace {
-std::string errno_text() { return std::strerror(errno); }
-}  // namespace
 
-namespace {
+std::string errno_text() { return std::strerror(errno); }
 
 std::vector<std::uint8_t> read_all(int fd, const std::string& path) {
     std::vector<std::uint8_t> out;
