@@ -10,6 +10,7 @@
 #include "ane/formats/ggml_quants.hpp"
 #include "ane/formats/gguf.hpp"
 #include "ane/formats/gguf_tokenizer.hpp"
+#include "ane/score_tokenizer.hpp"
 #include "ane/half.hpp"
 #include "ane/llama2c.hpp"
 #include "ane/model/transformer.hpp"
@@ -318,4 +319,31 @@ TEST(Gguf, AVocabularyThatDoesNotMatchTheEmbeddingIsRefused) {
     } catch (const Error& e) {
         EXPECT_NE(std::string(e.what()).find("512 tokens but the model has 600"), std::string::npos) << e.what();
     }
+}
+
+// llama.cpp puts a space before the text unless tokenizer.ggml.add_space_prefix says not to:
+// parameter-golf's SentencePiece models have no dummy prefix, so the key must be written, and
+// the GGUF's vocabulary then tokenizes as SentencePiece does.
+TEST(Gguf, ExportWritesTheSpacePrefixFlagOfTheTokenizer) {
+    const std::string fineweb = test::shared_data("tokenizer-fineweb-sp1024/fineweb_1024_bpe.model");
+    const std::string llama = test::shared_data("tokenizer-llama2-sentencepiece/tokenizer.model");
+    ANE_REQUIRE_SHARED(fineweb);
+    ANE_REQUIRE_SHARED(llama);
+    test::TempDir dir;
+    ModelConfig c = test::tiny_config();
+    c.vocab = 1024;
+    Checkpoint ck;
+    ck.weights = test::random_weights(c, 3);
+    const auto sp = load_tokenizer(fineweb);
+    EXPECT_FALSE(sp->adds_space_prefix());
+    EXPECT_TRUE(load_tokenizer(llama)->adds_space_prefix());
+    write_gguf_model(ck, gguf_metadata_from_tokenizer(*sp), GgufExportType::F32, dir.path("m.gguf"));
+    const GgufFile f(dir.path("m.gguf"));
+    const GgufValue* flag = f.find("tokenizer.ggml.add_space_prefix");
+    ASSERT_NE(flag, nullptr);
+    EXPECT_EQ(flag->u, 0u);
+    const auto from_gguf = tokenizer_from_gguf(f);
+    EXPECT_FALSE(from_gguf->adds_space_prefix());
+    for (const char* text : {"Once upon a time", "hello world", "It was 42 degrees.", "the end."})
+        EXPECT_EQ(from_gguf->encode(text), sp->encode(text)) << text;
 }

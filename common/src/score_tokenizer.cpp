@@ -141,6 +141,7 @@ public:
     }
     TokenKind kind(int id) const override { return v_.kinds[std::size_t(id)]; }
     float score(int id) const override { return v_.scores[std::size_t(id)]; }
+    bool adds_space_prefix() const override { return v_.add_dummy_prefix; }
     int bos_id() const override { return v_.bos; }
     int eos_id() const override { return v_.eos; }
     std::string describe() const override {

@@ -57,6 +57,11 @@ std::string Tokenizer::token_text(int prev, int id) const {
     return both.compare(0, first.size(), first) == 0 ? both.substr(first.size()) : decode(std::vector<int>{id});
 }
 
+bool Tokenizer::adds_space_prefix() const {
+    const std::vector<int> ids = encode("a");
+    return !ids.empty() && (piece(ids.front()).starts_with(kSpaceMarker) || piece(ids.front()) == "<0x20>");
+}
+
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path) {
     const MappedFile file(path);
     const auto bytes = file.bytes();

@@ -28,6 +28,9 @@ public:
     // The text token `id` adds when it follows `prev` in a stream (for printing as tokens
     // arrive): byte tokens as bytes, control tokens as nothing, no space right after BOS.
     virtual std::string token_text(int prev, int id) const;
+    // Whether encoding puts a space before the text (SentencePiece's add_dummy_prefix;
+    // llama.cpp's tokenizer.ggml.add_space_prefix). By default found by encoding "a".
+    virtual bool adds_space_prefix() const;
 };
 
 // Parameter-golf's lookup tables: a token's UTF-8 bytes (byte-fallback tokens 1; control,

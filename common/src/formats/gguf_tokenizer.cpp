@@ -29,6 +29,8 @@ std::vector<std::pair<std::string, GgufValue>> gguf_metadata_from_tokenizer(cons
         {"tokenizer.ggml.token_type", GgufValue::of_array(GgufValueType::I32, std::move(types))},
         {"tokenizer.ggml.add_bos_token", GgufValue::of_bool(tok.bos_id() >= 0)},
         {"tokenizer.ggml.add_eos_token", GgufValue::of_bool(false)},
+        // llama.cpp assumes a space prefix unless told: parameter-golf's models have none.
+        {"tokenizer.ggml.add_space_prefix", GgufValue::of_bool(tok.adds_space_prefix())},
     };
     if (tok.bos_id() >= 0) kv.push_back({"tokenizer.ggml.bos_token_id", GgufValue::of_u32(std::uint32_t(tok.bos_id()))});
     if (tok.eos_id() >= 0) kv.push_back({"tokenizer.ggml.eos_token_id", GgufValue::of_u32(std::uint32_t(tok.eos_id()))});
