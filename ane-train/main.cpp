@@ -1,6 +1,5 @@
 // ane-train: backprop training of Llama-family models, from scratch or from a checkpoint.
 #include <CLI/CLI.hpp>
-#include <csignal>
 #include <cstdio>
 
 #include "ane/cli.hpp"
@@ -11,17 +10,8 @@
 #include "ane/tool_main.hpp"
 #include "ane/file_io.hpp"
 #include "ane/mezo/lora.hpp"
-#include "ane/progress.hpp"
-#include "ane/train/report.hpp"
-#include "ane/train/run_files.hpp"
+#include "ane/train/console_run.hpp"
 #include "ane/train/trainer.hpp"
-
-namespace {
-
-std::atomic<bool> g_stop{false};
-extern "C" void on_interrupt(int) { g_stop.store(true); }
-
-}  // namespace
 
 int main(int argc, char** argv) {
     ane::prepare_runtime(argc, argv);
@@ -101,18 +91,12 @@ int main(int argc, char** argv) {
 
     return ane::run_tool("ane-train", [&] {
         ane::check_device(o.device);
-        const bool in_place = ane::check_run_files({{o.preset, o.config_path, o.init, o.resume},
-                                                    o.data, o.val, o.output, log_json,
-                                                    !(app.count("--eval-every") > 0 && o.eval_every == 0), force});
-        ane::JsonLinesLog json(log_json, in_place);
-        ane::ProgressLine line(verbosity.quiet ? 0 : (progress ? 1 : -1));
-        std::signal(SIGINT, on_interrupt);
-        std::signal(SIGTERM, on_interrupt);
-        const ane::TrainCallbacks cb = ane::console_callbacks("ane-train", line, json, verbosity.quiet);
-        const ane::TrainSummary s = ane::train(o, cb, g_stop);
-        line.finish();
-        if (s.interrupted) std::fprintf(stderr, "ane-train: interrupted; saved %s (resume with --resume)\n", o.output.c_str());
-        std::fputs(ane::efficiency_report(s, o.output, verbosity.quiet).c_str(), stdout);
-        return s.interrupted ? 130 : 0;
+        const ane::RunFiles files{{o.preset, o.config_path, o.init, o.resume},
+                                  o.data, o.val, o.output, log_json,
+                                  !(app.count("--eval-every") > 0 && o.eval_every == 0), force};
+        return ane::run_on_console("ane-train", files, verbosity.quiet, progress,
+                                   [&](const ane::TrainCallbacks& cb, const std::atomic<bool>& stop) {
+                                       return ane::train(o, cb, stop);
+                                   });
     });
 }

@@ -259,15 +259,6 @@ void sync_parent_directory(const std::string& path) {
     ::close(fd);
 }
 
-bool file_exists(const std::string& path) {
-    struct stat st {};
-    return ::stat(path.c_str(), &st) == 0;
-}
-
-void check_can_write(const std::string& path, bool force) {
-    if (!force && file_exists(path)) throw error(path, ": already exists (use --force to overwrite)");
-}
-
 std::string read_text_file(const std::string& path) {
     MappedFile f(path);
     return std::string(reinterpret_cast<const char*>(f.data()), f.size());

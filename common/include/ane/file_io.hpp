@@ -107,9 +107,6 @@ std::string temporary_path(const std::string& path);
 // fsync of the directory holding path, so that a rename in it survives a crash.
 void sync_parent_directory(const std::string& path);
 
-bool file_exists(const std::string& path);
-// Throws unless path is absent or force is set: tools never overwrite without --force.
-void check_can_write(const std::string& path, bool force);
 // The whole file ("-" = stdin, pipes too) as bytes.
 std::string read_text_file(const std::string& path);
 
