@@ -79,7 +79,7 @@ int main(int argc, char** argv) {
         const auto params = ane::mezo_parameters(w, k.use_lora ? &lora : nullptr);
         ane::ParamSnapshot snapshot;
         auto sync = [&] {
-            if (!k.use_lora) model.refresh_classifier();
+            if (!k.use_lora) model.weights_changed();
         };
         const ane::SpsaHooks hooks{loss, sync, k.exact ? &snapshot : nullptr};
         double in_forward = 0;

@@ -86,7 +86,7 @@ int run_case(const std::string& case_name, int threads, int steps) {
         model.backward(grads);
         const double norm = ane::global_grad_norm(grads) / 256.0;
         ane::adamw_update(w, grads, moments, t, 3e-4f, {}, float((1.0 / 256.0) * (norm > 1.0 ? 1.0 / norm : 1.0)));
-        model.refresh_classifier();
+        model.weights_changed();
     };
     step(1);
     device.recording = false;

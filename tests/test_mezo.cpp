@@ -183,7 +183,7 @@ TEST(Spsa, TinyModelEstimateMatchesBackprop) {
         model.forward(inputs.data(), B, S);
         return model.loss_and_dlogits(targets.data(), 1.0f);
     };
-    const SpsaHooks hooks{loss, [&] { model.refresh_classifier(); }, &snapshot};
+    const SpsaHooks hooks{loss, [&] { model.weights_changed(); }, &snapshot};
     const int N = 400;
     double along_g = 0;  // mean of (g·z)·ĝ... projected onto g: E = |g|²
     for (int s = 0; s < N; ++s) {

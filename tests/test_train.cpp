@@ -75,7 +75,7 @@ TEST(Train, ATinyModelOverfitsOneBatch) {
         if (step == 1) first = loss;
         model.backward(grads);
         adamw_update(w, grads, m, step, 1e-2f, AdamWConfig{0.9f, 0.95f, 1e-8f, 0.0f});
-        model.refresh_classifier();
+        model.weights_changed();
     }
     EXPECT_NEAR(first, std::log(16.0), 0.1);
     EXPECT_LT(loss, 0.1);

@@ -164,11 +164,10 @@ TrainSummary train_mezo(const MezoOptions& options, const TrainCallbacks& cb, co
     }
     const std::vector<ParamSpan> params = mezo_parameters(ck.weights, ck.lora ? &*ck.lora : nullptr);
     // After a sweep, what the forward pass reads must follow the trainable buffers.
+    // In split mode the base is frozen (the RMS gains it trains are read in place).
     auto sync = [&] {
-        if (merger)
-            merger->apply(ck.weights, *ck.lora);
-        else if (o.lora == LoraMode::None)
-            model.refresh_classifier();
+        if (merger) merger->apply(ck.weights, *ck.lora);
+        if (o.lora != LoraMode::Split) model.weights_changed();
     };
 
     TrainSummary sum;

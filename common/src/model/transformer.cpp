@@ -58,7 +58,7 @@ Transformer::Transformer(const Weights& weights, Device& device, int max_batch, 
     rope_sin_ = buffer(max_seq_, c.head_dim / 2);
     kernels::rope_tables(max_seq_, c.head_dim, c.rope_theta, rope_cos_.data(), rope_sin_.data());
     inputs_.resize(static_cast<std::size_t>(T));
-    refresh_classifier();
+    weights_changed();
     if (!for_training) return;
     dy_ = buffer(T, D);
     dx2_ = buffer(T, D);
@@ -112,7 +112,10 @@ void Transformer::lora_backward(int layer, LoraTarget t, const float* dy, const 
     dev_.matmul_input_grad(lora_dt_.data(), ad.a.data(), T, r, in, dx, 1.0f, 1.0f);
 }
 
-void Transformer::refresh_classifier() {
+bool Transformer::lora_on(LoraTarget t) const { return lora_ && lora_->targets[t]; }
+
+void Transformer::weights_changed() {
+    dev_.weights_changed();
     const Tensor& src = w_.config.tied ? w_.embed : w_.classifier;
     if (cembed_.empty()) {
         classifier_ = src.data();
@@ -151,39 +154,45 @@ void Transformer::forward(const std::int32_t* inputs, int B, int S, int score_fr
             ScopedTimer timer(prof.elementwise_s);
             kernels::rmsnorm_forward(A.x.data(), W.rms_att.data(), T, D, eps, A.a.data(), A.rstd_att.data());
         }
-        dev_.matmul_forward(A.a.data(), W.wq.data(), T, Q, D, A.q.data());
-        dev_.matmul_forward(A.a.data(), W.wk.data(), T, KV, D, A.k.data());
-        dev_.matmul_forward(A.a.data(), W.wv.data(), T, KV, D, A.v.data());
-        lora_forward(l, kWq, A.a.data(), T, A.q.data());
-        lora_forward(l, kWk, A.a.data(), T, A.k.data());
-        lora_forward(l, kWv, A.a.data(), T, A.v.data());
-        {
-            ScopedTimer timer(prof.elementwise_s);
-            kernels::rope_apply(A.q.data(), T, S, c.heads, c.head_dim, rope_cos_.data(), rope_sin_.data(), false);
-            kernels::rope_apply(A.k.data(), T, S, c.kv_heads, c.head_dim, rope_cos_.data(), rope_sin_.data(), false);
+        const AttentionShape shape{B, S, c.heads, c.kv_heads, c.head_dim};
+        const RopeTables rope{rope_cos_.data(), rope_sin_.data(), c.rope_theta};
+        if (lora_on(kWq) || lora_on(kWk) || lora_on(kWv)) {  // adapters go between projection and RoPE
+            dev_.projection_forward(Projection::wq, A.a.data(), W.wq.data(), T, Q, D, A.q.data());
+            dev_.projection_forward(Projection::wk, A.a.data(), W.wk.data(), T, KV, D, A.k.data());
+            dev_.projection_forward(Projection::wv, A.a.data(), W.wv.data(), T, KV, D, A.v.data());
+            lora_forward(l, kWq, A.a.data(), T, A.q.data());
+            lora_forward(l, kWk, A.a.data(), T, A.k.data());
+            lora_forward(l, kWv, A.a.data(), T, A.v.data());
+            rope_and_attention(dev_, shape, rope, A.q.data(), A.k.data(), A.v.data(), A.o.data(), A.probs.data());
+        } else {
+            dev_.sdpa_forward(A.a.data(), W.wq.data(), W.wk.data(), W.wv.data(), D, shape, rope, A.q.data(),
+                              A.k.data(), A.v.data(), A.o.data(), A.probs.data());
         }
-        dev_.attention_forward(A.q.data(), A.k.data(), A.v.data(), B, S, c.heads, c.kv_heads, c.head_dim, A.o.data(),
-                               A.probs.data());
         // x2 = x + α · o Wo^T
         std::memcpy(A.x2.data(), A.x.data(), sizeof(float) * std::size_t(T) * D);
-        dev_.matmul_forward(A.o.data(), W.wo.data(), T, D, Q, A.x2.data(), alpha, 1.0f);
+        dev_.projection_forward(Projection::wo, A.o.data(), W.wo.data(), T, D, Q, A.x2.data(), alpha, 1.0f);
         lora_forward(l, kWo, A.o.data(), T, A.x2.data(), alpha);
         {
             ScopedTimer timer(prof.elementwise_s);
             kernels::rmsnorm_forward(A.x2.data(), W.rms_ffn.data(), T, D, eps, A.f.data(), A.rstd_ffn.data());
         }
-        dev_.matmul_forward(A.f.data(), W.w1.data(), T, H, D, A.h1.data());
-        dev_.matmul_forward(A.f.data(), W.w3.data(), T, H, D, A.h3.data());
-        lora_forward(l, kW1, A.f.data(), T, A.h1.data());
-        lora_forward(l, kW3, A.f.data(), T, A.h3.data());
-        {
-            ScopedTimer timer(prof.elementwise_s);
-            kernels::swiglu_forward(A.h1.data(), A.h3.data(), std::int64_t(T) * H, A.g.data());
-        }
         float* next = l + 1 < c.layers ? acts(l + 1).x.data() : x_final_in_.data();
-        std::memcpy(next, A.x2.data(), sizeof(float) * std::size_t(T) * D);
-        dev_.matmul_forward(A.g.data(), W.w2.data(), T, D, H, next, alpha, 1.0f);
-        lora_forward(l, kW2, A.g.data(), T, next, alpha);
+        if (lora_on(kW1) || lora_on(kW3) || lora_on(kW2)) {
+            dev_.projection_forward(Projection::w1, A.f.data(), W.w1.data(), T, H, D, A.h1.data());
+            dev_.projection_forward(Projection::w3, A.f.data(), W.w3.data(), T, H, D, A.h3.data());
+            lora_forward(l, kW1, A.f.data(), T, A.h1.data());
+            lora_forward(l, kW3, A.f.data(), T, A.h3.data());
+            {
+                ScopedTimer timer(prof.elementwise_s);
+                kernels::swiglu_forward(A.h1.data(), A.h3.data(), std::int64_t(T) * H, A.g.data());
+            }
+            std::memcpy(next, A.x2.data(), sizeof(float) * std::size_t(T) * D);
+            dev_.projection_forward(Projection::w2, A.g.data(), W.w2.data(), T, D, H, next, alpha, 1.0f);
+            lora_forward(l, kW2, A.g.data(), T, next, alpha);
+        } else {
+            dev_.ffn_forward(A.f.data(), A.x2.data(), W.w1.data(), W.w3.data(), W.w2.data(), T, D, H, alpha,
+                             A.h1.data(), A.h3.data(), A.g.data(), next);
+        }
     }
     {
         ScopedTimer timer(prof.elementwise_s);
@@ -259,7 +268,7 @@ void Transformer::backward(Weights& grads, Lora* lora_grads) {
         LayerWeights& G = grads.layers[l];
         LayerActs& A = acts(l);
         // FFN: x_next = x2 + α W2 g.
-        dev_.matmul_input_grad(dy_.data(), W.w2.data(), T, D, H, dg_.data(), alpha);
+        dev_.projection_input_grad(Projection::w2, dy_.data(), W.w2.data(), T, D, H, dg_.data(), alpha);
         weight_grad(dy_.data(), A.g.data(), D, H, G.w2, alpha);
         lora_backward(l, kW2, dy_.data(), A.g.data(), T, dg_.data(), alpha, lora_grads);
         {
@@ -269,8 +278,7 @@ void Transformer::backward(Weights& grads, Lora* lora_grads) {
         }
         weight_grad(dh1_.data(), A.f.data(), H, D, G.w1);
         weight_grad(dh3_.data(), A.f.data(), H, D, G.w3);
-        dev_.matmul_input_grad(dh1_.data(), W.w1.data(), T, H, D, df_.data());
-        dev_.matmul_input_grad(dh3_.data(), W.w3.data(), T, H, D, df_.data(), 1.0f, 1.0f);
+        dev_.ffn_input_grad(dh1_.data(), dh3_.data(), W.w1.data(), W.w3.data(), T, H, D, df_.data());
         lora_backward(l, kW1, dh1_.data(), A.f.data(), T, df_.data(), 1.0f, lora_grads);
         lora_backward(l, kW3, dh3_.data(), A.f.data(), T, df_.data(), 1.0f, lora_grads);
         {
@@ -280,11 +288,11 @@ void Transformer::backward(Weights& grads, Lora* lora_grads) {
                                       G.rms_ffn.data());
         }
         // Attention: x2 = x + α Wo o.
-        dev_.matmul_input_grad(dx2_.data(), W.wo.data(), T, D, Q, dout_.data(), alpha);
+        dev_.projection_input_grad(Projection::wo, dx2_.data(), W.wo.data(), T, D, Q, dout_.data(), alpha);
         weight_grad(dx2_.data(), A.o.data(), D, Q, G.wo, alpha);
         lora_backward(l, kWo, dx2_.data(), A.o.data(), T, dout_.data(), alpha, lora_grads);
-        dev_.attention_backward(A.q.data(), A.k.data(), A.v.data(), A.probs.data(), dout_.data(), B, S, c.heads,
-                                c.kv_heads, c.head_dim, dq_.data(), dk_.data(), dv_.data());
+        dev_.sdpa_backward(A.q.data(), A.k.data(), A.v.data(), A.probs.data(), dout_.data(),
+                           AttentionShape{B, S, c.heads, c.kv_heads, c.head_dim}, dq_.data(), dk_.data(), dv_.data());
         {
             ScopedTimer timer(prof.elementwise_s);
             kernels::rope_apply(dq_.data(), T, S, c.heads, c.head_dim, rope_cos_.data(), rope_sin_.data(), true);
@@ -293,9 +301,8 @@ void Transformer::backward(Weights& grads, Lora* lora_grads) {
         weight_grad(dq_.data(), A.a.data(), Q, D, G.wq);
         weight_grad(dk_.data(), A.a.data(), KV, D, G.wk);
         weight_grad(dv_.data(), A.a.data(), KV, D, G.wv);
-        dev_.matmul_input_grad(dq_.data(), W.wq.data(), T, Q, D, da_.data());
-        dev_.matmul_input_grad(dk_.data(), W.wk.data(), T, KV, D, da_.data(), 1.0f, 1.0f);
-        dev_.matmul_input_grad(dv_.data(), W.wv.data(), T, KV, D, da_.data(), 1.0f, 1.0f);
+        dev_.projection_input_grad(Projection::wq, dq_.data(), W.wq.data(), T, Q, D, da_.data());
+        dev_.kv_input_grad(dk_.data(), dv_.data(), W.wk.data(), W.wv.data(), T, KV, D, da_.data());
         lora_backward(l, kWq, dq_.data(), A.a.data(), T, da_.data(), 1.0f, lora_grads);
         lora_backward(l, kWk, dk_.data(), A.a.data(), T, da_.data(), 1.0f, lora_grads);
         lora_backward(l, kWv, dv_.data(), A.a.data(), T, da_.data(), 1.0f, lora_grads);

@@ -248,7 +248,7 @@ TrainSummary train(const TrainOptions& options, const TrainCallbacks& cb, const 
                                  adam, decays(p.name) ? adam.weight_decay : 0.0f, float(unscale * clip));
             } else {
                 adamw_update(ck.weights, grads, *ck.adam, ck.state.adam_t, float(rep.lr), adam, float(unscale * clip));
-                model.refresh_classifier();
+                model.weights_changed();
             }
             last_loss = loss;
         }

@@ -1,6 +1,8 @@
 #pragma once
-// The compute backend interface: the few operations a transformer needs. The model code
-// calls only these; `cpu` implements them on OpenBLAS + OpenMP, the ANE backends later.
+// The compute backend interface. Two levels: primitives (GEMMs, attention) and the blocks an
+// Apple Neural Engine program fuses (spec/ane.md §5: sdpaFwd, ffnFused, the backward blocks).
+// The model calls the blocks; their default implementations here compose the primitives,
+// which is all the `cpu` device needs, while `ane-sim` runs each block as one MIL program.
 // Activations are token-major [T, C]; weights are [out, in] row-major.
 #include <chrono>
 #include <cstdint>
@@ -8,6 +10,26 @@
 #include <string>
 
 namespace ane {
+
+// The seven projections of a layer, named so that a device can keep one staged copy of each
+// layer's weight and one compiled kernel per shape.
+enum class Projection { wq, wk, wv, wo, w1, w3, w2 };
+const char* projection_name(Projection p);
+
+// One attention block's geometry: B sequences of S tokens, grouped-query heads.
+struct AttentionShape {
+    int B = 0, S = 0, heads = 0, kv_heads = 0, head_dim = 0;
+    int tokens() const { return B * S; }
+    int q_dim() const { return heads * head_dim; }
+    int kv_dim() const { return kv_heads * head_dim; }
+};
+
+// RoPE tables [positions, head_dim/2] (kernels::rope_tables) and the θ they were made from.
+struct RopeTables {
+    const float* cos = nullptr;
+    const float* sin = nullptr;
+    double theta = 10000.0;
+};
 
 // Where a backend's time went, for the efficiency report.
 struct DeviceProfile {
@@ -40,16 +62,68 @@ public:
                                     const float* dout, int B, int S, int nh, int nkv, int hd, float* dq, float* dk,
                                     float* dv) = 0;
 
+    // --- Blocks. Each default composes the primitives above; a device may fuse them. ---
+
+    // Y[M,N] = alpha X · Wᵀ + beta Y for one of a layer's projections.
+    virtual void projection_forward(Projection, const float* X, const float* W, int M, int N, int K, float* Y,
+                                    float alpha = 1.0f, float beta = 0.0f);
+    // dX[M,K] = alpha dY · W + beta dX (ffnBwdW2t for w2, wotBwd for wo, qBwd for wq).
+    virtual void projection_input_grad(Projection, const float* dY, const float* W, int M, int N, int K, float* dX,
+                                       float alpha = 1.0f, float beta = 0.0f);
+    // sdpaFwd: q = xnorm Wqᵀ, k, v likewise; RoPE on q and k (left rotated in q, k); o = causal
+    // attention. probs [B, heads, S, S] is left for sdpa_backward (a device whose backward
+    // recomputes them may leave it untouched).
+    virtual void sdpa_forward(const float* xnorm, const float* wq, const float* wk, const float* wv, int dim,
+                              const AttentionShape& shape, const RopeTables& rope, float* q, float* k, float* v,
+                              float* o, float* probs);
+    // sdpaBwd1 + sdpaBwd2: dq, dk, dv (in the rotated frame, before RoPE backward) from dout.
+    virtual void sdpa_backward(const float* q, const float* k, const float* v, const float* probs, const float* dout,
+                               const AttentionShape& shape, float* dq, float* dk, float* dv);
+    // ffnFused: h1 = f W1ᵀ, h3 = f W3ᵀ, g = SiLU(h1)·h3, next = x2 + alpha g W2ᵀ.
+    virtual void ffn_forward(const float* f, const float* x2, const float* w1, const float* w3, const float* w2, int T,
+                             int D, int H, float alpha, float* h1, float* h3, float* g, float* next);
+    // ffnBwdW13t: df[T,D] = dh1 W1 + dh3 W3 (overwritten).
+    virtual void ffn_input_grad(const float* dh1, const float* dh3, const float* w1, const float* w3, int T, int H,
+                                int D, float* df);
+    // kvBwd: da[T,D] += dk Wk + dv Wv.
+    virtual void kv_input_grad(const float* dk, const float* dv, const float* wk, const float* wv, int T, int KV, int D,
+                               float* da);
+
+    // The model's weights changed (an optimizer update, a perturbation): a device holding
+    // staged copies writes them again before their next use.
+    virtual void weights_changed() {}
+    // Lines for the efficiency report beyond the profile (kernels, surfaces); empty for cpu.
+    virtual std::string kernel_report() const { return {}; }
+
     DeviceProfile& profile() { return profile_; }
 
 protected:
     DeviceProfile profile_;
 };
 
+// RoPE on q and k, then causal attention: the part of sdpa_forward after the projections
+// (shared with the LoRA path, which adds adapters between the two).
+void rope_and_attention(Device& device, const AttentionShape& shape, const RopeTables& rope, float* q, float* k,
+                        const float* v, float* o, float* probs);
+
+// How the ANE devices split the work (spec/ane.md §6).
+enum class AneMode { full, matmul, cpu_bwd };
+struct DeviceOptions {
+    int threads = 0;
+    AneMode ane_mode = AneMode::full;
+    // fp16 accumulation in matmul/conv/reduce_sum/softmax (default fp32; ANE_SIM_ACCUM=fp16).
+    bool fp16_accumulate = false;
+    // MeZO with a frozen base: bake the base weights into conv kernels (spec §5.5).
+    bool bake_frozen_weights = false;
+};
+AneMode parse_ane_mode(const std::string& text);  // full | matmul | cpu-bwd, else UsageError
+const char* ane_mode_name(AneMode mode);
+
 // Throws a UsageError naming the known devices unless `name` is one this build has.
 void check_device(const std::string& name);
-// "cpu" everywhere; "ane" and "ane-sim" are named in the error until they exist.
+// "cpu" and "ane-sim" ("ane" is named in the error until its runtime exists).
 std::unique_ptr<Device> make_device(const std::string& name, int threads);
+std::unique_ptr<Device> make_device(const std::string& name, const DeviceOptions& options);
 
 // Sets the thread count of OpenMP and OpenBLAS; 0 means all cores.
 int set_compute_threads(int threads);

@@ -26,9 +26,10 @@ public:
     // are. `lora` must outlive its use; nullptr detaches.
     void set_lora(const Lora* lora);
 
-    // Copies classifier rows of the compact vocabulary from the weights: call after every
-    // weight update (with the full vocabulary the weights are read in place).
-    void refresh_classifier();
+    // Call after every change of the base weights (an update, a perturbation, a LoRA merge):
+    // copies the classifier rows of the compact vocabulary again and tells the device, which
+    // may hold staged copies. (Adapters attached with set_lora are read in place.)
+    void weights_changed();
 
     // Forward over B sequences of S <= max_seq tokens (inputs: full ids, row-major [B, S]).
     // Leaves logits [B*S, CV] in logits(). With score_from > 0 (evaluation), only positions
@@ -57,6 +58,7 @@ private:
         Tensor x, a, rstd_att, q, k, v, o, probs, x2, f, rstd_ffn, h1, h3, g;
         std::array<Tensor, kLoraTargetCount> lora_t;  // A·x per adapted projection [T, rank]
     };
+    bool lora_on(LoraTarget t) const;
     LayerActs& acts(int layer) { return acts_[std::size_t(layer) % acts_.size()]; }
     // Rows the last forward scored; throws if a target is outside the compact vocabulary.
     int scored_rows_checked(const std::int32_t* compact_targets) const;

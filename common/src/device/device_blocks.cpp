@@ -1,0 +1,99 @@
+// The blocks' default implementations: the primitives in the order the cpu device has always
+// run them, so a device that fuses nothing computes exactly what it did before.
+#include <cstring>
+
+#include "ane/device/device.hpp"
+#include "ane/error.hpp"
+#include "ane/model/kernels.hpp"
+
+namespace ane {
+
+const char* projection_name(Projection p) {
+    switch (p) {
+        case Projection::wq: return "wq";
+        case Projection::wk: return "wk";
+        case Projection::wv: return "wv";
+        case Projection::wo: return "wo";
+        case Projection::w1: return "w1";
+        case Projection::w3: return "w3";
+        case Projection::w2: return "w2";
+    }
+    return "?";
+}
+
+AneMode parse_ane_mode(const std::string& text) {
+    if (text == "full") return AneMode::full;
+    if (text == "matmul") return AneMode::matmul;
+    if (text == "cpu-bwd") return AneMode::cpu_bwd;
+    throw usage_error("--ane-mode ", text, ": unknown mode (full, matmul or cpu-bwd)");
+}
+
+const char* ane_mode_name(AneMode mode) {
+    switch (mode) {
+        case AneMode::full: return "full";
+        case AneMode::matmul: return "matmul";
+        case AneMode::cpu_bwd: return "cpu-bwd";
+    }
+    return "?";
+}
+
+void Device::projection_forward(Projection, const float* X, const float* W, int M, int N, int K, float* Y,
+                                float alpha, float beta) {
+    matmul_forward(X, W, M, N, K, Y, alpha, beta);
+}
+
+void Device::projection_input_grad(Projection, const float* dY, const float* W, int M, int N, int K, float* dX,
+                                   float alpha, float beta) {
+    matmul_input_grad(dY, W, M, N, K, dX, alpha, beta);
+}
+
+void rope_and_attention(Device& device, const AttentionShape& s, const RopeTables& rope, float* q, float* k,
+                        const float* v, float* o, float* probs) {
+    {
+        ScopedTimer timer(device.profile().elementwise_s);
+        kernels::rope_apply(q, s.tokens(), s.S, s.heads, s.head_dim, rope.cos, rope.sin, false);
+        kernels::rope_apply(k, s.tokens(), s.S, s.kv_heads, s.head_dim, rope.cos, rope.sin, false);
+    }
+    device.attention_forward(q, k, v, s.B, s.S, s.heads, s.kv_heads, s.head_dim, o, probs);
+}
+
+void Device::sdpa_forward(const float* xnorm, const float* wq, const float* wk, const float* wv, int dim,
+                          const AttentionShape& s, const RopeTables& rope, float* q, float* k, float* v, float* o,
+                          float* probs) {
+    const int T = s.tokens();
+    projection_forward(Projection::wq, xnorm, wq, T, s.q_dim(), dim, q);
+    projection_forward(Projection::wk, xnorm, wk, T, s.kv_dim(), dim, k);
+    projection_forward(Projection::wv, xnorm, wv, T, s.kv_dim(), dim, v);
+    rope_and_attention(*this, s, rope, q, k, v, o, probs);
+}
+
+void Device::sdpa_backward(const float* q, const float* k, const float* v, const float* probs, const float* dout,
+                           const AttentionShape& s, float* dq, float* dk, float* dv) {
+    attention_backward(q, k, v, probs, dout, s.B, s.S, s.heads, s.kv_heads, s.head_dim, dq, dk, dv);
+}
+
+void Device::ffn_forward(const float* f, const float* x2, const float* w1, const float* w3, const float* w2, int T,
+                         int D, int H, float alpha, float* h1, float* h3, float* g, float* next) {
+    projection_forward(Projection::w1, f, w1, T, H, D, h1);
+    projection_forward(Projection::w3, f, w3, T, H, D, h3);
+    {
+        ScopedTimer timer(profile_.elementwise_s);
+        kernels::swiglu_forward(h1, h3, std::int64_t(T) * H, g);
+        if (next != x2) std::memcpy(next, x2, sizeof(float) * std::size_t(T) * std::size_t(D));
+    }
+    projection_forward(Projection::w2, g, w2, T, D, H, next, alpha, 1.0f);
+}
+
+void Device::ffn_input_grad(const float* dh1, const float* dh3, const float* w1, const float* w3, int T, int H, int D,
+                            float* df) {
+    matmul_input_grad(dh1, w1, T, H, D, df);
+    matmul_input_grad(dh3, w3, T, H, D, df, 1.0f, 1.0f);
+}
+
+void Device::kv_input_grad(const float* dk, const float* dv, const float* wk, const float* wv, int T, int KV, int D,
+                           float* da) {
+    matmul_input_grad(dk, wk, T, KV, D, da, 1.0f, 1.0f);
+    matmul_input_grad(dv, wv, T, KV, D, da, 1.0f, 1.0f);
+}
+
+}  // namespace ane
