@@ -27,7 +27,7 @@ int main(int argc, char** argv) {
     ane::prepare_runtime(argc, argv);
     CLI::App app{"ane-eval: validation loss and bits-per-byte of a model on a token file"};
     app.set_version_flag("--version", std::string("ane-eval ") + ANE_VERSION);
-    std::string model_path, data_path, tokenizer_path, device_name = "cpu";
+    std::string model_path, data_path, tokenizer_path, device_name = "cpu", ane_mode = "full";
     int seq = 0, stride = 0, batch = 8, threads = 0;
     std::int64_t max_tokens = 0;
     bool compact = false, json = false, progress_flag = false;
@@ -50,7 +50,7 @@ int main(int argc, char** argv) {
     app.add_flag("--compact", compact,
                  "softmax over the ids present in the data file (AutoANE's val_loss) instead of the full vocabulary");
     app.add_flag("--json", json, "print one JSON object: val_loss, val_bpb, tokens, bytes, seq, stride");
-    app.add_option("--device", device_name, "compute backend (default cpu)");
+    ane::add_device_flags(app, device_name, ane_mode);
     app.add_option("--threads", threads, "threads (default 0: all cores)")->check(r::between(0, 4096));
     app.add_flag("--progress", progress_flag, "show the progress line even when stderr is not a terminal");
     ane::add_verbosity_flags(app, verbosity);
@@ -94,7 +94,7 @@ int main(int argc, char** argv) {
         const auto windows = ane::plan_eval_windows(tokens.size(), seq, stride);
         const ane::VocabMap map =
             compact ? ane::VocabMap::build(data.tokens(), c.vocab) : ane::VocabMap::identity(c.vocab);
-        auto device = ane::make_device(device_name, threads);
+        auto device = ane::make_device(device_name, ane::device_options(threads, ane_mode));
         ane::Transformer model(ck.weights, *device, batch, map, /*for_training=*/false, seq);
         ane::ProgressLine line(verbosity.quiet ? 0 : (progress_flag ? 1 : -1));
         const auto t0 = std::chrono::steady_clock::now();

@@ -20,7 +20,7 @@ int main(int argc, char** argv) {
     ane::prepare_runtime(argc, argv);
     CLI::App app{"ane-generate: generate text from a prompt (KV cache; greedy, top-k, top-p sampling)"};
     app.set_version_flag("--version", std::string("ane-generate ") + ANE_VERSION);
-    std::string model_path, prompt, prompt_file, tokenizer_path, device_name = "cpu";
+    std::string model_path, prompt, prompt_file, tokenizer_path, device_name = "cpu", ane_mode = "full";
     int n = 256, threads = 0, context = 0;
     ane::SamplerConfig sc;
     bool seed_given = false;
@@ -42,7 +42,7 @@ int main(int argc, char** argv) {
         ->check(r::non_negative());
     app.add_option("--seed", sc.seed, "sampling seed (default: the time)")->each([&](const std::string&) { seed_given = true; });
     app.add_option("--ctx", context, "context length (default: the model's)")->check(r::between(1, 1 << 20));
-    app.add_option("--device", device_name, "compute backend (default cpu)");
+    ane::add_device_flags(app, device_name, ane_mode);
     app.add_option("--threads", threads, "threads (default 0: all cores)")->check(r::between(0, 4096));
     ane::add_verbosity_flags(app, verbosity);
     app.footer("Text goes to stdout; the prompt and generation speeds to stderr (not with -q).");
@@ -62,7 +62,7 @@ int main(int argc, char** argv) {
         const ane::Checkpoint ck = ane::load_model(model_path);
         const auto tok = ane::model_tokenizer(tokenizer_path, ck, model_path, /*required=*/true);
         const int vocab = ck.weights.config.vocab;
-        auto device = ane::make_device(device_name, threads);
+        auto device = ane::make_device(device_name, ane::device_options(threads, ane_mode));
         const int ctx = context > 0 ? context : ck.weights.config.seq;
         ane::Decoder decoder(ck.weights, *device, ctx);
         std::vector<int> stops;

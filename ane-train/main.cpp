@@ -74,8 +74,12 @@ int main(int argc, char** argv) {
     app.add_option("--adam-eps", o.adam_eps, "AdamW epsilon (default 1e-8)")->check(r::between(0, 1, true));
     app.add_option("--scale", o.loss_scale, "loss scale, undone before the update (default 256)")
         ->check(r::between(0, 1e30, true));
+    app.add_option("--scale-growth", o.scale_growth,
+                   "dynamic loss scaling: halve the scale on an overflow, double it after N clean updates (default 0: "
+                   "the static --scale)")
+        ->check(r::between(0, 1 << 30));
     app.add_option("--seed", o.seed, "initialization and data order (default 42)");
-    ane::add_run_flags(app, {o.eval_every, o.eval_windows, o.save_every, o.device, o.threads, log_json}, "updates");
+    ane::add_run_flags(app, {o.eval_every, o.eval_windows, o.save_every, o.device, o.ane_mode, o.threads, log_json}, "updates");
     app.add_flag("--progress", progress, "show the progress line even when stderr is not a terminal");
     ane::add_verbosity_flags(app, verbosity);
     app.footer("A step is one optimizer update: --accum micro-batches of --batch windows of --seq tokens.\n"

@@ -3,6 +3,10 @@
 #include <bit>
 #include <cstring>
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 namespace ane {
 
 float fp16_to_float(std::uint16_t h) {
@@ -63,11 +67,101 @@ std::uint16_t float_to_bf16(float f) {
     return static_cast<std::uint16_t>(x >> 16);
 }
 
+namespace {
+
+// The bulk conversions are chosen once, at run time, by what the CPU has.
+enum class Isa { scalar, f16c, avx512 };
+
+#if defined(__x86_64__)
+__attribute__((target("avx,f16c"))) void to_float_f16c(const std::uint16_t* in, float* out, std::size_t n) {
+    std::size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(in + i))));
+    for (; i < n; ++i) out[i] = fp16_to_float(in[i]);
+}
+__attribute__((target("avx,f16c"))) void to_half_f16c(const float* in, std::uint16_t* out, std::size_t n) {
+    std::size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i),
+                         _mm256_cvtps_ph(_mm256_loadu_ps(in + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    for (; i < n; ++i) out[i] = float_to_fp16(in[i]);
+}
+__attribute__((target("avx,f16c"))) void round_f16c(float* x, std::size_t n) {
+    std::size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(x + i, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(x + i),
+                                                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)));
+    for (; i < n; ++i) x[i] = fp16_to_float(float_to_fp16(x[i]));
+}
+// GCC 12 warns about the undefined upper lanes inside its own AVX-512 conversion intrinsics.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+__attribute__((target("avx512f"))) void to_float_avx512(const std::uint16_t* in, float* out, std::size_t n) {
+    std::size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(out + i, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(in + i))));
+    to_float_f16c(in + i, out + i, n - i);
+}
+__attribute__((target("avx512f"))) void to_half_avx512(const float* in, std::uint16_t* out, std::size_t n) {
+    std::size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i),
+                            _mm512_cvtps_ph(_mm512_loadu_ps(in + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    to_half_f16c(in + i, out + i, n - i);
+}
+__attribute__((target("avx512f"))) void round_avx512(float* x, std::size_t n) {
+    std::size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(x + i, _mm512_cvtph_ps(_mm512_cvtps_ph(_mm512_loadu_ps(x + i),
+                                                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)));
+    round_f16c(x + i, n - i);
+}
+#pragma GCC diagnostic pop
+Isa detect() {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) return Isa::avx512;
+    if (__builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c")) return Isa::f16c;
+    return Isa::scalar;
+}
+#else
+Isa detect() { return Isa::scalar; }
+#endif
+
+Isa isa() {
+    static const Isa chosen = detect();
+    return chosen;
+}
+
+}  // namespace
+
+const char* fp16_conversion_isa() {
+    switch (isa()) {
+        case Isa::avx512: return "AVX-512";
+        case Isa::f16c: return "F16C";
+        default: return "scalar";
+    }
+}
+
 void fp16_to_float(const std::uint16_t* in, float* out, std::size_t n) {
+#if defined(__x86_64__)
+    if (isa() == Isa::avx512) return to_float_avx512(in, out, n);
+    if (isa() == Isa::f16c) return to_float_f16c(in, out, n);
+#endif
     for (std::size_t i = 0; i < n; ++i) out[i] = fp16_to_float(in[i]);
 }
 void float_to_fp16(const float* in, std::uint16_t* out, std::size_t n) {
+#if defined(__x86_64__)
+    if (isa() == Isa::avx512) return to_half_avx512(in, out, n);
+    if (isa() == Isa::f16c) return to_half_f16c(in, out, n);
+#endif
     for (std::size_t i = 0; i < n; ++i) out[i] = float_to_fp16(in[i]);
+}
+void round_to_fp16(float* x, std::size_t n) {
+#if defined(__x86_64__)
+    if (isa() == Isa::avx512) return round_avx512(x, n);
+    if (isa() == Isa::f16c) return round_f16c(x, n);
+#endif
+    for (std::size_t i = 0; i < n; ++i) x[i] = fp16_to_float(float_to_fp16(x[i]));
 }
 void bf16_to_float(const std::uint16_t* in, float* out, std::size_t n) {
     for (std::size_t i = 0; i < n; ++i) out[i] = bf16_to_float(in[i]);

@@ -4,7 +4,7 @@
 
 #include <thread>
 
-#include "ane/device/device.hpp"
+#include "ane/device/cpu_device.hpp"
 #include "ane/error.hpp"
 #include "ane/model/kernels.hpp"
 
@@ -32,72 +32,68 @@ std::string blas_description() {
     return std::string(openblas_get_config()) + ", kernels " + openblas_get_corename() + ", " + mode;
 }
 
-namespace {
+CpuDevice::CpuDevice(int threads) : threads_(set_compute_threads(threads)) {}
 
-class CpuDevice final : public Device {
-public:
-    explicit CpuDevice(int threads) : threads_(set_compute_threads(threads)) {}
+std::string CpuDevice::name() const { return "cpu"; }
+std::string CpuDevice::describe() const {
+    return "cpu: " + blas_description() + ", " + std::to_string(threads_) + " thread(s)";
+}
 
-    std::string name() const override { return "cpu"; }
-    std::string describe() const override {
-        return "cpu: " + blas_description() + ", " + std::to_string(threads_) + " thread(s)";
+void CpuDevice::matmul_forward(const float* X, const float* W, int M, int N, int K, float* Y, float alpha, float beta) {
+    ScopedTimer t(profile_.matmul_s);
+    profile_.matmul_flops += 2.0 * M * N * K;
+    if (M == 1) {  // one token (decoding): a matrix-vector product, bound by reading W
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, N, K, alpha, W, K, X, 1, beta, Y, 1);
+        return;
     }
-    int threads() const override { return threads_; }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, alpha, X, K, W, K, beta, Y, N);
+}
 
-    void matmul_forward(const float* X, const float* W, int M, int N, int K, float* Y, float alpha,
-                        float beta) override {
-        ScopedTimer t(profile_.matmul_s);
-        profile_.matmul_flops += 2.0 * M * N * K;
-        if (M == 1) {  // one token (decoding): a matrix-vector product, bound by reading W
-            cblas_sgemv(CblasRowMajor, CblasNoTrans, N, K, alpha, W, K, X, 1, beta, Y, 1);
-            return;
-        }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, alpha, X, K, W, K, beta, Y, N);
-    }
+void CpuDevice::matmul_input_grad(const float* dY, const float* W, int M, int N, int K, float* dX, float alpha,
+                                  float beta) {
+    ScopedTimer t(profile_.matmul_s);
+    profile_.matmul_flops += 2.0 * M * N * K;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, K, N, alpha, dY, N, W, K, beta, dX, K);
+}
 
-    void matmul_input_grad(const float* dY, const float* W, int M, int N, int K, float* dX, float alpha,
-                           float beta) override {
-        ScopedTimer t(profile_.matmul_s);
-        profile_.matmul_flops += 2.0 * M * N * K;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, K, N, alpha, dY, N, W, K, beta, dX, K);
-    }
+void CpuDevice::matmul_weight_grad(const float* dY, const float* X, int M, int N, int K, float* dW, float alpha) {
+    ScopedTimer t(profile_.matmul_s);
+    profile_.matmul_flops += 2.0 * M * N * K;
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, N, K, M, alpha, dY, N, X, K, 1.0f, dW, K);
+}
 
-    void matmul_weight_grad(const float* dY, const float* X, int M, int N, int K, float* dW, float alpha) override {
-        ScopedTimer t(profile_.matmul_s);
-        profile_.matmul_flops += 2.0 * M * N * K;
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, N, K, M, alpha, dY, N, X, K, 1.0f, dW, K);
-    }
+void CpuDevice::attention_forward(const float* q, const float* k, const float* v, int B, int S, int nh, int nkv, int hd,
+                                  float* o, float* probs) {
+    ScopedTimer t(profile_.attention_s);
+    profile_.attention_flops += 2.0 * B * nh * double(S) * (S + 1) * hd;
+    kernels::attention_forward(q, k, v, B, S, nh, nkv, hd, o, probs);
+}
 
-    void attention_forward(const float* q, const float* k, const float* v, int B, int S, int nh, int nkv, int hd,
-                           float* o, float* probs) override {
-        ScopedTimer t(profile_.attention_s);
-        profile_.attention_flops += 2.0 * B * nh * double(S) * (S + 1) * hd;
-        kernels::attention_forward(q, k, v, B, S, nh, nkv, hd, o, probs);
-    }
-
-    void attention_backward(const float* q, const float* k, const float* v, const float* probs, const float* dout,
-                            int B, int S, int nh, int nkv, int hd, float* dq, float* dk, float* dv) override {
-        ScopedTimer t(profile_.attention_s);
-        profile_.attention_flops += 4.0 * B * nh * double(S) * (S + 1) * hd;
-        kernels::attention_backward(q, k, v, probs, dout, B, S, nh, nkv, hd, dq, dk, dv);
-    }
-
-private:
-    int threads_;
-};
-
-}  // namespace
+void CpuDevice::attention_backward(const float* q, const float* k, const float* v, const float* probs,
+                                   const float* dout, int B, int S, int nh, int nkv, int hd, float* dq, float* dk,
+                                   float* dv) {
+    ScopedTimer t(profile_.attention_s);
+    profile_.attention_flops += 4.0 * B * nh * double(S) * (S + 1) * hd;
+    kernels::attention_backward(q, k, v, probs, dout, B, S, nh, nkv, hd, dq, dk, dv);
+}
 
 void check_device(const std::string& name) {
-    if (name == "cpu") return;
-    if (name == "ane" || name == "ane-sim")
-        throw usage_error("--device ", name, ": not available in this build (only 'cpu' is, for now)");
-    throw usage_error("--device ", name, ": unknown device (known: cpu)");
+    if (name == "cpu" || name == "ane-sim") return;
+    if (name == "ane")
+        throw usage_error("--device ane: the Neural Engine runtime is not in this build yet; use --device cpu or ane-sim");
+    throw usage_error("--device ", name, ": unknown device (known: cpu, ane-sim)");
 }
 
 std::unique_ptr<Device> make_device(const std::string& name, int threads) {
+    DeviceOptions options;
+    options.threads = threads;
+    return make_device(name, options);
+}
+
+std::unique_ptr<Device> make_device(const std::string& name, const DeviceOptions& options) {
     check_device(name);
-    return std::make_unique<CpuDevice>(threads);
+    if (name == "ane-sim") return make_ane_sim_device(options);
+    return std::make_unique<CpuDevice>(options.threads);
 }
 
 }  // namespace ane

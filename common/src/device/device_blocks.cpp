@@ -1,5 +1,6 @@
 // The blocks' default implementations: the primitives in the order the cpu device has always
 // run them, so a device that fuses nothing computes exactly what it did before.
+#include <cstdlib>
 #include <cstring>
 
 #include "ane/device/device.hpp"
@@ -26,6 +27,18 @@ AneMode parse_ane_mode(const std::string& text) {
     if (text == "matmul") return AneMode::matmul;
     if (text == "cpu-bwd") return AneMode::cpu_bwd;
     throw usage_error("--ane-mode ", text, ": unknown mode (full, matmul or cpu-bwd)");
+}
+
+DeviceOptions device_options(int threads, const std::string& ane_mode) {
+    DeviceOptions o;
+    o.threads = threads;
+    o.ane_mode = parse_ane_mode(ane_mode);
+    if (const char* acc = std::getenv("ANE_SIM_ACCUM"); acc && *acc) {
+        const std::string a = acc;
+        if (a != "fp16" && a != "fp32") throw usage_error("ANE_SIM_ACCUM=", a, ": expected fp32 or fp16");
+        o.fp16_accumulate = a == "fp16";
+    }
+    return o;
 }
 
 const char* ane_mode_name(AneMode mode) {
@@ -57,13 +70,17 @@ void rope_and_attention(Device& device, const AttentionShape& s, const RopeTable
     device.attention_forward(q, k, v, s.B, s.S, s.heads, s.kv_heads, s.head_dim, o, probs);
 }
 
+void Device::qkv_forward(const float* xnorm, const float* wq, const float* wk, const float* wv, int T, int dim,
+                         int q_dim, int kv_dim, float* q, float* k, float* v) {
+    projection_forward(Projection::wq, xnorm, wq, T, q_dim, dim, q);
+    projection_forward(Projection::wk, xnorm, wk, T, kv_dim, dim, k);
+    projection_forward(Projection::wv, xnorm, wv, T, kv_dim, dim, v);
+}
+
 void Device::sdpa_forward(const float* xnorm, const float* wq, const float* wk, const float* wv, int dim,
                           const AttentionShape& s, const RopeTables& rope, float* q, float* k, float* v, float* o,
                           float* probs) {
-    const int T = s.tokens();
-    projection_forward(Projection::wq, xnorm, wq, T, s.q_dim(), dim, q);
-    projection_forward(Projection::wk, xnorm, wk, T, s.kv_dim(), dim, k);
-    projection_forward(Projection::wv, xnorm, wv, T, s.kv_dim(), dim, v);
+    qkv_forward(xnorm, wq, wk, wv, s.tokens(), dim, s.q_dim(), s.kv_dim(), q, k, v);
     rope_and_attention(*this, s, rope, q, k, v, o, probs);
 }
 

@@ -154,7 +154,11 @@ TrainSummary train_mezo(const MezoOptions& options, const TrainCallbacks& cb, co
 
     const int S = shape.window, B = o.batch;
     TrainData data = open_train_data(o.data, o.val, c.vocab, S, o.full_vocab);
-    auto device = make_device(o.device, o.threads);
+    DeviceOptions device_opts = device_options(o.threads, o.ane_mode);
+    // A frozen base (LoRA-split) is baked into conv kernels once (spec §5.5); a trained base
+    // changes every perturbation, so it goes through the dynamic-weight kernels.
+    device_opts.bake_frozen_weights = o.lora == LoraMode::Split && device_opts.ane_mode == AneMode::full;
+    auto device = make_device(o.device, device_opts);
     Transformer model(ck.weights, *device, B, data.map, /*for_training=*/false, S);
     std::optional<LoraMerger> merger;
     if (o.lora == LoraMode::Split) model.set_lora(&*ck.lora);
@@ -195,6 +199,7 @@ TrainSummary train_mezo(const MezoOptions& options, const TrainCallbacks& cb, co
     cb.say("device: " + sum.device_description);
 
     WindowBatch batch(B, S, data.map);
+    ValidationModel val_model(model, ck.weights, *device, o.threads, o.lora == LoraMode::Split ? &*ck.lora : nullptr);
     const std::vector<std::size_t> val_offsets =
         mezo_validation_offsets(0, data.val_tokens.size(), S, std::max(1, o.eval_windows));
     const LrSchedule schedule{*o.lr, o.warmup, o.steps, o.min_lr_frac};
@@ -298,6 +303,7 @@ TrainSummary train_mezo(const MezoOptions& options, const TrainCallbacks& cb, co
         sum.matmul_seconds += after.matmul_s - before.matmul_s;
         sum.attention_seconds += after.attention_s - before.attention_s;
         sum.elementwise_seconds += after.elementwise_s - before.elementwise_s;
+        sum.kernel_seconds += after.kernel_s - before.kernel_s;
         sum.flops += (after.matmul_flops - before.matmul_flops) + (after.attention_flops - before.attention_flops);
         rep.step_seconds = seconds_since(t_step);
         sum.step_seconds += rep.step_seconds;
@@ -316,7 +322,7 @@ TrainSummary train_mezo(const MezoOptions& options, const TrainCallbacks& cb, co
         const bool last = budget.done(ck.state.step, rep.run_seconds, sum.steps_done);
         if (o.eval_every > 0 && (ck.state.step % o.eval_every == 0 || last)) {
             const auto t_eval = Clock::now();
-            rep.val_loss = validation_loss(model, data.val_tokens, val_offsets, batch);
+            rep.val_loss = validation_loss(val_model.model(), data.val_tokens, val_offsets, batch);
             sum.eval_seconds += seconds_since(t_eval);
             sum.last_val_loss = rep.val_loss;
             if (!best_val || *rep.val_loss < *best_val) {
@@ -331,6 +337,7 @@ TrainSummary train_mezo(const MezoOptions& options, const TrainCallbacks& cb, co
     save(o.output, last_loss, o.merge_output);
     sum.best_val_loss = best_val;
     sum.wall_seconds = seconds_since(t_begin);
+    sum.kernel_report = device->kernel_report();
     return sum;
 }
 

@@ -59,14 +59,13 @@ void Decoder::feed_chunk(const std::int32_t* tokens, int n, std::vector<float>* 
         require(tokens[t] >= 0 && tokens[t] < c.vocab, "token id ", tokens[t], " is outside the vocabulary of ", c.vocab);
         std::memcpy(x_.row(t), w_.embed.row(tokens[t]), sizeof(float) * std::size_t(D));
     }
+    dev_.begin_pass(1, n);
     const float* cos_at = rope_cos_.row(pos_);
     const float* sin_at = rope_sin_.row(pos_);
     for (int l = 0; l < c.layers; ++l) {
         const LayerWeights& W = w_.layers[l];
         kernels::rmsnorm_forward(x_.data(), W.rms_att.data(), n, D, eps, a_.data(), rstd_.data());
-        dev_.matmul_forward(a_.data(), W.wq.data(), n, Q, D, q_.data());
-        dev_.matmul_forward(a_.data(), W.wk.data(), n, KV, D, k_.data());
-        dev_.matmul_forward(a_.data(), W.wv.data(), n, KV, D, v_.data());
+        dev_.qkv_forward(a_.data(), W.wq.data(), W.wk.data(), W.wv.data(), n, D, Q, KV, q_.data(), k_.data(), v_.data());
         // Positions pos_ .. pos_ + n - 1: the tables from row pos_ on, never wrapping.
         kernels::rope_apply(q_.data(), n, context_, nh, hd, cos_at, sin_at, false);
         kernels::rope_apply(k_.data(), n, context_, nkv, hd, cos_at, sin_at, false);
@@ -86,12 +85,10 @@ void Decoder::feed_chunk(const std::int32_t* tokens, int n, std::vector<float>* 
                                         p.data(), o_.row(t) + h * hd);
                 }
         }
-        dev_.matmul_forward(o_.data(), W.wo.data(), n, D, Q, x_.data(), alpha, 1.0f);
+        dev_.projection_forward(Projection::wo, o_.data(), W.wo.data(), n, D, Q, x_.data(), alpha, 1.0f);
         kernels::rmsnorm_forward(x_.data(), W.rms_ffn.data(), n, D, eps, f_.data(), rstd_.data());
-        dev_.matmul_forward(f_.data(), W.w1.data(), n, H, D, h1_.data());
-        dev_.matmul_forward(f_.data(), W.w3.data(), n, H, D, h3_.data());
-        kernels::swiglu_forward(h1_.data(), h3_.data(), std::int64_t(n) * H, g_.data());
-        dev_.matmul_forward(g_.data(), W.w2.data(), n, D, H, x_.data(), alpha, 1.0f);
+        dev_.ffn_forward(f_.data(), x_.data(), W.w1.data(), W.w3.data(), W.w2.data(), n, D, H, alpha, h1_.data(),
+                         h3_.data(), g_.data(), x_.data());
     }
     const Tensor& cls = c.tied ? w_.embed : w_.classifier;
     if (all_logits) {

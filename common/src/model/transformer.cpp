@@ -137,6 +137,7 @@ void Transformer::forward(const std::int32_t* inputs, int B, int S, int score_fr
     const int T = B * S, D = c.dim, H = c.hidden, Q = c.q_dim(), KV = c.kv_dim();
     const float eps = float(c.norm_eps), alpha = float(c.residual_scale);
     std::memcpy(inputs_.data(), inputs, sizeof(std::int32_t) * std::size_t(T));
+    dev_.begin_pass(B, S);
     DeviceProfile& prof = dev_.profile();
     {
         ScopedTimer timer(prof.elementwise_s);
@@ -157,9 +158,8 @@ void Transformer::forward(const std::int32_t* inputs, int B, int S, int score_fr
         const AttentionShape shape{B, S, c.heads, c.kv_heads, c.head_dim};
         const RopeTables rope{rope_cos_.data(), rope_sin_.data(), c.rope_theta};
         if (lora_on(kWq) || lora_on(kWk) || lora_on(kWv)) {  // adapters go between projection and RoPE
-            dev_.projection_forward(Projection::wq, A.a.data(), W.wq.data(), T, Q, D, A.q.data());
-            dev_.projection_forward(Projection::wk, A.a.data(), W.wk.data(), T, KV, D, A.k.data());
-            dev_.projection_forward(Projection::wv, A.a.data(), W.wv.data(), T, KV, D, A.v.data());
+            dev_.qkv_forward(A.a.data(), W.wq.data(), W.wk.data(), W.wv.data(), T, D, Q, KV, A.q.data(), A.k.data(),
+                             A.v.data());
             lora_forward(l, kWq, A.a.data(), T, A.q.data());
             lora_forward(l, kWk, A.a.data(), T, A.k.data());
             lora_forward(l, kWv, A.a.data(), T, A.v.data());
@@ -245,6 +245,7 @@ void Transformer::backward(Weights& grads, Lora* lora_grads) {
     const float alpha = float(c.residual_scale);
     DeviceProfile& prof = dev_.profile();
     const std::size_t tdf = sizeof(float) * std::size_t(T) * D;
+    dev_.begin_pass(B, S);
     // Weight gradients land only in the tensors the caller gave room for.
     auto weight_grad = [&](const float* dY, const float* X, int N, int K, Tensor& into, float a = 1.0f) {
         if (!into.empty()) dev_.matmul_weight_grad(dY, X, T, N, K, into.data(), a);

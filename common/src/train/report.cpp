@@ -31,6 +31,7 @@ nlohmann::json step_record(const StepReport& r) {
         rec["grad_norm"] = r.grad_norm;
     }
     if (r.val_loss) rec["val_loss"] = *r.val_loss;
+    if (r.loss_scale) rec["loss_scale"] = *r.loss_scale;
     return rec;
 }
 
@@ -45,6 +46,7 @@ std::string step_line(const StepReport& r) {
     text += format("  loss %.6f", r.loss);
     if (r.val_loss) text += format("  val %.6f", *r.val_loss);
     if (r.proj_grad) text += format("  g %+.3e", *r.proj_grad);
+    if (r.loss_scale) text += format("  scale %.0f", *r.loss_scale);
     text += format("  lr %.2e", r.lr) + format("  %.0f tok/s", r.tokens_per_second) + "  ETA " + format_duration(eta);
     return text;
 }
@@ -57,7 +59,7 @@ std::string efficiency_report(const TrainSummary& s, const std::string& checkpoi
     // MeZO's perturbation sweeps run inside its steps; backprop's optimizer after them.
     const double update_s = zeroth_order ? s.perturb_seconds : s.optimizer_seconds;
     const double other = std::max(0.0, step_s - s.matmul_seconds - s.attention_seconds - s.elementwise_seconds -
-                                           (zeroth_order ? update_s : 0.0));
+                                           s.kernel_seconds - (zeroth_order ? update_s : 0.0));
     auto share = [&](double x) { return total > 0 ? 100.0 * x / total : 0.0; };
     std::string out;
     if (!keys_only) out += "--- efficiency\n";
@@ -68,10 +70,10 @@ std::string efficiency_report(const TrainSummary& s, const std::string& checkpoi
         out += format("steps: %d, %.1f ms/step, %.0f tokens/s, %.1f GFLOP/s achieved\n", s.steps_done,
                       1000.0 * total / s.steps_done, s.tokens / std::max(1e-9, total),
                       s.flops / std::max(1e-9, step_s) / 1e9);
-        out += format("time in steps: matrix products %.0f%%, attention %.0f%%, elementwise %.0f%%, %s %.0f%%, other %.0f%%\n",
+        out += format("time in steps: matrix products %.0f%%, attention %.0f%%, elementwise %.0f%%, %s%s %.0f%%, other %.0f%%\n",
                       share(s.matmul_seconds), share(s.attention_seconds), share(s.elementwise_seconds),
-                      zeroth_order ? "perturbation and update" : "optimizer", share(update_s),
-                      share(other));
+                      s.kernel_seconds > 0 ? format("ANE kernels %.0f%%, ", share(s.kernel_seconds)).c_str() : "",
+                      zeroth_order ? "perturbation and update" : "optimizer", share(update_s), share(other));
     }
     if (s.forward_passes > 0 && s.steps_done > 0) {
         const double fwd_ms = 1000.0 * s.forward_seconds / double(s.forward_passes);
@@ -80,6 +82,7 @@ std::string efficiency_report(const TrainSummary& s, const std::string& checkpoi
                       static_cast<long long>(s.forward_passes), fwd_ms, step_ms / std::max(1e-9, fwd_ms),
                       1000.0 * s.perturb_seconds / s.steps_done);
     }
+    out += s.kernel_report;
     out += format("peak RSS: %.1f MB\n", peak_rss_bytes() / 1e6);
     out += "---\n";
     if (keys_only) out.clear();

@@ -78,4 +78,22 @@ double validation_loss(Transformer& model, std::span<const std::uint16_t> tokens
     return total / double(offsets.size());
 }
 
+ValidationModel::ValidationModel(Transformer& training, const Weights& weights, Device& training_device, int threads,
+                                 const Lora* lora)
+    : training_(training) {
+    if (training_device.name() == "cpu") return;
+    device_ = make_device("cpu", threads);
+    twin_ = std::make_unique<Transformer>(weights, *device_, training.max_batch(), training.vocab_map(),
+                                          /*for_training=*/false, training.max_seq());
+    twin_->set_lora(lora);
+}
+
+ValidationModel::~ValidationModel() = default;
+
+Transformer& ValidationModel::model() {
+    if (!twin_) return training_;
+    twin_->weights_changed();
+    return *twin_;
+}
+
 }  // namespace ane

@@ -121,7 +121,7 @@ TrainSummary train(const TrainOptions& options, const TrainCallbacks& cb, const 
     TrainData data = open_train_data(o.data, o.val, c.vocab, S, o.full_vocab);
     const VocabMap& map = data.map;
 
-    auto device = make_device(o.device, o.threads);
+    auto device = make_device(o.device, device_options(o.threads, o.ane_mode));
     Transformer model(ck.weights, *device, B, map, /*for_training=*/true, S);
     Weights grads = lora_mode ? Weights::norms_only(c) : Weights::zeros(c);
     std::optional<Lora> lora_grads;
@@ -173,7 +173,13 @@ TrainSummary train(const TrainOptions& options, const TrainCallbacks& cb, const 
     WindowBatch batch(B, S, map);
     const std::vector<std::size_t> val_offsets =
         mezo_validation_offsets(0, data.val_tokens.size(), S, std::max(1, o.eval_windows));
-    auto evaluate = [&]() { return validation_loss(model, data.val_tokens, val_offsets, batch); };
+    ValidationModel val_model(model, ck.weights, *device, o.threads, lora_mode ? &*ck.lora : nullptr);
+    auto evaluate = [&]() { return validation_loss(val_model.model(), data.val_tokens, val_offsets, batch); };
+    // Dynamic loss scaling (--scale-growth): the scale goes on with a resumed run.
+    const bool dynamic_scale = o.scale_growth > 0;
+    float loss_scale = o.loss_scale;
+    if (dynamic_scale && resumed.contains("loss_scale")) loss_scale = resumed["loss_scale"].get<float>();
+    int clean_updates = 0;
 
     const double prior_train_ms = ck.state.cum_train_ms, prior_wall_ms = ck.state.cum_wall_ms;
     const auto t_loop = Clock::now();
@@ -191,6 +197,7 @@ TrainSummary train(const TrainOptions& options, const TrainCallbacks& cb, const 
                                 {"tokens_seen", tokens_seen},
                                 {"data", o.data}};
         if (best_val) ck.metadata["train"]["best_val_loss"] = *best_val;
+        if (dynamic_scale) ck.metadata["train"]["loss_scale"] = loss_scale;
         write_blzt(ck, path);
         sum.io_seconds += seconds_since(t0);
         sum.saved.push_back(path);
@@ -211,7 +218,7 @@ TrainSummary train(const TrainOptions& options, const TrainCallbacks& cb, const 
         for (int a = 0; a < o.accum; ++a) {
             for (int b = 0; b < B; ++b) batch.fill(data.train_tokens, windows.next(), b);
             model.forward(batch.inputs(), B, S);
-            loss += model.loss_and_dlogits(batch.targets(), o.loss_scale);
+            loss += model.loss_and_dlogits(batch.targets(), loss_scale);
             model.backward(grads, lora_grads ? &*lora_grads : nullptr);
         }
         loss /= o.accum;
@@ -219,11 +226,12 @@ TrainSummary train(const TrainOptions& options, const TrainCallbacks& cb, const 
         sum.matmul_seconds += after.matmul_s - before.matmul_s;
         sum.attention_seconds += after.attention_s - before.attention_s;
         sum.elementwise_seconds += after.elementwise_s - before.elementwise_s;
+        sum.kernel_seconds += after.kernel_s - before.kernel_s;
         sum.flops += (after.matmul_flops - before.matmul_flops) + (after.attention_flops - before.attention_flops);
 
         if (cb.gradients_ready) cb.gradients_ready(grads, ck.state.step);
         const auto t_opt = Clock::now();
-        const double unscale = 1.0 / (double(o.accum) * o.loss_scale);
+        const double unscale = 1.0 / (double(o.accum) * loss_scale);
         const double norm = (lora_mode ? grad_norm(lora_params) : global_grad_norm(grads)) * unscale;
         StepReport rep;
         rep.step = ck.state.step + 1;
@@ -233,12 +241,23 @@ TrainSummary train(const TrainOptions& options, const TrainCallbacks& cb, const 
         rep.grad_norm = norm;
         rep.lr = budget.lr(schedule, ck.state.step, run_seconds());
         last_lr = float(rep.lr);
+        if (dynamic_scale) rep.loss_scale = loss_scale;
         if (!std::isfinite(loss) || !std::isfinite(norm)) {
             rep.skipped = true;
             ++sum.skipped_updates;
-            cb.warn("step " + std::to_string(rep.step) + ": " + (std::isfinite(loss) ? "gradient" : "loss") +
-                 " is not finite; update skipped");
+            std::string what = "step " + std::to_string(rep.step) + ": " + (std::isfinite(loss) ? "gradient" : "loss") +
+                               " is not finite; update skipped";
+            if (dynamic_scale) {
+                loss_scale = std::max(1.0f, loss_scale / 2);
+                clean_updates = 0;
+                what += "; loss scale halved to " + std::to_string(int(loss_scale));
+            }
+            cb.warn(what);
         } else {
+            if (dynamic_scale && ++clean_updates >= o.scale_growth) {
+                loss_scale = std::min(65536.0f, loss_scale * 2);
+                clean_updates = 0;
+            }
             const double clip = (o.clip > 0 && norm > o.clip) ? o.clip / norm : 1.0;
             ++ck.state.adam_t;
             if (lora_mode) {
@@ -286,6 +305,7 @@ TrainSummary train(const TrainOptions& options, const TrainCallbacks& cb, const 
         if (last) break;  // judged once, so that the final validation is never skipped by the clock
     }
     save(o.output, last_loss);
+    sum.kernel_report = device->kernel_report();
     sum.best_val_loss = best_val;
     sum.wall_seconds = seconds_since(t_begin);
     return sum;

@@ -34,6 +34,7 @@ struct RopeTables {
 // Where a backend's time went, for the efficiency report.
 struct DeviceProfile {
     double matmul_s = 0, attention_s = 0, elementwise_s = 0;
+    double kernel_s = 0;  // ANE kernels: surfaces written, program run, outputs read
     double matmul_flops = 0, attention_flops = 0;
     void reset() { *this = DeviceProfile{}; }
 };
@@ -64,12 +65,19 @@ public:
 
     // --- Blocks. Each default composes the primitives above; a device may fuse them. ---
 
+    // The blocks that follow process B sequences of S tokens (T = B·S rows): a device that
+    // compiles its kernels per sequence length takes S from here.
+    virtual void begin_pass(int /*B*/, int /*S*/) {}
+
     // Y[M,N] = alpha X · Wᵀ + beta Y for one of a layer's projections.
     virtual void projection_forward(Projection, const float* X, const float* W, int M, int N, int K, float* Y,
                                     float alpha = 1.0f, float beta = 0.0f);
     // dX[M,K] = alpha dY · W + beta dX (ffnBwdW2t for w2, wotBwd for wo, qBwd for wq).
     virtual void projection_input_grad(Projection, const float* dY, const float* W, int M, int N, int K, float* dX,
                                        float alpha = 1.0f, float beta = 0.0f);
+    // The three projections of xnorm [T, dim] (before RoPE): q [T, q_dim], k, v [T, kv_dim].
+    virtual void qkv_forward(const float* xnorm, const float* wq, const float* wk, const float* wv, int T, int dim,
+                             int q_dim, int kv_dim, float* q, float* k, float* v);
     // sdpaFwd: q = xnorm Wqᵀ, k, v likewise; RoPE on q and k (left rotated in q, k); o = causal
     // attention. probs [B, heads, S, S] is left for sdpa_backward (a device whose backward
     // recomputes them may leave it untouched).
@@ -113,11 +121,16 @@ struct DeviceOptions {
     AneMode ane_mode = AneMode::full;
     // fp16 accumulation in matmul/conv/reduce_sum/softmax (default fp32; ANE_SIM_ACCUM=fp16).
     bool fp16_accumulate = false;
-    // MeZO with a frozen base: bake the base weights into conv kernels (spec §5.5).
+    // MeZO with a frozen base (spec §5.5): the base weights are baked into conv kernels
+    // (conv1x1 per projection, Q/K/V and FFN fused per layer). Forward only: ffn_forward
+    // then leaves h1, h3 and g as they were.
     bool bake_frozen_weights = false;
 };
 AneMode parse_ane_mode(const std::string& text);  // full | matmul | cpu-bwd, else UsageError
 const char* ane_mode_name(AneMode mode);
+// The options of the tools' --threads and --ane-mode, with the accumulator width from the
+// environment (ANE_SIM_ACCUM=fp32|fp16; anything else is a usage error).
+DeviceOptions device_options(int threads, const std::string& ane_mode);
 
 // Throws a UsageError naming the known devices unless `name` is one this build has.
 void check_device(const std::string& name);

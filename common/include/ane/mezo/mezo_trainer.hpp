@@ -49,6 +49,7 @@ struct MezoOptions {
     int eval_every = 100, eval_windows = 10;
     int save_every = 0;
     std::string device = "cpu";
+    std::string ane_mode = "full";
     int threads = 0;
     std::vector<std::string> explicit_flags;
 };

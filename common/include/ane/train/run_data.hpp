@@ -2,6 +2,7 @@
 // What ane-train and ane-mezo share around the model: the training and validation token
 // streams, batches of windows, the validation loss over fixed windows.
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -66,6 +67,22 @@ private:
     int batch_, seq_;
     const VocabMap& map_;
     std::vector<std::int32_t> inputs_, targets_;
+};
+
+// Validation forward passes run on the cpu in fp32 whatever device trains (spec/ane.md §6):
+// the training model itself when it is on the cpu, else a cpu twin reading the same weights.
+class ValidationModel {
+public:
+    ValidationModel(Transformer& training, const Weights& weights, Device& training_device, int threads,
+                    const Lora* lora);
+    ~ValidationModel();
+    // Up to date with the weights; call after they change.
+    Transformer& model();
+
+private:
+    Transformer& training_;
+    std::unique_ptr<Device> device_;
+    std::unique_ptr<Transformer> twin_;
 };
 
 // Mean cross-entropy over the windows at `offsets`, a batch at a time.

@@ -38,7 +38,11 @@ struct TrainOptions {
     int save_every = 0;
     int stop_after = 0;  // end this invocation after N updates (saving, resumable); 0 = no limit
     std::string device = "cpu";
+    std::string ane_mode = "full";
     int threads = 0;
+    // Dynamic loss scaling: double the scale after N clean updates, halve it on an overflow
+    // (0: the static --scale).
+    int scale_growth = 0;
     // Flags given explicitly on the command line, which win over a resumed run's values.
     std::vector<std::string> explicit_flags;
 };
@@ -56,6 +60,7 @@ struct StepReport {
     // MeZO: the loss of the opposite perturbation and the projected gradient (L+ - L-) / 2ε
     // (with --zo-samples, the mean of the one-sided estimates).
     std::optional<double> loss_minus, proj_grad;
+    std::optional<double> loss_scale;  // dynamic loss scaling: the scale this step used
 };
 
 struct TrainSummary {
@@ -71,6 +76,8 @@ struct TrainSummary {
     int compact_vocab = 0;
     bool interrupted = false;
     std::string device_description;
+    std::string kernel_report;  // an ANE device's kernels and surfaces
+    double kernel_seconds = 0;  // in ANE kernels (simulated: surfaces and interpreter)
     std::vector<std::string> saved;
     // MeZO: what a step costs in forward passes.
     std::string mode;  // "backprop", "backprop-lora", "mezo-full", "mezo-lora-split", ...

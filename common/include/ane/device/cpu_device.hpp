@@ -1,0 +1,35 @@
+#pragma once
+// The cpu backend: float32 products on OpenBLAS, attention and elementwise kernels on OpenMP.
+// The ANE simulator derives from it: what spec/ane.md §6 keeps on the CPU runs here.
+#include <memory>
+#include <string>
+
+#include "ane/device/device.hpp"
+
+namespace ane {
+
+class CpuDevice : public Device {
+public:
+    explicit CpuDevice(int threads);
+    std::string name() const override;
+    std::string describe() const override;
+    int threads() const override { return threads_; }
+
+    void matmul_forward(const float* X, const float* W, int M, int N, int K, float* Y, float alpha,
+                        float beta) override;
+    void matmul_input_grad(const float* dY, const float* W, int M, int N, int K, float* dX, float alpha,
+                           float beta) override;
+    void matmul_weight_grad(const float* dY, const float* X, int M, int N, int K, float* dW, float alpha) override;
+    void attention_forward(const float* q, const float* k, const float* v, int B, int S, int nh, int nkv, int hd,
+                           float* o, float* probs) override;
+    void attention_backward(const float* q, const float* k, const float* v, const float* probs, const float* dout,
+                            int B, int S, int nh, int nkv, int hd, float* dq, float* dk, float* dv) override;
+
+private:
+    int threads_;
+};
+
+// The fp16 Neural Engine simulator (device/ane/ane_sim_device.cpp).
+std::unique_ptr<Device> make_ane_sim_device(const DeviceOptions& options);
+
+}  // namespace ane

@@ -1,0 +1,414 @@
+// `ane-sim`: the ANE path run on the CPU. Every block spec/ane.md §6 puts on the Neural Engine
+// is one generated MIL program, executed by mil::Interpreter with fp16 surfaces laid out as
+// the real runtime's IOSurfaces; the rest stays on the cpu device in fp32. Weights are staged
+// into their surface region once per weights_changed(), activations written per evaluation.
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <memory>
+
+#include "ane/device/cpu_device.hpp"
+#include "ane/error.hpp"
+#include "ane/half.hpp"
+#include "ane/mil/generators.hpp"
+#include "ane/mil/interpreter.hpp"
+#include "surface_io.hpp"
+
+namespace ane {
+
+namespace {
+
+using std::uint16_t;
+
+struct CompiledKernel {
+    mil::Kernel kernel;
+    std::unique_ptr<mil::Interpreter> program;
+    std::vector<uint16_t> output;  // the kernel's one output surface, shared by all layers
+    std::uint64_t version = 0;     // of the baked weights (conv kernels)
+    double seconds = 0;
+    std::int64_t calls = 0;
+};
+
+// One input surface: a kernel's per-layer copy with that layer's weights staged.
+struct InputSurface {
+    std::vector<uint16_t> data;
+    std::uint64_t version = ~std::uint64_t(0);
+};
+
+const char* forward_kernel_name(Projection p) {
+    switch (p) {
+        case Projection::wq: return "wqFwd";
+        case Projection::wk:
+        case Projection::wv: return "wkvFwd";
+        case Projection::wo: return "woFwd";
+        case Projection::w1:
+        case Projection::w3: return "w13Fwd";
+        case Projection::w2: return "w2Fwd";
+    }
+    return "?";
+}
+
+const char* input_grad_kernel_name(Projection p) {
+    switch (p) {
+        case Projection::w2: return "ffnBwdW2t";
+        case Projection::wo: return "wotBwd";
+        case Projection::wq: return "qBwd";
+        case Projection::wk: return "kBwd";
+        case Projection::wv: return "vBwd";
+        case Projection::w1: return "w1Bwd";
+        case Projection::w3: return "w3Bwd";
+    }
+    return "?";
+}
+
+class AneSimDevice final : public CpuDevice {
+public:
+    explicit AneSimDevice(const DeviceOptions& o) : CpuDevice(o.threads), options_(o) {}
+
+    std::string name() const override { return "ane-sim"; }
+    std::string describe() const override {
+        return std::string("ane-sim: MIL programs on an fp16 interpreter (mode ") +
+               (options_.bake_frozen_weights ? "conv, base weights baked" : ane_mode_name(options_.ane_mode)) +
+               ", " + (options_.fp16_accumulate ? "fp16" : "fp32") + " accumulation, " + fp16_conversion_isa() +
+               " conversions); CPU parts on " + CpuDevice::describe();
+    }
+
+    void begin_pass(int B, int S) override {
+        batch_ = B;
+        seq_ = S;
+    }
+    void weights_changed() override { ++version_; }
+
+    void projection_forward(Projection p, const float* X, const float* W, int M, int N, int K, float* Y, float alpha,
+                            float beta) override {
+        const int S = seq_for(M);
+        profile_.matmul_flops += 2.0 * M * N * K;
+        if (options_.bake_frozen_weights) {
+            CompiledKernel& k = baked(std::string("conv_") + projection_name(p), W, [&] {
+                return mil::conv1x1(std::string("conv_") + projection_name(p), K, N, S, W);
+            });
+            InputSurface& in = input(k, nullptr);
+            for (int b = 0; b < M / S; ++b) {
+                surface::write_tokens(in.data.data(), S, 0, X + std::int64_t(b) * S * K, S, K, K, scratch_);
+                evaluate(k, in);
+                surface::read_tokens(k.output.data(), S, 0, N, Y + std::int64_t(b) * S * N, N, alpha, beta, scratch_);
+            }
+            return;
+        }
+        const std::string name = forward_kernel_name(p);
+        CompiledKernel& k = compiled(name, {K, N, S}, [&] { return mil::dynamic_matmul(name, K, N, S); });
+        InputSurface& in = input(k, W, [&](uint16_t* d) { surface::write_transposed(d, S + N, S, W, N, K, scratch_); });
+        for (int b = 0; b < M / S; ++b) {
+            surface::write_tokens(in.data.data(), S + N, 0, X + std::int64_t(b) * S * K, S, K, K, scratch_);
+            evaluate(k, in);
+            surface::read_tokens(k.output.data(), S, 0, N, Y + std::int64_t(b) * S * N, N, alpha, beta, scratch_);
+        }
+    }
+
+    void projection_input_grad(Projection p, const float* dY, const float* W, int M, int N, int K, float* dX,
+                               float alpha, float beta) override {
+        if (!ane_backward()) return CpuDevice::projection_input_grad(p, dY, W, M, N, K, dX, alpha, beta);
+        const int S = seq_for(M);
+        profile_.matmul_flops += 2.0 * M * N * K;
+        const std::string name = input_grad_kernel_name(p);
+        CompiledKernel& k = compiled(name, {N, K, S}, [&] { return mil::dynamic_matmul(name, N, K, S); });
+        InputSurface& in = input(k, W, [&](uint16_t* d) { surface::write_rows(d, S + K, S, W, N, K); });
+        for (int b = 0; b < M / S; ++b) {
+            surface::write_tokens(in.data.data(), S + K, 0, dY + std::int64_t(b) * S * N, S, N, N, scratch_);
+            evaluate(k, in);
+            surface::read_tokens(k.output.data(), S, 0, K, dX + std::int64_t(b) * S * K, K, alpha, beta, scratch_);
+        }
+    }
+
+    void qkv_forward(const float* xnorm, const float* wq, const float* wk, const float* wv, int T, int D, int Q,
+                     int KV, float* q, float* k, float* v) override {
+        if (!options_.bake_frozen_weights) return Device::qkv_forward(xnorm, wq, wk, wv, T, D, Q, KV, q, k, v);
+        const int S = seq_for(T);
+        profile_.matmul_flops += 2.0 * T * D * double(Q + 2 * KV);
+        mil::AttentionGeometry g = geometry_;
+        g.dim = D;
+        g.seq = S;
+        if (g.heads == 0) {  // only Q/K/V sizes matter to this kernel
+            g.head_dim = 2;
+            g.heads = Q / 2;
+            g.kv_heads = KV / 2;
+        }
+        CompiledKernel& kern = baked("qkvConv", wq, [&] { return mil::qkv_conv(g, wq, wk, wv); });
+        InputSurface& in = input(kern, nullptr);
+        for (int b = 0; b < T / S; ++b) {
+            const std::int64_t r = std::int64_t(b) * S;
+            surface::write_tokens(in.data.data(), S, 0, xnorm + r * D, S, D, D, scratch_);
+            evaluate(kern, in);
+            surface::read_tokens(kern.output.data(), S, 0, Q, q + r * Q, Q, 1.0f, 0.0f, scratch_);
+            surface::read_tokens(kern.output.data(), S, Q, KV, k + r * KV, KV, 1.0f, 0.0f, scratch_);
+            surface::read_tokens(kern.output.data(), S, Q + KV, KV, v + r * KV, KV, 1.0f, 0.0f, scratch_);
+        }
+    }
+
+    void sdpa_forward(const float* xnorm, const float* wq, const float* wk, const float* wv, int D,
+                      const AttentionShape& s, const RopeTables& rope, float* q, float* k, float* v, float* o,
+                      float* probs) override {
+        remember_geometry(D, s, rope);
+        if (!fused_forward()) return Device::sdpa_forward(xnorm, wq, wk, wv, D, s, rope, q, k, v, o, probs);
+        const int S = s.S, Q = s.q_dim(), KV = s.kv_dim(), row = S + Q + 2 * KV;
+        profile_.matmul_flops += 2.0 * s.tokens() * D * double(Q + 2 * KV);
+        profile_.attention_flops += 2.0 * s.B * s.heads * double(S) * (S + 1) * s.head_dim;
+        CompiledKernel& kern = compiled("sdpaFwd", {D, s.heads, s.kv_heads, s.head_dim, S},
+                                        [&] { return mil::sdpa_forward(geometry_); });
+        InputSurface& in = input(kern, wq, [&](uint16_t* d) {
+            surface::write_transposed(d, row, S, wq, Q, D, scratch_);
+            surface::write_transposed(d, row, S + Q, wk, KV, D, scratch_);
+            surface::write_transposed(d, row, S + Q + KV, wv, KV, D, scratch_);
+        });
+        for (int b = 0; b < s.B; ++b) {
+            const std::int64_t r = std::int64_t(b) * S;
+            surface::write_tokens(in.data.data(), row, 0, xnorm + r * D, S, D, D, scratch_);
+            evaluate(kern, in);
+            const uint16_t* out = kern.output.data();
+            surface::read_tokens(out, S, 0, Q, o + r * Q, Q, 1.0f, 0.0f, scratch_);
+            surface::read_tokens(out, S, Q, Q, q + r * Q, Q, 1.0f, 0.0f, scratch_);
+            surface::read_tokens(out, S, 2 * Q, KV, k + r * KV, KV, 1.0f, 0.0f, scratch_);
+            surface::read_tokens(out, S, 2 * Q + KV, KV, v + r * KV, KV, 1.0f, 0.0f, scratch_);
+        }
+        if (!ane_backward()) {  // the cpu backward reads the probabilities the fused kernel keeps to itself
+            scratch_o_.resize(std::size_t(s.tokens()) * std::size_t(Q));
+            CpuDevice::attention_forward(q, k, v, s.B, S, s.heads, s.kv_heads, s.head_dim, scratch_o_.data(), probs);
+        }
+    }
+
+    void sdpa_backward(const float* q, const float* k, const float* v, const float* probs, const float* dout,
+                       const AttentionShape& s, float* dq, float* dk, float* dv) override {
+        if (!ane_backward()) return CpuDevice::sdpa_backward(q, k, v, probs, dout, s, dq, dk, dv);
+        const int S = s.S, Q = s.q_dim(), KV = s.kv_dim(), hd = s.head_dim, nh = s.heads, SC = nh * S;
+        const int r = s.heads / s.kv_heads;
+        profile_.attention_flops += 4.0 * s.B * nh * double(S) * (S + 1) * hd;
+        mil::AttentionGeometry g = geometry_;
+        g.seq = S;
+        CompiledKernel& k1 = compiled("sdpaBwd1", {nh, hd, S}, [&] { return mil::sdpa_backward1(g); });
+        CompiledKernel& k2 = compiled("sdpaBwd2", {nh, hd, S}, [&] { return mil::sdpa_backward2(g); });
+        InputSurface& in1 = input(k1, nullptr);
+        InputSurface& in2 = input(k2, nullptr);
+        for (int b = 0; b < s.B; ++b) {
+            const std::int64_t t0 = std::int64_t(b) * S;
+            uint16_t* a = in1.data.data();
+            // Q_rot | K_tiled | V_tiled | dO, K and V tiled so that query head h reads KV head h / r.
+            surface::write_tokens(a, S, 0, q + t0 * Q, S, Q, Q, scratch_);
+            for (int h = 0; h < nh; ++h) {
+                const std::int64_t src = t0 * KV + (h / r) * hd;
+                surface::write_tokens(a + std::int64_t(Q + h * hd) * S, S, 0, k + src, S, hd, KV, scratch_);
+                surface::write_tokens(a + std::int64_t(2 * Q + h * hd) * S, S, 0, v + src, S, hd, KV, scratch_);
+            }
+            surface::write_tokens(a, S, 3 * Q * S, dout + t0 * Q, S, Q, Q, scratch_);
+            evaluate(k1, in1);
+            // P | dP go across as they are; then Q_rot | K_tiled again.
+            uint16_t* c = in2.data.data();
+            std::memcpy(c, k1.output.data() + std::int64_t(Q) * S, sizeof(uint16_t) * std::size_t(2 * SC) * S);
+            std::memcpy(c + std::int64_t(2 * SC) * S, a, sizeof(uint16_t) * std::size_t(2 * Q) * S);
+            evaluate(k2, in2);
+            surface::read_tokens(k2.output.data(), S, 0, Q, dq + t0 * Q, Q, 1.0f, 0.0f, scratch_);
+            for (int h = 0; h < nh; ++h) {  // the r query heads of a KV head sum into its gradient
+                const float beta = h % r == 0 ? 0.0f : 1.0f;
+                const std::int64_t dst = t0 * KV + (h / r) * hd;
+                surface::read_tokens(k2.output.data(), S, Q + h * hd, hd, dk + dst, KV, 1.0f, beta, scratch_);
+                surface::read_tokens(k1.output.data(), S, h * hd, hd, dv + dst, KV, 1.0f, beta, scratch_);
+            }
+        }
+    }
+
+    void ffn_forward(const float* f, const float* x2, const float* w1, const float* w3, const float* w2, int T, int D,
+                     int H, float alpha, float* h1, float* h3, float* g, float* next) override {
+        const int S = seq_for(T);
+        if (options_.bake_frozen_weights) {
+            profile_.matmul_flops += 6.0 * T * D * double(H);
+            CompiledKernel& k = baked("ffnConv", w1, [&] { return mil::ffn_conv(D, H, S, alpha, w1, w3, w2); });
+            InputSurface& in = input(k, nullptr);
+            for (int b = 0; b < T / S; ++b) {
+                const std::int64_t r = std::int64_t(b) * S * D;
+                surface::write_tokens(in.data.data(), 2 * S, 0, f + r, S, D, D, scratch_);
+                surface::write_tokens(in.data.data(), 2 * S, S, x2 + r, S, D, D, scratch_);
+                evaluate(k, in);
+                surface::read_tokens(k.output.data(), S, 0, D, next + r, D, 1.0f, 0.0f, scratch_);
+            }
+            return;
+        }
+        if (!fused_forward()) return Device::ffn_forward(f, x2, w1, w3, w2, T, D, H, alpha, h1, h3, g, next);
+        profile_.matmul_flops += 6.0 * T * D * double(H);
+        const int row = 2 * S + 3 * H;
+        CompiledKernel& k = compiled("ffnFused", {D, H, S, int(float_to_fp16(alpha))},
+                                     [&] { return mil::ffn_fused(D, H, S, alpha); });
+        InputSurface& in = input(k, w1, [&](uint16_t* d) {
+            surface::write_transposed(d, row, 2 * S, w1, H, D, scratch_);
+            surface::write_transposed(d, row, 2 * S + H, w3, H, D, scratch_);
+            surface::write_rows(d, row, 2 * S + 2 * H, w2, D, H);
+        });
+        for (int b = 0; b < T / S; ++b) {
+            const std::int64_t t0 = std::int64_t(b) * S;
+            surface::write_tokens(in.data.data(), row, 0, f + t0 * D, S, D, D, scratch_);
+            surface::write_tokens(in.data.data(), row, S, x2 + t0 * D, S, D, D, scratch_);
+            evaluate(k, in);
+            const uint16_t* out = k.output.data();
+            surface::read_tokens(out, S, 0, D, next + t0 * D, D, 1.0f, 0.0f, scratch_);
+            surface::read_tokens(out, S, D, H, h1 + t0 * H, H, 1.0f, 0.0f, scratch_);
+            surface::read_tokens(out, S, D + H, H, h3 + t0 * H, H, 1.0f, 0.0f, scratch_);
+            surface::read_tokens(out, S, D + 2 * H, H, g + t0 * H, H, 1.0f, 0.0f, scratch_);
+        }
+    }
+
+    void ffn_input_grad(const float* dh1, const float* dh3, const float* w1, const float* w3, int T, int H, int D,
+                        float* df) override {
+        if (!ane_backward()) return CpuDevice::ffn_input_grad(dh1, dh3, w1, w3, T, H, D, df);
+        two_matmul("ffnBwdW13t", dh1, dh3, w1, w3, T, H, D, df, 0.0f);
+    }
+
+    void kv_input_grad(const float* dk, const float* dv, const float* wk, const float* wv, int T, int KV, int D,
+                       float* da) override {
+        if (!ane_backward()) return CpuDevice::kv_input_grad(dk, dv, wk, wv, T, KV, D, da);
+        two_matmul("kvBwd", dk, dv, wk, wv, T, KV, D, da, 1.0f);
+    }
+
+    std::string kernel_report() const override {
+        std::string out;
+        char line[256];
+        std::snprintf(line, sizeof line, "ane-sim: %d kernel compiles (%zu kernels now), %s\n", compiles_,
+                      kernels_.size(), describe_mode().c_str());
+        out += line;
+        out += "  kernel         calls   ms/call   total s   input bytes  output bytes  input surfaces\n";
+        std::map<std::string, int> surfaces;
+        for (const auto& [key, s] : inputs_) ++surfaces[key.first];
+        for (const auto& [key, k] : kernels_) {
+            std::snprintf(line, sizeof line, "  %-12s %7lld %9.3f %9.3f %12zu %13zu %15d\n", k.kernel.name.c_str(),
+                          static_cast<long long>(k.calls), k.calls ? 1000.0 * k.seconds / double(k.calls) : 0.0,
+                          k.seconds, k.kernel.input_bytes(), k.kernel.output_bytes(), surfaces[key]);
+            out += line;
+        }
+        std::size_t in_bytes = 0, out_bytes = 0;
+        for (const auto& [key, s] : inputs_) in_bytes += 2 * s.data.size();
+        for (const auto& [key, k] : kernels_) out_bytes += k.kernel.output_bytes();
+        std::snprintf(line, sizeof line, "  surfaces: %.2f MB of inputs (one per kernel and layer), %.2f MB of outputs (one per kernel)\n",
+                      double(in_bytes) / 1e6, double(out_bytes) / 1e6);
+        out += line;
+        return out;
+    }
+
+private:
+    DeviceOptions options_;
+    int batch_ = 1, seq_ = 0;
+    std::uint64_t version_ = 0;
+    int compiles_ = 0;
+    mil::AttentionGeometry geometry_;
+    std::map<std::string, CompiledKernel> kernels_;
+    std::map<std::pair<std::string, const void*>, InputSurface> inputs_;
+    std::vector<float> scratch_, scratch_o_;
+
+    bool ane_backward() const { return options_.ane_mode == AneMode::full && !options_.bake_frozen_weights; }
+    bool fused_forward() const { return options_.ane_mode != AneMode::matmul && !options_.bake_frozen_weights; }
+    std::string describe_mode() const {
+        return std::string("mode ") + (options_.bake_frozen_weights ? "conv (baked base)" : ane_mode_name(options_.ane_mode)) +
+               ", accumulation " + (options_.fp16_accumulate ? "fp16" : "fp32");
+    }
+
+    // The per-sequence length of a call of M rows: the pass's S when it divides M (a batch of
+    // windows), else M itself (one chunk, e.g. a prompt).
+    int seq_for(int M) const { return seq_ > 0 && M % seq_ == 0 ? seq_ : M; }
+
+    void remember_geometry(int D, const AttentionShape& s, const RopeTables& rope) {
+        geometry_.dim = D;
+        geometry_.heads = s.heads;
+        geometry_.kv_heads = s.kv_heads;
+        geometry_.head_dim = s.head_dim;
+        geometry_.seq = s.S;
+        geometry_.rope_theta = rope.theta;
+    }
+
+    CompiledKernel& compile(const std::string& key, const std::function<mil::Kernel()>& make) {
+        CompiledKernel& k = kernels_[key];
+        k.kernel = make();
+        mil::InterpreterOptions io;
+        io.fp16_accumulate = options_.fp16_accumulate;
+        try {
+            k.program = std::make_unique<mil::Interpreter>(mil::parse_program(k.kernel.text, k.kernel.blobs), io);
+        } catch (const mil::ParseError& e) {
+            throw Error("ane-sim: kernel " + k.kernel.name + " does not compile: " + e.what());
+        }
+        k.output.assign(std::size_t(k.program->output_type().numel()), 0);
+        ++compiles_;
+        return k;
+    }
+
+    // A kernel with dynamic weights, compiled once per shape.
+    CompiledKernel& compiled(const std::string& name, const std::vector<int>& dims,
+                             const std::function<mil::Kernel()>& make) {
+        std::string key = name;
+        for (int d : dims) key.append(" ").append(std::to_string(d));
+        auto it = kernels_.find(key);
+        return it != kernels_.end() ? it->second : compile(key, make);
+    }
+
+    // A kernel with baked weights: one per layer, compiled again after the weights change.
+    CompiledKernel& baked(const std::string& name, const float* owner, const std::function<mil::Kernel()>& make) {
+        char key[96];
+        std::snprintf(key, sizeof key, "%s @%p", name.c_str(), static_cast<const void*>(owner));
+        auto it = kernels_.find(key);
+        if (it != kernels_.end() && it->second.version == version_) return it->second;
+        CompiledKernel& k = compile(key, make);
+        k.version = version_;
+        return k;
+    }
+
+    std::string key_of(const CompiledKernel& k) const {
+        for (const auto& [key, v] : kernels_)
+            if (&v == &k) return key;
+        return {};
+    }
+
+    // The input surface of kernel k for the layer whose weights start at `owner` (nullptr:
+    // one surface for the kernel), its weight regions staged by `stage` when they are stale.
+    InputSurface& input(CompiledKernel& k, const void* owner, const std::function<void(uint16_t*)>& stage = {}) {
+        InputSurface& s = inputs_[{key_of(k), owner}];
+        if (s.data.empty()) s.data.assign(std::size_t(k.program->input_type().numel()), 0);
+        if (stage && s.version != version_) {
+            ScopedTimer t(profile_.kernel_s);
+            stage(s.data.data());
+            s.version = version_;
+        }
+        return s;
+    }
+
+    void evaluate(CompiledKernel& k, InputSurface& in) {
+        const auto t0 = std::chrono::steady_clock::now();
+        k.program->run(in.data.data(), k.output.data());
+        const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        k.seconds += dt;
+        profile_.kernel_s += dt;
+        ++k.calls;
+    }
+
+    // df = Aᵀ da + Bᵀ db (+ beta · df): ffnBwdW13t and kvBwd.
+    void two_matmul(const char* name, const float* da, const float* db, const float* wa, const float* wb, int T, int IC,
+                    int OC, float* out, float beta) {
+        const int S = seq_for(T), row = 2 * S + 2 * OC;
+        profile_.matmul_flops += 4.0 * T * IC * double(OC);
+        CompiledKernel& k = compiled(name, {IC, OC, S}, [&] { return mil::two_matmul_backward(name, IC, OC, S); });
+        InputSurface& in = input(k, wa, [&](uint16_t* d) {
+            surface::write_rows(d, row, 2 * S, wa, IC, OC);
+            surface::write_rows(d, row, 2 * S + OC, wb, IC, OC);
+        });
+        for (int b = 0; b < T / S; ++b) {
+            const std::int64_t t0 = std::int64_t(b) * S;
+            surface::write_tokens(in.data.data(), row, 0, da + t0 * IC, S, IC, IC, scratch_);
+            surface::write_tokens(in.data.data(), row, S, db + t0 * IC, S, IC, IC, scratch_);
+            evaluate(k, in);
+            surface::read_tokens(k.output.data(), S, 0, OC, out + t0 * OC, OC, 1.0f, beta, scratch_);
+        }
+    }
+};
+
+}  // namespace
+
+std::unique_ptr<Device> make_ane_sim_device(const DeviceOptions& options) {
+    return std::make_unique<AneSimDevice>(options);
+}
+
+}  // namespace ane
