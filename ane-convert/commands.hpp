@@ -64,4 +64,12 @@ int run_unpack(const ImportOptions& opts);
 void add_merge_lora_command(CLI::App& app, ImportOptions& opts);
 int run_merge_lora(const ImportOptions& opts);
 
+struct MilOptions {
+    std::string input, output, mode = "full";
+    int seq = 0;
+    bool conv = false, force = false;
+};
+void add_mil_command(CLI::App& app, MilOptions& opts);
+int run_mil(const MilOptions& opts);
+
 }  // namespace ane::convert

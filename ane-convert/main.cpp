@@ -37,6 +37,8 @@ int main(int argc, char** argv) {
     ane::convert::add_unpack_command(app, unpack);
     ane::convert::ImportOptions merge_lora;
     ane::convert::add_merge_lora_command(app, merge_lora);
+    ane::convert::MilOptions mil;
+    ane::convert::add_mil_command(app, mil);
 
     if (const auto code = ane::parse_command_line(app, argc, argv, "ane-convert")) return *code;
     verbosity.apply();
@@ -50,6 +52,7 @@ int main(int argc, char** argv) {
         if (app.got_subcommand("pack")) return ane::convert::run_pack(pack);
         if (app.got_subcommand("unpack")) return ane::convert::run_unpack(unpack);
         if (app.got_subcommand("merge-lora")) return ane::convert::run_merge_lora(merge_lora);
+        if (app.got_subcommand("mil")) return ane::convert::run_mil(mil);
         return 2;
     });
 }

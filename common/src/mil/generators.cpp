@@ -12,7 +12,8 @@ namespace {
 
 using V = std::string;
 
-Kernel finish(MilWriter& w, const std::string& name, const V& out, int ic, int isp, int oc, int osp) {
+Kernel finish(MilWriter& w, const std::string& name, const V& out, int ic, int isp, int oc, int osp,
+              std::vector<Region> row, std::vector<Region> outputs) {
     Kernel k;
     k.name = name;
     k.text = w.finish(out);
@@ -21,6 +22,8 @@ Kernel finish(MilWriter& w, const std::string& name, const V& out, int ic, int i
     k.in_spatial = isp;
     k.out_channels = oc;
     k.out_spatial = osp;
+    k.row = std::move(row);
+    k.outputs = std::move(outputs);
     return k;
 }
 
@@ -114,7 +117,8 @@ Kernel dynamic_matmul(const std::string& name, int IC, int OC, int S) {
     const V act = w.slice("x", {0, 0, 0, 0}, {1, IC, 1, S}, "act");
     const V wts = w.slice("x", {0, 0, 0, S}, {1, IC, 1, OC}, "wts");
     const V y = project(w, act, wts, IC, OC, S, "y");
-    return finish(w, name, y, IC, S + OC, OC, S);
+    return finish(w, name, y, IC, S + OC, OC, S, {{0, S, "X[c, 0..S)", false}, {S, OC, "M[c, 0..OC)", true}},
+                  {{0, OC, "Y = Mᵀ X", false}});
 }
 
 Kernel two_matmul_backward(const std::string& name, int IC, int OC, int S) {
@@ -126,7 +130,10 @@ Kernel two_matmul_backward(const std::string& name, int IC, int OC, int S) {
     const V ya = project(w, da, wa, IC, OC, S, "ya");
     const V yb = project(w, db, wb, IC, OC, S, "yb");
     const V out = w.op("dx", {1, OC, 1, S}, "add", "x=" + ya + ",y=" + yb);
-    return finish(w, name, out, IC, 2 * S + 2 * OC, OC, S);
+    return finish(w, name, out, IC, 2 * S + 2 * OC, OC, S,
+                  {{0, S, "dA[c, 0..S)", false}, {S, S, "dB[c, 0..S)", false}, {2 * S, OC, "A[c, :]", true},
+                   {2 * S + OC, OC, "B[c, :]", true}},
+                  {{0, OC, "Aᵀ dA + Bᵀ dB", false}});
 }
 
 Kernel sdpa_forward(const AttentionGeometry& g) {
@@ -156,7 +163,11 @@ Kernel sdpa_forward(const AttentionGeometry& g) {
     const V outs = w.concat({to_channels(w, att, nh, hd, S, "att_c"), to_channels(w, qr, nh, hd, S, "q_c"),
                              to_channels(w, kr, nkv, hd, S, "k_c"), v, xn},
                             1, {1, 2 * Q + 2 * KV + D, 1, S}, "out");
-    return finish(w, "sdpaFwd", outs, D, S + Q + 2 * KV, 2 * Q + 2 * KV + D, S);
+    return finish(w, "sdpaFwd", outs, D, S + Q + 2 * KV, 2 * Q + 2 * KV + D, S,
+                  {{0, S, "xnorm[c, 0..S)", false}, {S, Q, "Wq[:, c]", true}, {S + Q, KV, "Wk[:, c]", true},
+                   {S + Q + KV, KV, "Wv[:, c]", true}},
+                  {{0, Q, "attention output", false}, {Q, Q, "Q (rotated)", false}, {2 * Q, KV, "K (rotated)", false},
+                   {2 * Q + KV, KV, "V", false}, {2 * Q + 2 * KV, D, "xnorm", false}});
 }
 
 Kernel ffn_fused(int D, int H, int S, float alpha) {
@@ -178,7 +189,11 @@ Kernel ffn_fused(int D, int H, int S, float alpha) {
     const V fs = w.op("ffn_scaled", {1, D, 1, S}, "mul", "x=" + f + ",y=" + w.fp16(alpha, "%g"));
     const V nx = w.op("x_next", {1, D, 1, S}, "add", "x=" + xr + ",y=" + fs);
     const V out = w.concat({nx, h1, h3, g}, 1, {1, D + 3 * H, 1, S}, "out");
-    return finish(w, "ffnFused", out, D, 2 * S + 3 * H, D + 3 * H, S);
+    return finish(w, "ffnFused", out, D, 2 * S + 3 * H, D + 3 * H, S,
+                  {{0, S, "x2norm[c, 0..S)", false}, {S, S, "x2[c, 0..S)", false}, {2 * S, H, "W1[:, c]", true},
+                   {2 * S + H, H, "W3[:, c]", true}, {2 * S + 2 * H, H, "W2[c, :]", true}},
+                  {{0, D, "x2 + alpha W2 g", false}, {D, H, "h1", false}, {D + H, H, "h3", false},
+                   {D + 2 * H, H, "g = SiLU(h1) h3", false}});
 }
 
 Kernel sdpa_backward1(const AttentionGeometry& g) {
@@ -197,7 +212,11 @@ Kernel sdpa_backward1(const AttentionGeometry& g) {
     const V out = w.concat({to_channels(w, dv, nh, hd, S, "dv_c"), w.reshape(p, {1, nh * S, 1, S}, "p_c"),
                             w.reshape(dp, {1, nh * S, 1, S}, "dp_c")},
                            1, {1, Q + 2 * nh * S, 1, S}, "out");
-    return finish(w, "sdpaBwd1", out, 4 * Q, S, Q + 2 * nh * S, S);
+    return finish(w, "sdpaBwd1", out, 4 * Q, S, Q + 2 * nh * S, S,
+                  {{0, S, "channels [0, Dq) Q_rot, [Dq, 2Dq) K tiled to the query heads, [2Dq, 3Dq) V tiled, "
+                          "[3Dq, 4Dq) dO", false}},
+                  {{0, Q, "dV (tiled)", false}, {Q, nh * S, "P, channel h*S + t (head h, query t)", false},
+                   {Q + nh * S, nh * S, "dP", false}});
 }
 
 Kernel sdpa_backward2(const AttentionGeometry& g) {
@@ -218,14 +237,17 @@ Kernel sdpa_backward2(const AttentionGeometry& g) {
     const V dk = w.matmul(ds, q, true, false, {1, nh, S, hd}, "dk");
     const V out = w.concat({to_channels(w, dq, nh, hd, S, "dq_c"), to_channels(w, dk, nh, hd, S, "dk_c")}, 1,
                            {1, 2 * Q, 1, S}, "out");
-    return finish(w, "sdpaBwd2", out, 2 * SC + 2 * Q, S, 2 * Q, S);
+    return finish(w, "sdpaBwd2", out, 2 * SC + 2 * Q, S, 2 * Q, S,
+                  {{0, S, "channels [0, nh*S) P, [nh*S, 2nh*S) dP (copied from sdpaBwd1's output), then Q_rot, "
+                          "K tiled", false}},
+                  {{0, Q, "dQ", false}, {Q, Q, "dK (tiled)", false}});
 }
 
 Kernel conv1x1(const std::string& name, int IC, int OC, int S, const float* weight) {
     MilWriter w(IC, S);
     const V wt = w.blob({OC, IC, 1, 1}, "w.bin", copy_of(weight, std::size_t(OC) * std::size_t(IC)));
     const V y = conv(w, "x", wt, OC, S, "y");
-    return finish(w, name, y, IC, S, OC, S);
+    return finish(w, name, y, IC, S, OC, S, {{0, S, "x[c, 0..S)", false}}, {{0, OC, "W x (W baked in w.bin)", false}});
 }
 
 Kernel qkv_conv(const AttentionGeometry& g, const float* wq, const float* wk, const float* wv) {
@@ -237,7 +259,8 @@ Kernel qkv_conv(const AttentionGeometry& g, const float* wq, const float* wk, co
     const V bv = w.blob({KV, D, 1, 1}, "wv.bin", copy_of(wv, std::size_t(KV) * std::size_t(D)));
     const V out = w.concat({conv(w, "x", bq, Q, S, "q"), conv(w, "x", bk, KV, S, "k"), conv(w, "x", bv, KV, S, "v")},
                            1, {1, Q + 2 * KV, 1, S}, "qkv");
-    return finish(w, "qkvConv", out, D, S, Q + 2 * KV, S);
+    return finish(w, "qkvConv", out, D, S, Q + 2 * KV, S, {{0, S, "xnorm[c, 0..S)", false}},
+                  {{0, Q, "Q", false}, {Q, KV, "K", false}, {Q + KV, KV, "V", false}});
 }
 
 Kernel ffn_conv(int D, int H, int S, float alpha, const float* w1, const float* w3, const float* w2) {
@@ -255,7 +278,8 @@ Kernel ffn_conv(int D, int H, int S, float alpha, const float* w1, const float* 
     const V f = conv(w, g, b2, D, S, "ffn");
     const V fs = w.op("ffn_scaled", {1, D, 1, S}, "mul", "x=" + f + ",y=" + w.fp16(alpha, "%g"));
     const V out = w.op("x_next", {1, D, 1, S}, "add", "x=" + xr + ",y=" + fs);
-    return finish(w, "ffnConv", out, D, 2 * S, D, S);
+    return finish(w, "ffnConv", out, D, 2 * S, D, S, {{0, S, "xnorm[c, 0..S)", false}, {S, S, "x[c, 0..S)", false}},
+                  {{0, D, "x + alpha W2 (SiLU(W1 xn) W3 xn)", false}});
 }
 
 }  // namespace ane::mil

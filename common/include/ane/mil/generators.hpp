@@ -12,11 +12,20 @@
 
 namespace ane::mil {
 
+// A span of every row of the input surface, or of output channels.
+struct Region {
+    int offset = 0, width = 0;
+    std::string holds;     // "xnorm[c, 0..S)", "Wq[:, c]", ...
+    bool weights = false;  // staged once per optimizer update, not written per call
+};
+
 struct Kernel {
     std::string name;  // "sdpaFwd", "ffnFused", "wqFwd", ...
     std::string text;  // the MIL program
     BlobMap blobs;     // "@model_path/weights/<file>.bin" -> 128-byte header + fp16
     int in_channels = 0, in_spatial = 0, out_channels = 0, out_spatial = 0;
+    std::vector<Region> row;      // what each input row holds, by spatial offset
+    std::vector<Region> outputs;  // what the output holds, by channel offset
     std::size_t input_bytes() const { return 2 * std::size_t(in_channels) * std::size_t(in_spatial); }
     std::size_t output_bytes() const { return 2 * std::size_t(out_channels) * std::size_t(out_spatial); }
 };

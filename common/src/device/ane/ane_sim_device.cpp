@@ -274,19 +274,36 @@ public:
         std::snprintf(line, sizeof line, "ane-sim: %d kernel compiles (%zu kernels now), %s\n", compiles_,
                       kernels_.size(), describe_mode().c_str());
         out += line;
-        out += "  kernel         calls   ms/call   total s   input bytes  output bytes  input surfaces\n";
+        out += "  kernel         programs    calls   ms/call   total s   input bytes  output bytes  input surfaces\n";
+        // Baked kernels are one program per layer: their rows add up.
+        struct Row {
+            int programs = 0, surfaces = 0;
+            std::int64_t calls = 0;
+            double seconds = 0;
+            std::size_t in = 0, out = 0;
+        };
+        std::map<std::string, Row> rows;
         std::map<std::string, int> surfaces;
         for (const auto& [key, s] : inputs_) ++surfaces[key.first];
         for (const auto& [key, k] : kernels_) {
-            std::snprintf(line, sizeof line, "  %-12s %7lld %9.3f %9.3f %12zu %13zu %15d\n", k.kernel.name.c_str(),
-                          static_cast<long long>(k.calls), k.calls ? 1000.0 * k.seconds / double(k.calls) : 0.0,
-                          k.seconds, k.kernel.input_bytes(), k.kernel.output_bytes(), surfaces[key]);
+            Row& r = rows[k.kernel.name + " " + std::to_string(k.kernel.input_bytes())];
+            ++r.programs;
+            r.calls += k.calls;
+            r.seconds += k.seconds;
+            r.in = k.kernel.input_bytes();
+            r.out = k.kernel.output_bytes();
+            r.surfaces += surfaces[key];
+        }
+        for (const auto& [key, r] : rows) {
+            std::snprintf(line, sizeof line, "  %-14s %8d %8lld %9.3f %9.3f %13zu %13zu %15d\n",
+                          key.substr(0, key.rfind(' ')).c_str(), r.programs, static_cast<long long>(r.calls),
+                          r.calls ? 1000.0 * r.seconds / double(r.calls) : 0.0, r.seconds, r.in, r.out, r.surfaces);
             out += line;
         }
         std::size_t in_bytes = 0, out_bytes = 0;
         for (const auto& [key, s] : inputs_) in_bytes += 2 * s.data.size();
         for (const auto& [key, k] : kernels_) out_bytes += k.kernel.output_bytes();
-        std::snprintf(line, sizeof line, "  surfaces: %.2f MB of inputs (one per kernel and layer), %.2f MB of outputs (one per kernel)\n",
+        std::snprintf(line, sizeof line, "  surfaces: %.2f MB of inputs (one per kernel and layer), %.2f MB of outputs (one per program)\n",
                       double(in_bytes) / 1e6, double(out_bytes) / 1e6);
         out += line;
         return out;
