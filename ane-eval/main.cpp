@@ -66,6 +66,7 @@ int main(int argc, char** argv) {
     verbosity.apply();
     return ane::run_tool("ane-eval", [&] {
         ane::check_device(device_name);
+        const ane::DeviceOptions device_opts = ane::device_options(threads, ane_mode);
         ane::FileChecks files(false);
         files.input(model_path, "the model");
         files.input(data_path, "--data");
@@ -94,7 +95,7 @@ int main(int argc, char** argv) {
         const auto windows = ane::plan_eval_windows(tokens.size(), seq, stride);
         const ane::VocabMap map =
             compact ? ane::VocabMap::build(data.tokens(), c.vocab) : ane::VocabMap::identity(c.vocab);
-        auto device = ane::make_device(device_name, ane::device_options(threads, ane_mode));
+        auto device = ane::make_device(device_name, device_opts);
         ane::Transformer model(ck.weights, *device, batch, map, /*for_training=*/false, seq);
         ane::ProgressLine line(verbosity.quiet ? 0 : (progress_flag ? 1 : -1));
         const auto t0 = std::chrono::steady_clock::now();

@@ -52,6 +52,7 @@ int main(int argc, char** argv) {
     return ane::run_tool("ane-generate", [&] {
         ane::require_usage(prompt_file.empty() || prompt_opt->count() == 0, "give --prompt or --prompt-file, not both");
         ane::check_device(device_name);
+        const ane::DeviceOptions device_opts = ane::device_options(threads, ane_mode);
         ane::FileChecks files(false);
         files.input(model_path, "the model");
         files.input(tokenizer_path, "--tokenizer");
@@ -62,7 +63,7 @@ int main(int argc, char** argv) {
         const ane::Checkpoint ck = ane::load_model(model_path);
         const auto tok = ane::model_tokenizer(tokenizer_path, ck, model_path, /*required=*/true);
         const int vocab = ck.weights.config.vocab;
-        auto device = ane::make_device(device_name, ane::device_options(threads, ane_mode));
+        auto device = ane::make_device(device_name, device_opts);
         const int ctx = context > 0 ? context : ck.weights.config.seq;
         ane::Decoder decoder(ck.weights, *device, ctx);
         std::vector<int> stops;

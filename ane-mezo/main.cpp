@@ -104,6 +104,7 @@ int main(int argc, char** argv) {
                                !o.resume.empty(),
                            "--lora-rank, --lora-targets and --merge need --lora split or --lora merge");
         ane::check_device(o.device);
+        (void)ane::device_options(o.threads, o.ane_mode);  // ANE_SIM_ACCUM, before any work
         const ane::RunFiles files{{o.preset, o.config_path, o.init, o.resume},
                                   o.data, o.val, o.output, log_json,
                                   !(app.count("--eval-every") > 0 && o.eval_every == 0), force};

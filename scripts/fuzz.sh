@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-TARGETS=(blzt model_file gguf safetensors hf_folder llama2c artifact token_file config_json sentencepiece tokenize_text)
+TARGETS=(blzt model_file gguf safetensors hf_folder llama2c artifact token_file config_json sentencepiece tokenize_text mil)
 
 runs=""
 if [ "${1:-}" = "--runs" ]; then runs="$2"; shift 2; fi
@@ -21,11 +21,10 @@ done
 
 scripts/setup.sh clang libclang-rt-14-dev libomp-14-dev
 BUILD="${ANE_FUZZ_BUILD_DIR:-build-fuzz}"
-if [ ! -f "$BUILD/CMakeCache.txt" ]; then
-  echo "fuzz: configuring $BUILD (clang, libFuzzer, ASan + UBSan)" >&2
-  CC=clang CXX=clang++ cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DANE_FUZZ=ON \
-    -DANE_BUILD_TESTS=OFF -DANE_BUILD_BENCH=OFF -DANE_NATIVE=OFF >/dev/null
-fi
+[ -f "$BUILD/CMakeCache.txt" ] || echo "fuzz: configuring $BUILD (clang, libFuzzer, ASan + UBSan)" >&2
+# Configured every time (a second or two), so that targets added since the last run exist.
+CC=clang CXX=clang++ cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DANE_FUZZ=ON \
+  -DANE_BUILD_TESTS=OFF -DANE_BUILD_BENCH=OFF -DANE_NATIVE=OFF >/dev/null
 cmake --build "$BUILD" -j "$(nproc)" --target $(printf 'fuzz_%s ' "${selected[@]}") >"$BUILD/build.log" 2>&1 ||
   { tail -40 "$BUILD/build.log" >&2; echo "fuzz: build failed ($BUILD/build.log)" >&2; exit 1; }
 
@@ -53,6 +52,7 @@ JSON
   "$BIN/ane-convert/ane-convert" pack "$SEEDS/tiny.bin" -o "$SEEDS/tiny.int8.zstd" --codec zstd -q --force
   "$BIN/ane-convert/ane-convert" tokens -t "$SHARED/stories260K-llama2c/tok512.bin" --format shard -q --force \
     -o "$SEEDS/shard.bin" <(head -c 3000 "$SHARED/corpus-tinystories-excerpt/tinystories_train_head.txt") 2>/dev/null || true
+  "$BIN/ane-convert/ane-convert" mil "$SEEDS/tiny.bin" -o "$SEEDS/mil" --seq 4 -q --force
   touch "$SEEDS/.done"
 fi
 seed_files() {  # the seeds of one target, one path a line (absent ones skipped)
@@ -68,6 +68,7 @@ seed_files() {  # the seeds of one target, one path a line (absent ones skipped)
     config_json) ls "$SEEDS"/tiny.json "$ROOT"/scripts/demo-model.json ;;
     sentencepiece) ls "$SHARED"/tokenizer-fineweb-sp1024/fineweb_1024_bpe.model ;;
     tokenize_text) ls "$SHARED"/corpus-tinystories-excerpt/tinystories_train_head.txt "$SHARED"/corpus-botchan/* ;;
+    mil) ls "$SEEDS"/mil/*/model.mil ;;
   esac 2>/dev/null || true
 }
 
@@ -77,7 +78,8 @@ for t in "${selected[@]}"; do
   mkdir -p "$corpus" "$BUILD/crashes/$t" "tests/fuzz/regressions/$t"
   while read -r f; do
     [ -f "$f" ] || continue
-    if [ "$t" = tokenize_text ]; then head -c 4000 "$f" >"$corpus/seed-$(basename "$f")"; else cp "$f" "$corpus/seed-$(basename "$f")"; fi
+    name="seed-$(basename "$(dirname "$f")")-$(basename "$f")"
+    if [ "$t" = tokenize_text ]; then head -c 4000 "$f" >"$corpus/$name"; else cp "$f" "$corpus/$name"; fi
   done < <(seed_files "$t")
   if [ -n "$runs" ]; then limit=(-runs="$runs" -max_total_time=30 -seed=1); else limit=(-max_total_time="$seconds"); fi
   log="$BUILD/fuzz-$t.log"

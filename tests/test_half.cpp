@@ -79,3 +79,36 @@ TEST(Half, Bf16RoundsToNearestEvenAgainstDouble) {
     EXPECT_EQ(bf16_to_float(float_to_bf16(1.0f)), 1.0f);
     EXPECT_EQ(bf16_to_float(float_to_bf16(-INFINITY)), -INFINITY);
 }
+
+// The bulk conversions (F16C or AVX-512 where the CPU has them) agree with the scalar ones
+// bit for bit, on every half and on floats around every rounding boundary, odd lengths included.
+TEST(Half, BulkConversionsEqualTheScalarOnes) {
+    std::vector<std::uint16_t> all(65536);
+    for (std::size_t i = 0; i < all.size(); ++i) all[i] = static_cast<std::uint16_t>(i);
+    std::vector<float> f(all.size() + 3);
+    fp16_to_float(all.data(), f.data(), all.size());
+    for (std::size_t i = 0; i < all.size(); ++i) {
+        const float want = fp16_to_float(all[i]);
+        if (std::isnan(want))
+            EXPECT_TRUE(std::isnan(f[i])) << i;
+        else
+            EXPECT_EQ(std::bit_cast<std::uint32_t>(f[i]), std::bit_cast<std::uint32_t>(want)) << i;
+    }
+    std::mt19937 rng(5);
+    std::uniform_int_distribution<std::uint32_t> bits;
+    std::vector<float> x(100003);
+    for (auto& v : x) {
+        v = std::bit_cast<float>(bits(rng));
+        if (!std::isfinite(v)) v = 1.0f;
+        v = std::ldexp(std::fmod(v, 2.0f), int(rng() % 40) - 30);  // subnormal .. overflow
+    }
+    std::vector<std::uint16_t> h(x.size());
+    float_to_fp16(x.data(), h.data(), x.size());
+    std::vector<float> r = x;
+    round_to_fp16(r.data(), r.size());
+    for (std::size_t i = 0; i < x.size(); ++i) {
+        ASSERT_EQ(h[i], float_to_fp16(x[i])) << x[i] << " (" << fp16_conversion_isa() << ")";
+        ASSERT_EQ(std::bit_cast<std::uint32_t>(r[i]), std::bit_cast<std::uint32_t>(fp16_to_float(float_to_fp16(x[i]))))
+            << x[i];
+    }
+}

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #if defined(__x86_64__)
+#include <cpuid.h>
 #include <immintrin.h>
 #endif
 
@@ -95,7 +96,9 @@ __attribute__((target("avx,f16c"))) void round_f16c(float* x, std::size_t n) {
 }
 // GCC 12 warns about the undefined upper lanes inside its own AVX-512 conversion intrinsics.
 #pragma GCC diagnostic push
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 __attribute__((target("avx512f"))) void to_float_avx512(const std::uint16_t* in, float* out, std::size_t n) {
     std::size_t i = 0;
     for (; i + 16 <= n; i += 16)
@@ -117,11 +120,19 @@ __attribute__((target("avx512f"))) void round_avx512(float* x, std::size_t n) {
     round_f16c(x + i, n - i);
 }
 #pragma GCC diagnostic pop
+// CPUID and XGETBV directly: F16C is not a feature name every compiler's
+// __builtin_cpu_supports knows. The OS must save the YMM (and for AVX-512 the ZMM) state.
 Isa detect() {
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) return Isa::avx512;
-    if (__builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c")) return Isa::f16c;
-    return Isa::scalar;
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return Isa::scalar;
+    const bool osxsave = c & (1u << 27), avx = c & (1u << 28), f16c = c & (1u << 29);
+    if (!osxsave || !avx || !f16c) return Isa::scalar;
+    unsigned xcr0_lo = 0, xcr0_hi = 0;
+    __asm__("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
+    if ((xcr0_lo & 0x6u) != 0x6u) return Isa::scalar;  // XMM and YMM state
+    if (__get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & (1u << 16)) && (xcr0_lo & 0xE6u) == 0xE6u)
+        return Isa::avx512;  // AVX-512F with opmask, ZMM_Hi256 and Hi16_ZMM state
+    return Isa::f16c;
 }
 #else
 Isa detect() { return Isa::scalar; }

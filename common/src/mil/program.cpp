@@ -14,7 +14,7 @@
 namespace ane::mil {
 
 ParseError::ParseError(int l, int c, const std::string& what)
-    : std::runtime_error(std::to_string(l) + ":" + std::to_string(c) + ": " + what), line(l), column(c) {}
+    : Error(std::to_string(l) + ":" + std::to_string(c) + ": " + what), line(l), column(c) {}
 
 std::int64_t Type::numel() const {
     std::int64_t n = 1;

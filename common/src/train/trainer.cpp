@@ -254,8 +254,8 @@ TrainSummary train(const TrainOptions& options, const TrainCallbacks& cb, const 
             }
             cb.warn(what);
         } else {
-            if (dynamic_scale && ++clean_updates >= o.scale_growth) {
-                loss_scale = std::min(65536.0f, loss_scale * 2);
+            if (dynamic_scale && ++clean_updates >= o.scale_growth) {  // grows up to 2^16, never shrinks here
+                loss_scale = std::max(loss_scale, std::min(65536.0f, loss_scale * 2));
                 clean_updates = 0;
             }
             const double clip = (o.clip > 0 && norm > o.clip) ? o.clip / norm : 1.0;

@@ -9,12 +9,14 @@
 #include <string_view>
 #include <vector>
 
+#include "ane/error.hpp"
+
 namespace ane::mil {
 
 // Weight files by the path the program names ("@model_path/weights/mask.bin").
 using BlobMap = std::map<std::string, std::vector<std::uint8_t>>;
 
-class ParseError : public std::runtime_error {
+class ParseError : public Error {
 public:
     ParseError(int line, int column, const std::string& what);
     int line, column;
