@@ -82,7 +82,8 @@ int run_mil(const MilOptions& opts) {
                                        {"input_row", regions(k.row)},
                                        {"output", {1, k.out_channels, 1, k.out_spatial}},
                                        {"output_bytes", k.output_bytes()},
-                                       {"output_channels", regions(k.outputs)}});
+                                       {"output_channels", regions(k.outputs)},
+                                       {"hardware_warnings", mil::hardware_warnings(mil::parse_program(k.text, k.blobs))}});
     }
     const std::string text = manifest.dump(2) + "\n";
     write_file(root / "manifest.json", text.data(), text.size());

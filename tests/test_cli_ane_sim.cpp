@@ -11,12 +11,6 @@
 namespace ane {
 namespace {
 
-double report_value(const std::string& out, const std::string& key) {
-    const auto at = out.find("\n" + key + ": ");
-    if (at == std::string::npos) throw std::runtime_error("no '" + key + "' in:\n" + out);
-    return std::atof(out.c_str() + at + key.size() + 3);
-}
-
 // Tokens of a text (or its first `bytes`) with stories260K's tokenizer, 10% held out.
 struct Corpus {
     test::TempDir dir;
@@ -58,12 +52,36 @@ TEST(CliAneSim, TrainingTracksTheCpuLossCurve) {
     };
     const auto cpu = train("cpu");
     const auto sim = train("ane-sim");
-    const double v_cpu = report_value(cpu.out, "val_loss"), v_sim = report_value(sim.out, "val_loss");
+    const double v_cpu = test::report_value(cpu.out, "val_loss"), v_sim = test::report_value(sim.out, "val_loss");
     EXPECT_LT(v_cpu, std::log(512.0) - 1.5) << "the cpu run did not learn";
     // fp16 storage with fp32 accumulation and loss scale 256 stays within 0.03 nats of fp32 at
     // step 200 (measured: 0.001); AutoANE reports its ANE-full mode ~0.5 nats worse.
     EXPECT_LT(std::fabs(v_sim - v_cpu), 0.03) << "cpu " << v_cpu << ", ane-sim " << v_sim;
-    EXPECT_EQ(report_value(sim.out, "skipped_updates"), 0);
+    EXPECT_EQ(test::report_value(sim.out, "skipped_updates"), 0);
+}
+
+TEST(CliAneSim, DynamicLossScaleHalvesOnOverflowAndGoesOn) {
+    const std::string text = test::shared_data("tinyshakespeare/input.txt");
+    ANE_REQUIRE_SHARED(text);
+    Corpus corpus(text, 60000);
+    ASSERT_TRUE(corpus.ready);
+    const std::string config = corpus.dir.path("model.json"), log = corpus.dir.path("log.jsonl");
+    const std::string json =
+        R"({"dim": 64, "hidden": 160, "heads": 2, "kv_heads": 1, "head_dim": 32, "seq": 32, "layers": 1, "vocab": 512})";
+    test::write_bytes(config, std::vector<std::uint8_t>(json.begin(), json.end()));
+    // 2^30 overflows the fp16 gradients; halving finds a scale that fits, then the run trains.
+    const auto r = test::run(std::string(ANE_TRAIN_BIN) + " --config " + config + " --data " + corpus.train +
+                             " -o " + corpus.dir.path("m.bin") + " --steps 30 --batch 2 --eval-every 0 --threads 1 -f "
+                             "--device ane-sim --scale 1073741824 --scale-growth 1000 --log-json " + log);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.err.find("loss scale halved to 536870912"), std::string::npos) << r.err;
+    const auto bytes = test::read_bytes(log);
+    const std::string lines(bytes.begin(), bytes.end());
+    EXPECT_NE(lines.find("\"loss_scale\":1073741824.0"), std::string::npos);
+    const double skipped = test::report_value(r.out, "skipped_updates");
+    EXPECT_GT(skipped, 0);
+    EXPECT_LT(skipped, 30) << "the scale never came down far enough to train";
+    EXPECT_NE(lines.rfind("\"skipped\":false"), std::string::npos);
 }
 
 TEST(CliAneSim, MezoLoraSplitLearnsThroughBakedConvKernels) {
@@ -83,7 +101,7 @@ TEST(CliAneSim, MezoLoraSplitLearnsThroughBakedConvKernels) {
     };
     const auto base = mezo("0");  // the weights as they are: the starting validation loss
     const auto tuned = mezo("4e-4");
-    EXPECT_LT(report_value(tuned.out, "val_loss"), report_value(base.out, "val_loss") - 1e-3);
+    EXPECT_LT(test::report_value(tuned.out, "val_loss"), test::report_value(base.out, "val_loss") - 1e-3);
     // conv-fused: three kernels per layer (spec/mezo.md §5), the base baked, compiled once.
     EXPECT_NE(tuned.out.find("ane-sim: 15 kernel compiles"), std::string::npos) << tuned.out;
     for (const char* k : {"qkvConv", "ffnConv"}) EXPECT_NE(tuned.out.find(k), std::string::npos) << k;
@@ -101,7 +119,7 @@ TEST(CliAneSim, EvaluationAndGenerationAgreeWithTheCpu) {
         const auto r = test::run(std::string(ANE_EVAL_BIN) + " " + model + " --data " + corpus.train + " -t " + tok +
                                  " --threads 2 -q --device " + device);
         EXPECT_EQ(r.exit_code, 0) << r.err;
-        return report_value("\n" + r.out, "val_loss");
+        return test::report_value(r.out, "val_loss");
     };
     const double cpu = eval("cpu"), sim = eval("ane-sim");
     EXPECT_NEAR(sim, cpu, 2e-3 * cpu);

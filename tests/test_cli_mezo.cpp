@@ -16,13 +16,6 @@ namespace {
 const std::string kMezo = ANE_MEZO_BIN;
 const std::string kTrain = ANE_TRAIN_BIN;
 
-// A value from the report's "key: value" lines.
-double report_value(const std::string& out, const std::string& key) {
-    const auto at = out.find("\n" + key + ": ");
-    if (at == std::string::npos) throw std::runtime_error("no '" + key + "' in:\n" + out);
-    return std::atof(out.c_str() + at + key.size() + 3);
-}
-
 struct FineTune {
     test::TempDir dir;
     std::string model, data;
@@ -52,7 +45,7 @@ struct FineTune {
 double mezo_best_val(const FineTune& f, const std::string& flags, int steps, const std::string& out) {
     const auto r = test::run(kMezo + f.run_flags(steps) + " -o " + f.dir.path(out) + " " + flags);
     EXPECT_EQ(r.exit_code, 0) << r.err;
-    return report_value(r.out, "best_val_loss");
+    return test::report_value(r.out, "best_val_loss");
 }
 
 // The validation loss before any update: one step at learning rate 0 (exact restore).
@@ -99,7 +92,7 @@ TEST(CliMezo, BackpropLoraLowersValidationLossFasterThanMezo) {
     const auto r = test::run(kTrain + f.run_flags(60) + " --batch 1 --lora-rank 8 --lr 3e-3 --warmup 5 -o " +
                              f.dir.path("bp.bin"));
     ASSERT_EQ(r.exit_code, 0) << r.err;
-    const double backprop = report_value(r.out, "best_val_loss");
+    const double backprop = test::report_value(r.out, "best_val_loss");
     EXPECT_LT(backprop, before - 0.05);
     EXPECT_LT(backprop, mezo) << "before " << before;
     EXPECT_NE(r.out.find("mode: backprop-lora"), std::string::npos);
@@ -210,7 +203,7 @@ TEST(CliMezo, ReportsProjectedGradientAndForwardCost) {
     ASSERT_EQ(r.exit_code, 0) << r.err;
     EXPECT_NE(r.out.find("a step costs"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("mode: mezo-full"), std::string::npos);
-    EXPECT_GT(report_value(r.out, "peak_rss_mb"), 0.0);
+    EXPECT_GT(test::report_value(r.out, "peak_rss_mb"), 0.0);
     const auto lines = test::read_bytes(log);
     const std::string text(lines.begin(), lines.end());
     EXPECT_NE(text.find("\"proj_grad\""), std::string::npos) << text;

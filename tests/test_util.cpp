@@ -1,5 +1,8 @@
 #include "test_util.hpp"
 
+#include <cstdlib>
+#include <stdexcept>
+
 #include "ane/config.hpp"
 #include "ane/file_io.hpp"
 #include "ane/token_file.hpp"
@@ -30,6 +33,12 @@ TempDir::TempDir() {
 TempDir::~TempDir() {
     std::error_code ec;
     std::filesystem::remove_all(dir_, ec);
+}
+
+double report_value(const std::string& report, const std::string& key) {
+    const auto at = ("\n" + report).find("\n" + key + ": ");
+    if (at == std::string::npos) throw std::runtime_error("no '" + key + "' in:\n" + report);
+    return std::atof(report.c_str() + at + key.size() + 2);
 }
 
 std::vector<std::uint8_t> read_bytes(const std::string& path) {

@@ -39,6 +39,9 @@ struct RunResult {
 // Runs a shell command, capturing stdout and stderr separately.
 RunResult run(const std::string& command);
 
+// A value from a tool report's "key: value" lines (throws naming the key when absent).
+double report_value(const std::string& report, const std::string& key);
+
 std::vector<std::uint8_t> read_bytes(const std::string& path);
 void write_bytes(const std::string& path, const std::vector<std::uint8_t>& bytes);
 

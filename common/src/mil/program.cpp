@@ -355,4 +355,18 @@ private:
 
 Program parse_program(std::string_view text, const BlobMap& blobs) { return Parser(text, blobs).parse(); }
 
+std::vector<std::string> hardware_warnings(const Program& p) {
+    std::vector<std::string> out;
+    for (const Statement& st : p.statements) {
+        if (st.op != Op::matmul) continue;
+        const Type& x = p.type_of(st.arg("x").values[0]);
+        const bool tx = p.constant(st.arg("transpose_x").values[0]).b;
+        const std::int64_t inner = tx ? x.shape[2] : x.shape[3];
+        if (inner % 32 != 0)
+            out.push_back("line " + std::to_string(st.line) + ": matmul \"" + st.label + "\" has inner dimension " +
+                          std::to_string(inner) + ", not a multiple of 32: the ANE returns zeros (spec/ane.md §7)");
+    }
+    return out;
+}
+
 }  // namespace ane::mil

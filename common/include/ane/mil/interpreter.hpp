@@ -16,6 +16,9 @@ struct InterpreterOptions {
 class Interpreter {
 public:
     Interpreter(Program program, InterpreterOptions options = {});
+    // Holds pointers into its own program's constants: neither copied nor moved.
+    Interpreter(const Interpreter&) = delete;
+    Interpreter& operator=(const Interpreter&) = delete;
 
     // One evaluation: `input` holds the input surface (input_type().numel() fp16 values,
     // layout [1, C, 1, S] channel-major), `output` receives output_type().numel() values.

@@ -78,4 +78,8 @@ struct Program {
 
 Program parse_program(std::string_view text, const BlobMap& blobs = {});
 
+// What the real Neural Engine would do differently from the interpreter (spec/ane.md §7): a
+// matmul whose inner dimension is not a multiple of 32 returns zeros there. One line per op.
+std::vector<std::string> hardware_warnings(const Program& program);
+
 }  // namespace ane::mil

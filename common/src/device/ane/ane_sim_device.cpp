@@ -8,10 +8,12 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 
 #include "ane/device/cpu_device.hpp"
 #include "ane/error.hpp"
 #include "ane/half.hpp"
+#include "ane/log.hpp"
 #include "ane/mil/generators.hpp"
 #include "ane/mil/interpreter.hpp"
 #include "surface_io.hpp"
@@ -318,6 +320,7 @@ private:
     std::map<std::string, CompiledKernel> kernels_;
     std::map<std::pair<std::string, const void*>, InputSurface> inputs_;
     std::vector<float> scratch_, scratch_o_;
+    std::set<std::string> warned_;  // kernels whose hardware caveats were reported
 
     bool ane_backward() const { return options_.ane_mode == AneMode::full && !options_.bake_frozen_weights; }
     bool fused_forward() const { return options_.ane_mode != AneMode::matmul && !options_.bake_frozen_weights; }
@@ -351,6 +354,10 @@ private:
         }
         k.output.assign(std::size_t(k.program->output_type().numel()), 0);
         ++compiles_;
+        const auto warnings = mil::hardware_warnings(k.program->program());
+        if (!warnings.empty() && warned_.insert(k.kernel.name).second)
+            log::warn("ane-sim: kernel " + k.kernel.name + " would not run as simulated on the Neural Engine: " +
+                      warnings.front() + (warnings.size() > 1 ? " (and " + std::to_string(warnings.size() - 1) + " more)" : ""));
         return k;
     }
 
