@@ -186,8 +186,8 @@ public:
         const int S = s.S, Q = s.q_dim(), KV = s.kv_dim(), hd = s.head_dim, nh = s.heads, SC = nh * S;
         const int r = s.heads / s.kv_heads;
         profile_.attention_flops += 4.0 * s.B * nh * double(S) * (S + 1) * hd;
-        mil::AttentionGeometry g = geometry_;
-        g.seq = S;
+        // From the shape alone: with adapters on Q/K/V no fused forward ran before.
+        const mil::AttentionGeometry g{Q, nh, s.kv_heads, hd, S, geometry_.rope_theta};
         CompiledKernel& k1 = compiled("sdpaBwd1", {nh, hd, S}, [&] { return mil::sdpa_backward1(g); });
         CompiledKernel& k2 = compiled("sdpaBwd2", {nh, hd, S}, [&] { return mil::sdpa_backward2(g); });
         InputSurface& in1 = input(k1, nullptr);
