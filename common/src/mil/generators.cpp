@@ -250,9 +250,7 @@ Kernel conv1x1(const std::string& name, int IC, int OC, int S, const float* weig
     return finish(w, name, y, IC, S, OC, S, {{0, S, "x[c, 0..S)", false}}, {{0, OC, "W x (W baked in w.bin)", false}});
 }
 
-Kernel qkv_conv(const AttentionGeometry& g, const float* wq, const float* wk, const float* wv) {
-    check_geometry(g);
-    const int D = g.dim, S = g.seq, Q = g.q_dim(), KV = g.kv_dim();
+Kernel qkv_conv(int D, int Q, int KV, int S, const float* wq, const float* wk, const float* wv) {
     MilWriter w(D, S);
     const V bq = w.blob({Q, D, 1, 1}, "wq.bin", copy_of(wq, std::size_t(Q) * std::size_t(D)));
     const V bk = w.blob({KV, D, 1, 1}, "wk.bin", copy_of(wk, std::size_t(KV) * std::size_t(D)));

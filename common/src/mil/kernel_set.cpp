@@ -32,7 +32,7 @@ std::vector<Kernel> baked_kernels(const Weights& w, int S) {
     for (int l = 0; l < c.layers; ++l) {
         const LayerWeights& L = w.layers[std::size_t(l)];
         const std::string prefix = "layer" + std::to_string(l) + "/";
-        out.push_back(qkv_conv(geometry(c, S), L.wq.data(), L.wk.data(), L.wv.data()));
+        out.push_back(qkv_conv(c.dim, c.q_dim(), c.kv_dim(), S, L.wq.data(), L.wk.data(), L.wv.data()));
         out.push_back(conv1x1("conv_wo", c.q_dim(), c.dim, S, L.wo.data()));
         out.push_back(ffn_conv(c.dim, c.hidden, S, float(c.residual_scale), L.w1.data(), L.w3.data(), L.w2.data()));
         for (std::size_t k = out.size() - 3; k < out.size(); ++k) out[k].name = prefix + out[k].name;

@@ -58,7 +58,7 @@ Kernel sdpa_backward2(const AttentionGeometry& g);
 // §5.5, weights baked: W [OC, IC] row-major (the model's own orientation).
 Kernel conv1x1(const std::string& name, int in_channels, int out_channels, int seq, const float* w);
 // Q, K, V stacked on channels from xnorm [1, D, 1, S].
-Kernel qkv_conv(const AttentionGeometry& g, const float* wq, const float* wk, const float* wv);
+Kernel qkv_conv(int dim, int q_dim, int kv_dim, int seq, const float* wq, const float* wk, const float* wv);
 // Input [1, D, 1, 2S], row c = xnorm | x; output x + α W2 (SiLU(W1 xn) ⊙ W3 xn).
 Kernel ffn_conv(int dim, int hidden, int seq, float alpha, const float* w1, const float* w3, const float* w2);
 

@@ -129,15 +129,7 @@ public:
         if (!options_.bake_frozen_weights) return Device::qkv_forward(xnorm, wq, wk, wv, T, D, Q, KV, q, k, v);
         const int S = seq_for(T);
         profile_.matmul_flops += 2.0 * T * D * double(Q + 2 * KV);
-        mil::AttentionGeometry g = geometry_;
-        g.dim = D;
-        g.seq = S;
-        if (g.heads == 0) {  // only Q/K/V sizes matter to this kernel
-            g.head_dim = 2;
-            g.heads = Q / 2;
-            g.kv_heads = KV / 2;
-        }
-        CompiledKernel& kern = baked("qkvConv", wq, [&] { return mil::qkv_conv(g, wq, wk, wv); });
+        CompiledKernel& kern = baked("qkvConv", wq, [&] { return mil::qkv_conv(D, Q, KV, S, wq, wk, wv); });
         InputSurface& in = input(kern, nullptr);
         for (int b = 0; b < T / S; ++b) {
             const std::int64_t r = std::int64_t(b) * S;
@@ -152,13 +144,14 @@ public:
     void sdpa_forward(const float* xnorm, const float* wq, const float* wk, const float* wv, int D,
                       const AttentionShape& s, const RopeTables& rope, float* q, float* k, float* v, float* o,
                       float* probs) override {
-        remember_geometry(D, s, rope);
         if (!fused_forward()) return Device::sdpa_forward(xnorm, wq, wk, wv, D, s, rope, q, k, v, o, probs);
         const int S = s.S, Q = s.q_dim(), KV = s.kv_dim(), row = S + Q + 2 * KV;
         profile_.matmul_flops += 2.0 * s.tokens() * D * double(Q + 2 * KV);
         profile_.attention_flops += 2.0 * s.B * s.heads * double(S) * (S + 1) * s.head_dim;
         CompiledKernel& kern = compiled("sdpaFwd", {D, s.heads, s.kv_heads, s.head_dim, S},
-                                        [&] { return mil::sdpa_forward(geometry_); });
+                                        [&] {
+                                            return mil::sdpa_forward({D, s.heads, s.kv_heads, s.head_dim, S, rope.theta});
+                                        });
         InputSurface& in = input(kern, wq, [&](uint16_t* d) {
             surface::write_transposed(d, row, S, wq, Q, D, scratch_);
             surface::write_transposed(d, row, S + Q, wk, KV, D, scratch_);
@@ -186,8 +179,7 @@ public:
         const int S = s.S, Q = s.q_dim(), KV = s.kv_dim(), hd = s.head_dim, nh = s.heads, SC = nh * S;
         const int r = s.heads / s.kv_heads;
         profile_.attention_flops += 4.0 * s.B * nh * double(S) * (S + 1) * hd;
-        // From the shape alone: with adapters on Q/K/V no fused forward ran before.
-        const mil::AttentionGeometry g{Q, nh, s.kv_heads, hd, S, geometry_.rope_theta};
+        const mil::AttentionGeometry g{Q, nh, s.kv_heads, hd, S};  // no model width or RoPE in these kernels
         CompiledKernel& k1 = compiled("sdpaBwd1", {nh, hd, S}, [&] { return mil::sdpa_backward1(g); });
         CompiledKernel& k2 = compiled("sdpaBwd2", {nh, hd, S}, [&] { return mil::sdpa_backward2(g); });
         InputSurface& in1 = input(k1, nullptr);
@@ -316,7 +308,6 @@ private:
     int batch_ = 1, seq_ = 0;
     std::uint64_t version_ = 0;
     int compiles_ = 0;
-    mil::AttentionGeometry geometry_;
     std::map<std::string, CompiledKernel> kernels_;
     std::map<std::pair<std::string, const void*>, InputSurface> inputs_;
     std::vector<float> scratch_, scratch_o_;
@@ -332,15 +323,6 @@ private:
     // The per-sequence length of a call of M rows: the pass's S when it divides M (a batch of
     // windows), else M itself (one chunk, e.g. a prompt).
     int seq_for(int M) const { return seq_ > 0 && M % seq_ == 0 ? seq_ : M; }
-
-    void remember_geometry(int D, const AttentionShape& s, const RopeTables& rope) {
-        geometry_.dim = D;
-        geometry_.heads = s.heads;
-        geometry_.kv_heads = s.kv_heads;
-        geometry_.head_dim = s.head_dim;
-        geometry_.seq = s.S;
-        geometry_.rope_theta = rope.theta;
-    }
 
     CompiledKernel& compile(const std::string& key, const std::function<mil::Kernel()>& make) {
         CompiledKernel& k = kernels_[key];
