@@ -25,6 +25,7 @@ namespace {
 using std::uint16_t;
 
 struct CompiledKernel {
+    std::string key;  // in the device's kernel table: name and shape, or name and layer
     mil::Kernel kernel;
     std::unique_ptr<mil::Interpreter> program;
     std::vector<uint16_t> output;  // the kernel's one output surface, shared by all layers
@@ -71,9 +72,7 @@ public:
 
     std::string name() const override { return "ane-sim"; }
     std::string describe() const override {
-        return std::string("ane-sim: MIL programs on an fp16 interpreter (mode ") +
-               (options_.bake_frozen_weights ? "conv, base weights baked" : ane_mode_name(options_.ane_mode)) +
-               ", " + (options_.fp16_accumulate ? "fp16" : "fp32") + " accumulation, " + fp16_conversion_isa() +
+        return "ane-sim: MIL programs on an fp16 interpreter (" + describe_mode() + ", " + fp16_conversion_isa() +
                " conversions); CPU parts on " + CpuDevice::describe();
     }
 
@@ -91,22 +90,13 @@ public:
             CompiledKernel& k = baked(std::string("conv_") + projection_name(p), W, [&] {
                 return mil::conv1x1(std::string("conv_") + projection_name(p), K, N, S, W);
             });
-            InputSurface& in = input(k, nullptr);
-            for (int b = 0; b < M / S; ++b) {
-                surface::write_tokens(in.data.data(), S, 0, X + std::int64_t(b) * S * K, S, K, K, scratch_);
-                evaluate(k, in);
-                surface::read_tokens(k.output.data(), S, 0, N, Y + std::int64_t(b) * S * N, N, alpha, beta, scratch_);
-            }
+            project(k, input(k, nullptr), S, X, K, Y, N, M, alpha, beta);
             return;
         }
         const std::string name = forward_kernel_name(p);
         CompiledKernel& k = compiled(name, {K, N, S}, [&] { return mil::dynamic_matmul(name, K, N, S); });
         InputSurface& in = input(k, W, [&](uint16_t* d) { surface::write_transposed(d, S + N, S, W, N, K, scratch_); });
-        for (int b = 0; b < M / S; ++b) {
-            surface::write_tokens(in.data.data(), S + N, 0, X + std::int64_t(b) * S * K, S, K, K, scratch_);
-            evaluate(k, in);
-            surface::read_tokens(k.output.data(), S, 0, N, Y + std::int64_t(b) * S * N, N, alpha, beta, scratch_);
-        }
+        project(k, in, S + N, X, K, Y, N, M, alpha, beta);
     }
 
     void projection_input_grad(Projection p, const float* dY, const float* W, int M, int N, int K, float* dX,
@@ -117,11 +107,7 @@ public:
         const std::string name = input_grad_kernel_name(p);
         CompiledKernel& k = compiled(name, {N, K, S}, [&] { return mil::dynamic_matmul(name, N, K, S); });
         InputSurface& in = input(k, W, [&](uint16_t* d) { surface::write_rows(d, S + K, S, W, N, K); });
-        for (int b = 0; b < M / S; ++b) {
-            surface::write_tokens(in.data.data(), S + K, 0, dY + std::int64_t(b) * S * N, S, N, N, scratch_);
-            evaluate(k, in);
-            surface::read_tokens(k.output.data(), S, 0, K, dX + std::int64_t(b) * S * K, K, alpha, beta, scratch_);
-        }
+        project(k, in, S + K, dY, N, dX, K, M, alpha, beta);
     }
 
     void qkv_forward(const float* xnorm, const float* wq, const float* wk, const float* wv, int T, int D, int Q,
@@ -326,6 +312,7 @@ private:
 
     CompiledKernel& compile(const std::string& key, const std::function<mil::Kernel()>& make) {
         CompiledKernel& k = kernels_[key];
+        k.key = key;
         k.kernel = make();
         mil::InterpreterOptions io;
         io.fp16_accumulate = options_.fp16_accumulate;
@@ -363,16 +350,10 @@ private:
         return k;
     }
 
-    std::string key_of(const CompiledKernel& k) const {
-        for (const auto& [key, v] : kernels_)
-            if (&v == &k) return key;
-        return {};
-    }
-
     // The input surface of kernel k for the layer whose weights start at `owner` (nullptr:
     // one surface for the kernel), its weight regions staged by `stage` when they are stale.
     InputSurface& input(CompiledKernel& k, const void* owner, const std::function<void(uint16_t*)>& stage = {}) {
-        InputSurface& s = inputs_[{key_of(k), owner}];
+        InputSurface& s = inputs_[{k.key, owner}];
         if (s.data.empty()) s.data.assign(std::size_t(k.program->input_type().numel()), 0);
         if (stage && s.version != version_) {
             ScopedTimer t(profile_.kernel_s);
@@ -389,6 +370,20 @@ private:
         k.seconds += dt;
         profile_.kernel_s += dt;
         ++k.calls;
+    }
+
+    // A one-input projection kernel over the M / S sequences of X [M, in]: each sequence's
+    // activations into the first S columns of every row (`row` values long), the kernel run,
+    // Y [M, out] = alpha · its output + beta · Y.
+    void project(CompiledKernel& k, InputSurface& in, int row, const float* X, int in_ch, float* Y, int out_ch, int M,
+                 float alpha, float beta) {
+        const int S = k.kernel.out_spatial;
+        for (int b = 0; b < M / S; ++b) {
+            const std::int64_t t0 = std::int64_t(b) * S;
+            surface::write_tokens(in.data.data(), row, 0, X + t0 * in_ch, S, in_ch, in_ch, scratch_);
+            evaluate(k, in);
+            surface::read_tokens(k.output.data(), S, 0, out_ch, Y + t0 * out_ch, out_ch, alpha, beta, scratch_);
+        }
     }
 
     // df = Aᵀ da + Bᵀ db (+ beta · df): ffnBwdW13t and kvBwd.
