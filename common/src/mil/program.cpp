@@ -93,6 +93,16 @@ private:
         return next();
     }
     std::string string_literal() { return expect(Tok::string, "a string").text; }
+    // Items separated by commas up to `close`, which is consumed.
+    template <typename Item>
+    void comma_list(const char* close, Item&& item) {
+        while (!at_punct(close)) {
+            item();
+            if (!at_punct(",")) break;
+            next();
+        }
+        expect_punct(close);
+    }
 
     void header() {
         expect_word("program");
@@ -159,12 +169,7 @@ private:
                 fail(d, "tensor element type '" + d.text + "' (fp16 or int32)");
             expect_punct(",");
             expect_punct("[");
-            while (!at_punct("]")) {
-                ty.shape.push_back(integer(expect(Tok::number, "a dimension"), 1, std::int64_t(1) << 31));
-                if (!at_punct(",")) break;
-                next();
-            }
-            expect_punct("]");
+            comma_list("]", [&] { ty.shape.push_back(integer(expect(Tok::number, "a dimension"), 1, std::int64_t(1) << 31)); });
             if (ty.shape.empty() || ty.shape.size() > 4) fail(t, "tensors have rank 1 to 4");
             expect_punct(">");
             if (ty.numel() > (std::int64_t(1) << 31)) fail(t, "tensor of " + std::to_string(ty.numel()) + " elements is too large");
@@ -224,7 +229,7 @@ private:
         const Token& op = expect(Tok::ident, "an operation");
         st.op = op_from_name(op);
         expect_punct("(");
-        while (!at_punct(")")) {
+        comma_list(")", [&] {
             Argument a;
             const Token& an = expect(Tok::ident, "an argument name");
             a.name = an.text;
@@ -236,21 +241,13 @@ private:
             if (at_punct("(")) {
                 next();
                 a.tuple = true;
-                while (!at_punct(")")) {
-                    a.values.push_back(variable(expect(Tok::ident, "a variable")));
-                    if (!at_punct(",")) break;
-                    next();
-                }
-                expect_punct(")");
+                comma_list(")", [&] { a.values.push_back(variable(expect(Tok::ident, "a variable"))); });
                 if (a.values.empty()) fail(an, "empty tuple");
             } else {
                 a.values.push_back(variable(expect(Tok::ident, "a variable")));
             }
             st.arguments.push_back(std::move(a));
-            if (!at_punct(",")) break;
-            next();
-        }
-        expect_punct(")");
+        });
         expect_punct("[");
         expect_word("name");
         expect_punct("=");
@@ -294,16 +291,13 @@ private:
                 blobfile(st);
             } else {
                 expect_punct("[");
-                while (!at_punct("]")) {
+                comma_list("]", [&] {
                     const Token& n = expect(Tok::number, "a number");
                     if (ty.dtype == DType::int32)
                         c.i.push_back(std::int32_t(integer(n, INT32_MIN, INT32_MAX)));
                     else
                         c.f.push_back(fp16_number(n));
-                    if (!at_punct(",")) break;
-                    next();
-                }
-                expect_punct("]");
+                });
                 const std::size_t got = ty.dtype == DType::int32 ? c.i.size() : c.f.size();
                 if (std::int64_t(got) != ty.numel())
                     fail(at, "literal has " + std::to_string(got) + " values, the type " + std::to_string(ty.numel()));
