@@ -285,6 +285,17 @@ TEST(AneSimKernels, ConstantTablesAreTheSpecs) {
         }
 }
 
+// The cosine of the angle between two tensors' values.
+double cosine(const Tensor& a, const Tensor& b) {
+    double dot = 0, na = 0, nb = 0;
+    for (std::int64_t i = 0; i < a.numel(); ++i) {
+        dot += double(a.data()[i]) * b.data()[i];
+        na += double(a.data()[i]) * a.data()[i];
+        nb += double(b.data()[i]) * b.data()[i];
+    }
+    return dot / std::sqrt(na * nb + 1e-300);
+}
+
 // A whole model on ane-sim vs cpu: the loss within fp16 tolerance, every gradient pointing
 // the same way (cosine > 0.99), in each mode.
 TEST(AneSimModel, LossAndGradientsTrackTheCpuInEveryMode) {
@@ -319,13 +330,7 @@ TEST(AneSimModel, LossAndGradientsTrackTheCpuInEveryMode) {
         EXPECT_NEAR(la, lc, 1e-2 * lc) << ane_mode_name(mode);
         gc.for_each([&](const std::string& name, Tensor& t) {
             const Tensor& a = *ga.find(name);
-            double dot = 0, na = 0, nc = 0;
-            for (std::int64_t i = 0; i < t.numel(); ++i) {
-                dot += double(a.data()[i]) * t.data()[i];
-                na += double(a.data()[i]) * a.data()[i];
-                nc += double(t.data()[i]) * t.data()[i];
-            }
-            EXPECT_GT(dot / std::sqrt(na * nc + 1e-300), 0.99) << name << " in mode " << ane_mode_name(mode);
+            EXPECT_GT(cosine(a, t), 0.99) << name << " in mode " << ane_mode_name(mode);
         });
     }
 }
@@ -362,13 +367,7 @@ TEST(AneSimModel, LoraGradientsTrackTheCpu) {
     Lora gc = run(*cpu), ga = run(*sim);
     gc.for_each([&](const std::string& name, Tensor& t) {
         const Tensor& a = *ga.find(name);
-        double dot = 0, na = 0, nc = 0;
-        for (std::int64_t i = 0; i < t.numel(); ++i) {
-            dot += double(a.data()[i]) * t.data()[i];
-            na += double(a.data()[i]) * a.data()[i];
-            nc += double(t.data()[i]) * t.data()[i];
-        }
-        EXPECT_GT(dot / std::sqrt(na * nc + 1e-300), 0.99) << name;
+        EXPECT_GT(cosine(a, t), 0.99) << name;
     });
 }
 
