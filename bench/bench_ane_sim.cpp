@@ -163,16 +163,8 @@ int main(int argc, char** argv) {
                 cpu_model().c_str(), ane::fp16_conversion_isa(), coretype ? coretype : "(unset)", steps);
     std::printf("blas: %s\n", ane::blas_description().c_str());
 
-    ane::ModelConfig demo = ane::preset("autoresearch");
-    demo.dim = 256;
-    demo.hidden = 704;
-    demo.heads = 4;
-    demo.kv_heads = 2;
-    demo.head_dim = 64;
-    demo.seq = 128;
-    demo.layers = 4;
-    demo.vocab = 1024;
-    demo.residual_scale = 1.0 / std::sqrt(8.0);
+    // DeepNet's α comes with it, as for a new model in ane-train.
+    const ane::ModelConfig demo = ane::load_config_json(std::string(ANE_SOURCE_DIR) + "/scripts/demo-model.json");
     ane::ModelConfig autoresearch = ane::preset("autoresearch");
     autoresearch.vocab = 16893;
     struct Case {
