@@ -35,6 +35,20 @@ TempDir::~TempDir() {
     std::filesystem::remove_all(dir_, ec);
 }
 
+TokenCorpus::TokenCorpus(const std::string& text, std::size_t bytes) {
+    const std::string tok = shared_data("stories260K-llama2c/tok512.bin");
+    if (!std::filesystem::exists(text) || !std::filesystem::exists(tok)) return;
+    auto b = read_bytes(text);
+    if (bytes && b.size() > bytes) b.resize(bytes);
+    write_bytes(dir.path("text.txt"), b);
+    train = dir.path("train.bin");
+    val = dir.path("val.bin");
+    const auto r = run(std::string(ANE_CONVERT_BIN) + " -q tokens -t " + tok + " -o " + train +
+                       " --val-fraction 0.1 --val-output " + val + " " + dir.path("text.txt"));
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    ready = r.exit_code == 0;
+}
+
 double report_value(const std::string& report, const std::string& key) {
     const auto at = ("\n" + report).find("\n" + key + ": ");
     if (at == std::string::npos) throw std::runtime_error("no '" + key + "' in:\n" + report);

@@ -45,6 +45,15 @@ double report_value(const std::string& report, const std::string& key);
 std::vector<std::uint8_t> read_bytes(const std::string& path);
 void write_bytes(const std::string& path, const std::vector<std::uint8_t>& bytes);
 
+// A text (or its first `bytes`) as token files with stories260K's tokenizer, 10% held out.
+// `ready` is false when the shared data is absent or the conversion failed.
+struct TokenCorpus {
+    TempDir dir;
+    std::string train, val;
+    bool ready = false;
+    TokenCorpus(const std::string& text, std::size_t bytes);
+};
+
 // A token stream a small model can learn: four short phrases (ids 1-14) in random order.
 std::vector<std::uint16_t> phrase_tokens(std::size_t n, unsigned seed);
 

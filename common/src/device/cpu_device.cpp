@@ -79,9 +79,8 @@ void CpuDevice::attention_backward(const float* q, const float* k, const float* 
 
 void check_device(const std::string& name) {
     if (name == "cpu" || name == "ane-sim") return;
-    if (name == "ane")
-        throw usage_error("--device ane: the Neural Engine runtime is not in this build yet; use --device cpu or ane-sim");
-    throw usage_error("--device ", name, ": unknown device (known: cpu, ane-sim)");
+    if (name == "ane") return check_ane_framework();
+    throw usage_error("--device ", name, ": unknown device (known: cpu, ane-sim, ane)");
 }
 
 std::unique_ptr<Device> make_device(const std::string& name, int threads) {
@@ -93,6 +92,7 @@ std::unique_ptr<Device> make_device(const std::string& name, int threads) {
 std::unique_ptr<Device> make_device(const std::string& name, const DeviceOptions& options) {
     check_device(name);
     if (name == "ane-sim") return make_ane_sim_device(options);
+    if (name == "ane") return make_ane_device(options);
     return std::make_unique<CpuDevice>(options.threads);
 }
 

@@ -29,7 +29,13 @@ private:
     int threads_;
 };
 
-// The fp16 Neural Engine simulator (device/ane/ane_sim_device.cpp).
+// The fp16 Neural Engine simulator and the Neural Engine itself (device/ane/ane_device.cpp):
+// the same kernels, surfaces and staging, run by mil::Interpreter or by Apple's runtime.
 std::unique_ptr<Device> make_ane_sim_device(const DeviceOptions& options);
+std::unique_ptr<Device> make_ane_device(const DeviceOptions& options);
+// The framework `ane` loads: ANE_FRAMEWORK when set (the tests' stand-in), else Apple's path.
+std::string ane_framework_path();
+// Throws ane::Error (one line, exit 1) unless that framework loads with the classes it needs.
+void check_ane_framework();
 
 }  // namespace ane

@@ -1,9 +1,11 @@
-// `ane-sim`: the ANE path run on the CPU. Every block spec/ane.md §6 puts on the Neural Engine
-// is one generated MIL program, executed by mil::Interpreter with fp16 surfaces laid out as
-// the real runtime's IOSurfaces; the rest stays on the cpu device in fp32. Weights are staged
-// into their surface region once per weights_changed(), activations written per evaluation.
+// The ANE devices, `ane` and `ane-sim`: every block spec/ane.md §6 puts on the Neural Engine is
+// one generated MIL program with fp16 [1, C, 1, S] surfaces, run by a KernelRuntime (Apple's
+// runtime, or mil::Interpreter on the CPU); the rest stays on the cpu device in fp32. Weights
+// are staged into their surface region once per weights_changed(), activations written per
+// evaluation; every host access to a surface is between its lock and unlock.
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <map>
@@ -15,7 +17,7 @@
 #include "ane/half.hpp"
 #include "ane/log.hpp"
 #include "ane/mil/generators.hpp"
-#include "ane/mil/interpreter.hpp"
+#include "kernel_runtime.hpp"
 #include "surface_io.hpp"
 
 namespace ane {
@@ -27,8 +29,9 @@ using std::uint16_t;
 struct CompiledKernel {
     std::string key;  // in the device's kernel table: name and shape, or name and layer
     mil::Kernel kernel;
-    std::unique_ptr<mil::Interpreter> program;
-    std::vector<uint16_t> output;  // the kernel's one output surface, shared by all layers
+    // Its one output surface is shared by all layers, and by kernels of the same program text
+    // (woFwd, wotBwd and qBwd when the projections are square).
+    std::shared_ptr<CompiledProgram> program;
     std::uint64_t version = 0;     // of the baked weights (conv kernels)
     double seconds = 0;
     std::int64_t calls = 0;
@@ -36,7 +39,8 @@ struct CompiledKernel {
 
 // One input surface: a kernel's per-layer copy with that layer's weights staged.
 struct InputSurface {
-    std::vector<uint16_t> data;
+    std::unique_ptr<BoundInput> bound;
+    Surface& surface() { return bound->surface(); }
     std::uint64_t version = ~std::uint64_t(0);
 };
 
@@ -66,14 +70,15 @@ const char* input_grad_kernel_name(Projection p) {
     return "?";
 }
 
-class AneSimDevice final : public CpuDevice {
+class AneDevice final : public CpuDevice {
 public:
-    explicit AneSimDevice(const DeviceOptions& o) : CpuDevice(o.threads), options_(o) {}
+    AneDevice(const DeviceOptions& o, std::unique_ptr<KernelRuntime> runtime)
+        : CpuDevice(o.threads), options_(o), runtime_(std::move(runtime)) {}
 
-    std::string name() const override { return "ane-sim"; }
+    std::string name() const override { return runtime_->name(); }
     std::string describe() const override {
-        return "ane-sim: MIL programs on an fp16 interpreter (" + describe_mode() + ", " + fp16_conversion_isa() +
-               " conversions); CPU parts on " + CpuDevice::describe();
+        return name() + ": " + runtime_->describe() + ", " + describe_mode() + "; CPU parts on " +
+               CpuDevice::describe();
     }
 
     void begin_pass(int B, int S) override {
@@ -119,11 +124,15 @@ public:
         InputSurface& in = input(kern, nullptr);
         for (int b = 0; b < T / S; ++b) {
             const std::int64_t r = std::int64_t(b) * S;
-            surface::write_tokens(in.data.data(), S, 0, xnorm + r * D, S, D, D, scratch_);
+            {
+                SurfaceWrite w(in.surface());
+                surface::write_tokens(w.data(), S, 0, xnorm + r * D, S, D, D, scratch_);
+            }
             evaluate(kern, in);
-            surface::read_tokens(kern.output.data(), S, 0, Q, q + r * Q, Q, 1.0f, 0.0f, scratch_);
-            surface::read_tokens(kern.output.data(), S, Q, KV, k + r * KV, KV, 1.0f, 0.0f, scratch_);
-            surface::read_tokens(kern.output.data(), S, Q + KV, KV, v + r * KV, KV, 1.0f, 0.0f, scratch_);
+            SurfaceRead out(kern.program->output());
+            surface::read_tokens(out.data(), S, 0, Q, q + r * Q, Q, 1.0f, 0.0f, scratch_);
+            surface::read_tokens(out.data(), S, Q, KV, k + r * KV, KV, 1.0f, 0.0f, scratch_);
+            surface::read_tokens(out.data(), S, Q + KV, KV, v + r * KV, KV, 1.0f, 0.0f, scratch_);
         }
     }
 
@@ -145,9 +154,13 @@ public:
         });
         for (int b = 0; b < s.B; ++b) {
             const std::int64_t r = std::int64_t(b) * S;
-            surface::write_tokens(in.data.data(), row, 0, xnorm + r * D, S, D, D, scratch_);
+            {
+                SurfaceWrite w(in.surface());
+                surface::write_tokens(w.data(), row, 0, xnorm + r * D, S, D, D, scratch_);
+            }
             evaluate(kern, in);
-            const uint16_t* out = kern.output.data();
+            SurfaceRead read(kern.program->output());
+            const uint16_t* out = read.data();
             surface::read_tokens(out, S, 0, Q, o + r * Q, Q, 1.0f, 0.0f, scratch_);
             surface::read_tokens(out, S, Q, Q, q + r * Q, Q, 1.0f, 0.0f, scratch_);
             surface::read_tokens(out, S, 2 * Q, KV, k + r * KV, KV, 1.0f, 0.0f, scratch_);
@@ -172,27 +185,35 @@ public:
         InputSurface& in2 = input(k2, nullptr);
         for (int b = 0; b < s.B; ++b) {
             const std::int64_t t0 = std::int64_t(b) * S;
-            uint16_t* a = in1.data.data();
-            // Q_rot | K_tiled | V_tiled | dO, K and V tiled so that query head h reads KV head h / r.
-            surface::write_tokens(a, S, 0, q + t0 * Q, S, Q, Q, scratch_);
-            for (int h = 0; h < nh; ++h) {
-                const std::int64_t src = t0 * KV + (h / r) * hd;
-                surface::write_tokens(a + std::int64_t(Q + h * hd) * S, S, 0, k + src, S, hd, KV, scratch_);
-                surface::write_tokens(a + std::int64_t(2 * Q + h * hd) * S, S, 0, v + src, S, hd, KV, scratch_);
+            {
+                SurfaceWrite w(in1.surface());
+                uint16_t* a = w.data();
+                // Q_rot | K_tiled | V_tiled | dO, K and V tiled so that query head h reads KV head h / r.
+                surface::write_tokens(a, S, 0, q + t0 * Q, S, Q, Q, scratch_);
+                for (int h = 0; h < nh; ++h) {
+                    const std::int64_t src = t0 * KV + (h / r) * hd;
+                    surface::write_tokens(a + std::int64_t(Q + h * hd) * S, S, 0, k + src, S, hd, KV, scratch_);
+                    surface::write_tokens(a + std::int64_t(2 * Q + h * hd) * S, S, 0, v + src, S, hd, KV, scratch_);
+                }
+                surface::write_tokens(a, S, 3 * Q * S, dout + t0 * Q, S, Q, Q, scratch_);
             }
-            surface::write_tokens(a, S, 3 * Q * S, dout + t0 * Q, S, Q, Q, scratch_);
             evaluate(k1, in1);
-            // P | dP go across as they are; then Q_rot | K_tiled again.
-            uint16_t* c = in2.data.data();
-            std::memcpy(c, k1.output.data() + std::int64_t(Q) * S, sizeof(uint16_t) * std::size_t(2 * SC) * S);
-            std::memcpy(c + std::int64_t(2 * SC) * S, a, sizeof(uint16_t) * std::size_t(2 * Q) * S);
+            {  // P | dP go across as they are; then Q_rot | K_tiled again.
+                SurfaceWrite c(in2.surface());
+                SurfaceRead p(k1.program->output());
+                SurfaceRead a(in1.surface());
+                std::memcpy(c.data(), p.data() + std::int64_t(Q) * S, sizeof(uint16_t) * std::size_t(2 * SC) * S);
+                std::memcpy(c.data() + std::int64_t(2 * SC) * S, a.data(), sizeof(uint16_t) * std::size_t(2 * Q) * S);
+            }
             evaluate(k2, in2);
-            surface::read_tokens(k2.output.data(), S, 0, Q, dq + t0 * Q, Q, 1.0f, 0.0f, scratch_);
+            SurfaceRead o1(k1.program->output());
+            SurfaceRead o2(k2.program->output());
+            surface::read_tokens(o2.data(), S, 0, Q, dq + t0 * Q, Q, 1.0f, 0.0f, scratch_);
             for (int h = 0; h < nh; ++h) {  // the r query heads of a KV head sum into its gradient
                 const float beta = h % r == 0 ? 0.0f : 1.0f;
                 const std::int64_t dst = t0 * KV + (h / r) * hd;
-                surface::read_tokens(k2.output.data(), S, Q + h * hd, hd, dk + dst, KV, 1.0f, beta, scratch_);
-                surface::read_tokens(k1.output.data(), S, h * hd, hd, dv + dst, KV, 1.0f, beta, scratch_);
+                surface::read_tokens(o2.data(), S, Q + h * hd, hd, dk + dst, KV, 1.0f, beta, scratch_);
+                surface::read_tokens(o1.data(), S, h * hd, hd, dv + dst, KV, 1.0f, beta, scratch_);
             }
         }
     }
@@ -206,10 +227,14 @@ public:
             InputSurface& in = input(k, nullptr);
             for (int b = 0; b < T / S; ++b) {
                 const std::int64_t r = std::int64_t(b) * S * D;
-                surface::write_tokens(in.data.data(), 2 * S, 0, f + r, S, D, D, scratch_);
-                surface::write_tokens(in.data.data(), 2 * S, S, x2 + r, S, D, D, scratch_);
+                {
+                    SurfaceWrite w(in.surface());
+                    surface::write_tokens(w.data(), 2 * S, 0, f + r, S, D, D, scratch_);
+                    surface::write_tokens(w.data(), 2 * S, S, x2 + r, S, D, D, scratch_);
+                }
                 evaluate(k, in);
-                surface::read_tokens(k.output.data(), S, 0, D, next + r, D, 1.0f, 0.0f, scratch_);
+                SurfaceRead out(k.program->output());
+                surface::read_tokens(out.data(), S, 0, D, next + r, D, 1.0f, 0.0f, scratch_);
             }
             return;
         }
@@ -225,10 +250,14 @@ public:
         });
         for (int b = 0; b < T / S; ++b) {
             const std::int64_t t0 = std::int64_t(b) * S;
-            surface::write_tokens(in.data.data(), row, 0, f + t0 * D, S, D, D, scratch_);
-            surface::write_tokens(in.data.data(), row, S, x2 + t0 * D, S, D, D, scratch_);
+            {
+                SurfaceWrite w(in.surface());
+                surface::write_tokens(w.data(), row, 0, f + t0 * D, S, D, D, scratch_);
+                surface::write_tokens(w.data(), row, S, x2 + t0 * D, S, D, D, scratch_);
+            }
             evaluate(k, in);
-            const uint16_t* out = k.output.data();
+            SurfaceRead read(k.program->output());
+            const uint16_t* out = read.data();
             surface::read_tokens(out, S, 0, D, next + t0 * D, D, 1.0f, 0.0f, scratch_);
             surface::read_tokens(out, S, D, H, h1 + t0 * H, H, 1.0f, 0.0f, scratch_);
             surface::read_tokens(out, S, D + H, H, h3 + t0 * H, H, 1.0f, 0.0f, scratch_);
@@ -251,9 +280,14 @@ public:
     std::string kernel_report() const override {
         std::string out;
         char line[256];
-        std::snprintf(line, sizeof line, "ane-sim: %d kernel compiles (%zu kernels now), %s\n", compiles_,
+        std::snprintf(line, sizeof line, "%s: %d kernel compiles (%zu kernels now), %s\n", name().c_str(), compiles_,
                       kernels_.size(), describe_mode().c_str());
         out += line;
+        if (runtime_->compile_limit() > 0) {
+            std::snprintf(line, sizeof line, "  compiles in this process: %d of the limit %d\n",
+                          runtime_->process_compiles(), runtime_->compile_limit());
+            out += line;
+        }
         out += "  kernel         programs    calls   ms/call   total s   input bytes  output bytes  input surfaces\n";
         // Baked kernels are one program per layer: their rows add up.
         struct Row {
@@ -281,8 +315,10 @@ public:
             out += line;
         }
         std::size_t in_bytes = 0, out_bytes = 0;
-        for (const auto& [key, s] : inputs_) in_bytes += 2 * s.data.size();
-        for (const auto& [key, k] : kernels_) out_bytes += k.kernel.output_bytes();
+        for (const auto& [key, s] : inputs_) in_bytes += kernels_.at(key.first).kernel.input_bytes();
+        std::set<const CompiledProgram*> programs;
+        for (const auto& [key, k] : kernels_)
+            if (programs.insert(k.program.get()).second) out_bytes += k.kernel.output_bytes();
         std::snprintf(line, sizeof line, "  surfaces: %.2f MB of inputs (one per kernel and layer), %.2f MB of outputs (one per program)\n",
                       double(in_bytes) / 1e6, double(out_bytes) / 1e6);
         out += line;
@@ -291,10 +327,14 @@ public:
 
 private:
     DeviceOptions options_;
+    // Destroyed in reverse: the inputs (requests) before their programs, the programs before
+    // the runtime that compiled them.
+    std::unique_ptr<KernelRuntime> runtime_;
     int batch_ = 1, seq_ = 0;
     std::uint64_t version_ = 0;
     int compiles_ = 0;
     std::map<std::string, CompiledKernel> kernels_;
+    std::map<std::string, std::weak_ptr<CompiledProgram>> by_text_;  // weight-free programs, compiled once
     std::map<std::pair<std::string, const void*>, InputSurface> inputs_;
     std::vector<float> scratch_, scratch_o_;
     std::set<std::string> warned_;  // kernels whose hardware caveats were reported
@@ -302,8 +342,7 @@ private:
     bool ane_backward() const { return options_.ane_mode == AneMode::full && !options_.bake_frozen_weights; }
     bool fused_forward() const { return options_.ane_mode != AneMode::matmul && !options_.bake_frozen_weights; }
     std::string describe_mode() const {
-        return std::string("mode ") + (options_.bake_frozen_weights ? "conv (baked base)" : ane_mode_name(options_.ane_mode)) +
-               ", accumulation " + (options_.fp16_accumulate ? "fp16" : "fp32");
+        return std::string("mode ") + (options_.bake_frozen_weights ? "conv (baked base)" : ane_mode_name(options_.ane_mode));
     }
 
     // The per-sequence length of a call of M rows: the pass's S when it divides M (a batch of
@@ -311,22 +350,32 @@ private:
     int seq_for(int M) const { return seq_ > 0 && M % seq_ == 0 ? seq_ : M; }
 
     CompiledKernel& compile(const std::string& key, const std::function<mil::Kernel()>& make) {
+        // A recompiled kernel (baked weights) drops the requests bound to its old program first.
+        for (auto it = inputs_.lower_bound({key, nullptr}); it != inputs_.end() && it->first.first == key;)
+            it = inputs_.erase(it);
         CompiledKernel& k = kernels_[key];
+        k.program.reset();
         k.key = key;
         k.kernel = make();
-        mil::InterpreterOptions io;
-        io.fp16_accumulate = options_.fp16_accumulate;
+        // A program without baked weights is its text: one compile serves every kernel name.
+        if (k.kernel.blobs.empty())
+            if (auto shared = by_text_[k.kernel.text].lock()) {
+                k.program = std::move(shared);
+                return k;
+            }
+        mil::Program parsed;
         try {
-            k.program = std::make_unique<mil::Interpreter>(mil::parse_program(k.kernel.text, k.kernel.blobs), io);
+            parsed = mil::parse_program(k.kernel.text, k.kernel.blobs);
         } catch (const mil::ParseError& e) {
-            throw Error("ane-sim: kernel " + k.kernel.name + " does not compile: " + e.what());
+            throw Error(name() + ": kernel " + k.kernel.name + " does not compile: " + e.what());
         }
-        k.output.assign(std::size_t(k.program->output_type().numel()), 0);
-        ++compiles_;
-        const auto warnings = mil::hardware_warnings(k.program->program());
+        const auto warnings = mil::hardware_warnings(parsed);
         if (!warnings.empty() && warned_.insert(k.kernel.name).second)
-            log::warn("ane-sim: kernel " + k.kernel.name + " would not run as simulated on the Neural Engine: " +
+            log::warn(name() + ": kernel " + k.kernel.name + " may not run as intended on the Neural Engine: " +
                       warnings.front() + (warnings.size() > 1 ? " (and " + std::to_string(warnings.size() - 1) + " more)" : ""));
+        k.program = runtime_->compile(k.kernel, std::move(parsed));
+        if (k.kernel.blobs.empty()) by_text_[k.kernel.text] = k.program;
+        ++compiles_;
         return k;
     }
 
@@ -354,10 +403,11 @@ private:
     // one surface for the kernel), its weight regions staged by `stage` when they are stale.
     InputSurface& input(CompiledKernel& k, const void* owner, const std::function<void(uint16_t*)>& stage = {}) {
         InputSurface& s = inputs_[{k.key, owner}];
-        if (s.data.empty()) s.data.assign(std::size_t(k.program->input_type().numel()), 0);
+        if (!s.bound) s.bound = k.program->bind_input(k.kernel.name);
         if (stage && s.version != version_) {
             ScopedTimer t(profile_.kernel_s);
-            stage(s.data.data());
+            SurfaceWrite w(s.surface());
+            stage(w.data());
             s.version = version_;
         }
         return s;
@@ -365,7 +415,7 @@ private:
 
     void evaluate(CompiledKernel& k, InputSurface& in) {
         const auto t0 = std::chrono::steady_clock::now();
-        k.program->run(in.data.data(), k.output.data());
+        k.program->evaluate(*in.bound);
         const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         k.seconds += dt;
         profile_.kernel_s += dt;
@@ -380,9 +430,13 @@ private:
         const int S = k.kernel.out_spatial;
         for (int b = 0; b < M / S; ++b) {
             const std::int64_t t0 = std::int64_t(b) * S;
-            surface::write_tokens(in.data.data(), row, 0, X + t0 * in_ch, S, in_ch, in_ch, scratch_);
+            {
+                SurfaceWrite w(in.surface());
+                surface::write_tokens(w.data(), row, 0, X + t0 * in_ch, S, in_ch, in_ch, scratch_);
+            }
             evaluate(k, in);
-            surface::read_tokens(k.output.data(), S, 0, out_ch, Y + t0 * out_ch, out_ch, alpha, beta, scratch_);
+            SurfaceRead out(k.program->output());
+            surface::read_tokens(out.data(), S, 0, out_ch, Y + t0 * out_ch, out_ch, alpha, beta, scratch_);
         }
     }
 
@@ -398,10 +452,14 @@ private:
         });
         for (int b = 0; b < T / S; ++b) {
             const std::int64_t t0 = std::int64_t(b) * S;
-            surface::write_tokens(in.data.data(), row, 0, da + t0 * IC, S, IC, IC, scratch_);
-            surface::write_tokens(in.data.data(), row, S, db + t0 * IC, S, IC, IC, scratch_);
+            {
+                SurfaceWrite w(in.surface());
+                surface::write_tokens(w.data(), row, 0, da + t0 * IC, S, IC, IC, scratch_);
+                surface::write_tokens(w.data(), row, S, db + t0 * IC, S, IC, IC, scratch_);
+            }
             evaluate(k, in);
-            surface::read_tokens(k.output.data(), S, 0, OC, out + t0 * OC, OC, 1.0f, beta, scratch_);
+            SurfaceRead read(k.program->output());
+            surface::read_tokens(read.data(), S, 0, OC, out + t0 * OC, OC, 1.0f, beta, scratch_);
         }
     }
 };
@@ -409,7 +467,22 @@ private:
 }  // namespace
 
 std::unique_ptr<Device> make_ane_sim_device(const DeviceOptions& options) {
-    return std::make_unique<AneSimDevice>(options);
+    return std::make_unique<AneDevice>(options, make_interpreter_runtime(options.fp16_accumulate));
 }
+
+std::unique_ptr<Device> make_ane_device(const DeviceOptions& options) {
+    return std::make_unique<AneDevice>(options, make_apple_runtime(ane_framework_path()));
+}
+
+std::string default_ane_framework_path() {
+    return "/System/Library/PrivateFrameworks/AppleNeuralEngine.framework/AppleNeuralEngine";
+}
+
+std::string ane_framework_path() {
+    const char* path = std::getenv("ANE_FRAMEWORK");
+    return path && *path ? path : default_ane_framework_path();
+}
+
+void check_ane_framework() { probe_apple_runtime(ane_framework_path()); }
 
 }  // namespace ane
