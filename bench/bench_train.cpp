@@ -6,7 +6,7 @@
 //   torch:   our tokens/s over bench/torch_peer.py's (PyTorch, same model, threads, tokens).
 // Run with OPENBLAS_CORETYPE unset to get the CPU's best kernels; each case runs in its own
 // process so that its peak RSS is its own.
-#include <cblas.h>
+#include "ane/cblas.hpp"
 #include <unistd.h>
 
 #include <algorithm>

@@ -9,7 +9,7 @@ BUILD_DIR="${ANE_ASAN_BUILD_DIR:-build-asan}"
 if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
   cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Debug -DANE_SANITIZE=ON -DANE_BUILD_BENCH=OFF >/dev/null
 fi
-if ! cmake --build "$BUILD_DIR" -j "$(nproc)" >"$BUILD_DIR/build.log" 2>&1; then
+if ! cmake --build "$BUILD_DIR" -j "$(getconf _NPROCESSORS_ONLN)" >"$BUILD_DIR/build.log" 2>&1; then
   cat "$BUILD_DIR/build.log" >&2
   exit 1
 fi
@@ -17,4 +17,4 @@ cd "$BUILD_DIR"
 # Leak reports are on; the first error stops a test so that CI shows it.
 export ASAN_OPTIONS="${ASAN_OPTIONS:-halt_on_error=1:detect_leaks=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}"
-ctest --output-on-failure -j "$(nproc)" "$@"
+ctest --output-on-failure -j "$(getconf _NPROCESSORS_ONLN)" "$@"

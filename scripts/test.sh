@@ -4,4 +4,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 cd "${ANE_BUILD_DIR:-build}"
-ctest --output-on-failure -j "$(nproc)" "$@"
+ctest --output-on-failure -j "$(getconf _NPROCESSORS_ONLN)" "$@"

@@ -3,6 +3,7 @@
 // one-line refusal where no framework exists.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <map>
 #include <set>
 #include <sstream>
@@ -225,6 +226,9 @@ TEST(CliAne, MezoEvaluationAndGenerationEqualAneSim) {
 }
 
 TEST(CliAne, WithoutTheFrameworkEveryToolRefusesInOneLine) {
+#ifdef __APPLE__
+    GTEST_SKIP() << "macOS has the framework";
+#endif
     const std::string model = test::shared_data("stories260K-llama2c/stories260K.bin");
     ANE_REQUIRE_SHARED(model);
     test::TempDir dir;
@@ -249,6 +253,24 @@ TEST(CliAne, WithoutTheFrameworkEveryToolRefusesInOneLine) {
     EXPECT_NE(r.err.find("cannot use the framework ANE_FRAMEWORK names (" + dir.path("missing.so") + ")"),
               std::string::npos)
         << r.err;
+}
+
+// On a Mac with a Neural Engine (ANE_HARDWARE_TESTS=1): the hardware's fp16 arithmetic is not
+// the interpreter's bit for bit, so training tracks ane-sim within a tolerance.
+TEST(CliAne, TheNeuralEngineTracksAneSim) {
+#ifndef __APPLE__
+    GTEST_SKIP() << "the Neural Engine exists on Apple Silicon Macs only";
+#endif
+    if (!std::getenv("ANE_HARDWARE_TESTS")) GTEST_SKIP() << "set ANE_HARDWARE_TESTS=1 on an Apple Silicon Mac";
+    ANE_REQUIRE_SHARED(test::shared_data("tinyshakespeare/input.txt"));
+    TrainingRun run;
+    ASSERT_TRUE(run.corpus.ready);
+    const auto sim = run.train("ane-sim", run.corpus.dir.path("sim.bin"));
+    const auto ane = run.train("ane", run.corpus.dir.path("ane.bin"));
+    ASSERT_EQ(sim.exit_code, 0) << sim.err;
+    ASSERT_EQ(ane.exit_code, 0) << ane.err;
+    EXPECT_NEAR(test::report_value(ane.out, "final_loss"), test::report_value(sim.out, "final_loss"), 0.05);
+    EXPECT_NE(ane.out.find("ane: 8 kernel compiles"), std::string::npos) << ane.out;
 }
 
 }  // namespace

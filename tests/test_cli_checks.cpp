@@ -187,7 +187,7 @@ TEST(CliChecks, ValuesOutOfRangeAreUsageErrors) {
         {train + "--threads -1", "--threads"},  {train + "--save-every -2", "--save-every"},
         {train + "--stop-after 0", "--stop-after"}, {train + "--context 0", "--context"},
         {train + "--lora-rank 4 --lora-targets wz", "--lora-targets"}, {train + "--device gpu", "--device"},
-        {train + "--device ane", "--device"},   {train + "--device ane-sim --ane-mode fast", "--ane-mode"},
+        {train + "--device tpu", "--device"},   {train + "--device ane-sim --ane-mode fast", "--ane-mode"},
         {train + "--scale-growth -1", "--scale-growth"}, {mezo + "--ane-mode gpu", "--ane-mode"},
         {eval + "--ane-mode 1", "--ane-mode"},
         {mezo + "--lora-rank 0 --lora split", "--lora-rank"}, {mezo + "--epsilon 0", "--epsilon"},

@@ -66,7 +66,11 @@ std::string format_duration(double s) {
 std::size_t peak_rss_bytes() {
     struct rusage ru {};
     getrusage(RUSAGE_SELF, &ru);
+#if defined(__APPLE__)
+    return std::size_t(ru.ru_maxrss);  // bytes on macOS, kilobytes on Linux
+#else
     return std::size_t(ru.ru_maxrss) * 1024;
+#endif
 }
 
 }  // namespace ane

@@ -1,13 +1,17 @@
-// The cpu backend: float32 products on OpenBLAS, attention and elementwise kernels on OpenMP.
-#include <cblas.h>
+// The cpu backend: float32 products on OpenBLAS (Accelerate on Apple), attention and
+// elementwise kernels on OpenMP.
 #include <omp.h>
+
+#include <cstdlib>
 
 #include <thread>
 
+#include "ane/cblas.hpp"
 #include "ane/device/cpu_device.hpp"
 #include "ane/error.hpp"
 #include "ane/model/kernels.hpp"
 
+#if !defined(ANE_BLAS_ACCELERATE)
 extern "C" {
 // Declared by OpenBLAS's cblas.h in most builds; repeated here for the ones that do not.
 char* openblas_get_corename(void);
@@ -15,6 +19,7 @@ char* openblas_get_config(void);
 int openblas_get_parallel(void);
 void openblas_set_num_threads(int);
 }
+#endif
 
 namespace ane {
 
@@ -22,14 +27,23 @@ int set_compute_threads(int threads) {
     if (threads <= 0) threads = int(std::thread::hardware_concurrency());
     if (threads <= 0) threads = 1;
     omp_set_num_threads(threads);
+#if defined(ANE_BLAS_ACCELERATE)
+    // Accelerate sizes its own pool; VECLIB_MAXIMUM_THREADS (read when it starts) bounds it.
+#else
     openblas_set_num_threads(threads);
+#endif
     return threads;
 }
 
 std::string blas_description() {
+#if defined(ANE_BLAS_ACCELERATE)
+    const char* limit = std::getenv("VECLIB_MAXIMUM_THREADS");
+    return std::string("Accelerate (vecLib), threads ") + (limit ? limit : "its own");
+#else
     const int parallel = openblas_get_parallel();
     const char* mode = parallel == 2 ? "OpenMP" : parallel == 1 ? "pthreads" : "sequential";
     return std::string(openblas_get_config()) + ", kernels " + openblas_get_corename() + ", " + mode;
+#endif
 }
 
 CpuDevice::CpuDevice(int threads) : threads_(set_compute_threads(threads)) {}

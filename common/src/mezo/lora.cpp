@@ -1,6 +1,6 @@
 #include "ane/mezo/lora.hpp"
 
-#include <cblas.h>
+#include "ane/cblas.hpp"
 
 #include <cmath>
 #include <sstream>

@@ -1,6 +1,6 @@
 #include "ane/mil/interpreter.hpp"
 
-#include <cblas.h>
+#include "ane/cblas.hpp"
 
 #include <algorithm>
 #include <array>

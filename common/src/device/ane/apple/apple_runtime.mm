@@ -117,8 +117,12 @@ const Framework& load_framework(const std::string& path) {
     f.surface_class = resolve("_ANEIOSurfaceObject");
 #ifdef __APPLE__
     f.io.create = [](const void* p) { return IOSurfaceCreate(static_cast<CFDictionaryRef>(p)); };
-    f.io.lock = [](IOSurfaceRef s, std::uint32_t o, std::uint32_t* seed) { return int(IOSurfaceLock(s, o, seed)); };
-    f.io.unlock = [](IOSurfaceRef s, std::uint32_t o, std::uint32_t* seed) { return int(IOSurfaceUnlock(s, o, seed)); };
+    f.io.lock = [](IOSurfaceRef s, std::uint32_t o, std::uint32_t* seed) {
+        return int(IOSurfaceLock(s, static_cast<IOSurfaceLockOptions>(o), seed));
+    };
+    f.io.unlock = [](IOSurfaceRef s, std::uint32_t o, std::uint32_t* seed) {
+        return int(IOSurfaceUnlock(s, static_cast<IOSurfaceLockOptions>(o), seed));
+    };
     f.io.base_address = IOSurfaceGetBaseAddress;
     f.io.alloc_size = IOSurfaceGetAllocSize;
     f.io.release = CFRelease;
