@@ -21,9 +21,12 @@ namespace {
 #define ANE_STANDIN_PATH ""
 #endif
 
-// The environment that points `ane` at the stand-in, its call log, and a fault to inject.
+// The environment that points `ane` at the stand-in, its call log, and a fault to inject. The
+// kernels' directories (<tmp>/<program hash>) go beside the log: tests running in parallel
+// compile the same programs, and each process removes its directories when it exits.
 std::string standin(const std::string& log, const std::string& fault = "") {
     return std::string("ANE_FRAMEWORK=") + ANE_STANDIN_PATH + " ANE_STANDIN_LOG=" + log +
+           " TEMP=" + std::filesystem::path(log).parent_path().string() +
            (fault.empty() ? "" : " ANE_STANDIN_FAULT=" + fault) + " ";
 }
 

@@ -338,6 +338,9 @@ private:
     std::map<std::pair<std::string, const void*>, InputSurface> inputs_;
     std::vector<float> scratch_, scratch_o_;
     std::set<std::string> warned_;  // kernels whose hardware caveats were reported
+    static constexpr std::size_t kSurfaceCeiling = 220000000;
+    std::size_t input_bytes_ = 0;
+    bool warned_ceiling_ = false;
 
     bool ane_backward() const { return options_.ane_mode == AneMode::full && !options_.bake_frozen_weights; }
     bool fused_forward() const { return options_.ane_mode != AneMode::matmul && !options_.bake_frozen_weights; }
@@ -351,8 +354,10 @@ private:
 
     CompiledKernel& compile(const std::string& key, const std::function<mil::Kernel()>& make) {
         // A recompiled kernel (baked weights) drops the requests bound to its old program first.
-        for (auto it = inputs_.lower_bound({key, nullptr}); it != inputs_.end() && it->first.first == key;)
+        for (auto it = inputs_.lower_bound({key, nullptr}); it != inputs_.end() && it->first.first == key;) {
+            input_bytes_ -= kernels_.at(key).kernel.input_bytes();
             it = inputs_.erase(it);
+        }
         CompiledKernel& k = kernels_[key];
         k.program.reset();
         k.key = key;
@@ -403,7 +408,16 @@ private:
     // one surface for the kernel), its weight regions staged by `stage` when they are stale.
     InputSurface& input(CompiledKernel& k, const void* owner, const std::function<void(uint16_t*)>& stage = {}) {
         InputSurface& s = inputs_[{k.key, owner}];
-        if (!s.bound) s.bound = k.program->bind_input(k.kernel.name);
+        if (!s.bound) {
+            s.bound = k.program->bind_input(k.kernel.name);
+            input_bytes_ += k.kernel.input_bytes();
+            if (input_bytes_ > kSurfaceCeiling && !warned_ceiling_) {
+                warned_ceiling_ = true;
+                log::warn(name() + ": the input surfaces pass " + std::to_string(kSurfaceCeiling / 1000000) +
+                          " MB (a shorter --seq or --ane-mode cpu-bwd needs fewer); AutoANE reports the Neural "
+                          "Engine slowing down twofold beyond ~220 MB (spec/ane.md §7)");
+            }
+        }
         if (stage && s.version != version_) {
             ScopedTimer t(profile_.kernel_s);
             SurfaceWrite w(s.surface());
