@@ -9,7 +9,7 @@ CMAKE_EXTRA=()
 if [ "$(uname)" = Darwin ]; then
   # macOS: Homebrew's packages; BLAS is Accelerate's CBLAS (no OpenBLAS needed) and the `ane`
   # device is built with Foundation and IOSurface. Apple's clang needs Homebrew's libomp.
-  BREW_PACKAGES=(cmake pkg-config zlib zstd nlohmann-json cli11 googletest google-benchmark sentencepiece libomp "$@")
+  BREW_PACKAGES=(cmake pkg-config zlib zstd nlohmann-json cli11 googletest google-benchmark sentencepiece pcre2 utf8proc libomp "$@")
   if ! command -v brew >/dev/null; then
     echo "setup: macOS needs Homebrew (https://brew.sh) for: ${BREW_PACKAGES[*]}" >&2
     exit 1
@@ -27,6 +27,7 @@ else
     libopenblas-openmp-dev zlib1g-dev libzstd-dev nlohmann-json3-dev libcli11-dev
     libgtest-dev libgmock-dev libbenchmark-dev
     libsentencepiece-dev sentencepiece
+    libpcre2-dev libutf8proc-dev  # byte-level BPE tokenizers: pre-tokenizer regexes, NFC
     gobjc++ libgnustep-base-dev  # the `ane` runtime and the stand-in framework its tests load
     "$@"
   )

@@ -1,8 +1,10 @@
 #include "ane/tokenizer.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cstring>
 
+#include "ane/bpe_tokenizer.hpp"
 #include "ane/error.hpp"
 #include "ane/file_io.hpp"
 #include "ane/formats/gguf.hpp"
@@ -26,6 +28,10 @@ ByteCounter::ByteCounter(const Tokenizer& tok, int table_size) {
         boundary_[id] = 0;
         if (k == TokenKind::Byte) {
             base_bytes_[id] = 1;
+            continue;
+        }
+        if (tok.byte_level()) {  // the UTF-8 bytes the token decodes to; spaces are inside them
+            base_bytes_[id] = static_cast<std::int16_t>(tok.decode(std::vector<int>{id}).size());
             continue;
         }
         std::string p = tok.piece(id);
@@ -66,6 +72,8 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path) {
     const MappedFile file(path);
     const auto bytes = file.bytes();
     if (bytes.size() >= 4 && std::memcmp(bytes.data(), "GGUF", 4) == 0) return tokenizer_from_gguf(GgufFile(path));
+    const auto first = std::find_if(bytes.begin(), bytes.end(), [](auto c) { return !std::isspace(int(c)); });
+    if (first != bytes.end() && *first == '{') return load_hf_tokenizer(path);
     // llama2.c's tokenizer.bin opens with a small int32; a SentencePiece protobuf with field 1 (0x0A).
     std::int32_t head = 0;
     if (bytes.size() >= 4) std::memcpy(&head, bytes.data(), 4);

@@ -31,6 +31,8 @@ public:
     // Whether encoding puts a space before the text (SentencePiece's add_dummy_prefix;
     // llama.cpp's tokenizer.ggml.add_space_prefix). By default found by encoding "a".
     virtual bool adds_space_prefix() const;
+    // Pieces spelled in GPT-2's byte alphabet ("Ġthe"): a token's bytes are what it decodes to.
+    virtual bool byte_level() const { return false; }
 };
 
 // Parameter-golf's lookup tables: a token's UTF-8 bytes (byte-fallback tokens 1; control,
@@ -56,7 +58,8 @@ private:
     std::vector<std::uint8_t> leading_space_, boundary_;
 };
 
-// Loads a SentencePiece model, a llama2.c tokenizer.bin or a GGUF vocabulary, by content.
+// Loads a SentencePiece model, a llama2.c tokenizer.bin, a GGUF vocabulary or a Hugging Face
+// tokenizer.json, by content.
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path);
 std::unique_ptr<Tokenizer> load_sentencepiece(const std::string& path);
 std::unique_ptr<Tokenizer> sentencepiece_from_bytes(std::string_view serialized, const std::string& origin);

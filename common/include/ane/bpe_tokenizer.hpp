@@ -1,0 +1,45 @@
+#pragma once
+// Byte-level BPE as Hugging Face's tokenizers library runs it (GPT-2, Llama 3, Qwen2/3,
+// SmolLM2): added tokens matched first, NFC normalization where the file asks for it, the
+// pre-tokenizer's regexes (PCRE2, Unicode classes), each piece's bytes mapped to GPT-2's
+// printable alphabet, then merges applied by rank. Built from a `tokenizer.json`.
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "ane/tokenizer.hpp"
+
+namespace ane {
+
+struct AddedToken {
+    std::string content;
+    int id = -1;
+    bool special = true;
+    bool lstrip = false, rstrip = false;  // the token takes the whitespace on that side with it
+};
+
+struct BpeVocabulary {
+    std::vector<std::string> pieces;  // id -> token as the vocabulary spells it (byte-level alphabet)
+    std::vector<TokenKind> kinds;
+    std::vector<std::pair<std::string, std::string>> merges;  // in rank order
+    std::vector<AddedToken> added;
+    std::vector<std::string> split_patterns;  // pre-tokenizer regexes, applied in turn ("Isolated")
+    bool add_prefix_space = false;             // a space before text that does not start with one
+    bool nfc = false;                          // NFC-normalize text outside added tokens
+    bool ignore_merges = false;                // a piece that is a token is taken whole (Llama 3)
+    int bos = -1, eos = -1, unk = -1;
+};
+
+std::unique_ptr<Tokenizer> make_bpe_tokenizer(BpeVocabulary vocab, std::string origin);
+
+// A `tokenizer.json`; its eos token from `tokenizer_config.json` beside it when there is one.
+// Kinds of model, normalizer or pre-tokenizer it cannot run are errors naming them.
+std::unique_ptr<Tokenizer> load_hf_tokenizer(const std::string& path);
+std::unique_ptr<Tokenizer> hf_tokenizer_from_json(const std::string& json, const std::string& config_json,
+                                                  const std::string& origin);
+
+// GPT-2's ByteLevel pre-tokenizer regex (use_regex: true).
+extern const char* const kGpt2SplitPattern;
+
+}  // namespace ane

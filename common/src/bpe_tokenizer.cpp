@@ -1,0 +1,276 @@
+#include "ane/bpe_tokenizer.hpp"
+
+#include <utf8proc.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <queue>
+#include <unordered_map>
+
+#include "ane/error.hpp"
+#include "regex_split.hpp"
+
+namespace ane {
+
+const char* const kGpt2SplitPattern =
+    "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
+
+namespace {
+
+// GPT-2's bytes_to_unicode: printable bytes stand for themselves, the other 68 for U+0100 on.
+struct ByteAlphabet {
+    std::string of_byte[256];
+    std::unordered_map<std::uint32_t, std::uint8_t> byte_of;  // code point -> byte
+    ByteAlphabet() {
+        int next = 256;
+        for (int b = 0; b < 256; ++b) {
+            const bool printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
+            const std::uint32_t cp = printable ? std::uint32_t(b) : std::uint32_t(next++);
+            of_byte[b] = utf8(cp);
+            byte_of[cp] = std::uint8_t(b);
+        }
+    }
+    static std::string utf8(std::uint32_t cp) {
+        std::string s;
+        if (cp < 0x80) {
+            s += char(cp);
+        } else if (cp < 0x800) {
+            s += char(0xC0 | (cp >> 6));
+            s += char(0x80 | (cp & 0x3F));
+        } else {
+            s += char(0xE0 | (cp >> 12));
+            s += char(0x80 | ((cp >> 6) & 0x3F));
+            s += char(0x80 | (cp & 0x3F));
+        }
+        return s;
+    }
+};
+
+const ByteAlphabet& alphabet() {
+    static const ByteAlphabet a;
+    return a;
+}
+
+std::size_t utf8_length(unsigned char c) { return c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1; }
+
+bool is_ascii(std::string_view s) {
+    return std::all_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
+}
+
+std::string nfc(std::string_view s) {
+    if (is_ascii(s)) return std::string(s);
+    utf8proc_uint8_t* out = nullptr;
+    const auto n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(s.data()), utf8proc_ssize_t(s.size()), &out,
+                                utf8proc_option_t(UTF8PROC_STABLE | UTF8PROC_COMPOSE));
+    if (n < 0) return std::string(s);  // invalid UTF-8: left as it is
+    std::string r(reinterpret_cast<const char*>(out), std::size_t(n));
+    std::free(out);
+    return r;
+}
+
+bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
+
+class BpeTokenizer final : public Tokenizer {
+public:
+    BpeTokenizer(BpeVocabulary v, std::string origin) : v_(std::move(v)), origin_(std::move(origin)) {
+        for (int id = 0; id < int(v_.pieces.size()); ++id)
+            if (v_.kinds[std::size_t(id)] == TokenKind::Normal) index_.emplace(v_.pieces[std::size_t(id)], id);
+        for (const auto& a : v_.added) {
+            require(a.id >= 0 && a.id < int(v_.pieces.size()) && !a.content.empty(), origin_, ": added token ",
+                    a.content, " has id ", a.id, " outside the vocabulary");
+            added_by_first_[static_cast<unsigned char>(a.content[0])].push_back(&a);
+            added_ids_.emplace(a.id, &a);
+        }
+        for (auto& [first, list] : added_by_first_)  // longest first at a position
+            std::sort(list.begin(), list.end(),
+                      [](const AddedToken* a, const AddedToken* b) { return a->content.size() > b->content.size(); });
+        for (int rank = 0; rank < int(v_.merges.size()); ++rank) {
+            const auto& [a, b] = v_.merges[std::size_t(rank)];
+            const auto ia = index_.find(a), ib = index_.find(b), im = index_.find(a + b);
+            require(ia != index_.end() && ib != index_.end() && im != index_.end(), origin_, ": merge ", rank, " (",
+                    a, " ", b, ") names a token the vocabulary lacks");
+            merges_.emplace(pair_key(ia->second, ib->second), Merge{rank, im->second});
+        }
+        for (const auto& p : v_.split_patterns) splitters_.emplace_back(p);
+    }
+
+    int vocab_size() const override { return int(v_.pieces.size()); }
+
+    std::vector<int> encode(std::string_view text) const override {
+        std::vector<int> ids;
+        std::size_t start = 0;
+        for (std::size_t i = 0; i < text.size();) {
+            const AddedToken* a = added_at(text, i);
+            if (!a) {
+                ++i;
+                continue;
+            }
+            std::size_t before = i, after = i + a->content.size();
+            if (a->lstrip)
+                while (before > start && is_space(text[before - 1])) --before;
+            if (a->rstrip)
+                while (after < text.size() && is_space(text[after])) ++after;
+            encode_text(text.substr(start, before - start), ids);
+            ids.push_back(a->id);
+            i = start = after;
+        }
+        encode_text(text.substr(start), ids);
+        return ids;
+    }
+
+    std::string decode(std::span<const int> ids) const override {
+        std::string out;
+        for (int id : ids) {
+            if (id < 0 || id >= vocab_size()) continue;
+            if (const auto it = added_ids_.find(id); it != added_ids_.end()) {
+                out += it->second->content;
+                continue;
+            }
+            out += bytes_of(v_.pieces[std::size_t(id)]);
+        }
+        return out;
+    }
+
+    // decode() spells special tokens out (as Hugging Face's decode does); a stream of generated
+    // tokens prints them as nothing, as for the other tokenizers.
+    std::string token_text(int prev, int id) const override {
+        if (id < 0 || id >= vocab_size() || v_.kinds[std::size_t(id)] == TokenKind::Control) return "";
+        return Tokenizer::token_text(prev, id);
+    }
+
+    std::string piece(int id) const override { return v_.pieces.at(std::size_t(id)); }
+    TokenKind kind(int id) const override { return v_.kinds.at(std::size_t(id)); }
+    float score(int id) const override { return -float(id); }
+    int bos_id() const override { return v_.bos; }
+    int eos_id() const override { return v_.eos; }
+    bool byte_level() const override { return true; }
+    std::string describe() const override {
+        return "byte-level BPE (" + origin_ + "), " + std::to_string(vocab_size()) + " tokens, " +
+               std::to_string(v_.merges.size()) + " merges";
+    }
+
+private:
+    struct Merge {
+        int rank, id;
+    };
+    BpeVocabulary v_;
+    std::string origin_;
+    std::unordered_map<std::string, int> index_;
+    std::unordered_map<std::uint64_t, Merge> merges_;
+    std::unordered_map<unsigned char, std::vector<const AddedToken*>> added_by_first_;
+    std::unordered_map<int, const AddedToken*> added_ids_;
+    std::vector<RegexSplitter> splitters_;
+
+    static std::uint64_t pair_key(int a, int b) { return (std::uint64_t(std::uint32_t(a)) << 32) | std::uint32_t(b); }
+
+    const AddedToken* added_at(std::string_view text, std::size_t i) const {
+        const auto it = added_by_first_.find(static_cast<unsigned char>(text[i]));
+        if (it == added_by_first_.end()) return nullptr;
+        for (const AddedToken* a : it->second)
+            if (text.compare(i, a->content.size(), a->content) == 0) return a;
+        return nullptr;
+    }
+
+    // A token's bytes: its characters mapped back through the byte alphabet, or its own UTF-8
+    // when one of them is outside it (as the ByteLevel decoder does).
+    static std::string bytes_of(const std::string& piece) {
+        std::string out;
+        for (std::size_t i = 0; i < piece.size();) {
+            utf8proc_int32_t cp = 0;
+            const auto n = utf8proc_iterate(reinterpret_cast<const utf8proc_uint8_t*>(piece.data() + i),
+                                            utf8proc_ssize_t(piece.size() - i), &cp);
+            const auto it = n > 0 ? alphabet().byte_of.find(std::uint32_t(cp)) : alphabet().byte_of.end();
+            if (it == alphabet().byte_of.end()) return piece;
+            out += char(it->second);
+            i += std::size_t(n);
+        }
+        return out;
+    }
+
+    void encode_text(std::string_view raw, std::vector<int>& ids) const {
+        if (raw.empty()) return;
+        std::string text = v_.nfc ? nfc(raw) : std::string(raw);
+        if (v_.add_prefix_space && !text.empty() && text[0] != ' ') text.insert(text.begin(), ' ');
+        std::vector<std::string_view> pieces{text}, next;
+        for (const auto& s : splitters_) {
+            next.clear();
+            for (auto p : pieces) s.split(p, next);
+            pieces.swap(next);
+        }
+        std::string mapped;
+        for (auto p : pieces) {
+            mapped.clear();
+            for (char c : p) mapped += alphabet().of_byte[static_cast<unsigned char>(c)];
+            encode_word(mapped, ids);
+        }
+    }
+
+    // One pre-tokenized piece (in the byte alphabet): its characters, then the lowest-ranked
+    // adjacent pair merged (leftmost among equals) until no pair has a merge.
+    void encode_word(const std::string& word, std::vector<int>& ids) const {
+        if (v_.ignore_merges)
+            if (const auto it = index_.find(word); it != index_.end()) {
+                ids.push_back(it->second);
+                return;
+            }
+        std::vector<int> sym, prev, next;
+        for (std::size_t i = 0; i < word.size();) {
+            const std::size_t len = std::min(utf8_length(static_cast<unsigned char>(word[i])), word.size() - i);
+            const auto it = index_.find(word.substr(i, len));
+            sym.push_back(it != index_.end() ? it->second : -1);
+            i += len;
+        }
+        const int n = int(sym.size());
+        if (n == 1) {
+            push_symbol(sym[0], ids);
+            return;
+        }
+        prev.resize(std::size_t(n));
+        next.resize(std::size_t(n));
+        for (int i = 0; i < n; ++i) {
+            prev[std::size_t(i)] = i - 1;
+            next[std::size_t(i)] = i + 1 < n ? i + 1 : -1;
+        }
+        struct Candidate {
+            int rank, left, right_id, left_id;
+            bool operator>(const Candidate& o) const { return rank != o.rank ? rank > o.rank : left > o.left; }
+        };
+        std::priority_queue<Candidate, std::vector<Candidate>, std::greater<>> queue;
+        const auto consider = [&](int left) {
+            const int right = next[std::size_t(left)];
+            if (right < 0 || sym[std::size_t(left)] < 0 || sym[std::size_t(right)] < 0) return;
+            const auto it = merges_.find(pair_key(sym[std::size_t(left)], sym[std::size_t(right)]));
+            if (it != merges_.end()) queue.push({it->second.rank, left, sym[std::size_t(right)], sym[std::size_t(left)]});
+        };
+        for (int i = 0; i + 1 < n; ++i) consider(i);
+        while (!queue.empty()) {
+            const Candidate c = queue.top();
+            queue.pop();
+            const int right = next[std::size_t(c.left)];
+            // Stale: either side has merged since this candidate was queued.
+            if (right < 0 || sym[std::size_t(c.left)] != c.left_id || sym[std::size_t(right)] != c.right_id) continue;
+            sym[std::size_t(c.left)] = merges_.at(pair_key(c.left_id, c.right_id)).id;
+            sym[std::size_t(right)] = -2;  // removed
+            next[std::size_t(c.left)] = next[std::size_t(right)];
+            if (next[std::size_t(right)] >= 0) prev[std::size_t(next[std::size_t(right)])] = c.left;
+            if (prev[std::size_t(c.left)] >= 0) consider(prev[std::size_t(c.left)]);
+            consider(c.left);
+        }
+        for (int i = 0; i >= 0; i = next[std::size_t(i)]) push_symbol(sym[std::size_t(i)], ids);
+    }
+
+    // A character outside the vocabulary (byte-level ones hold all 256) is the unknown token.
+    void push_symbol(int id, std::vector<int>& ids) const {
+        if (id >= 0) ids.push_back(id);
+        else if (v_.unk >= 0) ids.push_back(v_.unk);
+    }
+};
+
+}  // namespace
+
+std::unique_ptr<Tokenizer> make_bpe_tokenizer(BpeVocabulary vocab, std::string origin) {
+    return std::make_unique<BpeTokenizer>(std::move(vocab), std::move(origin));
+}
+
+}  // namespace ane
