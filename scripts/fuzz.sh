@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-TARGETS=(blzt model_file gguf safetensors hf_folder llama2c artifact token_file config_json sentencepiece tokenize_text mil)
+TARGETS=(blzt model_file gguf safetensors hf_folder llama2c artifact token_file config_json sentencepiece tokenize_text mil hf_tokenizer)
 
 runs=""
 if [ "${1:-}" = "--runs" ]; then runs="$2"; shift 2; fi

@@ -9,6 +9,8 @@
 
 #include "ane/bpe_tokenizer.hpp"
 #include "ane/error.hpp"
+#include "ane/formats/gguf.hpp"
+#include "ane/formats/gguf_tokenizer.hpp"
 #include "test_util.hpp"
 
 namespace ane {
@@ -46,11 +48,9 @@ void expect_hf_encodings(const std::string& folder) {
     EXPECT_GT(cases, 40);
 }
 
-// llama.cpp's test files: inputs separated by "\n__ggml_vocab_test__\n", one line of ids each.
-void expect_llamacpp_encodings(const std::string& tokenizer, const std::string& inp, const std::string& out) {
-    ANE_REQUIRE_SHARED(test::shared_data(tokenizer));
-    ANE_REQUIRE_SHARED(test::shared_data(inp));
-    const auto tok = load_tokenizer(test::shared_data(tokenizer));
+// llama.cpp's test files (under ../shared/data): inputs separated by "\n__ggml_vocab_test__\n",
+// one line of ids each.
+void expect_llamacpp_encodings(const Tokenizer& tok, const std::string& inp, const std::string& out) {
     const std::string inputs = read_text(test::shared_data(inp));
     std::vector<std::string> texts;
     const std::string sep = "\n__ggml_vocab_test__\n";
@@ -65,7 +65,7 @@ void expect_llamacpp_encodings(const std::string& tokenizer, const std::string& 
         std::vector<int> want;
         std::istringstream ids(line);
         for (int id; ids >> id;) want.push_back(id);
-        EXPECT_EQ(tok->encode(texts[i]), want) << inp << " #" << i << ": " << texts[i];
+        EXPECT_EQ(tok.encode(texts[i]), want) << inp << " #" << i << ": " << texts[i];
     }
     EXPECT_GT(i, 40u);
 }
@@ -73,14 +73,51 @@ void expect_llamacpp_encodings(const std::string& tokenizer, const std::string& 
 TEST(BpeTokenizer, Qwen3MatchesHuggingFace) { expect_hf_encodings("tokenizer-qwen3"); }
 TEST(BpeTokenizer, Llama3MatchesHuggingFace) { expect_hf_encodings("tokenizer-llama3"); }
 
+// The tokenizer at a path under ../shared/data against llama.cpp's file pair `test`.inp/.out.
+void expect_llamacpp_file(const std::string& tokenizer, const std::string& test) {
+    ANE_REQUIRE_SHARED(test::shared_data(tokenizer));
+    ANE_REQUIRE_SHARED(test::shared_data(test + ".inp"));
+    expect_llamacpp_encodings(*load_tokenizer(test::shared_data(tokenizer)), test + ".inp", test + ".out");
+}
+
 TEST(BpeTokenizer, Qwen3MatchesLlamaCppQwen2Vocabulary) {
-    expect_llamacpp_encodings("tokenizer-qwen3/tokenizer.json", "tokenizer-qwen3/llamacpp-qwen2.inp",
-                              "tokenizer-qwen3/llamacpp-qwen2.out");
+    expect_llamacpp_file("tokenizer-qwen3/tokenizer.json", "tokenizer-qwen3/llamacpp-qwen2");
 }
 
 TEST(BpeTokenizer, Llama3MatchesLlamaCppLlamaBpeVocabulary) {
-    expect_llamacpp_encodings("tokenizer-llama3/tokenizer.json", "tokenizer-llama3/llamacpp-llama-bpe.inp",
-                              "tokenizer-llama3/llamacpp-llama-bpe.out");
+    expect_llamacpp_file("tokenizer-llama3/tokenizer.json", "tokenizer-llama3/llamacpp-llama-bpe");
+}
+
+TEST(BpeTokenizer, Gpt2GgufMatchesLlamaCpp) {
+    expect_llamacpp_file("llamacpp-vocab-tests/ggml-vocab-gpt-2.gguf", "llamacpp-vocab-tests/ggml-vocab-gpt-2.gguf");
+}
+
+// tokenizer.json -> GGUF gpt2 vocabulary (what export-gguf writes) -> read back: llama.cpp's
+// test strings still give llama.cpp's ids.
+TEST(BpeTokenizer, GgufExportOfQwen3AndLlama3ReadsBackTheSame) {
+    for (const auto& [folder, test] : {std::pair{"tokenizer-qwen3", "llamacpp-qwen2"},
+                                       std::pair{"tokenizer-llama3", "llamacpp-llama-bpe"}}) {
+        const std::string dir = test::shared_data(folder);
+        ANE_REQUIRE_SHARED(dir + "/tokenizer.json");
+        const auto tok = load_tokenizer(dir + "/tokenizer.json");
+        const auto kv = gguf_metadata_from_tokenizer(*tok);
+        const auto find = [&](const std::string& key) -> const GgufValue& {
+            for (const auto& [k, v] : kv)
+                if (k == key) return v;
+            throw std::runtime_error("no " + key);
+        };
+        EXPECT_EQ(find("tokenizer.ggml.model").s, "gpt2");
+        EXPECT_EQ(find("tokenizer.ggml.pre").s, std::string(test) == "llamacpp-qwen2" ? "qwen2" : "llama-bpe");
+        test::TempDir tmp;
+        const std::string path = tmp.path("vocab.gguf");
+        test::write_bytes(path, encode_vocab_only_gguf(kv));
+        const auto back = load_tokenizer(path);
+        EXPECT_EQ(back->vocab_size(), tok->vocab_size());
+        EXPECT_EQ(back->eos_id(), tok->eos_id());
+        EXPECT_EQ(back->bos_id(), tok->bos_id());
+        expect_llamacpp_encodings(*back, std::string(folder) + "/" + test + ".inp",
+                                  std::string(folder) + "/" + test + ".out");
+    }
 }
 
 TEST(BpeTokenizer, SpecialTokensAndConfig) {

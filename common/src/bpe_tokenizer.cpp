@@ -18,6 +18,25 @@ const char* const kGpt2SplitPattern =
 
 namespace {
 
+// As Llama 3's and Qwen2's tokenizer.json spell them (llama.cpp spells the same regexes with
+// character classes instead of (?i:...)).
+const char* const kLlama3Pattern =
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"
+    "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+const char* const kQwen2Pattern =
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"
+    "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
+const std::vector<std::pair<std::string, std::vector<std::string>>>& llama_cpp_pres() {
+    static const std::vector<std::pair<std::string, std::vector<std::string>>> table = {
+        {"gpt-2", {kGpt2SplitPattern}},
+        {"llama-bpe", {kLlama3Pattern}},
+        {"qwen2", {kQwen2Pattern}},
+        {"smollm", {"\\p{N}", kGpt2SplitPattern}},  // Digits (one per piece), then GPT-2's
+    };
+    return table;
+}
+
 // GPT-2's bytes_to_unicode: printable bytes stand for themselves, the other 68 for U+0100 on.
 struct ByteAlphabet {
     std::string of_byte[256];
@@ -145,6 +164,7 @@ public:
     int bos_id() const override { return v_.bos; }
     int eos_id() const override { return v_.eos; }
     bool byte_level() const override { return true; }
+    const BpeVocabulary* bpe_vocabulary() const override { return &v_; }
     std::string describe() const override {
         return "byte-level BPE (" + origin_ + "), " + std::to_string(vocab_size()) + " tokens, " +
                std::to_string(v_.merges.size()) + " merges";
@@ -268,6 +288,21 @@ private:
 };
 
 }  // namespace
+
+std::vector<std::string> split_patterns_of_llama_cpp_pre(const std::string& name) {
+    const std::string canonical = name == "default" || name == "gpt2" ? "gpt-2" : name == "llama3" ? "llama-bpe" : name;
+    for (const auto& [n, patterns] : llama_cpp_pres())
+        if (n == canonical) return patterns;
+    std::string known;
+    for (const auto& [n, patterns] : llama_cpp_pres()) known += (known.empty() ? "" : ", ") + n;
+    throw error("pre-tokenizer '", name, "' is not supported (known: ", known, ")");
+}
+
+std::string llama_cpp_pre_of(const std::vector<std::string>& split_patterns) {
+    for (const auto& [n, patterns] : llama_cpp_pres())
+        if (patterns == split_patterns) return n;
+    return "";
+}
 
 std::unique_ptr<Tokenizer> make_bpe_tokenizer(BpeVocabulary vocab, std::string origin) {
     return std::make_unique<BpeTokenizer>(std::move(vocab), std::move(origin));

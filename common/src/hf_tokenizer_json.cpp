@@ -46,12 +46,14 @@ void read_pre_tokenizer(const json& p, BpeVocabulary& v, const std::string& orig
             const json& pattern = step.at("pattern");
             require(pattern.contains("Regex"), origin, ": Split pre-tokenizer by a string is not supported");
             v.split_patterns.push_back(pattern["Regex"].get<std::string>());
+        } else if (t == "Digits") {
+            v.split_patterns.push_back(step.value("individual_digits", false) ? "\\p{N}" : "\\p{N}+");
         } else if (t == "ByteLevel") {
             byte_level = true;
             v.add_prefix_space = step.value("add_prefix_space", false);
             if (step.value("use_regex", true)) v.split_patterns.push_back(kGpt2SplitPattern);
         } else {
-            throw error(origin, ": pre-tokenizer ", t, " is not supported (byte-level BPE: Split and ByteLevel)");
+            throw error(origin, ": pre-tokenizer ", t, " is not supported (byte-level BPE: Split, Digits and ByteLevel)");
         }
     }
     require(byte_level, origin, ": a BPE model without a ByteLevel pre-tokenizer (",

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <queue>
 
+#include "ane/bpe_tokenizer.hpp"
 #include "ane/error.hpp"
 #include "ane/file_io.hpp"
 #include "ane/formats/gguf.hpp"
@@ -197,8 +198,9 @@ std::unique_ptr<Tokenizer> make_score_tokenizer(ScoreVocabulary vocab, std::stri
 std::unique_ptr<Tokenizer> tokenizer_from_gguf(const GgufFile& f) {
     const GgufValue* model = f.find("tokenizer.ggml.model");
     require(model && model->type == GgufValueType::STRING, f.path(), ": no tokenizer.ggml.model (no vocabulary)");
+    if (model->s == "gpt2") return bpe_tokenizer_from_gguf(f);
     require(model->s == "llama", f.path(), ": tokenizer model '", model->s,
-            "' is not supported (only SentencePiece 'llama' vocabularies)");
+            "' is not supported (SentencePiece 'llama' and byte-level BPE 'gpt2' vocabularies)");
     const GgufValue* tokens = f.find("tokenizer.ggml.tokens");
     require(tokens && tokens->type == GgufValueType::ARRAY && tokens->elem_type == GgufValueType::STRING, f.path(),
             ": no tokenizer.ggml.tokens");

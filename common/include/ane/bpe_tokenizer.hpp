@@ -12,6 +12,9 @@
 
 namespace ane {
 
+class GgufFile;
+struct GgufValue;
+
 struct AddedToken {
     std::string content;
     int id = -1;
@@ -39,7 +42,18 @@ std::unique_ptr<Tokenizer> load_hf_tokenizer(const std::string& path);
 std::unique_ptr<Tokenizer> hf_tokenizer_from_json(const std::string& json, const std::string& config_json,
                                                   const std::string& origin);
 
+// A GGUF's `gpt2` vocabulary, tokenized as llama.cpp does (special tokens matched in the text;
+// no normalizer); and the tokenizer.ggml.* keys that write one.
+std::unique_ptr<Tokenizer> bpe_tokenizer_from_gguf(const GgufFile& gguf);
+std::vector<std::pair<std::string, GgufValue>> gguf_metadata_from_bpe(const BpeVocabulary& vocab);
+
 // GPT-2's ByteLevel pre-tokenizer regex (use_regex: true).
 extern const char* const kGpt2SplitPattern;
+
+// llama.cpp names its pre-tokenizers (GGUF tokenizer.ggml.pre): the regexes of "gpt-2",
+// "llama-bpe", "qwen2" and "smollm", and the name of a list of regexes ("" if none fits).
+// Unknown names are errors naming them.
+std::vector<std::string> split_patterns_of_llama_cpp_pre(const std::string& name);
+std::string llama_cpp_pre_of(const std::vector<std::string>& split_patterns);
 
 }  // namespace ane

@@ -11,6 +11,7 @@
 namespace ane {
 
 enum class TokenKind { Normal, Control, Unknown, Unused, Byte };
+struct BpeVocabulary;
 
 class Tokenizer {
 public:
@@ -33,6 +34,8 @@ public:
     virtual bool adds_space_prefix() const;
     // Pieces spelled in GPT-2's byte alphabet ("Ġthe"): a token's bytes are what it decodes to.
     virtual bool byte_level() const { return false; }
+    // A byte-level BPE's vocabulary, merges and pre-tokenizer, for writers (nullptr otherwise).
+    virtual const BpeVocabulary* bpe_vocabulary() const { return nullptr; }
 };
 
 // Parameter-golf's lookup tables: a token's UTF-8 bytes (byte-fallback tokens 1; control,

@@ -1,8 +1,11 @@
 #include "ane/formats/gguf_tokenizer.hpp"
 
+#include "ane/bpe_tokenizer.hpp"
+
 namespace ane {
 
 std::vector<std::pair<std::string, GgufValue>> gguf_metadata_from_tokenizer(const Tokenizer& tok) {
+    if (const BpeVocabulary* bpe = tok.bpe_vocabulary()) return gguf_metadata_from_bpe(*bpe);
     const int n = tok.vocab_size();
     std::vector<GgufValue> tokens, scores, types;
     tokens.reserve(n);
