@@ -12,7 +12,7 @@ struct TokensOptions {
     std::string tokenizer;
     std::string output;
     std::string val_output;
-    std::string format = "raw";
+    std::string format;  // empty: raw, or shard32 when the vocabulary needs it
     double val_fraction = 0.0;
     bool bos = true;
     bool force = false;

@@ -77,13 +77,16 @@ json gguf_json(const std::string& path) {
 json tokens_json(const std::string& path) {
     const TokenFile f(path);
     const auto tokens = f.tokens();
-    const std::uint16_t max_id = f.max_id();
+    const std::uint32_t max_id = f.max_id();
+    require(max_id < (1u << 26), path, ": token id ", max_id, " is beyond any vocabulary");
     const VocabMap map = VocabMap::build(tokens, int(max_id) + 1);
+    std::uint32_t min_id = max_id;
+    for (std::size_t i = 0; i < tokens.size(); ++i) min_id = std::min(min_id, tokens[i]);
     const TokenSplit split = split_train_val(f.size());
     json j;
     j["format"] = std::string("tokens-") + token_format_name(f.format());
     j["tokens"] = f.size();
-    j["min_id"] = *std::min_element(tokens.begin(), tokens.end());
+    j["min_id"] = min_id;
     j["max_id"] = max_id;
     j["distinct_ids"] = map.compact_vocab();
     j["train_tokens"] = split.train_tokens;

@@ -17,12 +17,16 @@
 namespace ane::convert {
 
 void add_tokens_command(CLI::App& app, TokensOptions& o) {
-    auto* cmd = app.add_subcommand("tokens", "tokenize text files into a token file (uint16 ids)");
+    auto* cmd = app.add_subcommand("tokens", "tokenize text files into a token file");
     cmd->add_option("inputs", o.inputs, "text files (UTF-8; '-' reads stdin; pipes work); each one is a document")->required();
-    cmd->add_option("-t,--tokenizer", o.tokenizer, "SentencePiece .model, llama2.c tokenizer.bin or a GGUF with a vocabulary")->required();
+    cmd->add_option("-t,--tokenizer", o.tokenizer,
+                    "SentencePiece .model, llama2.c tokenizer.bin, a GGUF with a vocabulary or a Hugging Face tokenizer.json")
+        ->required();
     cmd->add_option("-o,--output", o.output, "token file to write (default for one input: beside it, corpus.txt -> corpus.bin)");
-    cmd->add_option("--format", o.format, "raw (bare uint16) or shard (256 x int32 header, magic 20240520)")
-        ->check(CLI::IsMember({"raw", "shard"}));
+    cmd->add_option("--format", o.format,
+                    "raw (bare uint16), shard (256 x int32 header, magic 20240520, uint16) or shard32 (llm.c's "
+                    "magic 20240801, uint32 ids); default raw, shard32 for vocabularies past 65536")
+        ->check(CLI::IsMember({"raw", "shard", "shard32"}));
     cmd->add_option("--val-fraction", o.val_fraction,
                     "also write the last fraction F of the tokens to a validation file")
         ->check(ane::range::between(0, 0.5));
@@ -43,7 +47,7 @@ std::string default_val_path(const std::string& output) {
 
 int run_tokens(const TokensOptions& opts) {
     TokensOptions o = opts;
-    const TokenFormat format = parse_token_format(o.format);
+    TokenFormat format = o.format.empty() ? TokenFormat::Raw : parse_token_format(o.format);
     const bool split = o.val_fraction > 0.0;
     require_usage(split || o.val_output.empty(), "--val-output needs --val-fraction");
     require_usage(!o.output.empty() || o.inputs.size() == 1, "give -o/--output: there are ", o.inputs.size(),
@@ -58,11 +62,14 @@ int run_tokens(const TokensOptions& opts) {
     announce_output(opts.output, o.output);
 
     auto tok = load_tokenizer(o.tokenizer);
-    require(tok->vocab_size() <= 65536, o.tokenizer, ": vocabulary of ", tok->vocab_size(),
-            " does not fit uint16 token files");
+    if (std::uint64_t(tok->vocab_size()) - 1 > max_token_id(format)) {
+        require_usage(o.format.empty(), "--format ", o.format, " stores ids up to ", max_token_id(format), "; ",
+                      o.tokenizer, " has ", tok->vocab_size(), " tokens: use --format shard32");
+        format = TokenFormat::Shard32;
+    }
     const ByteCounter counter(*tok);
 
-    std::vector<std::uint16_t> ids;
+    std::vector<std::uint32_t> ids;
     std::int64_t text_bytes = 0, counted_bytes = 0, text_tokens = 0;
     for (const auto& path : o.inputs) {
         const std::string text = read_text_file(path);
@@ -70,17 +77,17 @@ int run_tokens(const TokensOptions& opts) {
         const std::vector<int> doc = tok->encode(text);
         int prev = -1;
         if (o.bos && tok->bos_id() >= 0) {
-            ids.push_back(static_cast<std::uint16_t>(tok->bos_id()));
+            ids.push_back(std::uint32_t(tok->bos_id()));
             prev = tok->bos_id();
         }
-        for (int id : doc) ids.push_back(static_cast<std::uint16_t>(id));
+        for (int id : doc) ids.push_back(std::uint32_t(id));
         text_bytes += std::int64_t(text.size());
         counted_bytes += counter.count(doc, prev);
         text_tokens += std::int64_t(doc.size());
     }
     require(!ids.empty(), "the input files hold no text");
 
-    std::span<const std::uint16_t> all(ids);
+    const TokenSpan all(ids);
     std::size_t n_train = all.size();
     if (split) {
         n_train = split_train_val(all.size(), 1.0 - o.val_fraction).train_tokens;

@@ -87,7 +87,7 @@ int main(int argc, char** argv) {
         ane::require_usage(stride <= seq, "--stride ", stride, " is longer than the window (", seq,
                            ", from the model's context and the data); the range is [1, seq]");
         for (std::size_t i = 0; i < tokens.size(); ++i)
-            ane::require(tokens[i] < c.vocab, data_path, ": token ", i, " has id ", tokens[i],
+            ane::require(tokens[i] < std::uint32_t(c.vocab), data_path, ": token ", i, " has id ", tokens[i],
                          ", outside the model's vocabulary of ", c.vocab);
         std::unique_ptr<ane::Tokenizer> tok = ane::model_tokenizer(tokenizer_path, ck, model_path, /*required=*/false);
         std::optional<ane::ByteCounter> bytes;

@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
+#include <filesystem>
 
 #include "ane/error.hpp"
 #include "ane/model_file.hpp"
@@ -46,6 +48,37 @@ TEST(TokenFile, ShardRoundTripAndHeaderLayout) {
     EXPECT_EQ(f.format(), TokenFormat::Shard);
     EXPECT_TRUE(std::equal(tokens.begin(), tokens.end(), f.tokens().begin()));
     EXPECT_EQ(detect_file_kind(dir.path("s.bin")), FileKind::TokenShard);
+}
+
+TEST(TokenFile, Shard32HoldsIdsPastUint16) {
+    test::TempDir dir;
+    std::vector<std::uint32_t> tokens(501);
+    for (std::size_t i = 0; i < tokens.size(); ++i) tokens[i] = std::uint32_t((i * 104729) % 151669);
+    write_token_file(dir.path("s.bin"), tokens, TokenFormat::Shard32);
+    const auto bytes = test::read_bytes(dir.path("s.bin"));
+    ASSERT_EQ(bytes.size(), 1024u + 4 * 501);
+    std::int32_t header[3];
+    std::memcpy(header, bytes.data(), sizeof(header));
+    EXPECT_EQ(header[0], 20240801);  // llm.c's uint32 shard
+    EXPECT_EQ(header[1], 7);
+    EXPECT_EQ(header[2], 501);
+    const TokenFile f(dir.path("s.bin"));
+    EXPECT_EQ(f.format(), TokenFormat::Shard32);
+    EXPECT_TRUE(std::equal(tokens.begin(), tokens.end(), f.tokens().begin()));
+    EXPECT_EQ(f.max_id(), *std::max_element(tokens.begin(), tokens.end()));
+    EXPECT_EQ(f.tokens().subspan(100, 3)[2], tokens[102]);
+    // uint16 formats refuse what they cannot hold, naming the token, and leave no file.
+    try {
+        write_token_file(dir.path("r.bin"), tokens, TokenFormat::Raw);
+        ADD_FAILURE() << "raw accepted id " << tokens[1];
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("token 1 has id 104729"), std::string::npos) << e.what();
+    }
+    EXPECT_FALSE(std::filesystem::exists(dir.path("r.bin")));
+    // A uint16 stream written as shard32 reads back the same.
+    const auto narrow = some_tokens(300);
+    write_token_file(dir.path("w.bin"), narrow, TokenFormat::Shard32);
+    EXPECT_TRUE(std::equal(narrow.begin(), narrow.end(), TokenFile(dir.path("w.bin")).tokens().begin()));
 }
 
 TEST(TokenFile, BadFilesAreRejectedWithTheirName) {

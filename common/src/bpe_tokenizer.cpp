@@ -166,7 +166,7 @@ public:
     bool byte_level() const override { return true; }
     const BpeVocabulary* bpe_vocabulary() const override { return &v_; }
     std::string describe() const override {
-        return "byte-level BPE (" + origin_ + "), " + std::to_string(vocab_size()) + " tokens, " +
+        return "byte-level BPE, " + std::to_string(vocab_size()) + " tokens, " +
                std::to_string(v_.merges.size()) + " merges";
     }
 

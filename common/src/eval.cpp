@@ -34,7 +34,7 @@ std::vector<EvalWindow> plan_eval_windows(std::size_t n_tokens, int seq, int str
     return out;
 }
 
-EvalResult evaluate_stream(Transformer& model, std::span<const std::uint16_t> tokens,
+EvalResult evaluate_stream(Transformer& model, TokenSpan tokens,
                            const std::vector<EvalWindow>& windows, const ByteCounter* bytes,
                            const std::function<void(const EvalProgress&)>& progress) {
     const VocabMap& map = model.vocab_map();

@@ -4,15 +4,15 @@
 
 namespace ane {
 
-VocabMap VocabMap::build(std::span<const std::uint16_t> tokens, int vocab) {
-    return build(std::vector<std::span<const std::uint16_t>>{tokens}, vocab);
+VocabMap VocabMap::build(TokenSpan tokens, int vocab) {
+    return build(std::vector<TokenSpan>{tokens}, vocab);
 }
 
-VocabMap VocabMap::build(const std::vector<std::span<const std::uint16_t>>& streams, int vocab) {
+VocabMap VocabMap::build(const std::vector<TokenSpan>& streams, int vocab) {
     std::vector<std::uint8_t> present(static_cast<std::size_t>(vocab), 0);
     for (const auto& tokens : streams)
         for (std::size_t i = 0; i < tokens.size(); ++i) {
-            require(tokens[i] < vocab, "token ", i, " has id ", tokens[i], ", outside the vocabulary of ", vocab);
+            require(tokens[i] < std::uint32_t(vocab), "token ", i, " has id ", tokens[i], ", outside the vocabulary of ", vocab);
             present[tokens[i]] = 1;
         }
     VocabMap m;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "ane/model/transformer.hpp"
+#include "ane/token_file.hpp"
 #include "ane/tokenizer.hpp"
 
 namespace ane {
@@ -40,7 +41,7 @@ struct EvalProgress {
 
 // Scores `tokens` with the model in batches of up to model.max_batch() windows. The model's
 // vocabulary map decides full or compact softmax; `bytes` may be null (no bpb).
-EvalResult evaluate_stream(Transformer& model, std::span<const std::uint16_t> tokens,
+EvalResult evaluate_stream(Transformer& model, TokenSpan tokens,
                            const std::vector<EvalWindow>& windows, const ByteCounter* bytes,
                            const std::function<void(const EvalProgress&)>& progress = {});
 

@@ -5,14 +5,16 @@
 #include <span>
 #include <vector>
 
+#include "ane/token_file.hpp"
+
 namespace ane {
 
 class VocabMap {
 public:
     VocabMap() = default;
-    static VocabMap build(std::span<const std::uint16_t> tokens, int vocab);
+    static VocabMap build(TokenSpan tokens, int vocab);
     // The ids present in any of several token streams (a training and a validation file).
-    static VocabMap build(const std::vector<std::span<const std::uint16_t>>& streams, int vocab);
+    static VocabMap build(const std::vector<TokenSpan>& streams, int vocab);
     static VocabMap identity(int vocab);
 
     int full_vocab() const { return int(full_to_compact_.size()); }

@@ -58,7 +58,7 @@ TrainData open_train_data(const std::string& data, const std::string& val, int v
 WindowBatch::WindowBatch(int batch, int seq, const VocabMap& map)
     : batch_(batch), seq_(seq), map_(map), inputs_(std::size_t(batch) * seq), targets_(std::size_t(batch) * seq) {}
 
-void WindowBatch::fill(std::span<const std::uint16_t> tokens, std::size_t pos, int b) {
+void WindowBatch::fill(TokenSpan tokens, std::size_t pos, int b) {
     const std::size_t base = std::size_t(b) * seq_;
     for (int t = 0; t < seq_; ++t) {
         inputs_[base + t] = tokens[pos + t];
@@ -66,7 +66,7 @@ void WindowBatch::fill(std::span<const std::uint16_t> tokens, std::size_t pos, i
     }
 }
 
-double validation_loss(Transformer& model, std::span<const std::uint16_t> tokens, const std::vector<std::size_t>& offsets,
+double validation_loss(Transformer& model, TokenSpan tokens, const std::vector<std::size_t>& offsets,
                        WindowBatch& batch) {
     double total = 0;
     for (std::size_t i = 0; i < offsets.size(); i += batch.batch()) {

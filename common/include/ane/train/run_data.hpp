@@ -44,7 +44,7 @@ Checkpoint load_run_model(const ModelSource& source, long seed, bool load_moment
 struct TrainData {
     TokenFile train;
     std::optional<TokenFile> val_file;
-    std::span<const std::uint16_t> train_tokens, val_tokens;
+    TokenSpan train_tokens, val_tokens;
     VocabMap map;
 };
 
@@ -57,7 +57,7 @@ TrainData open_train_data(const std::string& data, const std::string& val, int v
 class WindowBatch {
 public:
     WindowBatch(int batch, int seq, const VocabMap& map);
-    void fill(std::span<const std::uint16_t> tokens, std::size_t pos, int b);
+    void fill(TokenSpan tokens, std::size_t pos, int b);
     const std::int32_t* inputs() const { return inputs_.data(); }
     const std::int32_t* targets() const { return targets_.data(); }
     int batch() const { return batch_; }
@@ -86,7 +86,7 @@ private:
 };
 
 // Mean cross-entropy over the windows at `offsets`, a batch at a time.
-double validation_loss(Transformer& model, std::span<const std::uint16_t> tokens, const std::vector<std::size_t>& offsets,
+double validation_loss(Transformer& model, TokenSpan tokens, const std::vector<std::size_t>& offsets,
                        WindowBatch& batch);
 
 }  // namespace ane
