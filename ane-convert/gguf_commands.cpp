@@ -9,6 +9,7 @@
 #include "ane/formats/gguf_tokenizer.hpp"
 #include "ane/model_file.hpp"
 #include "ane/progress.hpp"
+#include "ane/model_tokenizer.hpp"
 #include "ane/tokenizer.hpp"
 #include "ane/file_checks.hpp"
 #include "ane/log.hpp"
@@ -64,14 +65,13 @@ int run_export_gguf(const ExportGgufOptions& opts) {
     std::vector<std::pair<std::string, GgufValue>> tok_kv;
     std::string tok_source = "none";
     if (!o.tokenizer.empty()) {
-        tok_kv = gguf_metadata_from_tokenizer(*load_tokenizer(o.tokenizer));
+        tok_kv = gguf_metadata_from_tokenizer(*load_tokenizer(o.tokenizer), ck.weights.config.vocab);
         tok_source = o.tokenizer;
     } else if (!ck.tokenizer_gguf.empty()) {
         tok_kv = gguf_tokenizer_metadata(GgufFile(ck.tokenizer_gguf, o.input + " (embedded vocabulary)"));
         tok_source = "carried from " + o.input;
-    } else if (!ck.tokenizer_model.empty()) {
-        const std::string bytes(ck.tokenizer_model.begin(), ck.tokenizer_model.end());
-        tok_kv = gguf_metadata_from_tokenizer(*sentencepiece_from_bytes(bytes, o.input + " (embedded tokenizer)"));
+    } else if (const auto embedded = embedded_tokenizer(ck, o.input)) {
+        tok_kv = gguf_metadata_from_tokenizer(*embedded, ck.weights.config.vocab);
         tok_source = "carried from " + o.input;
     }
     write_gguf_model(ck, tok_kv, type, o.output);

@@ -58,13 +58,17 @@ int run_export_hf(const ExportHfOptions& opts) {
     const HfDtype dtype = parse_hf_dtype(o.dtype);
     FileChecks files(o.force);
     files.input(o.input, "the input");
-    files.output_directory(o.output, {"model.safetensors", "config.json"}, "-o/--output");
+    files.output_directory(o.output, {"model.safetensors", "config.json", "tokenizer.model", "tokenizer.json", "tokenizer_config.json"},
+                           "-o/--output");
     announce_output(opts.output, o.output);
     const Checkpoint ck = load_model(o.input);
     write_hf_model(ck, o.output, dtype);
     if (log::level() < log::Level::Info) return 0;
+    std::string tokenizer;
+    for (const auto& [name, blob] : tokenizer_files(ck))
+        if (!blob->empty() && name != "tokenizer.gguf") tokenizer += " and " + name;
     std::printf("wrote %s/model.safetensors (%s) and config.json%s\n", o.output.c_str(), o.dtype.c_str(),
-                ck.tokenizer_model.empty() ? "" : " and tokenizer.model");
+                tokenizer.c_str());
     if (ck.weights.config.residual_scale != 1.0)
         std::printf("note: residual scale %g folded into o_proj and down_proj\n", ck.weights.config.residual_scale);
     return 0;

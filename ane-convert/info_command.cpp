@@ -36,7 +36,7 @@ json model_json(const std::string& path, FileKind kind) {
         j["version"] = ck.source_version;
         j["trailer"] = ck.had_trailer;
         j["metadata"] = ck.metadata;
-        j["tokenizer_embedded"] = !ck.tokenizer_model.empty();
+        j["tokenizer_embedded"] = !ck.tokenizer_model.empty() || !ck.tokenizer_json.empty();
         if (ck.lora)
             j["lora"] = {{"rank", ck.lora->rank},
                          {"targets", lora_targets_string(ck.lora->targets)},

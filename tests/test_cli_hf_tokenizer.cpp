@@ -1,6 +1,7 @@
 // A Hugging Face tokenizer.json through the tools: a corpus tokenized with Qwen3's vocabulary
 // (151,669 ids: llm.c's uint32 shard), a model trained on it, evaluated in bits per byte and
-// sampled from, the text decoded with the same tokenizer.
+// sampled from, the text decoded with the same tokenizer; then the tokenizer carried by the
+// model through HF import, every tool, HF export and GGUF export.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -59,6 +60,35 @@ TEST(CliHfTokenizer, Qwen3VocabularyFromCorpusToGeneratedText) {
     ASSERT_EQ(r.exit_code, 0) << r.err;
     EXPECT_EQ(r.out.rfind("Once upon a time", 0), 0u) << r.out;
     EXPECT_GT(r.out.size(), std::string("Once upon a time").size());
+    const std::string generated = r.out;
+
+    // The tokenizer travels with the model: an HF folder with tokenizer.json and
+    // tokenizer_config.json imports with it, and every tool then needs no --tokenizer.
+    const std::string convert_bin = std::string(ANE_CONVERT_BIN) + " ";
+    ASSERT_EQ(test::run(convert_bin + "export-hf " + dir.path("m.bin") + " -o " + dir.path("hf") + " -q").exit_code, 0);
+    for (const char* f : {"tokenizer.json", "tokenizer_config.json"})
+        std::filesystem::copy_file(test::shared_data(std::string("tokenizer-qwen3/") + f), dir.path(std::string("hf/") + f));
+    r = test::run(convert_bin + "hf " + dir.path("hf") + " -o " + dir.path("imported.bin") + " -q");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const std::string gen_args = " --prompt 'Once upon a time' -n 8 --temperature 0 --threads 2 -q";
+    r = test::run(std::string(ANE_GENERATE_BIN) + " " + dir.path("imported.bin") + gen_args);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out, generated);
+    r = test::run(std::string(ANE_EVAL_BIN) + " " + dir.path("imported.bin") + " --data " + dir.path("q.val.bin") +
+                  " --threads 2 -q");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_GT(test::report_value(r.out, "val_bpb"), 0.5);
+    r = test::run(convert_bin + "tokens -t " + dir.path("imported.bin") + " -o " + dir.path("again.bin") +
+                  " --val-fraction 0.1 -q " + dir.path("t.txt"));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_TRUE(test::read_bytes(dir.path("again.bin")) == test::read_bytes(dir.path("q.bin")));
+    // ... goes back out with export-hf, and into GGUF as a gpt2 vocabulary padded to the rows.
+    ASSERT_EQ(test::run(convert_bin + "export-hf " + dir.path("imported.bin") + " -o " + dir.path("hf2") + " -q").exit_code, 0);
+    EXPECT_TRUE(test::read_bytes(dir.path("hf2/tokenizer.json")) == test::read_bytes(tok));
+    ASSERT_EQ(test::run(convert_bin + "export-gguf " + dir.path("imported.bin") + " -o " + dir.path("m.gguf") + " -q").exit_code, 0);
+    r = test::run(std::string(ANE_GENERATE_BIN) + " " + dir.path("m.gguf") + gen_args);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out, generated);
 }
 
 }  // namespace

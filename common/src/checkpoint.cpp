@@ -169,7 +169,7 @@ void apply_trailer(Checkpoint& ck, const Trailer& t, const std::string& path, bo
         }
     }
     if (t.json.contains("lora")) read_lora(ck, t, path);
-    for (auto [name, dst] : {std::pair{"tokenizer.model", &ck.tokenizer_model}, std::pair{"tokenizer.gguf", &ck.tokenizer_gguf}}) {
+    for (auto [name, dst] : tokenizer_files(ck)) {
         if (const TrailerBlob* tok = find_blob(name)) {
             require(tok->dtype == "u8", path, ": trailer '", name, "' must be u8 bytes");
             dst->assign(tok->bytes.begin(), tok->bytes.end());
@@ -185,6 +185,19 @@ void apply_trailer(Checkpoint& ck, const Trailer& t, const std::string& path, bo
 }
 
 }  // namespace
+
+std::vector<std::pair<std::string, std::vector<std::uint8_t>*>> tokenizer_files(Checkpoint& ck) {
+    return {{"tokenizer.model", &ck.tokenizer_model},
+            {"tokenizer.gguf", &ck.tokenizer_gguf},
+            {"tokenizer.json", &ck.tokenizer_json},
+            {"tokenizer_config.json", &ck.tokenizer_config_json}};
+}
+
+std::vector<std::pair<std::string, const std::vector<std::uint8_t>*>> tokenizer_files(const Checkpoint& ck) {
+    std::vector<std::pair<std::string, const std::vector<std::uint8_t>*>> out;
+    for (auto [name, blob] : tokenizer_files(const_cast<Checkpoint&>(ck))) out.emplace_back(name, blob);
+    return out;
+}
 
 Checkpoint read_blzt(const std::string& path, const BlztReadOptions& options) {
     MappedFile file(path);
@@ -350,7 +363,7 @@ void write_blzt(const Checkpoint& ck, const std::string& path) {
         for (const auto& [name, t] : ck.lora_adam)
             trailer.blobs.push_back({"lora_adam." + name, "f32", t.shape(), as_bytes(t)});
     }
-    for (auto [name, blob] : {std::pair{"tokenizer.model", &ck.tokenizer_model}, std::pair{"tokenizer.gguf", &ck.tokenizer_gguf}})
+    for (auto [name, blob] : tokenizer_files(ck))
         if (!blob->empty())
             trailer.blobs.push_back({name, "u8", {std::int64_t(blob->size())}, {blob->data(), blob->size()}});
     const auto head = encode_trailer_head(trailer);

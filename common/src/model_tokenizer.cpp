@@ -1,10 +1,21 @@
 #include "ane/model_tokenizer.hpp"
 
+#include "ane/bpe_tokenizer.hpp"
 #include "ane/error.hpp"
 #include "ane/formats/gguf.hpp"
 #include "ane/score_tokenizer.hpp"
 
 namespace ane {
+
+std::unique_ptr<Tokenizer> embedded_tokenizer(const Checkpoint& ck, const std::string& model_path) {
+    const std::string origin = model_path + " (its embedded tokenizer)";
+    const auto text = [](const std::vector<std::uint8_t>& b) { return std::string(b.begin(), b.end()); };
+    if (!ck.tokenizer_json.empty())
+        return hf_tokenizer_from_json(text(ck.tokenizer_json), text(ck.tokenizer_config_json), origin);
+    if (!ck.tokenizer_model.empty()) return sentencepiece_from_bytes(text(ck.tokenizer_model), origin);
+    if (!ck.tokenizer_gguf.empty()) return tokenizer_from_gguf(GgufFile(ck.tokenizer_gguf, model_path + " (its embedded vocabulary)"));
+    return nullptr;
+}
 
 std::unique_ptr<Tokenizer> model_tokenizer(const std::string& tokenizer_path, const Checkpoint& ck,
                                            const std::string& model_path, bool required) {
@@ -13,17 +24,14 @@ std::unique_ptr<Tokenizer> model_tokenizer(const std::string& tokenizer_path, co
     std::string origin = tokenizer_path;
     if (!tokenizer_path.empty()) {
         tok = load_tokenizer(tokenizer_path);
-    } else if (!ck.tokenizer_model.empty()) {
+    } else if (auto embedded = embedded_tokenizer(ck, model_path)) {
+        tok = std::move(embedded);
         origin = model_path + " (its embedded tokenizer)";
-        tok = sentencepiece_from_bytes(std::string(ck.tokenizer_model.begin(), ck.tokenizer_model.end()), origin);
-    } else if (!ck.tokenizer_gguf.empty()) {
-        origin = model_path + " (its embedded vocabulary)";
-        tok = tokenizer_from_gguf(GgufFile(ck.tokenizer_gguf, origin));
     } else {
         if (!required) return nullptr;
         throw error(model_path,
-                    ": carries no tokenizer; give --tokenizer (a SentencePiece .model, llama2.c tokenizer.bin or a "
-                    "GGUF with a vocabulary)");
+                    ": carries no tokenizer; give --tokenizer (a SentencePiece .model, llama2.c tokenizer.bin, a "
+                    "GGUF with a vocabulary or a tokenizer.json)");
     }
     // Models pad their embedding past the tokenizer (Qwen: 151,936 rows for 151,669 tokens);
     // more padding than 1/64 of the rows means the tokenizer belongs to another model.

@@ -8,6 +8,8 @@
 #include "ane/error.hpp"
 #include "ane/file_io.hpp"
 #include "ane/formats/gguf.hpp"
+#include "ane/model_file.hpp"
+#include "ane/model_tokenizer.hpp"
 #include "ane/score_tokenizer.hpp"
 
 namespace ane {
@@ -69,6 +71,13 @@ bool Tokenizer::adds_space_prefix() const {
 }
 
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path) {
+    // A model file: the tokenizer it carries.
+    const FileKind kind = detect_file_kind(path);
+    if (kind == FileKind::Blzt || kind == FileKind::Artifact || kind == FileKind::HuggingFace) {
+        auto tok = embedded_tokenizer(load_model(path), path);
+        require(tok != nullptr, path, ": this model carries no tokenizer");
+        return tok;
+    }
     const MappedFile file(path);
     const auto bytes = file.bytes();
     if (bytes.size() >= 4 && std::memcmp(bytes.data(), "GGUF", 4) == 0) return tokenizer_from_gguf(GgufFile(path));

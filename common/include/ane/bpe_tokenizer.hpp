@@ -45,7 +45,7 @@ std::unique_ptr<Tokenizer> hf_tokenizer_from_json(const std::string& json, const
 // A GGUF's `gpt2` vocabulary, tokenized as llama.cpp does (special tokens matched in the text;
 // no normalizer); and the tokenizer.ggml.* keys that write one.
 std::unique_ptr<Tokenizer> bpe_tokenizer_from_gguf(const GgufFile& gguf);
-std::vector<std::pair<std::string, GgufValue>> gguf_metadata_from_bpe(const BpeVocabulary& vocab);
+std::vector<std::pair<std::string, GgufValue>> gguf_metadata_from_bpe(const BpeVocabulary& vocab, int rows = 0);
 
 // GPT-2's ByteLevel pre-tokenizer regex (use_regex: true).
 extern const char* const kGpt2SplitPattern;

@@ -44,6 +44,8 @@ struct Checkpoint {
     nlohmann::json metadata = nlohmann::json::object();  // free-form, kept in the trailer
     std::vector<std::uint8_t> tokenizer_model;           // a SentencePiece model, kept in the trailer
     std::vector<std::uint8_t> tokenizer_gguf;            // a vocabulary-only GGUF (from a GGUF source)
+    std::vector<std::uint8_t> tokenizer_json;            // a Hugging Face tokenizer.json (from an HF source)
+    std::vector<std::uint8_t> tokenizer_config_json;     // and its tokenizer_config.json (eos, chat template)
     // LoRA adapters over the (unmerged) weights, and the optimizer moments of a backprop-LoRA
     // run keyed "m.<tensor>" / "v.<tensor>" (adapters and RMS gains); both in the trailer.
     std::optional<Lora> lora;
@@ -52,6 +54,10 @@ struct Checkpoint {
     int source_version = 4;
     bool had_trailer = false;
 };
+
+// The embedded tokenizer files, by the names they carry in a trailer, an artifact or an HF folder.
+std::vector<std::pair<std::string, std::vector<std::uint8_t>*>> tokenizer_files(Checkpoint& ck);
+std::vector<std::pair<std::string, const std::vector<std::uint8_t>*>> tokenizer_files(const Checkpoint& ck);
 
 struct BlztReadOptions {
     bool load_moments = false;  // Adam moments are 2/3 of the file; skip them unless resuming

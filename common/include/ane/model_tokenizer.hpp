@@ -11,6 +11,10 @@
 
 namespace ane {
 
+// The tokenizer the model file carries (tokenizer.json, SentencePiece model or GGUF
+// vocabulary), or nullptr.
+std::unique_ptr<Tokenizer> embedded_tokenizer(const Checkpoint& ck, const std::string& model_path);
+
 // Returns nullptr when there is none and `required` is false.
 std::unique_ptr<Tokenizer> model_tokenizer(const std::string& tokenizer_path, const Checkpoint& ck,
                                            const std::string& model_path, bool required);

@@ -61,8 +61,8 @@ private:
     std::vector<std::uint8_t> leading_space_, boundary_;
 };
 
-// Loads a SentencePiece model, a llama2.c tokenizer.bin, a GGUF vocabulary or a Hugging Face
-// tokenizer.json, by content.
+// Loads a SentencePiece model, a llama2.c tokenizer.bin, a GGUF vocabulary, a Hugging Face
+// tokenizer.json, or the tokenizer a model file carries, by content.
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path);
 std::unique_ptr<Tokenizer> load_sentencepiece(const std::string& path);
 std::unique_ptr<Tokenizer> sentencepiece_from_bytes(std::string_view serialized, const std::string& origin);

@@ -184,7 +184,7 @@ PackReport write_artifact(const Checkpoint& ck, const std::string& path, Artifac
         report.tensors.push_back(rep);
         report.float_bytes += t.bytes();
     });
-    for (auto [name, bytes] : {std::pair{"tokenizer.model", &ck.tokenizer_model}, std::pair{"tokenizer.gguf", &ck.tokenizer_gguf}})
+    for (auto [name, bytes] : tokenizer_files(ck))
         if (!bytes->empty()) blobs.push_back({name, "u8", {std::int64_t(bytes->size())}, *bytes});
     nlohmann::json header;
     header["config"] = c;
@@ -273,9 +273,8 @@ Checkpoint read_artifact(const std::string& path) {
         require(off <= data_size && nbytes <= data_size - off, path, ": tensor '", name, "' lies outside the payload");
         const std::uint8_t* b = raw.data() + data_start + off;
         if (enc == "u8") {
-            std::vector<std::uint8_t> bytes(b, b + nbytes);
-            if (name == "tokenizer.model") ck.tokenizer_model = std::move(bytes);
-            else if (name == "tokenizer.gguf") ck.tokenizer_gguf = std::move(bytes);
+            for (auto [file, dst] : tokenizer_files(ck))
+                if (name == file) dst->assign(b, b + nbytes);
             continue;
         }
         Tensor* dst = ck.weights.find(name);

@@ -56,7 +56,7 @@ std::unique_ptr<Tokenizer> bpe_tokenizer_from_gguf(const GgufFile& f) {
     return make_bpe_tokenizer(std::move(v), f.path());
 }
 
-std::vector<std::pair<std::string, GgufValue>> gguf_metadata_from_bpe(const BpeVocabulary& v) {
+std::vector<std::pair<std::string, GgufValue>> gguf_metadata_from_bpe(const BpeVocabulary& v, int rows) {
     const std::string pre = llama_cpp_pre_of(v.split_patterns);
     require(!pre.empty(), "this tokenizer's pre-tokenizer has no llama.cpp name (llama.cpp knows gpt-2, llama-bpe, "
                           "qwen2, smollm among those this suite runs); it cannot be written to GGUF");
@@ -69,6 +69,10 @@ std::vector<std::pair<std::string, GgufValue>> gguf_metadata_from_bpe(const BpeV
         types.push_back(GgufValue::of_i32(type));
     }
     for (const auto& a : v.added) types[std::size_t(a.id)] = GgufValue::of_i32(a.special ? kControl : kUserDefined);
+    for (int id = int(v.pieces.size()); id < rows; ++id) {
+        tokens.push_back(GgufValue::of_string("[PAD" + std::to_string(id) + "]"));
+        types.push_back(GgufValue::of_i32(kUnused));
+    }
     for (const auto& [a, b] : v.merges) merges.push_back(GgufValue::of_string(a + " " + b));
     std::vector<std::pair<std::string, GgufValue>> kv = {
         {"tokenizer.ggml.model", GgufValue::of_string("gpt2")},

@@ -4,8 +4,8 @@
 
 namespace ane {
 
-std::vector<std::pair<std::string, GgufValue>> gguf_metadata_from_tokenizer(const Tokenizer& tok) {
-    if (const BpeVocabulary* bpe = tok.bpe_vocabulary()) return gguf_metadata_from_bpe(*bpe);
+std::vector<std::pair<std::string, GgufValue>> gguf_metadata_from_tokenizer(const Tokenizer& tok, int rows) {
+    if (const BpeVocabulary* bpe = tok.bpe_vocabulary()) return gguf_metadata_from_bpe(*bpe, rows);
     const int n = tok.vocab_size();
     std::vector<GgufValue> tokens, scores, types;
     tokens.reserve(n);

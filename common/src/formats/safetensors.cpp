@@ -2,6 +2,7 @@
 
 #include <cstring>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <set>
 
@@ -225,10 +226,14 @@ Checkpoint read_hf_model(const std::string& path) {
     }
     ck.metadata["source"] = {{"format", "hf"}, {"path", path}};
     ck.metadata["hf_config"] = cj;
-    const fs::path sp = dir / "tokenizer.model";
-    if (fs::exists(sp)) {
-        const std::string bytes = read_text_file(sp.string());
-        ck.tokenizer_model.assign(bytes.begin(), bytes.end());
+    // The tokenizer travels with the model: tokenizer.model (SentencePiece) or tokenizer.json
+    // (with tokenizer_config.json) from the same folder.
+    for (auto [name, dst] : {std::pair{"tokenizer.model", &ck.tokenizer_model}, std::pair{"tokenizer.json", &ck.tokenizer_json},
+                             std::pair{"tokenizer_config.json", &ck.tokenizer_config_json}}) {
+        const fs::path file = dir / name;
+        if (!fs::exists(file)) continue;
+        const std::string bytes = read_text_file(file.string());
+        dst->assign(bytes.begin(), bytes.end());
     }
     ck.state.total_steps = 0;
     return ck;
@@ -345,15 +350,16 @@ void write_hf_model(const Checkpoint& ck, const std::string& dir, HfDtype dtype)
     AtomicWriter config((fs::path(dir) / "config.json").string());
     config.write(text.data(), text.size());
     config.finish();
-    std::optional<AtomicWriter> tokenizer;
-    if (!ck.tokenizer_model.empty()) {
-        tokenizer.emplace((fs::path(dir) / "tokenizer.model").string());
-        tokenizer->write(ck.tokenizer_model.data(), ck.tokenizer_model.size());
-        tokenizer->finish();
+    std::vector<std::unique_ptr<AtomicWriter>> tokenizer;
+    for (auto [name, blob] : tokenizer_files(ck)) {
+        if (blob->empty() || name == "tokenizer.gguf") continue;  // a GGUF vocabulary has no HF file
+        tokenizer.push_back(std::make_unique<AtomicWriter>((fs::path(dir) / name).string()));
+        tokenizer.back()->write(blob->data(), blob->size());
+        tokenizer.back()->finish();
     }
     weights.publish();
     config.publish();
-    if (tokenizer) tokenizer->publish();
+    for (auto& t : tokenizer) t->publish();
 }
 
 }  // namespace ane

@@ -9,7 +9,9 @@
 
 namespace ane {
 
-// llama.cpp's SentencePiece ("llama") vocabulary: tokens, scores, token types, special ids.
-std::vector<std::pair<std::string, GgufValue>> gguf_metadata_from_tokenizer(const Tokenizer& tok);
+// llama.cpp's SentencePiece ("llama") vocabulary: tokens, scores, token types, special ids; or
+// its byte-level BPE ("gpt2") one for such tokenizers, padded to `rows` tokens with unused
+// "[PAD<id>]" tokens as llama.cpp's converter does for models whose embedding is padded (Qwen).
+std::vector<std::pair<std::string, GgufValue>> gguf_metadata_from_tokenizer(const Tokenizer& tok, int rows = 0);
 
 }  // namespace ane
