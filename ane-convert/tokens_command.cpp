@@ -1,5 +1,8 @@
 // `ane-convert tokens`: text files to a token file with a SentencePiece model.
 #include <CLI/CLI.hpp>
+#include <omp.h>
+
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 
@@ -71,10 +74,13 @@ int run_tokens(const TokensOptions& opts) {
 
     std::vector<std::uint32_t> ids;
     std::int64_t text_bytes = 0, counted_bytes = 0, text_tokens = 0;
+    double encode_seconds = 0;
     for (const auto& path : o.inputs) {
         const std::string text = read_text_file(path);
         log::info("tokenizing ", path, " (", text.size(), " bytes)");
+        const auto t0 = std::chrono::steady_clock::now();
         const std::vector<int> doc = tok->encode(text);
+        encode_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         int prev = -1;
         if (o.bos && tok->bos_id() >= 0) {
             ids.push_back(std::uint32_t(tok->bos_id()));
@@ -106,6 +112,9 @@ int run_tokens(const TokensOptions& opts) {
     std::printf("text: %lld bytes in %zu file(s), %lld tokens; %.3f bytes per token (%lld bytes by the bits-per-byte rule)\n",
                 static_cast<long long>(text_bytes), o.inputs.size(), static_cast<long long>(text_tokens),
                 text_tokens ? double(text_bytes) / double(text_tokens) : 0.0, static_cast<long long>(counted_bytes));
+    std::printf("speed: %.1f MB/s encoding (%.3f s, up to %d threads)\n",
+                encode_seconds > 0 ? double(text_bytes) / 1e6 / encode_seconds : 0.0, encode_seconds,
+                omp_get_max_threads());
     return 0;
 }
 

@@ -123,3 +123,21 @@ TEST(Tokenizer, BadModelFilesAreClearErrors) {
         EXPECT_NE(std::string(e.what()).find("junk.model"), std::string::npos);
     }
 }
+
+// The score-merge tokenizer (llama.cpp's GGUF `llama` vocabulary, words merged on their own)
+// gives SentencePiece's own ids for the same Llama 2 vocabulary on a long text.
+TEST(Tokenizer, ScoreMergeMatchesSentencePieceOnABook) {
+    const std::string gguf = test::shared_data("llamacpp-vocab-tests/ggml-vocab-llama-spm.gguf");
+    const std::string model = test::shared_data("tokenizer-llama2-sentencepiece/tokenizer.model");
+    const std::string book = test::shared_data("corpus-war-and-peace/war-and-peace.txt");
+    ANE_REQUIRE_SHARED(gguf);
+    ANE_REQUIRE_SHARED(model);
+    ANE_REQUIRE_SHARED(book);
+    auto bytes = test::read_bytes(book);
+    bytes.resize(200000);
+    const std::string text(bytes.begin(), bytes.end());
+    const auto ours = load_tokenizer(gguf)->encode(text);
+    const auto spm = load_tokenizer(model)->encode(text);
+    ASSERT_EQ(ours.size(), spm.size());
+    EXPECT_TRUE(ours == spm);
+}

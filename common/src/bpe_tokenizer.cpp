@@ -1,5 +1,6 @@
 #include "ane/bpe_tokenizer.hpp"
 
+#include <omp.h>
 #include <utf8proc.h>
 
 #include <algorithm>
@@ -218,12 +219,28 @@ private:
             for (auto p : pieces) s.split(p, next);
             pieces.swap(next);
         }
-        std::string mapped;
-        for (auto p : pieces) {
-            mapped.clear();
-            for (char c : p) mapped += alphabet().of_byte[static_cast<unsigned char>(c)];
-            encode_word(mapped, ids);
+        // BPE per piece, each distinct piece once per thread (most pieces repeat); many pieces
+        // are shared out in order across the threads, and their ids joined in that order.
+        const std::size_t n = pieces.size();
+        const int threads = n >= 8192 ? omp_get_max_threads() : 1;
+        std::vector<std::vector<int>> part(static_cast<std::size_t>(threads));
+#pragma omp parallel num_threads(threads)
+        {
+            const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+            std::unordered_map<std::string_view, std::vector<int>> cache;
+            std::string mapped;
+            std::vector<int>& out = part[std::size_t(t)];
+            for (std::size_t i = n * std::size_t(t) / std::size_t(nt); i < n * std::size_t(t + 1) / std::size_t(nt); ++i) {
+                auto [it, fresh] = cache.try_emplace(pieces[i]);
+                if (fresh) {
+                    mapped.clear();
+                    for (char c : pieces[i]) mapped += alphabet().of_byte[static_cast<unsigned char>(c)];
+                    encode_word(mapped, it->second);
+                }
+                out.insert(out.end(), it->second.begin(), it->second.end());
+            }
         }
+        for (const auto& p : part) ids.insert(ids.end(), p.begin(), p.end());
     }
 
     // One pre-tokenized piece (in the byte alphabet): its characters, then the lowest-ranked

@@ -41,6 +41,24 @@ public:
             }
             if (v_.kinds[std::size_t(id)] == TokenKind::Normal) index_.emplace(v_.pieces[std::size_t(id)], id);
         }
+        // Every pair of ids whose texts join into a piece, so that merging looks up two ids
+        // instead of building and hashing a string.
+        std::unordered_map<std::string, std::vector<int>> ids_of_text;
+        for (int id = 0; id < int(v_.pieces.size()); ++id) ids_of_text[v_.pieces[std::size_t(id)]].push_back(id);
+        for (const auto& [text, merged] : index_)
+            for (std::size_t k = 1; k < text.size(); ++k) {
+                const auto l = ids_of_text.find(text.substr(0, k)), r = ids_of_text.find(text.substr(k));
+                if (l == ids_of_text.end() || r == ids_of_text.end()) continue;
+                for (int a : l->second)
+                    for (int b : r->second) pair_merge_.emplace(pair_key(a, b), merged);
+            }
+        // When no piece has a space after another character, no merge crosses the start of a
+        // word: words are merged on their own, each distinct word once.
+        const std::string space = v_.space_marker ? std::string(kMarker) : std::string(" ");
+        words_ = true;
+        for (const auto& [text, id] : index_)
+            for (std::size_t at = text.find(space, 1); at != std::string::npos && words_; at = text.find(space, at + 1))
+                if (at < space.size() || text.compare(at - space.size(), space.size(), space) != 0) words_ = false;
     }
 
     int vocab_size() const override { return int(v_.pieces.size()); }
@@ -50,7 +68,25 @@ public:
         const std::string space = v_.space_marker ? std::string(kMarker) : std::string(" ");
         if (v_.add_dummy_prefix && !text.empty()) s += space;
         for (char ch : text) s += ch == ' ' ? space : std::string(1, ch);
-        // One symbol per UTF-8 character, or its bytes when the character is not a piece.
+        if (!words_) return encode_symbols(s);
+        std::vector<int> ids;
+        std::unordered_map<std::string_view, std::vector<int>> cache;
+        const std::string_view all(s);
+        for (std::size_t start = 0; start < all.size();) {
+            // A word: spaces, then everything up to the next space after a non-space.
+            std::size_t end = start;
+            while (end < all.size() && all.compare(end, space.size(), space) == 0) end += space.size();
+            while (end < all.size() && all.compare(end, space.size(), space) != 0) ++end;
+            auto [it, fresh] = cache.try_emplace(all.substr(start, end - start));
+            if (fresh) it->second = encode_symbols(std::string(it->first));
+            ids.insert(ids.end(), it->second.begin(), it->second.end());
+            start = end;
+        }
+        return ids;
+    }
+
+    // One symbol per UTF-8 character, or its bytes when the character is not a piece; then merged.
+    std::vector<int> encode_symbols(const std::string& s) const {
         std::vector<int> ids;
         for (std::size_t i = 0; i < s.size();) {
             std::size_t len = 1;
@@ -93,8 +129,8 @@ public:
             if (left < 0) return;
             const int right = next[std::size_t(left)];
             if (right < 0) return;
-            const auto it = index_.find(text_of(id[std::size_t(left)]) + text_of(id[std::size_t(right)]));
-            if (it == index_.end()) return;
+            const auto it = pair_merge_.find(pair_key(id[std::size_t(left)], id[std::size_t(right)]));
+            if (it == pair_merge_.end()) return;
             queue.push({v_.scores[std::size_t(it->second)], left, right, id[std::size_t(left)], id[std::size_t(right)],
                         it->second});
         };
@@ -181,7 +217,10 @@ private:
     ScoreVocabulary v_;
     std::string origin_;
     std::unordered_map<std::string, int> index_;
+    std::unordered_map<std::uint64_t, int> pair_merge_;
+    bool words_ = false;
     int byte_ids_[256] = {};
+    static std::uint64_t pair_key(int a, int b) { return (std::uint64_t(std::uint32_t(a)) << 32) | std::uint32_t(b); }
     friend std::unique_ptr<Tokenizer> make_score_tokenizer(ScoreVocabulary, std::string);
 };
 
