@@ -1,5 +1,6 @@
 // `ane-convert gguf` (GGUF -> BLZT) and `ane-convert export-gguf` (any model -> GGUF).
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 #include <cstdio>
 
 #include "ane/checkpoint.hpp"
@@ -73,6 +74,12 @@ int run_export_gguf(const ExportGgufOptions& opts) {
     } else if (const auto embedded = embedded_tokenizer(ck, o.input)) {
         tok_kv = gguf_metadata_from_tokenizer(*embedded, ck.weights.config.vocab);
         tok_source = "carried from " + o.input;
+    }
+    // An instruct model's chat template goes along, as llama.cpp's converter writes it.
+    if (!tok_kv.empty() && ck.tokenizer_gguf.empty() && !ck.tokenizer_config_json.empty()) {
+        const auto config = nlohmann::json::parse(ck.tokenizer_config_json.begin(), ck.tokenizer_config_json.end(), nullptr, false);
+        if (config.is_object() && config.value("chat_template", nlohmann::json()).is_string())
+            tok_kv.push_back({"tokenizer.chat_template", GgufValue::of_string(config["chat_template"].get<std::string>())});
     }
     write_gguf_model(ck, tok_kv, type, o.output);
     if (log::level() < log::Level::Info) return 0;

@@ -1,9 +1,12 @@
 // ane-generate: text from a prompt with a KV cache, from any model file the suite reads.
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <iostream>
+#include <optional>
 #include <sstream>
 #include <nlohmann/json.hpp>
 
+#include "ane/chat_template.hpp"
 #include "ane/cli.hpp"
 #include "ane/device/device.hpp"
 #include "ane/error.hpp"
@@ -23,7 +26,8 @@ int main(int argc, char** argv) {
     std::string model_path, prompt, prompt_file, tokenizer_path, device_name = "cpu", ane_mode = "full";
     int n = 256, threads = 0, context = 0;
     ane::SamplerConfig sc;
-    bool seed_given = false;
+    bool seed_given = false, chat = false, no_think = false;
+    std::string system_prompt;
     ane::Verbosity verbosity;
     namespace r = ane::range;
     app.add_option("model", model_path, "any model file: BLZT, GGUF, artifact, Hugging Face, llama2.c")->required();
@@ -31,7 +35,14 @@ int main(int argc, char** argv) {
     app.add_option("--prompt-file", prompt_file, "one prompt per line ('-' reads stdin); writes one JSON object per line");
     app.add_option("-n,--n-predict", n, "most tokens to generate (default 256)")->check(r::between(0, 1 << 24));
     app.add_option("-t,--tokenizer", tokenizer_path,
-                   "SentencePiece .model, llama2.c tokenizer.bin or a GGUF vocabulary (default: the model's own)");
+                   "SentencePiece .model, llama2.c tokenizer.bin, a GGUF vocabulary or a tokenizer.json (default: the "
+                   "model's own)");
+    app.add_flag("--chat", chat,
+                 "instruct models: the prompt is a user message in the model's chat template (ChatML, Qwen3, Llama 3; "
+                 "from its tokenizer_config.json) and the reply stops at the end of the turn; without --prompt each "
+                 "line of stdin is a turn of one conversation");
+    app.add_option("--system", system_prompt, "--chat: a system message");
+    app.add_flag("--no-think", no_think, "--chat with Qwen3: reply without a <think> block");
     app.add_option("--temperature", sc.temperature, "0 = greedy (default 0.8)")->check(r::between(0, 100));
     app.add_option("--top-k", sc.top_k, "keep the k most likely tokens, 0 = all (default 40)")->check(r::non_negative());
     app.add_option("--top-p", sc.top_p, "nucleus: the smallest set with this much probability, 1 = off (default 0.9)")
@@ -51,6 +62,8 @@ int main(int argc, char** argv) {
     if (!seed_given) sc.seed = std::uint64_t(std::time(nullptr));
     return ane::run_tool("ane-generate", [&] {
         ane::require_usage(prompt_file.empty() || prompt_opt->count() == 0, "give --prompt or --prompt-file, not both");
+        ane::require_usage(chat || (system_prompt.empty() && !no_think), "--system and --no-think need --chat");
+        ane::require_usage(!chat || prompt_file.empty(), "--chat takes --prompt or turns on stdin, not --prompt-file");
         ane::check_device(device_name);
         const ane::DeviceOptions device_opts = ane::device_options(threads, ane_mode);
         ane::FileChecks files(false);
@@ -69,10 +82,18 @@ int main(int argc, char** argv) {
         std::vector<int> stops;
         if (tok->eos_id() >= 0) stops.push_back(tok->eos_id());
         if (tok->bos_id() >= 0) stops.push_back(tok->bos_id());  // llama2.c: BOS delimits sequences
+        std::optional<ane::ChatTemplate> chat_template;
+        if (chat) {
+            chat_template = ane::model_chat_template(ck, model_path, tokenizer_path);
+            const auto end = tok->encode(chat_template->end_of_turn);
+            ane::require(end.size() == 1, model_path, ": its tokenizer has no single token ", chat_template->end_of_turn,
+                         " to end a chat turn");
+            stops.push_back(end[0]);
+        }
 
         auto encode_prompt = [&](const std::string& text) {
             std::vector<std::int32_t> ids;
-            if (tok->bos_id() >= 0) ids.push_back(tok->bos_id());
+            if (tok->bos_id() >= 0 && !chat) ids.push_back(tok->bos_id());  // a chat template writes its own
             for (int id : tok->encode(text)) ids.push_back(id);
             ane::require(!ids.empty(), "the prompt is empty and the vocabulary has no BOS token to start from");
             ane::require(int(ids.size()) < ctx, "the prompt has ", ids.size(), " tokens; the context holds ", ctx);
@@ -106,6 +127,29 @@ int main(int argc, char** argv) {
                                         .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
                                         .c_str());
                 std::fflush(stdout);
+            }
+            return 0;
+        }
+        if (chat) {
+            std::vector<ane::ChatMessage> messages;
+            if (!system_prompt.empty()) messages.push_back({"system", system_prompt});
+            const auto reply = [&](const std::string& user) {
+                messages.push_back({"user", user});
+                const auto [ids, completion, r] =
+                    run(chat_template->render(messages, /*add_generation_prompt=*/true, !no_think), true);
+                std::printf("\n");
+                std::fflush(stdout);
+                messages.push_back({"assistant", completion});
+                if (!verbosity.quiet)
+                    std::fprintf(stderr, "prompt: %zu tokens; generated: %zu tokens%s\n", ids.size(), r.generated.size(),
+                                 r.context_full ? " (context full)" : r.stopped_at_end_token ? " (end of turn)" : "");
+            };
+            if (prompt_opt->count() > 0 && prompt != "-") {
+                ane::require(!prompt.empty(), "the prompt is empty");
+                reply(prompt);
+            } else {
+                for (std::string line; std::getline(std::cin, line);)
+                    if (!line.empty()) reply(line);
             }
             return 0;
         }

@@ -82,6 +82,21 @@ TEST(CliHfTokenizer, Qwen3VocabularyFromCorpusToGeneratedText) {
                   " --val-fraction 0.1 -q " + dir.path("t.txt"));
     ASSERT_EQ(r.exit_code, 0) << r.err;
     EXPECT_TRUE(test::read_bytes(dir.path("again.bin")) == test::read_bytes(dir.path("q.bin")));
+    // --chat: the prompt as a user turn of Qwen3's chat template (from the tokenizer_config.json
+    // the model carries), so the reply equals a plain prompt of the rendered conversation.
+    r = test::run(std::string(ANE_GENERATE_BIN) + " " + dir.path("imported.bin") + " --chat" + gen_args);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const std::string rendered = "<|im_start|>user\nOnce upon a time<|im_end|>\n<|im_start|>assistant\n";
+    const auto plain = test::run(std::string(ANE_GENERATE_BIN) + " " + dir.path("imported.bin") + " --prompt '" +
+                                 rendered + "' -n 8 --temperature 0 --threads 2 -q");
+    ASSERT_EQ(plain.exit_code, 0) << plain.err;
+    EXPECT_EQ(rendered + r.out, plain.out);
+    std::filesystem::create_directory(dir.path("alone"));
+    std::filesystem::copy_file(tok, dir.path("alone/tokenizer.json"));
+    r = test::run(std::string(ANE_GENERATE_BIN) + " " + dir.path("m.bin") + " -t " + dir.path("alone/tokenizer.json") +
+                  " --chat" + gen_args);
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.err.find("no tokenizer_config.json beside"), std::string::npos) << r.err;
     // ... goes back out with export-hf, and into GGUF as a gpt2 vocabulary padded to the rows.
     ASSERT_EQ(test::run(convert_bin + "export-hf " + dir.path("imported.bin") + " -o " + dir.path("hf2") + " -q").exit_code, 0);
     EXPECT_TRUE(test::read_bytes(dir.path("hf2/tokenizer.json")) == test::read_bytes(tok));

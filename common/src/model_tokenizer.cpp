@@ -1,6 +1,10 @@
 #include "ane/model_tokenizer.hpp"
 
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
 #include "ane/bpe_tokenizer.hpp"
+#include "ane/file_io.hpp"
 #include "ane/error.hpp"
 #include "ane/formats/gguf.hpp"
 #include "ane/score_tokenizer.hpp"
@@ -15,6 +19,32 @@ std::unique_ptr<Tokenizer> embedded_tokenizer(const Checkpoint& ck, const std::s
     if (!ck.tokenizer_model.empty()) return sentencepiece_from_bytes(text(ck.tokenizer_model), origin);
     if (!ck.tokenizer_gguf.empty()) return tokenizer_from_gguf(GgufFile(ck.tokenizer_gguf, model_path + " (its embedded vocabulary)"));
     return nullptr;
+}
+
+ChatTemplate model_chat_template(const Checkpoint& ck, const std::string& model_path, const std::string& tokenizer_path) {
+    if (!tokenizer_path.empty()) {
+        const auto config = std::filesystem::path(tokenizer_path).parent_path() / "tokenizer_config.json";
+        require(std::filesystem::exists(config), "--chat: no tokenizer_config.json beside ", tokenizer_path,
+                " (it holds the chat template)");
+        return chat_template_from_config(read_text_file(config.string()), config.string());
+    }
+    if (!ck.tokenizer_config_json.empty())
+        return chat_template_from_config(std::string(ck.tokenizer_config_json.begin(), ck.tokenizer_config_json.end()),
+                                         model_path + " (its tokenizer_config.json)");
+    if (!ck.tokenizer_gguf.empty()) {
+        const GgufFile vocab(ck.tokenizer_gguf, model_path + " (its embedded vocabulary)");
+        const GgufValue* t = vocab.find("tokenizer.chat_template");
+        if (t && t->type == GgufValueType::STRING) {
+            nlohmann::json config = {{"chat_template", t->s}};
+            const GgufValue* bos = vocab.find("tokenizer.ggml.bos_token_id");
+            const GgufValue* tokens = vocab.find("tokenizer.ggml.tokens");
+            if (bos && tokens && bos->is_integer() && bos->as_double() < double(tokens->array.size()))
+                config["bos_token"] = tokens->array[std::size_t(bos->as_double())].s;
+            return chat_template_from_config(config.dump(), model_path + " (its tokenizer.chat_template)");
+        }
+    }
+    throw error("--chat: ", model_path, " carries no chat template (import an instruct model with its "
+                "tokenizer_config.json, or give -t DIR/tokenizer.json with tokenizer_config.json beside it)");
 }
 
 std::unique_ptr<Tokenizer> model_tokenizer(const std::string& tokenizer_path, const Checkpoint& ck,

@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "ane/chat_template.hpp"
 #include "ane/checkpoint.hpp"
 #include "ane/tokenizer.hpp"
 
@@ -18,5 +19,10 @@ std::unique_ptr<Tokenizer> embedded_tokenizer(const Checkpoint& ck, const std::s
 // Returns nullptr when there is none and `required` is false.
 std::unique_ptr<Tokenizer> model_tokenizer(const std::string& tokenizer_path, const Checkpoint& ck,
                                            const std::string& model_path, bool required);
+
+// The chat template of an instruct model: from the tokenizer_config.json it carries, a GGUF's
+// tokenizer.chat_template, or the tokenizer_config.json beside `tokenizer_path`. Throws saying
+// which of those it looked for.
+ChatTemplate model_chat_template(const Checkpoint& ck, const std::string& model_path, const std::string& tokenizer_path);
 
 }  // namespace ane
