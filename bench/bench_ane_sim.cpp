@@ -112,7 +112,7 @@ std::vector<std::pair<std::string, double>> time_blocks(ane::Device& dev, const 
         sinv[i] = std::sin(0.01f * float(i));
     }
     const ane::AttentionShape as{B, S, c.heads, c.kv_heads, c.head_dim};
-    const ane::RopeTables rope{cosv.data(), sinv.data(), c.rope_theta};
+    const ane::RopeTables rope{cosv.data(), sinv.data(), c.rope_theta, {}};
     const float alpha = float(c.residual_scale);
     dev.begin_pass(B, S);
     // The probabilities a cpu backward reads come from a forward.

@@ -69,11 +69,27 @@ inline Mat ref_linear(const Mat& x, const std::vector<double>& w, int out) {
     return y;
 }
 
-inline void ref_rope(Mat& x, int heads, int hd, double theta) {
+// Rotary frequency i, with Llama 3's scaling written as transformers' _compute_llama3_parameters
+// does it (masks over the wavelengths), not as the suite's rope_divisors().
+inline double ref_inv_freq(int i, int hd, double theta, const ModelConfig::Llama3Rope& r = {}) {
+    const double inv_freq = 1.0 / std::pow(theta, 2.0 * i / hd);
+    if (r.factor == 0) return inv_freq;
+    const double pi = 3.14159265358979323846;
+    const double low_freq_wavelen = r.original_context / r.low_freq_factor;
+    const double high_freq_wavelen = r.original_context / r.high_freq_factor;
+    const double wavelen = 2 * pi / inv_freq;
+    double llama = wavelen > low_freq_wavelen ? inv_freq / r.factor : inv_freq;
+    const double smooth = (r.original_context / wavelen - r.low_freq_factor) / (r.high_freq_factor - r.low_freq_factor);
+    const double smoothed = (1 - smooth) * llama / r.factor + smooth * llama;
+    const bool medium = !(wavelen < high_freq_wavelen) && !(wavelen > low_freq_wavelen);
+    return medium ? smoothed : llama;
+}
+
+inline void ref_rope(Mat& x, int heads, int hd, double theta, const ModelConfig::Llama3Rope& scaling = {}) {
     for (std::size_t p = 0; p < x.size(); ++p)
         for (int h = 0; h < heads; ++h)
             for (int i = 0; i < hd / 2; ++i) {
-                const double freq = 1.0 / std::pow(theta, 2.0 * i / hd);
+                const double freq = ref_inv_freq(i, hd, theta, scaling);
                 const double a = double(p) * freq;
                 double& x0 = x[p][h * hd + 2 * i];
                 double& x1 = x[p][h * hd + 2 * i + 1];
@@ -83,11 +99,11 @@ inline void ref_rope(Mat& x, int heads, int hd, double theta) {
             }
 }
 
-inline void ref_rope_halves(Mat& x, int heads, int hd, double theta) {
+inline void ref_rope_halves(Mat& x, int heads, int hd, double theta, const ModelConfig::Llama3Rope& scaling = {}) {
     for (std::size_t p = 0; p < x.size(); ++p)
         for (int h = 0; h < heads; ++h)
             for (int i = 0; i < hd / 2; ++i) {
-                const double a = double(p) / std::pow(theta, 2.0 * i / hd);
+                const double a = double(p) * ref_inv_freq(i, hd, theta, scaling);
                 double& x0 = x[p][h * hd + i];
                 double& x1 = x[p][h * hd + hd / 2 + i];
                 const double y0 = x0 * std::cos(a) - x1 * std::sin(a), y1 = x0 * std::sin(a) + x1 * std::cos(a);
@@ -132,11 +148,11 @@ inline Mat ref_logits(const RefModel& m, const std::vector<int>& tokens) {
         Mat q = ref_linear(a, L.wq, c.q_dim()), k = ref_linear(a, L.wk, c.kv_dim());
         const Mat v = ref_linear(a, L.wv, c.kv_dim());
         if (m.rope_halves) {
-            ref_rope_halves(q, c.heads, c.head_dim, c.rope_theta);
-            ref_rope_halves(k, c.kv_heads, c.head_dim, c.rope_theta);
+            ref_rope_halves(q, c.heads, c.head_dim, c.rope_theta, c.rope_llama3);
+            ref_rope_halves(k, c.kv_heads, c.head_dim, c.rope_theta, c.rope_llama3);
         } else {
-            ref_rope(q, c.heads, c.head_dim, c.rope_theta);
-            ref_rope(k, c.kv_heads, c.head_dim, c.rope_theta);
+            ref_rope(q, c.heads, c.head_dim, c.rope_theta, c.rope_llama3);
+            ref_rope(k, c.kv_heads, c.head_dim, c.rope_theta, c.rope_llama3);
         }
         const Mat o = ref_linear(ref_attention(q, k, v, c.heads, c.kv_heads, c.head_dim), L.wo, D);
         for (int t = 0; t < S; ++t)

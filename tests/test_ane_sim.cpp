@@ -123,7 +123,7 @@ AttentionRun run_sdpa(Device& dev, const Shape& s, const std::vector<float>& xn,
     r.v.resize(r.k.size());
     r.probs.resize(std::size_t(s.B) * s.nh * s.S * s.S);
     dev.sdpa_forward(xn.data(), wq.data(), wk.data(), wv.data(), s.D, {s.B, s.S, s.nh, s.nkv, s.hd},
-                     {cos.data(), sin.data(), theta}, r.q.data(), r.k.data(), r.v.data(), r.o.data(), r.probs.data());
+                     {cos.data(), sin.data(), theta, {}}, r.q.data(), r.k.data(), r.v.data(), r.o.data(), r.probs.data());
     return r;
 }
 
@@ -237,7 +237,7 @@ INSTANTIATE_TEST_SUITE_P(Shapes, AneSimBlocks, ::testing::Values(kMha, kGqa),
 TEST(AneSimKernels, SurfaceBytesForTheAutoresearchShapeAreTheSpecs) {
     // 4L-512d autoresearch: D 512, H 1408, 8 heads, 2 KV heads, head_dim 64, S 128 (spec §5.6).
     const std::size_t D = 512, H = 1408, nh = 8, hd = 64, Dq = nh * hd, Dkv = 2 * hd, S = 128;
-    mil::AttentionGeometry g{int(D), int(nh), 2, int(hd), int(S), 1e4};
+    mil::AttentionGeometry g{int(D), int(nh), 2, int(hd), int(S), 1e4, {}};
     struct Want {
         mil::Kernel k;
         std::size_t in, out;

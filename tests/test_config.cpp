@@ -87,3 +87,15 @@ TEST(Config, FileRoundTrip) {
     test::write_bytes(dir.path("bad.json"), {'{', 'x'});
     EXPECT_THROW(load_config_json(dir.path("bad.json")), Error);
 }
+
+TEST(Config, Llama3RopeScalingRoundTripsAndIsChecked) {
+    ModelConfig c = preset("stories15m");
+    c.rope_llama3 = {8.0, 1.0, 4.0, 8192};
+    nlohmann::json j = c;
+    EXPECT_EQ(j["rope_scaling"]["rope_type"], "llama3");
+    EXPECT_EQ(j.get<ModelConfig>().rope_llama3, c.rope_llama3);
+    c.rope_llama3.high_freq_factor = 0.5;  // not above low_freq_factor
+    EXPECT_THROW(c.validate("cfg"), Error);
+    j["rope_scaling"] = {{"rope_type", "dynamic"}, {"factor", 2.0}};
+    EXPECT_THROW(j.get<ModelConfig>(), Error);
+}

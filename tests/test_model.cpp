@@ -187,8 +187,17 @@ namespace {
 
 // Gradients of the float model against central differences of the double reference, for
 // every element of every parameter tensor.
-void check_model_gradients(bool tied) {
-    const ModelConfig c = test::tiny_config(tied);  // GQA 2, head_dim 4 != dim/heads 2, α 0.5
+// Llama 3's rope scaling on a head_dim of 8, so that its four frequencies fall in all three
+// regimes: kept (wavelength 6), blended (94) and divided by the factor (1405, 21000).
+ModelConfig llama3_rope_config(bool tied) {
+    ModelConfig c = test::tiny_config(tied);
+    c.head_dim = 8;
+    c.rope_llama3 = {8.0, 1.0, 8.0, 256};
+    return c;
+}
+
+void check_model_gradients(const ModelConfig& c) {
+    const bool tied = c.tied;
     Weights w = test::random_weights(c, 21);
     w.for_each([](const std::string& name, Tensor& t) {
         for (auto& x : t.span()) x *= name.find("rms") != std::string::npos ? 0.2f : 0.5f;
@@ -239,8 +248,25 @@ void check_model_gradients(bool tied) {
 
 }  // namespace
 
-TEST(Model, EveryGradientMatchesFiniteDifferencesTied) { check_model_gradients(true); }
-TEST(Model, EveryGradientMatchesFiniteDifferencesUntied) { check_model_gradients(false); }
+// tiny_config: GQA 2, head_dim 4 != dim/heads 2, α 0.5.
+TEST(Model, EveryGradientMatchesFiniteDifferencesTied) { check_model_gradients(test::tiny_config(true)); }
+TEST(Model, EveryGradientMatchesFiniteDifferencesUntied) { check_model_gradients(test::tiny_config(false)); }
+TEST(Model, Llama3RopeScalingGradientsMatchFiniteDifferences) { check_model_gradients(llama3_rope_config(false)); }
+
+TEST(Model, Llama3RopeScalingDividesTheLowFrequencies) {
+    const ModelConfig c = llama3_rope_config(true);
+    const auto d = c.rope_divisors();
+    ASSERT_EQ(d.size(), 4u);
+    EXPECT_EQ(d[0], 1.0);
+    EXPECT_GT(d[1], 1.0);
+    EXPECT_LT(d[1], 8.0);
+    EXPECT_EQ(d[2], 8.0);
+    EXPECT_EQ(d[3], 8.0);
+    for (int i = 0; i < 4; ++i)  // the same frequencies as transformers' formula
+        EXPECT_NEAR(1.0 / std::pow(c.rope_theta, 2.0 * i / 8) / d[std::size_t(i)],
+                    test::ref_inv_freq(i, 8, c.rope_theta, c.rope_llama3), 1e-15);
+    EXPECT_TRUE(test::tiny_config(true).rope_divisors().empty());
+}
 
 TEST(Model, AWindowTooLargeForMemoryIsRefusedBeforeAllocating) {
     const Weights w = test::random_weights(test::tiny_config(), 1);
@@ -254,15 +280,17 @@ TEST(Model, AWindowTooLargeForMemoryIsRefusedBeforeAllocating) {
 }
 
 TEST(Model, ForwardMatchesTheDoubleReference) {
-    ModelConfig c = test::tiny_config(false);
-    const Weights w = test::random_weights(c, 5);
-    auto device = make_device("cpu", 2);
-    Transformer model(w, *device, 1, VocabMap::identity(c.vocab));
-    const std::vector<std::int32_t> tokens = {3, 1, 4, 1, 5, 9, 2, 6};
-    model.forward(tokens.data(), 1, int(tokens.size()));
-    const auto z = test::ref_logits(test::to_ref(w), std::vector<int>(tokens.begin(), tokens.end()));
-    for (std::size_t t = 0; t < tokens.size(); ++t)
-        for (int v = 0; v < c.vocab; ++v) ASSERT_NEAR(model.logits()[t * c.vocab + v], z[t][v], 1e-4);
+    for (const ModelConfig& c : {test::tiny_config(false), llama3_rope_config(false)}) {
+        const Weights w = test::random_weights(c, 5);
+        auto device = make_device("cpu", 2);
+        Transformer model(w, *device, 1, VocabMap::identity(c.vocab));
+        const std::vector<std::int32_t> tokens = {3, 1, 4, 1, 5, 9, 2, 6, 1, 0, 7, 7, 3, 2};
+        model.forward(tokens.data(), 1, int(tokens.size()));
+        const auto z = test::ref_logits(test::to_ref(w), std::vector<int>(tokens.begin(), tokens.end()));
+        for (std::size_t t = 0; t < tokens.size(); ++t)
+            for (int v = 0; v < c.vocab; ++v)
+                ASSERT_NEAR(model.logits()[t * c.vocab + v], z[t][v], 1e-4) << "rope scaling " << c.rope_llama3.factor;
+    }
 }
 
 // llama2.c's run.c logits for stories260K after BOS and the first two greedy tokens.
@@ -372,8 +400,7 @@ TEST(Kernels, FastExpIsAccurateOverTheFloatRange) {
 // The cached decode path and the full-window forward give the same logits at every position,
 // whether the tokens come one at a time or in chunks.
 TEST(Decoder, KvCacheMatchesTheFullForward) {
-    for (bool tied : {true, false}) {
-        const ModelConfig c = test::tiny_config(tied);
+    for (const ModelConfig& c : {test::tiny_config(true), test::tiny_config(false), llama3_rope_config(true)}) {
         const Weights w = test::random_weights(c, 31);
         const std::vector<std::int32_t> tokens = {3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8, 9, 7};
         auto dev = make_device("cpu", 2);

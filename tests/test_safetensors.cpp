@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ane/error.hpp"
+#include "ane/formats/gguf.hpp"
 #include "ane/formats/safetensors.hpp"
 #include "ane/model/transformer.hpp"
 #include "ane/model_file.hpp"
@@ -239,4 +240,50 @@ TEST(Safetensors, ImportedModelMatchesTheHuggingFaceModel) {
                 std::filesystem::remove_all(dir.path("back"));
             }
         }
+}
+
+// Llama 3's rope_scaling: kept through Hugging Face import and export and the BLZT trailer,
+// written to GGUF as llama.cpp's rope_freqs; other scaling types are refused by name.
+TEST(Safetensors, Llama3RopeScalingTravelsAndOtherTypesAreRefused) {
+    test::TempDir dir;
+    Checkpoint ck;
+    ModelConfig c = test::tiny_config(false);
+    c.head_dim = 8;
+    c.residual_scale = 1.0;
+    c.rope_llama3 = {8.0, 1.0, 4.0, 256};
+    ck.weights = test::random_weights(c, 3);
+    write_hf_model(ck, dir.path("hf"), HfDtype::F32);
+    const auto cfg = nlohmann::json::parse(std::ifstream(dir.path("hf/config.json")));
+    EXPECT_EQ(cfg["rope_scaling"]["rope_type"], "llama3");
+    EXPECT_EQ(cfg["rope_scaling"]["factor"], 8.0);
+    EXPECT_EQ(cfg["rope_scaling"]["original_max_position_embeddings"], 256);
+    const Checkpoint back = read_hf_model(dir.path("hf"));
+    EXPECT_EQ(back.weights.config.rope_llama3, c.rope_llama3);
+    write_blzt(back, dir.path("m.bin"));
+    EXPECT_EQ(read_blzt(dir.path("m.bin")).weights.config.rope_llama3, c.rope_llama3);
+
+    write_gguf_model(back, {}, GgufExportType::F32, dir.path("m.gguf"));
+    const GgufFile g(dir.path("m.gguf"));
+    const GgufTensorInfo* freqs = g.find_tensor("rope_freqs.weight");
+    ASSERT_NE(freqs, nullptr);
+    const Tensor t = g.read_tensor(*freqs);
+    const auto d = c.rope_divisors();
+    ASSERT_EQ(std::size_t(t.numel()), d.size());
+    for (std::size_t i = 0; i < d.size(); ++i) EXPECT_FLOAT_EQ(t.data()[i], float(d[i]));
+    try {
+        read_gguf_model(dir.path("m.gguf"));
+        ADD_FAILURE() << "a GGUF with rope_freqs was read";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("rope_freqs"), std::string::npos) << e.what();
+    }
+
+    auto yarn = cfg;
+    yarn["rope_scaling"] = {{"rope_type", "yarn"}, {"factor", 4.0}};
+    std::ofstream(dir.path("hf/config.json")) << yarn.dump();
+    try {
+        read_hf_model(dir.path("hf"));
+        ADD_FAILURE() << "yarn scaling was read";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("rope_scaling of type 'yarn' is not supported"), std::string::npos) << e.what();
+    }
 }

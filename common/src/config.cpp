@@ -39,7 +39,36 @@ void ModelConfig::validate(const std::string& where) const {
     require(head_dim % 2 == 0, where, ": head_dim (", head_dim, ") must be even for RoPE");
     require(std::isfinite(rope_theta) && rope_theta > 0, where, ": rope_theta must be positive");
     require(std::isfinite(norm_eps) && norm_eps > 0 && norm_eps < 1, where, ": norm_eps must be in (0, 1)");
+    if (rope_llama3.factor != 0) {
+        const auto& r = rope_llama3;
+        require(std::isfinite(r.factor) && r.factor >= 1 && r.factor <= 1024, where,
+                ": rope scaling factor must be in [1, 1024]");
+        require(std::isfinite(r.low_freq_factor) && std::isfinite(r.high_freq_factor) && r.low_freq_factor > 0 &&
+                    r.high_freq_factor > r.low_freq_factor,
+                where, ": rope scaling needs 0 < low_freq_factor < high_freq_factor");
+        require(r.original_context > 0, where, ": rope scaling's original context must be positive");
+    }
     require(std::isfinite(residual_scale) && residual_scale > 0, where, ": residual_scale must be positive");
+}
+
+std::vector<double> ModelConfig::rope_divisors() const {
+    if (rope_llama3.factor == 0) return {};
+    const auto& r = rope_llama3;
+    const double pi = 3.14159265358979323846;
+    const double low_wavelen = r.original_context / r.low_freq_factor, high_wavelen = r.original_context / r.high_freq_factor;
+    std::vector<double> d(std::size_t(head_dim / 2));
+    for (int i = 0; i < head_dim / 2; ++i) {
+        const double freq = std::pow(rope_theta, -2.0 * i / head_dim), wavelen = 2 * pi / freq;
+        if (wavelen < high_wavelen) {
+            d[std::size_t(i)] = 1;
+        } else if (wavelen > low_wavelen) {
+            d[std::size_t(i)] = r.factor;
+        } else {
+            const double smooth = (r.original_context / wavelen - r.low_freq_factor) / (r.high_freq_factor - r.low_freq_factor);
+            d[std::size_t(i)] = 1.0 / ((1 - smooth) / r.factor + smooth);
+        }
+    }
+    return d;
 }
 
 bool ModelConfig::same_shape(const ModelConfig& o) const {
@@ -113,13 +142,38 @@ void to_json(nlohmann::json& j, const ModelConfig& c) {
                        {"norm_eps", c.norm_eps},
                        {"tied", c.tied},
                        {"residual_scale", c.residual_scale}};
+    if (c.rope_llama3.factor != 0)
+        j["rope_scaling"] = {{"rope_type", "llama3"},
+                             {"factor", c.rope_llama3.factor},
+                             {"low_freq_factor", c.rope_llama3.low_freq_factor},
+                             {"high_freq_factor", c.rope_llama3.high_freq_factor},
+                             {"original_max_position_embeddings", c.rope_llama3.original_context}};
+}
+
+ModelConfig::Llama3Rope llama3_rope_from_json(const nlohmann::json& r, const std::string& where) {
+    if (r.is_null()) return {};
+    require(r.is_object(), where, ": rope_scaling must be an object");
+    const std::string type = r.contains("rope_type") ? json_string(r["rope_type"], where, "rope_scaling.rope_type")
+                             : r.contains("type")    ? json_string(r["type"], where, "rope_scaling.type")
+                                                     : "?";
+    if (type == "default") return {};
+    require(type == "llama3", where, ": rope_scaling of type '", type, "' is not supported (llama3 is)");
+    ModelConfig::Llama3Rope l;
+    l.factor = json_number(r.at("factor"), where, "rope_scaling.factor");
+    if (r.contains("low_freq_factor")) l.low_freq_factor = json_number(r["low_freq_factor"], where, "rope_scaling.low_freq_factor");
+    if (r.contains("high_freq_factor"))
+        l.high_freq_factor = json_number(r["high_freq_factor"], where, "rope_scaling.high_freq_factor");
+    if (r.contains("original_max_position_embeddings"))
+        l.original_context = json_int(r["original_max_position_embeddings"], where,
+                                      "rope_scaling.original_max_position_embeddings", 1, INT32_MAX);
+    return l;
 }
 
 void from_json(const nlohmann::json& j, ModelConfig& c) {
     if (!j.is_object()) throw error("model config must be a JSON object");
     static const std::set<std::string> known = {"name",   "dim",        "hidden",   "heads", "kv_heads",
                                                 "head_dim", "seq",      "layers",   "vocab", "rope_theta",
-                                                "norm_eps", "tied",     "residual_scale"};
+                                                "norm_eps", "tied",     "residual_scale", "rope_scaling"};
     for (const auto& [key, value] : j.items())
         if (!known.count(key)) throw error("model config: unknown field '", key, "'");
     auto get_int = [&](const char* key, int& out, bool required) {
@@ -149,6 +203,7 @@ void from_json(const nlohmann::json& j, ModelConfig& c) {
     get_int("layers", c.layers, true);
     get_int("vocab", c.vocab, true);
     get_double("rope_theta", c.rope_theta);
+    if (j.contains("rope_scaling")) c.rope_llama3 = llama3_rope_from_json(j.at("rope_scaling"), "model config");
     get_double("norm_eps", c.norm_eps);
     if (j.contains("tied")) {
         if (!j.at("tied").is_boolean()) throw error("model config: field 'tied' must be true or false");

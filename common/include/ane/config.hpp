@@ -20,11 +20,22 @@ struct ModelConfig {
     int layers = 0;
     int vocab = 0;          // full vocabulary: rows of the embedding
     double rope_theta = 10000.0;
+    // Llama 3's rope scaling (Hugging Face rope_scaling {"rope_type": "llama3", ...});
+    // factor 0: none. Low frequencies are divided by `factor`, high ones kept, those between
+    // blended (spec: transformers' _compute_llama3_parameters).
+    struct Llama3Rope {
+        double factor = 0, low_freq_factor = 1, high_freq_factor = 4;
+        int original_context = 8192;
+        bool operator==(const Llama3Rope&) const = default;
+    } rope_llama3;
     double norm_eps = 1e-5;
     bool tied = true;       // classifier shares the embedding
     double residual_scale = 1.0;  // α multiplying both residual branches
 
     int q_dim() const { return heads * head_dim; }
+    // What each of the head_dim / 2 rotary frequencies θ^(-2i/head_dim) is divided by; empty
+    // when the model has no rope scaling.
+    std::vector<double> rope_divisors() const;
     int kv_dim() const { return kv_heads * head_dim; }
     std::int64_t layer_params() const;
     // Every trainable float: layers, rms_final, embedding and the untied classifier.
@@ -44,6 +55,8 @@ std::vector<std::string> preset_names();
 ModelConfig preset(const std::string& name);
 
 void to_json(nlohmann::json& j, const ModelConfig& c);
+// Hugging Face's rope_scaling object (null or "default": none; "llama3"; other types refused).
+ModelConfig::Llama3Rope llama3_rope_from_json(const nlohmann::json& rope_scaling, const std::string& where);
 // Missing optional fields (rope_theta, norm_eps, tied, residual_scale, head_dim, kv_heads)
 // take their usual defaults; unknown keys are errors so that typos are caught.
 void from_json(const nlohmann::json& j, ModelConfig& c);

@@ -359,8 +359,12 @@ Checkpoint read_gguf_model(const std::string& path) {
         used.insert("output.weight");
         if (!c.tied) ck.weights.classifier = std::move(classifier);
     }
-    for (const auto& t : f.tensors())
+    for (const auto& t : f.tensors()) {
+        require(t.name != "rope_freqs.weight", path,
+                ": rope_freqs (Llama 3.1-style rope scaling) is not supported in GGUF input yet; convert the Hugging "
+                "Face model instead");
         require(used.count(t.name), path, ": tensor '", t.name, "' is not part of the supported llama model");
+    }
     const auto tok = gguf_tokenizer_metadata(f);
     if (!tok.empty()) ck.tokenizer_gguf = encode_vocab_only_gguf(tok);
     ck.metadata["source"] = {{"format", "gguf"}, {"path", path}};
@@ -489,6 +493,13 @@ void write_gguf_model(const Checkpoint& ck, const std::vector<std::pair<std::str
     // llama.cpp has no residual scale: fold α into the branch outputs (Wo, W2).
     const float alpha = float(c.residual_scale);
     add("token_embd.weight", ck.weights.embed, false);
+    // Llama 3's rope scaling as llama.cpp's converter writes it: what each frequency is divided by.
+    Tensor rope_freqs;
+    if (const auto d = c.rope_divisors(); !d.empty()) {
+        rope_freqs = Tensor({std::int64_t(d.size())});
+        for (std::size_t i = 0; i < d.size(); ++i) rope_freqs.data()[i] = float(d[i]);
+        add("rope_freqs.weight", rope_freqs, true);
+    }
     add("output_norm.weight", ck.weights.rms_final, true);
     if (!c.tied) add("output.weight", ck.weights.classifier, false);
     for (int l = 0; l < c.layers; ++l) {

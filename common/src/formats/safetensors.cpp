@@ -131,7 +131,7 @@ ModelConfig config_from_hf(const nlohmann::json& j, const std::string& where) {
     };
     c.tied = flag("tie_word_embeddings");
     c.residual_scale = 1.0;
-    require(!j.contains("rope_scaling") || j["rope_scaling"].is_null(), where, ": rope_scaling is not supported");
+    if (j.contains("rope_scaling")) c.rope_llama3 = llama3_rope_from_json(j["rope_scaling"], where);
     require(!flag("attention_bias") && !flag("mlp_bias"), where, ": attention or MLP biases are not supported");
     c.validate(where);
     return c;
@@ -346,6 +346,7 @@ void write_hf_model(const Checkpoint& ck, const std::string& dir, HfDtype dtype)
                                   {"attention_bias", false},
                                   {"mlp_bias", false},
                                   {"torch_dtype", torch_dtype}};
+    if (c.rope_llama3.factor != 0) cfg["rope_scaling"] = nlohmann::json(c)["rope_scaling"];  // the same object
     const std::string text = cfg.dump(2) + "\n";
     AtomicWriter config((fs::path(dir) / "config.json").string());
     config.write(text.data(), text.size());

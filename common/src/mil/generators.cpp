@@ -101,9 +101,10 @@ std::vector<float> causal_mask(int S) {
     return m;
 }
 
-void rope_table_rows(int S, int hd, double theta, std::vector<float>& cos, std::vector<float>& sin) {
+void rope_table_rows(int S, int hd, double theta, std::vector<float>& cos, std::vector<float>& sin,
+                     const std::vector<double>& divisors) {
     std::vector<float> c(std::size_t(S) * std::size_t(hd / 2)), s(c.size());
-    kernels::rope_tables(S, hd, theta, c.data(), s.data());  // the same angles as the cpu path
+    kernels::rope_tables(S, hd, theta, c.data(), s.data(), divisors);  // the same angles as the cpu path
     cos.resize(std::size_t(S) * std::size_t(hd));
     sin.resize(cos.size());
     for (std::size_t k = 0; k < c.size(); ++k) {
@@ -141,7 +142,7 @@ Kernel sdpa_forward(const AttentionGeometry& g) {
     const int D = g.dim, S = g.seq, nh = g.heads, nkv = g.kv_heads, hd = g.head_dim, Q = g.q_dim(), KV = g.kv_dim();
     MilWriter w(D, S + Q + 2 * KV);
     std::vector<float> cos, sin;
-    rope_table_rows(S, hd, g.rope_theta, cos, sin);
+    rope_table_rows(S, hd, g.rope_theta, cos, sin, g.rope_divisors);
     const V mask = w.blob({1, 1, S, S}, "mask.bin", causal_mask(S));
     const V tc = w.blob({1, 1, S, hd}, "rope_cos.bin", cos);
     const V ts = w.blob({1, 1, S, hd}, "rope_sin.bin", sin);

@@ -4,7 +4,7 @@ namespace ane::mil {
 
 namespace {
 AttentionGeometry geometry(const ModelConfig& c, int seq) {
-    return {c.dim, c.heads, c.kv_heads, c.head_dim, seq, c.rope_theta};
+    return {c.dim, c.heads, c.kv_heads, c.head_dim, seq, c.rope_theta, c.rope_divisors()};
 }
 }  // namespace
 

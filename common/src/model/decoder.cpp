@@ -23,7 +23,7 @@ Decoder::Decoder(const Weights& weights, Device& device, int context, int max_ch
     }
     rope_cos_ = Tensor({context, c.head_dim / 2});
     rope_sin_ = Tensor({context, c.head_dim / 2});
-    kernels::rope_tables(context, c.head_dim, c.rope_theta, rope_cos_.data(), rope_sin_.data());
+    kernels::rope_tables(context, c.head_dim, c.rope_theta, rope_cos_.data(), rope_sin_.data(), c.rope_divisors());
     x_ = Tensor({T, D});
     a_ = Tensor({T, D});
     q_ = Tensor({T, Q});

@@ -57,11 +57,13 @@ void rmsnorm_backward(const float* x, const float* w, const float* rstd, const f
         for (int i = 0; i < D; ++i) dw[i] += partial[std::size_t(id) * D + i];
 }
 
-void rope_tables(int S, int head_dim, double theta, float* cos_table, float* sin_table) {
+void rope_tables(int S, int head_dim, double theta, float* cos_table, float* sin_table,
+                 const std::vector<double>& divisors) {
     const int half = head_dim / 2;
     for (int p = 0; p < S; ++p)
         for (int i = 0; i < half; ++i) {
-            const float freq = 1.0f / std::pow(float(theta), float(2 * i) / float(head_dim));
+            float freq = 1.0f / std::pow(float(theta), float(2 * i) / float(head_dim));
+            if (!divisors.empty()) freq = float(double(freq) / divisors[std::size_t(i)]);
             const float ang = float(p) * freq;
             cos_table[p * half + i] = std::cos(ang);
             sin_table[p * half + i] = std::sin(ang);

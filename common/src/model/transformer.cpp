@@ -56,7 +56,8 @@ Transformer::Transformer(const Weights& weights, Device& device, int max_batch, 
     if (CV < c.vocab) cembed_ = buffer(CV, D);  // the full vocabulary reads the weights themselves
     rope_cos_ = buffer(max_seq_, c.head_dim / 2);
     rope_sin_ = buffer(max_seq_, c.head_dim / 2);
-    kernels::rope_tables(max_seq_, c.head_dim, c.rope_theta, rope_cos_.data(), rope_sin_.data());
+    rope_divisors_ = c.rope_divisors();
+    kernels::rope_tables(max_seq_, c.head_dim, c.rope_theta, rope_cos_.data(), rope_sin_.data(), rope_divisors_);
     inputs_.resize(static_cast<std::size_t>(T));
     weights_changed();
     if (!for_training) return;
@@ -156,7 +157,7 @@ void Transformer::forward(const std::int32_t* inputs, int B, int S, int score_fr
             kernels::rmsnorm_forward(A.x.data(), W.rms_att.data(), T, D, eps, A.a.data(), A.rstd_att.data());
         }
         const AttentionShape shape{B, S, c.heads, c.kv_heads, c.head_dim};
-        const RopeTables rope{rope_cos_.data(), rope_sin_.data(), c.rope_theta};
+        const RopeTables rope{rope_cos_.data(), rope_sin_.data(), c.rope_theta, rope_divisors_};
         if (lora_on(kWq) || lora_on(kWk) || lora_on(kWv)) {  // adapters go between projection and RoPE
             dev_.qkv_forward(A.a.data(), W.wq.data(), W.wk.data(), W.wv.data(), T, D, Q, KV, A.q.data(), A.k.data(),
                              A.v.data());

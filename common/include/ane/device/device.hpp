@@ -6,6 +6,7 @@
 // Activations are token-major [T, C]; weights are [out, in] row-major.
 #include <chrono>
 #include <cstdint>
+#include <vector>
 #include <memory>
 #include <string>
 
@@ -29,6 +30,7 @@ struct RopeTables {
     const float* cos = nullptr;
     const float* sin = nullptr;
     double theta = 10000.0;
+    std::vector<double> divisors;  // rope scaling (ModelConfig::rope_divisors), empty when none
 };
 
 // Where a backend's time went, for the efficiency report.

@@ -34,6 +34,7 @@ struct Kernel {
 struct AttentionGeometry {
     int dim = 0, heads = 0, kv_heads = 0, head_dim = 0, seq = 0;
     double rope_theta = 10000.0;
+    std::vector<double> rope_divisors;  // rope scaling, empty when none
     int q_dim() const { return heads * head_dim; }
     int kv_dim() const { return kv_heads * head_dim; }
 };
@@ -64,6 +65,7 @@ Kernel ffn_conv(int dim, int hidden, int seq, float alpha, const float* w1, cons
 
 // The constant tables the attention kernels bake (fp16 blobs, spec §2).
 std::vector<float> causal_mask(int seq);                                 // [S, S]: 0 or -65504
-void rope_table_rows(int seq, int head_dim, double theta, std::vector<float>& cos, std::vector<float>& sin);  // [S, hd]
+void rope_table_rows(int seq, int head_dim, double theta, std::vector<float>& cos, std::vector<float>& sin,
+                     const std::vector<double>& divisors = {});  // [S, hd]
 
 }  // namespace ane::mil

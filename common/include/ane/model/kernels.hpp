@@ -3,6 +3,7 @@
 // an activation is [T, C] row-major (token t's channels contiguous). Math as in
 // spec/model.md; each kernel has a double-precision reference test.
 #include <cstdint>
+#include <vector>
 
 namespace ane::kernels {
 
@@ -13,7 +14,9 @@ void rmsnorm_backward(const float* x, const float* w, const float* rstd, const f
                       float* dw);
 
 // RoPE tables for positions [0, S): cos/sin [S, head_dim/2], float32 as llama2.c computes them.
-void rope_tables(int S, int head_dim, double theta, float* cos_table, float* sin_table);
+// `divisors` (head_dim / 2 of them, or none): rope scaling, ModelConfig::rope_divisors().
+void rope_tables(int S, int head_dim, double theta, float* cos_table, float* sin_table,
+                 const std::vector<double>& divisors = {});
 // Rotates interleaved pairs (2i, 2i+1) of every head of x [T, heads*head_dim]; token t is at
 // position t % S. inverse = true applies the transposed rotation (the backward pass).
 void rope_apply(float* x, int T, int S, int heads, int head_dim, const float* cos_table, const float* sin_table,

@@ -83,6 +83,7 @@ private:
     Tensor cembed_;  // classifier rows of the compact vocabulary (empty for the full one)
     const float* classifier_ = nullptr;
     Tensor rope_cos_, rope_sin_;
+    std::vector<double> rope_divisors_;
     // Backward scratch.
     Tensor dy_, dx2_, da_, dout_, dq_, dk_, dv_, dg_, dh1_, dh3_, df_, dxf_, gcembed_;
 };

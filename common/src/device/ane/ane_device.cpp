@@ -145,7 +145,8 @@ public:
         profile_.attention_flops += 2.0 * s.B * s.heads * double(S) * (S + 1) * s.head_dim;
         CompiledKernel& kern = compiled("sdpaFwd", {D, s.heads, s.kv_heads, s.head_dim, S},
                                         [&] {
-                                            return mil::sdpa_forward({D, s.heads, s.kv_heads, s.head_dim, S, rope.theta});
+                                            return mil::sdpa_forward(
+                                                {D, s.heads, s.kv_heads, s.head_dim, S, rope.theta, rope.divisors});
                                         });
         InputSurface& in = input(kern, wq, [&](uint16_t* d) {
             surface::write_transposed(d, row, S, wq, Q, D, scratch_);
@@ -178,7 +179,7 @@ public:
         const int S = s.S, Q = s.q_dim(), KV = s.kv_dim(), hd = s.head_dim, nh = s.heads, SC = nh * S;
         const int r = s.heads / s.kv_heads;
         profile_.attention_flops += 4.0 * s.B * nh * double(S) * (S + 1) * hd;
-        const mil::AttentionGeometry g{Q, nh, s.kv_heads, hd, S};  // no model width or RoPE in these kernels
+        const mil::AttentionGeometry g{Q, nh, s.kv_heads, hd, S, 0, {}};  // no model width or RoPE in these kernels
         CompiledKernel& k1 = compiled("sdpaBwd1", {nh, hd, S}, [&] { return mil::sdpa_backward1(g); });
         CompiledKernel& k2 = compiled("sdpaBwd2", {nh, hd, S}, [&] { return mil::sdpa_backward2(g); });
         InputSurface& in1 = input(k1, nullptr);
