@@ -47,6 +47,8 @@ JSON
     "$BIN/ane-convert/ane-convert" export-gguf "$SEEDS/tiny.bin" -o "$SEEDS/tiny.gguf" -q --force
   fi
   "$BIN/ane-convert/ane-convert" export-gguf "$SEEDS/tiny.bin" -o "$SEEDS/tiny.q8.gguf" --type q8_0 -q --force
+  "$BIN/ane-convert/ane-convert" export-gguf "$SEEDS/tiny.bin" -o "$SEEDS/tiny-gpt2.gguf" -q --force \
+    -t "$ROOT/tests/fuzz/regressions/hf_tokenizer/seed-tiny-gpt2-style.json"
   "$BIN/ane-convert/ane-convert" export-hf "$SEEDS/tiny.bin" -o "$SEEDS/tiny-hf" -q --force
   "$BIN/ane-convert/ane-convert" pack "$SEEDS/tiny.bin" -o "$SEEDS/tiny.int8.zlib" -q --force
   "$BIN/ane-convert/ane-convert" pack "$SEEDS/tiny.bin" -o "$SEEDS/tiny.int8.zstd" --codec zstd -q --force
@@ -59,7 +61,7 @@ seed_files() {  # the seeds of one target, one path a line (absent ones skipped)
   case "$1" in
     blzt) ls "$SEEDS"/tiny.bin "$SEEDS"/tiny-lora.bin ;;
     model_file) ls "$SEEDS"/tiny.bin "$SEEDS"/tiny-lora.bin "$SEEDS"/tiny.gguf "$SEEDS"/tiny.int8.zlib "$SEEDS"/tiny-hf/model.safetensors ;;
-    gguf) ls "$SEEDS"/tiny.gguf "$SEEDS"/tiny.q8.gguf "$SHARED"/stories260K-gguf/stories260K.gguf ;;
+    gguf) ls "$SEEDS"/tiny.gguf "$SEEDS"/tiny.q8.gguf "$SEEDS"/tiny-gpt2.gguf "$SHARED"/stories260K-gguf/stories260K.gguf ;;
     safetensors) ls "$SEEDS"/tiny-hf/model.safetensors ;;
     hf_folder) ls "$SEEDS"/tiny-hf/config.json ;;
     llama2c) ls "$SHARED"/stories260K-llama2c/tok512.bin "$SHARED"/stories260K-llama2c/stories260K.bin ;;

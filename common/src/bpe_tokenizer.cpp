@@ -142,7 +142,8 @@ public:
     std::string decode(std::span<const int> ids) const override {
         std::string out;
         for (int id : ids) {
-            if (id < 0 || id >= vocab_size()) continue;
+            // Ids past the vocabulary and unused ones (a GGUF's [PAD<id>] rows) stand for no text.
+            if (id < 0 || id >= vocab_size() || v_.kinds[std::size_t(id)] == TokenKind::Unused) continue;
             if (const auto it = added_ids_.find(id); it != added_ids_.end()) {
                 out += it->second->content;
                 continue;

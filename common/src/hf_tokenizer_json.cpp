@@ -6,6 +6,7 @@
 #include "ane/bpe_tokenizer.hpp"
 #include "ane/error.hpp"
 #include "ane/file_io.hpp"
+#include "ane/json_fields.hpp"
 
 namespace ane {
 
@@ -99,14 +100,16 @@ std::unique_ptr<Tokenizer> hf_tokenizer_from_json(const std::string& text, const
                 ": BPE with subword prefixes or word suffixes is not supported");
         BpeVocabulary v;
         int size = 0;
-        for (const auto& [piece, id] : model.at("vocab").items()) size = std::max(size, id.get<int>() + 1);
-        for (const auto& t : j.value("added_tokens", json::array())) size = std::max(size, t.at("id").get<int>() + 1);
+        constexpr int kMaxId = (1 << 24) - 1;
+        const auto id_of_entry = [&](const json& v, const std::string& what) { return json_int(v, origin, what, 0, kMaxId); };
+        for (const auto& [piece, id] : model.at("vocab").items()) size = std::max(size, id_of_entry(id, "vocab id") + 1);
+        for (const auto& t : j.value("added_tokens", json::array()))
+            size = std::max(size, id_of_entry(t.at("id"), "added token id") + 1);
         require(size > 0 && size <= (1 << 24), origin, ": a vocabulary of ", size, " tokens");
         v.pieces.assign(std::size_t(size), "");
         v.kinds.assign(std::size_t(size), TokenKind::Unused);
         for (const auto& [piece, id] : model.at("vocab").items()) {
-            const int i = id.get<int>();
-            require(i >= 0, origin, ": token ", piece, " has id ", i);
+            const int i = id_of_entry(id, "vocab id");
             v.pieces[std::size_t(i)] = piece;
             v.kinds[std::size_t(i)] = TokenKind::Normal;
         }
@@ -125,7 +128,7 @@ std::unique_ptr<Tokenizer> hf_tokenizer_from_json(const std::string& text, const
         for (const auto& t : j.value("added_tokens", json::array())) {
             AddedToken a;
             a.content = t.at("content").get<std::string>();
-            a.id = t.at("id").get<int>();
+            a.id = id_of_entry(t.at("id"), "added token id");
             a.special = t.value("special", false);
             a.lstrip = t.value("lstrip", false);
             a.rstrip = t.value("rstrip", false);
