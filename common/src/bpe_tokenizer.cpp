@@ -114,6 +114,9 @@ public:
         }
         for (const auto& p : v_.split_patterns) splitters_.emplace_back(p);
     }
+    // Holds pointers into its own vocabulary.
+    BpeTokenizer(const BpeTokenizer&) = delete;
+    BpeTokenizer& operator=(const BpeTokenizer&) = delete;
 
     int vocab_size() const override { return int(v_.pieces.size()); }
 
