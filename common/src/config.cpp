@@ -159,7 +159,8 @@ ModelConfig::Llama3Rope llama3_rope_from_json(const nlohmann::json& r, const std
     if (type == "default") return {};
     require(type == "llama3", where, ": rope_scaling of type '", type, "' is not supported (llama3 is)");
     ModelConfig::Llama3Rope l;
-    l.factor = json_number(r.at("factor"), where, "rope_scaling.factor");
+    require(r.contains("factor"), where, ": rope_scaling of type llama3 has no factor");
+    l.factor = json_number(r["factor"], where, "rope_scaling.factor");
     if (r.contains("low_freq_factor")) l.low_freq_factor = json_number(r["low_freq_factor"], where, "rope_scaling.low_freq_factor");
     if (r.contains("high_freq_factor"))
         l.high_freq_factor = json_number(r["high_freq_factor"], where, "rope_scaling.high_freq_factor");
