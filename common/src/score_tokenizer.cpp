@@ -252,7 +252,8 @@ std::unique_ptr<Tokenizer> tokenizer_from_gguf(const GgufFile& f) {
         for (std::size_t i = 0; i < n; ++i) v.scores[i] = float(s->array[i].as_double());
     if (const GgufValue* ty = f.find("tokenizer.ggml.token_type"); ty && ty->array.size() == n)
         for (std::size_t i = 0; i < n; ++i) {
-            switch (int(ty->array[i].as_double())) {
+            const double t = ty->array[i].as_double();
+            switch (t >= 0 && t < 16 ? int(t) : 1) {  // no float-to-int overflow on a hostile file
                 case 2: v.kinds[i] = TokenKind::Unknown; break;
                 case 3: v.kinds[i] = TokenKind::Control; break;
                 case 5: v.kinds[i] = TokenKind::Unused; break;
@@ -262,7 +263,7 @@ std::unique_ptr<Tokenizer> tokenizer_from_gguf(const GgufFile& f) {
         }
     auto id_of = [&](const char* key) {
         const GgufValue* x = f.find(key);
-        return x && x->is_integer() && x->as_double() < double(n) ? int(x->as_double()) : -1;
+        return x && x->is_integer() && x->as_double() >= 0 && x->as_double() < double(n) ? int(x->as_double()) : -1;
     };
     v.bos = id_of("tokenizer.ggml.bos_token_id");
     v.eos = id_of("tokenizer.ggml.eos_token_id");

@@ -31,7 +31,8 @@ std::unique_ptr<Tokenizer> bpe_tokenizer_from_gguf(const GgufFile& f) {
     for (const auto& t : tokens->array) v.pieces.push_back(t.s);
     const GgufValue* types = f.find("tokenizer.ggml.token_type");
     for (std::size_t id = 0; types && id < n && id < types->array.size(); ++id) {
-        const int type = int(types->array[id].as_double());
+        const double t = types->array[id].as_double();
+        const int type = t >= 0 && t < 16 ? int(t) : kNormal;  // no float-to-int overflow on a hostile file
         if (type == kControl || type == kUserDefined) {  // matched in the text before BPE
             v.kinds[id] = type == kControl ? TokenKind::Control : TokenKind::Normal;
             if (!v.pieces[id].empty()) v.added.push_back({v.pieces[id], int(id), type == kControl});
@@ -48,7 +49,7 @@ std::unique_ptr<Tokenizer> bpe_tokenizer_from_gguf(const GgufFile& f) {
     }
     const auto id_of = [&](const char* key) {
         const GgufValue* x = f.find(key);
-        return x && x->is_integer() && x->as_double() < double(n) ? int(x->as_double()) : -1;
+        return x && x->is_integer() && x->as_double() >= 0 && x->as_double() < double(n) ? int(x->as_double()) : -1;
     };
     const GgufValue* add_bos = f.find("tokenizer.ggml.add_bos_token");
     if (add_bos && add_bos->u != 0) v.bos = id_of("tokenizer.ggml.bos_token_id");
