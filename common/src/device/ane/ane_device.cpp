@@ -121,19 +121,14 @@ public:
         const int S = seq_for(T);
         profile_.matmul_flops += 2.0 * T * D * double(Q + 2 * KV);
         CompiledKernel& kern = baked("qkvConv", wq, [&] { return mil::qkv_conv(D, Q, KV, S, wq, wk, wv); });
-        InputSurface& in = input(kern, nullptr);
-        for (int b = 0; b < T / S; ++b) {
-            const std::int64_t r = std::int64_t(b) * S;
-            {
-                SurfaceWrite w(in.surface());
-                surface::write_tokens(w.data(), S, 0, xnorm + r * D, S, D, D, scratch_);
-            }
-            evaluate(kern, in);
-            SurfaceRead out(kern.program->output());
-            surface::read_tokens(out.data(), S, 0, Q, q + r * Q, Q, 1.0f, 0.0f, scratch_);
-            surface::read_tokens(out.data(), S, Q, KV, k + r * KV, KV, 1.0f, 0.0f, scratch_);
-            surface::read_tokens(out.data(), S, Q + KV, KV, v + r * KV, KV, 1.0f, 0.0f, scratch_);
-        }
+        each_sequence(
+            kern, input(kern, nullptr), T / S,
+            [&](std::int64_t r, uint16_t* in) { surface::write_tokens(in, S, 0, xnorm + r * D, S, D, D, scratch_); },
+            [&](std::int64_t r, const uint16_t* out) {
+                surface::read_tokens(out, S, 0, Q, q + r * Q, Q, 1.0f, 0.0f, scratch_);
+                surface::read_tokens(out, S, Q, KV, k + r * KV, KV, 1.0f, 0.0f, scratch_);
+                surface::read_tokens(out, S, Q + KV, KV, v + r * KV, KV, 1.0f, 0.0f, scratch_);
+            });
     }
 
     void sdpa_forward(const float* xnorm, const float* wq, const float* wk, const float* wv, int D,
@@ -153,20 +148,15 @@ public:
             surface::write_transposed(d, row, S + Q, wk, KV, D, scratch_);
             surface::write_transposed(d, row, S + Q + KV, wv, KV, D, scratch_);
         });
-        for (int b = 0; b < s.B; ++b) {
-            const std::int64_t r = std::int64_t(b) * S;
-            {
-                SurfaceWrite w(in.surface());
-                surface::write_tokens(w.data(), row, 0, xnorm + r * D, S, D, D, scratch_);
-            }
-            evaluate(kern, in);
-            SurfaceRead read(kern.program->output());
-            const uint16_t* out = read.data();
-            surface::read_tokens(out, S, 0, Q, o + r * Q, Q, 1.0f, 0.0f, scratch_);
-            surface::read_tokens(out, S, Q, Q, q + r * Q, Q, 1.0f, 0.0f, scratch_);
-            surface::read_tokens(out, S, 2 * Q, KV, k + r * KV, KV, 1.0f, 0.0f, scratch_);
-            surface::read_tokens(out, S, 2 * Q + KV, KV, v + r * KV, KV, 1.0f, 0.0f, scratch_);
-        }
+        each_sequence(
+            kern, in, s.B,
+            [&](std::int64_t r, uint16_t* d) { surface::write_tokens(d, row, 0, xnorm + r * D, S, D, D, scratch_); },
+            [&](std::int64_t r, const uint16_t* out) {
+                surface::read_tokens(out, S, 0, Q, o + r * Q, Q, 1.0f, 0.0f, scratch_);
+                surface::read_tokens(out, S, Q, Q, q + r * Q, Q, 1.0f, 0.0f, scratch_);
+                surface::read_tokens(out, S, 2 * Q, KV, k + r * KV, KV, 1.0f, 0.0f, scratch_);
+                surface::read_tokens(out, S, 2 * Q + KV, KV, v + r * KV, KV, 1.0f, 0.0f, scratch_);
+            });
         if (!ane_backward()) {  // the cpu backward reads the probabilities the fused kernel keeps to itself
             scratch_o_.resize(std::size_t(s.tokens()) * std::size_t(Q));
             CpuDevice::attention_forward(q, k, v, s.B, S, s.heads, s.kv_heads, s.head_dim, scratch_o_.data(), probs);
@@ -225,18 +215,15 @@ public:
         if (options_.bake_frozen_weights) {
             profile_.matmul_flops += 6.0 * T * D * double(H);
             CompiledKernel& k = baked("ffnConv", w1, [&] { return mil::ffn_conv(D, H, S, alpha, w1, w3, w2); });
-            InputSurface& in = input(k, nullptr);
-            for (int b = 0; b < T / S; ++b) {
-                const std::int64_t r = std::int64_t(b) * S * D;
-                {
-                    SurfaceWrite w(in.surface());
-                    surface::write_tokens(w.data(), 2 * S, 0, f + r, S, D, D, scratch_);
-                    surface::write_tokens(w.data(), 2 * S, S, x2 + r, S, D, D, scratch_);
-                }
-                evaluate(k, in);
-                SurfaceRead out(k.program->output());
-                surface::read_tokens(out.data(), S, 0, D, next + r, D, 1.0f, 0.0f, scratch_);
-            }
+            each_sequence(
+                k, input(k, nullptr), T / S,
+                [&](std::int64_t t0, uint16_t* in) {
+                    surface::write_tokens(in, 2 * S, 0, f + t0 * D, S, D, D, scratch_);
+                    surface::write_tokens(in, 2 * S, S, x2 + t0 * D, S, D, D, scratch_);
+                },
+                [&](std::int64_t t0, const uint16_t* out) {
+                    surface::read_tokens(out, S, 0, D, next + t0 * D, D, 1.0f, 0.0f, scratch_);
+                });
             return;
         }
         if (!fused_forward()) return Device::ffn_forward(f, x2, w1, w3, w2, T, D, H, alpha, h1, h3, g, next);
@@ -249,21 +236,18 @@ public:
             surface::write_transposed(d, row, 2 * S + H, w3, H, D, scratch_);
             surface::write_rows(d, row, 2 * S + 2 * H, w2, D, H);
         });
-        for (int b = 0; b < T / S; ++b) {
-            const std::int64_t t0 = std::int64_t(b) * S;
-            {
-                SurfaceWrite w(in.surface());
-                surface::write_tokens(w.data(), row, 0, f + t0 * D, S, D, D, scratch_);
-                surface::write_tokens(w.data(), row, S, x2 + t0 * D, S, D, D, scratch_);
-            }
-            evaluate(k, in);
-            SurfaceRead read(k.program->output());
-            const uint16_t* out = read.data();
-            surface::read_tokens(out, S, 0, D, next + t0 * D, D, 1.0f, 0.0f, scratch_);
-            surface::read_tokens(out, S, D, H, h1 + t0 * H, H, 1.0f, 0.0f, scratch_);
-            surface::read_tokens(out, S, D + H, H, h3 + t0 * H, H, 1.0f, 0.0f, scratch_);
-            surface::read_tokens(out, S, D + 2 * H, H, g + t0 * H, H, 1.0f, 0.0f, scratch_);
-        }
+        each_sequence(
+            k, in, T / S,
+            [&](std::int64_t t0, uint16_t* d) {
+                surface::write_tokens(d, row, 0, f + t0 * D, S, D, D, scratch_);
+                surface::write_tokens(d, row, S, x2 + t0 * D, S, D, D, scratch_);
+            },
+            [&](std::int64_t t0, const uint16_t* out) {
+                surface::read_tokens(out, S, 0, D, next + t0 * D, D, 1.0f, 0.0f, scratch_);
+                surface::read_tokens(out, S, D, H, h1 + t0 * H, H, 1.0f, 0.0f, scratch_);
+                surface::read_tokens(out, S, D + H, H, h3 + t0 * H, H, 1.0f, 0.0f, scratch_);
+                surface::read_tokens(out, S, D + 2 * H, H, g + t0 * H, H, 1.0f, 0.0f, scratch_);
+            });
     }
 
     void ffn_input_grad(const float* dh1, const float* dh3, const float* w1, const float* w3, int T, int H, int D,
@@ -437,22 +421,35 @@ private:
         ++k.calls;
     }
 
+    // Kernel k over `count` sequences of its S tokens: `write(first token, input)` fills the
+    // activation regions with the input surface locked for writing, the kernel runs, then
+    // `read(first token, output)` takes the results with the output locked for reading.
+    template <typename Write, typename Read>
+    void each_sequence(CompiledKernel& k, InputSurface& in, int count, Write&& write, Read&& read) {
+        const std::int64_t S = k.kernel.out_spatial;
+        for (int b = 0; b < count; ++b) {
+            {
+                SurfaceWrite w(in.surface());
+                write(b * S, w.data());
+            }
+            evaluate(k, in);
+            SurfaceRead out(k.program->output());
+            read(b * S, out.data());
+        }
+    }
+
     // A one-input projection kernel over the M / S sequences of X [M, in]: each sequence's
     // activations into the first S columns of every row (`row` values long), the kernel run,
     // Y [M, out] = alpha · its output + beta · Y.
     void project(CompiledKernel& k, InputSurface& in, int row, const float* X, int in_ch, float* Y, int out_ch, int M,
                  float alpha, float beta) {
         const int S = k.kernel.out_spatial;
-        for (int b = 0; b < M / S; ++b) {
-            const std::int64_t t0 = std::int64_t(b) * S;
-            {
-                SurfaceWrite w(in.surface());
-                surface::write_tokens(w.data(), row, 0, X + t0 * in_ch, S, in_ch, in_ch, scratch_);
-            }
-            evaluate(k, in);
-            SurfaceRead out(k.program->output());
-            surface::read_tokens(out.data(), S, 0, out_ch, Y + t0 * out_ch, out_ch, alpha, beta, scratch_);
-        }
+        each_sequence(
+            k, in, M / S,
+            [&](std::int64_t t0, uint16_t* d) { surface::write_tokens(d, row, 0, X + t0 * in_ch, S, in_ch, in_ch, scratch_); },
+            [&](std::int64_t t0, const uint16_t* out) {
+                surface::read_tokens(out, S, 0, out_ch, Y + t0 * out_ch, out_ch, alpha, beta, scratch_);
+            });
     }
 
     // df = Aᵀ da + Bᵀ db (+ beta · df): ffnBwdW13t and kvBwd.
@@ -465,17 +462,15 @@ private:
             surface::write_rows(d, row, 2 * S, wa, IC, OC);
             surface::write_rows(d, row, 2 * S + OC, wb, IC, OC);
         });
-        for (int b = 0; b < T / S; ++b) {
-            const std::int64_t t0 = std::int64_t(b) * S;
-            {
-                SurfaceWrite w(in.surface());
-                surface::write_tokens(w.data(), row, 0, da + t0 * IC, S, IC, IC, scratch_);
-                surface::write_tokens(w.data(), row, S, db + t0 * IC, S, IC, IC, scratch_);
-            }
-            evaluate(k, in);
-            SurfaceRead read(k.program->output());
-            surface::read_tokens(read.data(), S, 0, OC, out + t0 * OC, OC, 1.0f, beta, scratch_);
-        }
+        each_sequence(
+            k, in, T / S,
+            [&](std::int64_t t0, uint16_t* d) {
+                surface::write_tokens(d, row, 0, da + t0 * IC, S, IC, IC, scratch_);
+                surface::write_tokens(d, row, S, db + t0 * IC, S, IC, IC, scratch_);
+            },
+            [&](std::int64_t t0, const uint16_t* o) {
+                surface::read_tokens(o, S, 0, OC, out + t0 * OC, OC, 1.0f, beta, scratch_);
+            });
     }
 };
 
