@@ -7,6 +7,7 @@
 #include "ane/file_io.hpp"
 #include "ane/error.hpp"
 #include "ane/formats/gguf.hpp"
+#include "ane/formats/gguf_tokenizer.hpp"
 #include "ane/score_tokenizer.hpp"
 
 namespace ane {
@@ -36,10 +37,9 @@ ChatTemplate model_chat_template(const Checkpoint& ck, const std::string& model_
         const GgufValue* t = vocab.find("tokenizer.chat_template");
         if (t && t->type == GgufValueType::STRING) {
             nlohmann::json config = {{"chat_template", t->s}};
-            const GgufValue* bos = vocab.find("tokenizer.ggml.bos_token_id");
             const GgufValue* tokens = vocab.find("tokenizer.ggml.tokens");
-            if (bos && tokens && bos->is_integer() && bos->as_double() < double(tokens->array.size()))
-                config["bos_token"] = tokens->array[std::size_t(bos->as_double())].s;
+            const int bos = tokens ? gguf_token_id(vocab, "tokenizer.ggml.bos_token_id", tokens->array.size()) : -1;
+            if (bos >= 0) config["bos_token"] = tokens->array[std::size_t(bos)].s;
             return chat_template_from_config(config.dump(), model_path + " (its tokenizer.chat_template)");
         }
     }

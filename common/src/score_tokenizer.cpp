@@ -8,6 +8,7 @@
 #include "ane/error.hpp"
 #include "ane/file_io.hpp"
 #include "ane/formats/gguf.hpp"
+#include "ane/formats/gguf_tokenizer.hpp"
 
 namespace ane {
 
@@ -32,6 +33,7 @@ bool parse_byte_piece(const std::string& p, unsigned& byte) {
 class ScoreTokenizer final : public Tokenizer {
 public:
     ScoreTokenizer(ScoreVocabulary v, std::string origin) : v_(std::move(v)), origin_(std::move(origin)) {
+        space_ = v_.space_marker ? std::string(kMarker) : std::string(" ");
         std::fill(std::begin(byte_ids_), std::end(byte_ids_), -1);
         for (int id = 0; id < int(v_.pieces.size()); ++id) {
             unsigned b = 0;
@@ -54,18 +56,17 @@ public:
             }
         // When no piece has a space after another character, no merge crosses the start of a
         // word: words are merged on their own, each distinct word once.
-        const std::string space = v_.space_marker ? std::string(kMarker) : std::string(" ");
         words_ = true;
         for (const auto& [text, id] : index_)
-            for (std::size_t at = text.find(space, 1); at != std::string::npos && words_; at = text.find(space, at + 1))
-                if (at < space.size() || text.compare(at - space.size(), space.size(), space) != 0) words_ = false;
+            for (std::size_t at = text.find(space_, 1); at != std::string::npos && words_; at = text.find(space_, at + 1))
+                if (at < space_.size() || text.compare(at - space_.size(), space_.size(), space_) != 0) words_ = false;
     }
 
     int vocab_size() const override { return int(v_.pieces.size()); }
 
     std::vector<int> encode(std::string_view text) const override {
         std::string s;
-        const std::string space = v_.space_marker ? std::string(kMarker) : std::string(" ");
+        const std::string& space = space_;
         if (v_.add_dummy_prefix && !text.empty()) s += space;
         for (char ch : text) s += ch == ' ' ? space : std::string(1, ch);
         if (!words_) return encode_symbols(s);
@@ -218,6 +219,7 @@ private:
     std::string origin_;
     std::unordered_map<std::string, int> index_;
     std::unordered_map<std::uint64_t, int> pair_merge_;
+    std::string space_;  // how the pieces spell a space: '▁', or ' ' (llama2.c)
     bool words_ = false;
     int byte_ids_[256] = {};
     static std::uint64_t pair_key(int a, int b) { return (std::uint64_t(std::uint32_t(a)) << 32) | std::uint32_t(b); }
@@ -252,21 +254,16 @@ std::unique_ptr<Tokenizer> tokenizer_from_gguf(const GgufFile& f) {
         for (std::size_t i = 0; i < n; ++i) v.scores[i] = float(s->array[i].as_double());
     if (const GgufValue* ty = f.find("tokenizer.ggml.token_type"); ty && ty->array.size() == n)
         for (std::size_t i = 0; i < n; ++i) {
-            const double t = ty->array[i].as_double();
-            switch (t >= 0 && t < 16 ? int(t) : 1) {  // no float-to-int overflow on a hostile file
-                case 2: v.kinds[i] = TokenKind::Unknown; break;
-                case 3: v.kinds[i] = TokenKind::Control; break;
-                case 5: v.kinds[i] = TokenKind::Unused; break;
-                case 6: v.kinds[i] = TokenKind::Byte; break;
+            switch (gguf_token_type(ty->array[i])) {
+                case kGgufUnknown: v.kinds[i] = TokenKind::Unknown; break;
+                case kGgufControl: v.kinds[i] = TokenKind::Control; break;
+                case kGgufUnused: v.kinds[i] = TokenKind::Unused; break;
+                case kGgufByte: v.kinds[i] = TokenKind::Byte; break;
                 default: v.kinds[i] = TokenKind::Normal; break;
             }
         }
-    auto id_of = [&](const char* key) {
-        const GgufValue* x = f.find(key);
-        return x && x->is_integer() && x->as_double() >= 0 && x->as_double() < double(n) ? int(x->as_double()) : -1;
-    };
-    v.bos = id_of("tokenizer.ggml.bos_token_id");
-    v.eos = id_of("tokenizer.ggml.eos_token_id");
+    v.bos = gguf_token_id(f, "tokenizer.ggml.bos_token_id", n);
+    v.eos = gguf_token_id(f, "tokenizer.ggml.eos_token_id", n);
     if (const GgufValue* p = f.find("tokenizer.ggml.add_space_prefix")) v.add_dummy_prefix = p->u != 0;
     return make_score_tokenizer(std::move(v), f.path());
 }

@@ -7,11 +7,6 @@
 
 namespace ane {
 
-namespace {
-// llama.cpp's token types.
-constexpr int kNormal = 1, kUnknown = 2, kControl = 3, kUserDefined = 4, kUnused = 5;
-}  // namespace
-
 std::unique_ptr<Tokenizer> bpe_tokenizer_from_gguf(const GgufFile& f) {
     const auto strings = [&](const char* key) {
         const GgufValue* v = f.find(key);
@@ -31,14 +26,13 @@ std::unique_ptr<Tokenizer> bpe_tokenizer_from_gguf(const GgufFile& f) {
     for (const auto& t : tokens->array) v.pieces.push_back(t.s);
     const GgufValue* types = f.find("tokenizer.ggml.token_type");
     for (std::size_t id = 0; types && id < n && id < types->array.size(); ++id) {
-        const double t = types->array[id].as_double();
-        const int type = t >= 0 && t < 16 ? int(t) : kNormal;  // no float-to-int overflow on a hostile file
-        if (type == kControl || type == kUserDefined) {  // matched in the text before BPE
-            v.kinds[id] = type == kControl ? TokenKind::Control : TokenKind::Normal;
-            if (!v.pieces[id].empty()) v.added.push_back({v.pieces[id], int(id), type == kControl});
-        } else if (type == kUnknown) {
+        const int type = gguf_token_type(types->array[id]);
+        if (type == kGgufControl || type == kGgufUserDefined) {  // matched in the text before BPE
+            v.kinds[id] = type == kGgufControl ? TokenKind::Control : TokenKind::Normal;
+            if (!v.pieces[id].empty()) v.added.push_back({v.pieces[id], int(id), type == kGgufControl});
+        } else if (type == kGgufUnknown) {
             v.kinds[id] = TokenKind::Unknown;
-        } else if (type == kUnused) {
+        } else if (type == kGgufUnused) {
             v.kinds[id] = TokenKind::Unused;
         }
     }
@@ -47,13 +41,9 @@ std::unique_ptr<Tokenizer> bpe_tokenizer_from_gguf(const GgufFile& f) {
         require(space != std::string::npos, f.path(), ": merge \"", m.s, "\" is not two tokens");
         v.merges.emplace_back(m.s.substr(0, space), m.s.substr(space + 1));
     }
-    const auto id_of = [&](const char* key) {
-        const GgufValue* x = f.find(key);
-        return x && x->is_integer() && x->as_double() >= 0 && x->as_double() < double(n) ? int(x->as_double()) : -1;
-    };
     const GgufValue* add_bos = f.find("tokenizer.ggml.add_bos_token");
-    if (add_bos && add_bos->u != 0) v.bos = id_of("tokenizer.ggml.bos_token_id");
-    v.eos = id_of("tokenizer.ggml.eos_token_id");
+    if (add_bos && add_bos->u != 0) v.bos = gguf_token_id(f, "tokenizer.ggml.bos_token_id", n);
+    v.eos = gguf_token_id(f, "tokenizer.ggml.eos_token_id", n);
     return make_bpe_tokenizer(std::move(v), f.path());
 }
 
@@ -64,15 +54,15 @@ std::vector<std::pair<std::string, GgufValue>> gguf_metadata_from_bpe(const BpeV
     std::vector<GgufValue> tokens, types, merges;
     for (std::size_t id = 0; id < v.pieces.size(); ++id) {
         tokens.push_back(GgufValue::of_string(v.pieces[id]));
-        int type = kNormal;
-        if (v.kinds[id] == TokenKind::Unknown) type = kUnknown;
-        else if (v.kinds[id] == TokenKind::Unused) type = kUnused;
+        int type = kGgufNormal;
+        if (v.kinds[id] == TokenKind::Unknown) type = kGgufUnknown;
+        else if (v.kinds[id] == TokenKind::Unused) type = kGgufUnused;
         types.push_back(GgufValue::of_i32(type));
     }
-    for (const auto& a : v.added) types[std::size_t(a.id)] = GgufValue::of_i32(a.special ? kControl : kUserDefined);
+    for (const auto& a : v.added) types[std::size_t(a.id)] = GgufValue::of_i32(a.special ? kGgufControl : kGgufUserDefined);
     for (int id = int(v.pieces.size()); id < rows; ++id) {
         tokens.push_back(GgufValue::of_string("[PAD" + std::to_string(id) + "]"));
-        types.push_back(GgufValue::of_i32(kUnused));
+        types.push_back(GgufValue::of_i32(kGgufUnused));
     }
     for (const auto& [a, b] : v.merges) merges.push_back(GgufValue::of_string(a + " " + b));
     std::vector<std::pair<std::string, GgufValue>> kv = {

@@ -4,6 +4,16 @@
 
 namespace ane {
 
+int gguf_token_type(const GgufValue& entry) {
+    const double t = entry.as_double();
+    return t >= kGgufNormal && t <= kGgufByte ? int(t) : kGgufNormal;
+}
+
+int gguf_token_id(const GgufFile& f, const std::string& key, std::size_t n) {
+    const GgufValue* x = f.find(key);
+    return x && x->is_integer() && x->as_double() >= 0 && x->as_double() < double(n) ? int(x->as_double()) : -1;
+}
+
 std::vector<std::pair<std::string, GgufValue>> gguf_metadata_from_tokenizer(const Tokenizer& tok, int rows) {
     if (const BpeVocabulary* bpe = tok.bpe_vocabulary()) return gguf_metadata_from_bpe(*bpe, rows);
     const int n = tok.vocab_size();
@@ -14,14 +24,13 @@ std::vector<std::pair<std::string, GgufValue>> gguf_metadata_from_tokenizer(cons
     for (int id = 0; id < n; ++id) {
         tokens.push_back(GgufValue::of_string(tok.piece(id)));
         scores.push_back(GgufValue::of_f32(tok.score(id)));
-        // llama.cpp's token types: 1 normal, 2 unknown, 3 control, 5 unused, 6 byte.
-        int type = 1;
+        int type = kGgufNormal;
         switch (tok.kind(id)) {
-            case TokenKind::Normal: type = 1; break;
-            case TokenKind::Unknown: type = 2; break;
-            case TokenKind::Control: type = 3; break;
-            case TokenKind::Unused: type = 5; break;
-            case TokenKind::Byte: type = 6; break;
+            case TokenKind::Normal: type = kGgufNormal; break;
+            case TokenKind::Unknown: type = kGgufUnknown; break;
+            case TokenKind::Control: type = kGgufControl; break;
+            case TokenKind::Unused: type = kGgufUnused; break;
+            case TokenKind::Byte: type = kGgufByte; break;
         }
         types.push_back(GgufValue::of_i32(type));
     }
