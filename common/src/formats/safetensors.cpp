@@ -228,10 +228,9 @@ Checkpoint read_hf_model(const std::string& path) {
     ck.metadata["hf_config"] = cj;
     // The tokenizer travels with the model: tokenizer.model (SentencePiece) or tokenizer.json
     // (with tokenizer_config.json) from the same folder.
-    for (auto [name, dst] : {std::pair{"tokenizer.model", &ck.tokenizer_model}, std::pair{"tokenizer.json", &ck.tokenizer_json},
-                             std::pair{"tokenizer_config.json", &ck.tokenizer_config_json}}) {
+    for (auto [name, dst] : tokenizer_files(ck)) {
         const fs::path file = dir / name;
-        if (!fs::exists(file)) continue;
+        if (name == "tokenizer.gguf" || !fs::exists(file)) continue;  // a GGUF vocabulary has no HF file
         const std::string bytes = read_text_file(file.string());
         dst->assign(bytes.begin(), bytes.end());
     }
