@@ -11,6 +11,7 @@ namespace ane::test {
 
 struct RefLayer {
     std::vector<double> wq, wk, wv, wo, w1, w2, w3, rms_att, rms_ffn;
+    std::vector<double> bq, bk, bv, q_norm, k_norm;  // empty unless the family has them
 };
 struct RefModel {
     ModelConfig c;
@@ -26,7 +27,9 @@ inline RefModel to_ref(const Weights& w) {
     r.c = w.config;
     for (const auto& l : w.layers)
         r.layers.push_back({to_double(l.wq), to_double(l.wk), to_double(l.wv), to_double(l.wo), to_double(l.w1),
-                            to_double(l.w2), to_double(l.w3), to_double(l.rms_att), to_double(l.rms_ffn)});
+                            to_double(l.w2), to_double(l.w3), to_double(l.rms_att), to_double(l.rms_ffn),
+                            to_double(l.bq), to_double(l.bk), to_double(l.bv), to_double(l.q_norm),
+                            to_double(l.k_norm)});
     r.embed = to_double(w.embed);
     r.rms_final = to_double(w.rms_final);
     if (!w.config.tied) r.classifier = to_double(w.classifier);
@@ -41,6 +44,9 @@ inline std::vector<std::vector<double>*> ref_params(RefModel& r) {
     p.push_back(&r.rms_final);
     p.push_back(&r.embed);
     if (!r.c.tied) p.push_back(&r.classifier);
+    for (auto& l : r.layers)
+        for (auto* t : {&l.bq, &l.bk, &l.bv, &l.q_norm, &l.k_norm})
+            if (!t->empty()) p.push_back(t);
     return p;
 }
 
@@ -135,6 +141,22 @@ inline Mat ref_attention(const Mat& q, const Mat& k, const Mat& v, int nh, int n
     return o;
 }
 
+inline void ref_add_bias(Mat& x, const std::vector<double>& b) {
+    for (auto& row : x)
+        for (std::size_t i = 0; i < row.size(); ++i) row[i] += b[i];
+}
+
+// Qwen3's QK-norm: each head's vector through RMSNorm with the one gain [hd] all heads share.
+inline void ref_head_norm(Mat& x, int heads, int hd, const std::vector<double>& w, double eps) {
+    for (auto& row : x)
+        for (int h = 0; h < heads; ++h) {
+            double ss = 0;
+            for (int e = 0; e < hd; ++e) ss += row[h * hd + e] * row[h * hd + e];
+            const double r = 1.0 / std::sqrt(ss / hd + eps);
+            for (int e = 0; e < hd; ++e) row[h * hd + e] *= r * w[std::size_t(e)];
+        }
+}
+
 // Logits [S][V] over the full vocabulary for one sequence.
 inline Mat ref_logits(const RefModel& m, const std::vector<int>& tokens) {
     const ModelConfig& c = m.c;
@@ -146,7 +168,16 @@ inline Mat ref_logits(const RefModel& m, const std::vector<int>& tokens) {
     for (const auto& L : m.layers) {
         const Mat a = ref_rmsnorm(x, L.rms_att, c.norm_eps);
         Mat q = ref_linear(a, L.wq, c.q_dim()), k = ref_linear(a, L.wk, c.kv_dim());
-        const Mat v = ref_linear(a, L.wv, c.kv_dim());
+        Mat v = ref_linear(a, L.wv, c.kv_dim());
+        if (!L.bq.empty()) {
+            ref_add_bias(q, L.bq);
+            ref_add_bias(k, L.bk);
+            ref_add_bias(v, L.bv);
+        }
+        if (!L.q_norm.empty()) {
+            ref_head_norm(q, c.heads, c.head_dim, L.q_norm, c.norm_eps);
+            ref_head_norm(k, c.kv_heads, c.head_dim, L.k_norm, c.norm_eps);
+        }
         if (m.rope_halves) {
             ref_rope_halves(q, c.heads, c.head_dim, c.rope_theta, c.rope_llama3);
             ref_rope_halves(k, c.kv_heads, c.head_dim, c.rope_theta, c.rope_llama3);

@@ -196,12 +196,21 @@ ModelConfig llama3_rope_config(bool tied) {
     return c;
 }
 
+// Qwen2's q/k/v biases and Qwen3's QK-norm on the tiny shapes.
+ModelConfig family_config(bool bias, bool qk_norm) {
+    ModelConfig c = test::tiny_config(false);
+    c.attention_bias = bias;
+    c.qk_norm = qk_norm;
+    c.norm_eps = 1e-6;
+    return c;
+}
+
 void check_model_gradients(const ModelConfig& c) {
     const bool tied = c.tied;
     Weights w = test::random_weights(c, 21);
     w.for_each([](const std::string& name, Tensor& t) {
-        for (auto& x : t.span()) x *= name.find("rms") != std::string::npos ? 0.2f : 0.5f;
-        if (name.find("rms") != std::string::npos)
+        for (auto& x : t.span()) x *= is_norm_gain(name) ? 0.2f : 0.5f;
+        if (is_norm_gain(name))
             for (auto& x : t.span()) x += 1.0f;
     });
     const int B = 2, S = 6;
@@ -252,6 +261,9 @@ void check_model_gradients(const ModelConfig& c) {
 TEST(Model, EveryGradientMatchesFiniteDifferencesTied) { check_model_gradients(test::tiny_config(true)); }
 TEST(Model, EveryGradientMatchesFiniteDifferencesUntied) { check_model_gradients(test::tiny_config(false)); }
 TEST(Model, Llama3RopeScalingGradientsMatchFiniteDifferences) { check_model_gradients(llama3_rope_config(false)); }
+TEST(Model, Qwen2BiasGradientsMatchFiniteDifferences) { check_model_gradients(family_config(true, false)); }
+TEST(Model, Qwen3QkNormGradientsMatchFiniteDifferences) { check_model_gradients(family_config(false, true)); }
+TEST(Model, BiasAndQkNormTogetherGradientsMatchFiniteDifferences) { check_model_gradients(family_config(true, true)); }
 
 TEST(Model, Llama3RopeScalingDividesTheLowFrequencies) {
     const ModelConfig c = llama3_rope_config(true);
@@ -280,7 +292,8 @@ TEST(Model, AWindowTooLargeForMemoryIsRefusedBeforeAllocating) {
 }
 
 TEST(Model, ForwardMatchesTheDoubleReference) {
-    for (const ModelConfig& c : {test::tiny_config(false), llama3_rope_config(false)}) {
+    for (const ModelConfig& c : {test::tiny_config(false), llama3_rope_config(false), family_config(true, false),
+                                 family_config(false, true)}) {
         const Weights w = test::random_weights(c, 5);
         auto device = make_device("cpu", 2);
         Transformer model(w, *device, 1, VocabMap::identity(c.vocab));
@@ -400,7 +413,8 @@ TEST(Kernels, FastExpIsAccurateOverTheFloatRange) {
 // The cached decode path and the full-window forward give the same logits at every position,
 // whether the tokens come one at a time or in chunks.
 TEST(Decoder, KvCacheMatchesTheFullForward) {
-    for (const ModelConfig& c : {test::tiny_config(true), test::tiny_config(false), llama3_rope_config(true)}) {
+    for (const ModelConfig& c : {test::tiny_config(true), test::tiny_config(false), llama3_rope_config(true),
+                                 family_config(true, false), family_config(false, true)}) {
         const Weights w = test::random_weights(c, 31);
         const std::vector<std::int32_t> tokens = {3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8, 9, 7};
         auto dev = make_device("cpu", 2);

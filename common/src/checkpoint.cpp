@@ -148,26 +148,38 @@ void apply_trailer(Checkpoint& ck, const Trailer& t, const std::string& path, bo
             if (b.name == name) return &b;
         return nullptr;
     };
-    auto load_classifier = [&](const std::string& name, Tensor& dst) {
+    auto load_tensor = [&](const std::string& name, const Shape& shape, Tensor& dst) {
         const TrailerBlob* b = find_blob(name);
-        require(b != nullptr, path, ": untied model but the trailer has no '", name, "' tensor");
-        require(b->dtype == "f32" && b->shape == Shape{c.vocab, c.dim}, path, ": trailer tensor '", name,
-                "' should be f32 ", shape_string({c.vocab, c.dim}));
-        dst = Tensor({c.vocab, c.dim});
+        require(b != nullptr, path, ": the model's config needs a '", name, "' tensor, the trailer has none");
+        require(b->dtype == "f32" && b->shape == shape, path, ": trailer tensor '", name, "' should be f32 ",
+                shape_string(shape));
+        dst = Tensor(shape);
         std::memcpy(dst.data(), b->bytes.data(), dst.bytes());
     };
-    if (!c.tied) {
-        load_classifier("classifier", ck.weights.classifier);
-        if (load_moments && ck.adam) {
-            if (find_blob("classifier.adam_m")) {
-                load_classifier("classifier.adam_m", ck.adam->m.classifier);
-                load_classifier("classifier.adam_v", ck.adam->v.classifier);
-            } else {
-                ck.adam->m.classifier = Tensor({c.vocab, c.dim});
-                ck.adam->v.classifier = Tensor({c.vocab, c.dim});
-            }
+    // Moments saved beside a tensor, or zeros (a model converted before any training).
+    auto load_moments_of = [&](const std::string& name, const Shape& shape, Tensor& m, Tensor& v) {
+        if (find_blob(name + ".adam_m")) {
+            load_tensor(name + ".adam_m", shape, m);
+            load_tensor(name + ".adam_v", shape, v);
+        } else {
+            m = Tensor(shape);
+            v = Tensor(shape);
         }
+    };
+    if (!c.tied) {
+        load_tensor("classifier", {c.vocab, c.dim}, ck.weights.classifier);
+        if (load_moments && ck.adam)
+            load_moments_of("classifier", {c.vocab, c.dim}, ck.adam->m.classifier, ck.adam->v.classifier);
     }
+    for (int l = 0; l < c.layers; ++l)
+        for (const auto& name : layer_extra_tensor_names(c)) {
+            const std::string full = "layers." + std::to_string(l) + "." + name;
+            const Shape shape = layer_tensor_shape(c, name);
+            load_tensor(full, shape, ck.weights.layers[std::size_t(l)].get(name));
+            if (load_moments && ck.adam)
+                load_moments_of(full, shape, ck.adam->m.layers[std::size_t(l)].get(name),
+                                ck.adam->v.layers[std::size_t(l)].get(name));
+        }
     if (t.json.contains("lora")) read_lora(ck, t, path);
     for (auto [name, dst] : tokenizer_files(ck)) {
         if (const TrailerBlob* tok = find_blob(name)) {
@@ -218,16 +230,12 @@ Checkpoint read_blzt(const std::string& path, const BlztReadOptions& options) {
     if (options.load_moments) ck.adam = AdamMoments::zeros(tied);
     const auto& names = layer_tensor_names();
     for (int l = 0; l < c.layers; ++l) {
-        std::vector<Tensor*> ts;
-        ck.weights.for_each([&](const std::string& name, Tensor& t) {
-            if (name.rfind("layers." + std::to_string(l) + ".", 0) == 0) ts.push_back(&t);
-        });
-        for (Tensor* t : ts) copy_floats(r, *t, "layer weights", file);
+        const std::size_t li = std::size_t(l);
+        for (const auto& name : names) copy_floats(r, ck.weights.layers[li].get(name), "layer weights", file);
         if (options.load_moments) {
-            for (std::size_t i = 0; i < names.size(); ++i) {
-                const std::string name = "layers." + std::to_string(l) + "." + names[i];
-                copy_floats(r, *ck.adam->m.find(name), "Adam m", file);
-                copy_floats(r, *ck.adam->v.find(name), "Adam v", file);
+            for (const auto& name : names) {
+                copy_floats(r, ck.adam->m.layers[li].get(name), "Adam m", file);
+                copy_floats(r, ck.adam->v.layers[li].get(name), "Adam v", file);
             }
         } else {
             r.skip(2 * std::size_t(c.layer_params()) * sizeof(float));
@@ -348,13 +356,19 @@ void write_blzt(const Checkpoint& ck, const std::string& path) {
     auto as_bytes = [](const Tensor& t) {
         return std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(t.data()), t.bytes());
     };
-    if (!c.tied) {
-        trailer.blobs.push_back({"classifier", "f32", {c.vocab, c.dim}, as_bytes(W.classifier)});
-        if (m && !m->classifier.empty() && v && !v->classifier.empty()) {
-            trailer.blobs.push_back({"classifier.adam_m", "f32", {c.vocab, c.dim}, as_bytes(m->classifier)});
-            trailer.blobs.push_back({"classifier.adam_v", "f32", {c.vocab, c.dim}, as_bytes(v->classifier)});
+    // The tensors beyond the body (an untied classifier, the family extras) with their moments.
+    auto add_blob_tensor = [&](const std::string& name, const Tensor& t) {
+        trailer.blobs.push_back({name, "f32", t.shape(), as_bytes(t)});
+        const Tensor* tm = moment(m, name);
+        const Tensor* tv = moment(v, name);
+        if (tm && !tm->empty() && tv && !tv->empty()) {
+            trailer.blobs.push_back({name + ".adam_m", "f32", t.shape(), as_bytes(*tm)});
+            trailer.blobs.push_back({name + ".adam_v", "f32", t.shape(), as_bytes(*tv)});
         }
-    }
+    };
+    if (!c.tied) add_blob_tensor("classifier", W.classifier);
+    for (std::size_t i = std::size_t(c.layers) * per_layer + 2 + (c.tied ? 0 : 1); i < tensors.size(); ++i)
+        add_blob_tensor(tensors[i].first, *tensors[i].second);
     if (ck.lora) {
         trailer.json["lora"] = {{"rank", ck.lora->rank}, {"targets", lora_targets_string(ck.lora->targets)}};
         ck.lora->for_each([&](const std::string& name, const Tensor& t) {

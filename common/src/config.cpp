@@ -1,5 +1,6 @@
 #include "ane/config.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <set>
 
@@ -16,8 +17,12 @@ std::int64_t ModelConfig::layer_params() const {
     return q * d + 2 * kv * d + d * q + 3 * h * d + 2 * d;
 }
 
+std::int64_t ModelConfig::layer_extra_params() const {
+    return (attention_bias ? q_dim() + 2 * kv_dim() : 0) + (qk_norm ? 2 * std::int64_t(head_dim) : 0);
+}
+
 std::int64_t ModelConfig::params() const {
-    std::int64_t n = layers * layer_params() + dim + std::int64_t(vocab) * dim;
+    std::int64_t n = layers * (layer_params() + layer_extra_params()) + dim + std::int64_t(vocab) * dim;
     if (!tied) n += std::int64_t(vocab) * dim;
     return n;
 }
@@ -73,7 +78,8 @@ std::vector<double> ModelConfig::rope_divisors() const {
 
 bool ModelConfig::same_shape(const ModelConfig& o) const {
     return dim == o.dim && hidden == o.hidden && heads == o.heads && kv_heads == o.kv_heads &&
-           head_dim == o.head_dim && layers == o.layers && vocab == o.vocab && tied == o.tied;
+           head_dim == o.head_dim && layers == o.layers && vocab == o.vocab && tied == o.tied &&
+           attention_bias == o.attention_bias && qk_norm == o.qk_norm;
 }
 
 double deepnet_residual_scale(int layers) { return 1.0 / std::sqrt(2.0 * layers); }
@@ -142,6 +148,8 @@ void to_json(nlohmann::json& j, const ModelConfig& c) {
                        {"norm_eps", c.norm_eps},
                        {"tied", c.tied},
                        {"residual_scale", c.residual_scale}};
+    if (c.attention_bias) j["attention_bias"] = true;
+    if (c.qk_norm) j["qk_norm"] = true;
     if (c.rope_llama3.factor != 0)
         j["rope_scaling"] = {{"rope_type", "llama3"},
                              {"factor", c.rope_llama3.factor},
@@ -170,11 +178,59 @@ ModelConfig::Llama3Rope llama3_rope_from_json(const nlohmann::json& r, const std
     return l;
 }
 
+ModelConfig::Llama3Rope llama3_rope_from_divisors(const ModelConfig& c, const std::vector<double>& divisors,
+                                                  int original_context, const std::string& where) {
+    require(divisors.size() == std::size_t(c.head_dim / 2), where, ": rope_freqs has ", divisors.size(),
+            " values, head_dim ", c.head_dim, " needs ", c.head_dim / 2);
+    double factor = 1;
+    for (double d : divisors) {
+        require(std::isfinite(d) && d >= 1 - 1e-6, where, ": rope_freqs holds ", d,
+                "; Llama 3 rope scaling only divides frequencies by 1 or more");
+        factor = std::max(factor, d);
+    }
+    ModelConfig::Llama3Rope r;
+    r.factor = factor;
+    r.original_context = original_context;
+    if (factor > 1 + 1e-6) {
+        // Between the band edges smooth = (1/d - 1/factor) / (1 - 1/factor) = A / wavelen - B, with
+        // A = original / (high - low) and B = low / (high - low): two blended points give both.
+        const double pi = 3.14159265358979323846;
+        std::vector<std::pair<double, double>> blended;  // (1 / wavelen, smooth)
+        for (std::size_t i = 0; i < divisors.size(); ++i) {
+            const double d = divisors[i];
+            if (d > 1 + 1e-4 && d < factor * (1 - 1e-4)) {
+                const double inv_wavelen = std::pow(c.rope_theta, -2.0 * double(i) / c.head_dim) / (2 * pi);
+                blended.emplace_back(inv_wavelen, (1 / d - 1 / factor) / (1 - 1 / factor));
+            }
+        }
+        if (blended.size() >= 2) {
+            const auto [x0, y0] = blended.front();
+            const auto [x1, y1] = blended.back();
+            const double A = (y1 - y0) / (x1 - x0), B = A * x0 - y0;
+            if (std::isfinite(A) && A > 0 && std::isfinite(B) && B > 0) {
+                r.low_freq_factor = B * original_context / A;
+                r.high_freq_factor = r.low_freq_factor + original_context / A;
+            }
+        }
+    } else {
+        r.factor = 0;  // every frequency divided by 1: no scaling
+    }
+    ModelConfig check = c;
+    check.rope_llama3 = r;
+    const std::vector<double> got = check.rope_divisors();
+    for (std::size_t i = 0; i < got.size(); ++i)
+        require(std::abs(got[i] - divisors[i]) <= 1e-3 * divisors[i], where, ": rope_freqs value ", i, " (",
+                divisors[i], ") is not what Llama 3 rope scaling gives (", got[i], " with factor ", r.factor,
+                ", low ", r.low_freq_factor, ", high ", r.high_freq_factor, ", original context ", original_context, ")");
+    return r;
+}
+
 void from_json(const nlohmann::json& j, ModelConfig& c) {
     if (!j.is_object()) throw error("model config must be a JSON object");
     static const std::set<std::string> known = {"name",   "dim",        "hidden",   "heads", "kv_heads",
                                                 "head_dim", "seq",      "layers",   "vocab", "rope_theta",
-                                                "norm_eps", "tied",     "residual_scale", "rope_scaling"};
+                                                "norm_eps", "tied",     "residual_scale", "rope_scaling",
+                                                "attention_bias", "qk_norm"};
     for (const auto& [key, value] : j.items())
         if (!known.count(key)) throw error("model config: unknown field '", key, "'");
     auto get_int = [&](const char* key, int& out, bool required) {
@@ -206,10 +262,14 @@ void from_json(const nlohmann::json& j, ModelConfig& c) {
     get_double("rope_theta", c.rope_theta);
     if (j.contains("rope_scaling")) c.rope_llama3 = llama3_rope_from_json(j.at("rope_scaling"), "model config");
     get_double("norm_eps", c.norm_eps);
-    if (j.contains("tied")) {
-        if (!j.at("tied").is_boolean()) throw error("model config: field 'tied' must be true or false");
-        c.tied = j.at("tied").get<bool>();
-    }
+    auto get_bool = [&](const char* key, bool& out) {
+        if (!j.contains(key)) return;
+        if (!j.at(key).is_boolean()) throw error("model config: field '", key, "' must be true or false");
+        out = j.at(key).get<bool>();
+    };
+    get_bool("tied", c.tied);
+    get_bool("attention_bias", c.attention_bias);
+    get_bool("qk_norm", c.qk_norm);
     c.residual_scale = c.layers > 0 ? deepnet_residual_scale(c.layers) : 1.0;
     get_double("residual_scale", c.residual_scale);
 }

@@ -24,7 +24,7 @@ float LrSchedule::at_fraction(int step, double fraction) const {
     return cosine;
 }
 
-bool decays(const std::string& name) { return name.find("rms_") == std::string::npos; }
+bool decays(const std::string& name) { return !is_norm_gain(name) && !is_bias(name); }
 
 void zero_grads(Weights& grads) {
     grads.for_each([](const std::string&, Tensor& t) { t.zero(); });

@@ -20,23 +20,59 @@ Shape layer_tensor_shape(const ModelConfig& c, const std::string& name) {
     if (name == "w1" || name == "w3") return {h, d};
     if (name == "w2") return {d, h};
     if (name == "rms_att" || name == "rms_ffn") return {d};
+    if (name == "bq") return {q};
+    if (name == "bk" || name == "bv") return {kv};
+    if (name == "q_norm" || name == "k_norm") return {c.head_dim};
+    throw error("unknown layer tensor '", name, "'");
+}
+
+std::vector<std::string> layer_extra_tensor_names(const ModelConfig& c) {
+    std::vector<std::string> names;
+    if (c.attention_bias) names.insert(names.end(), {"bq", "bk", "bv"});
+    if (c.qk_norm) names.insert(names.end(), {"q_norm", "k_norm"});
+    return names;
+}
+
+Tensor& LayerWeights::get(const std::string& name) {
+    if (name == "wq") return wq;
+    if (name == "wk") return wk;
+    if (name == "wv") return wv;
+    if (name == "wo") return wo;
+    if (name == "w1") return w1;
+    if (name == "w2") return w2;
+    if (name == "w3") return w3;
+    if (name == "rms_att") return rms_att;
+    if (name == "rms_ffn") return rms_ffn;
+    if (name == "bq") return bq;
+    if (name == "bk") return bk;
+    if (name == "bv") return bv;
+    if (name == "q_norm") return q_norm;
+    if (name == "k_norm") return k_norm;
     throw error("unknown layer tensor '", name, "'");
 }
 
 namespace {
-Tensor* layer_tensor(LayerWeights& l, int index) {
-    Tensor* all[] = {&l.wq, &l.wk, &l.wv, &l.wo, &l.w1, &l.w2, &l.w3, &l.rms_att, &l.rms_ffn};
-    return all[index];
-}
+std::string short_name(const std::string& name) { return name.substr(name.rfind('.') + 1); }
 }  // namespace
+
+bool is_norm_gain(const std::string& name) {
+    const std::string s = short_name(name);
+    return s.rfind("rms_", 0) == 0 || s == "q_norm" || s == "k_norm";
+}
+
+bool is_bias(const std::string& name) {
+    const std::string s = short_name(name);
+    return s == "bq" || s == "bk" || s == "bv";
+}
 
 Weights Weights::zeros(const ModelConfig& config) {
     Weights w;
     w.config = config;
     w.layers.resize(config.layers);
-    const auto& names = layer_tensor_names();
-    for (auto& layer : w.layers)
-        for (int i = 0; i < int(names.size()); ++i) *layer_tensor(layer, i) = Tensor(layer_tensor_shape(config, names[i]));
+    for (auto& layer : w.layers) {
+        for (const auto& name : layer_tensor_names()) layer.get(name) = Tensor(layer_tensor_shape(config, name));
+        for (const auto& name : layer_extra_tensor_names(config)) layer.get(name) = Tensor(layer_tensor_shape(config, name));
+    }
     w.rms_final = Tensor({config.dim});
     w.embed = Tensor({config.vocab, config.dim});
     if (!config.tied) w.classifier = Tensor({config.vocab, config.dim});
@@ -50,19 +86,24 @@ Weights Weights::norms_only(const ModelConfig& config) {
     for (auto& layer : w.layers) {
         layer.rms_att = Tensor({config.dim});
         layer.rms_ffn = Tensor({config.dim});
+        if (config.qk_norm) {
+            layer.q_norm = Tensor({config.head_dim});
+            layer.k_norm = Tensor({config.head_dim});
+        }
     }
     w.rms_final = Tensor({config.dim});
     return w;
 }
 
 void Weights::for_each(const std::function<void(const std::string&, Tensor&)>& fn) {
-    const auto& names = layer_tensor_names();
     for (std::size_t l = 0; l < layers.size(); ++l)
-        for (int i = 0; i < int(names.size()); ++i)
-            fn("layers." + std::to_string(l) + "." + names[i], *layer_tensor(layers[l], i));
+        for (const auto& name : layer_tensor_names()) fn("layers." + std::to_string(l) + "." + name, layers[l].get(name));
     fn("rms_final", rms_final);
     fn("embed", embed);
     if (!classifier.empty()) fn("classifier", classifier);
+    const auto extras = layer_extra_tensor_names(config);
+    for (std::size_t l = 0; l < layers.size(); ++l)
+        for (const auto& name : extras) fn("layers." + std::to_string(l) + "." + name, layers[l].get(name));
 }
 
 void Weights::for_each(const std::function<void(const std::string&, const Tensor&)>& fn) const {
@@ -90,16 +131,17 @@ bool Weights::bit_equal(const Weights& other) const {
 
 namespace {
 void permute_rope_rows(Tensor& w, int n_heads, int head_dim, bool to_interleaved) {
-    require(w.shape().size() == 2 && w.rows() == std::int64_t(n_heads) * head_dim,
+    // A vector (a bias, a per-head norm gain) permutes as a matrix of one column.
+    require(!w.shape().empty() && w.shape().size() <= 2 && w.shape()[0] == std::int64_t(n_heads) * head_dim,
             "RoPE row permutation: tensor ", shape_string(w.shape()), " does not have ", n_heads, " x ",
             head_dim, " rows");
     require(head_dim % 2 == 0, "RoPE row permutation: head_dim ", head_dim, " is odd");
-    const std::int64_t cols = w.cols();
+    const std::int64_t cols = w.shape().size() == 2 ? w.shape()[1] : 1;
     const std::size_t row_bytes = static_cast<std::size_t>(cols) * sizeof(float);
     std::vector<float> head(static_cast<std::size_t>(head_dim * cols));
     const int half = head_dim / 2;
     for (int h = 0; h < n_heads; ++h) {
-        float* base = w.row(std::int64_t(h) * head_dim);
+        float* base = w.data() + std::int64_t(h) * head_dim * cols;
         std::memcpy(head.data(), base, head.size() * sizeof(float));
         for (int i = 0; i < half; ++i) {
             // halves row i pairs with row i + half; interleaved rows 2i and 2i+1.

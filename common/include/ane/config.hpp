@@ -30,6 +30,8 @@ struct ModelConfig {
     } rope_llama3;
     double norm_eps = 1e-5;
     bool tied = true;       // classifier shares the embedding
+    bool attention_bias = false;  // q, k and v projections add a bias (Qwen2)
+    bool qk_norm = false;         // RMSNorm over head_dim on q and k before RoPE (Qwen3)
     double residual_scale = 1.0;  // α multiplying both residual branches
 
     int q_dim() const { return heads * head_dim; }
@@ -37,7 +39,9 @@ struct ModelConfig {
     // when the model has no rope scaling.
     std::vector<double> rope_divisors() const;
     int kv_dim() const { return kv_heads * head_dim; }
+    // The nine tensors every layer has (the BLZT body's), and the family extras beside them.
     std::int64_t layer_params() const;
+    std::int64_t layer_extra_params() const;
     // Every trainable float: layers, rms_final, embedding and the untied classifier.
     std::int64_t params() const;
 
@@ -57,6 +61,12 @@ ModelConfig preset(const std::string& name);
 void to_json(nlohmann::json& j, const ModelConfig& c);
 // Hugging Face's rope_scaling object (null or "default": none; "llama3"; other types refused).
 ModelConfig::Llama3Rope llama3_rope_from_json(const nlohmann::json& rope_scaling, const std::string& where);
+// The Llama 3 rope scaling whose rope_divisors() are `divisors` (what llama.cpp's rope_freqs
+// tensor holds) for c's θ and head_dim, given the original context: factor = the largest
+// divisor, the two band edges solved from the blended ones (1 and 4 when fewer than two are
+// blended). Throws naming `where` when no such scaling gives these divisors.
+ModelConfig::Llama3Rope llama3_rope_from_divisors(const ModelConfig& c, const std::vector<double>& divisors,
+                                                  int original_context, const std::string& where);
 // Missing optional fields (rope_theta, norm_eps, tied, residual_scale, head_dim, kv_heads)
 // take their usual defaults; unknown keys are errors so that typos are caught.
 void from_json(const nlohmann::json& j, ModelConfig& c);

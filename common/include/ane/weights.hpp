@@ -12,6 +12,12 @@ namespace ane {
 
 struct LayerWeights {
     Tensor wq, wk, wv, wo, w1, w2, w3, rms_att, rms_ffn;
+    // Family extras, empty unless the config asks: Qwen2's q/k/v biases [q_dim] / [kv_dim] and
+    // Qwen3's per-head RMSNorm gains [head_dim] (both in the interleaved RoPE order, like Wq/Wk).
+    Tensor bq, bk, bv, q_norm, k_norm;
+
+    Tensor& get(const std::string& name);  // by short name ("wq", "q_norm"); throws on others
+    const Tensor& get(const std::string& name) const { return const_cast<LayerWeights*>(this)->get(name); }
 };
 
 struct Weights {
@@ -27,7 +33,8 @@ struct Weights {
     static Weights norms_only(const ModelConfig& config);
 
     // Visits every tensor with its canonical name ("layers.3.wq", "embed", ...), in BLZT
-    // order: per layer wq wk wv wo w1 w2 w3 rms_att rms_ffn, then rms_final, embed, classifier.
+    // order: per layer wq wk wv wo w1 w2 w3 rms_att rms_ffn, then rms_final, embed, classifier,
+    // then per layer the extras the config has (bq bk bv q_norm k_norm).
     void for_each(const std::function<void(const std::string&, Tensor&)>& fn);
     void for_each(const std::function<void(const std::string&, const Tensor&)>& fn) const;
 
@@ -35,8 +42,14 @@ struct Weights {
     bool bit_equal(const Weights& other) const;
 };
 
-// The nine per-layer tensor names in BLZT order, and their shapes for a config.
+// The nine per-layer tensor names in BLZT order, and the shapes of these and the extras.
 const std::vector<std::string>& layer_tensor_names();
+// The extras a config's layers have, in for_each order.
+std::vector<std::string> layer_extra_tensor_names(const ModelConfig& c);
+// RMSNorm gains (rms_att, rms_ffn, rms_final, q_norm, k_norm) and q/k/v biases, by canonical
+// name: neither is weight-decayed; the gains are what LoRA trains beside its adapters.
+bool is_norm_gain(const std::string& name);
+bool is_bias(const std::string& name);
 Shape layer_tensor_shape(const ModelConfig& c, const std::string& name);
 
 // Q/K row order: HF (and GGUF converters that follow it) keeps RoPE pairs as split halves

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <deque>
 #include <set>
 
 #include "ane/error.hpp"
@@ -283,13 +284,29 @@ double meta_float(const GgufFile& f, const std::string& key, double fallback) {
 
 }  // namespace
 
+namespace {
+// GGUF's per-layer tensor names beside ours (LayerWeights::get).
+const std::vector<std::pair<std::string, std::string>>& gguf_layer_tensor_names() {
+    static const std::vector<std::pair<std::string, std::string>> names = {
+        {"attn_q.weight", "wq"},         {"attn_k.weight", "wk"},         {"attn_v.weight", "wv"},
+        {"attn_output.weight", "wo"},    {"ffn_gate.weight", "w1"},       {"ffn_down.weight", "w2"},
+        {"ffn_up.weight", "w3"},         {"attn_norm.weight", "rms_att"}, {"ffn_norm.weight", "rms_ffn"},
+        {"attn_q.bias", "bq"},           {"attn_k.bias", "bk"},           {"attn_v.bias", "bv"},
+        {"attn_q_norm.weight", "q_norm"}, {"attn_k_norm.weight", "k_norm"}};
+    return names;
+}
+}  // namespace
+
 Checkpoint read_gguf_model(const std::string& path) {
     const GgufFile f(path);
     require(!f.tensors().empty(), path, ": holds no tensors (a vocabulary-only GGUF?)");
     const GgufValue* arch_v = f.find("general.architecture");
     require(arch_v && arch_v->type == GgufValueType::STRING, path, ": no general.architecture");
     const std::string arch = arch_v->s;
-    require(arch == "llama", path, ": architecture '", arch, "' is not supported (only 'llama')");
+    require(arch == "llama" || arch == "qwen2" || arch == "qwen3", path, ": architecture '", arch,
+            "' is not supported (llama, qwen2 and qwen3 are)");
+    // qwen2/qwen3 rotate with NEOX RoPE: their Q/K rows keep Hugging Face's split halves.
+    const bool neox = arch != "llama";
     const GgufTensorInfo* embd = f.find_tensor("token_embd.weight");
     require(embd && embd->ne.size() == 2, path, ": no 2-D token_embd.weight");
 
@@ -315,6 +332,18 @@ Checkpoint read_gguf_model(const std::string& path) {
     c.residual_scale = 1.0;
     if (const GgufValue* sc = f.find(arch + ".rope.scaling.type"); sc && sc->s != "none")
         throw error(path, ": rope scaling '", sc->s, "' is not supported");
+    c.attention_bias = arch == "qwen2";
+    c.qk_norm = arch == "qwen3";
+    if (const GgufTensorInfo* rf = f.find_tensor("rope_freqs.weight")) {
+        // Llama 3's rope scaling as llama.cpp stores it: what each frequency is divided by.
+        require(arch == "llama", path, ": rope_freqs with architecture ", arch, " is not supported");
+        require(rf->ne.size() == 1 && c.heads > 0 && rf->ne[0] == std::uint64_t(c.head_dim / 2), path,
+                ": rope_freqs.weight should hold head_dim / 2 = ", c.head_dim / 2, " values");
+        const Tensor t = f.read_tensor(*rf);
+        const std::vector<double> divisors(t.data(), t.data() + t.numel());
+        const int original = int(meta_u32(f, arch + ".rope.scaling.original_context_length", 8192));
+        c.rope_llama3 = llama3_rope_from_divisors(c, divisors, original, path);
+    }
 
     const GgufTensorInfo* out = f.find_tensor("output.weight");
     Tensor classifier;
@@ -346,25 +375,31 @@ Checkpoint read_gguf_model(const std::string& path) {
         dst = f.read_tensor(*info);
         used.insert(gguf_name);
     };
-    const std::pair<const char*, const char*> names[] = {
-        {"attn_q", "wq"},   {"attn_k", "wk"},   {"attn_v", "wv"},         {"attn_output", "wo"},  {"ffn_gate", "w1"},
-        {"ffn_down", "w2"}, {"ffn_up", "w3"},   {"attn_norm", "rms_att"}, {"ffn_norm", "rms_ffn"}};
-    for (int l = 0; l < c.layers; ++l)
-        for (const auto& [g, ours] : names)
-            load("blk." + std::to_string(l) + "." + g + ".weight",
-                 *ck.weights.find("layers." + std::to_string(l) + "." + ours));
+    for (int l = 0; l < c.layers; ++l) {
+        LayerWeights& L = ck.weights.layers[std::size_t(l)];
+        for (const auto& [g, ours] : gguf_layer_tensor_names())
+            if (!L.get(ours).empty()) load("blk." + std::to_string(l) + "." + g, L.get(ours));
+        if (!neox) continue;
+        rope_rows_halves_to_interleaved(L.wq, c.heads, c.head_dim);
+        rope_rows_halves_to_interleaved(L.wk, c.kv_heads, c.head_dim);
+        if (c.attention_bias) {
+            rope_rows_halves_to_interleaved(L.bq, c.heads, c.head_dim);
+            rope_rows_halves_to_interleaved(L.bk, c.kv_heads, c.head_dim);
+        }
+        if (c.qk_norm) {
+            rope_rows_halves_to_interleaved(L.q_norm, 1, c.head_dim);
+            rope_rows_halves_to_interleaved(L.k_norm, 1, c.head_dim);
+        }
+    }
     load("token_embd.weight", ck.weights.embed);
     load("output_norm.weight", ck.weights.rms_final);
     if (out) {
         used.insert("output.weight");
         if (!c.tied) ck.weights.classifier = std::move(classifier);
     }
-    for (const auto& t : f.tensors()) {
-        require(t.name != "rope_freqs.weight", path,
-                ": rope_freqs (Llama 3.1-style rope scaling) is not supported in GGUF input yet; convert the Hugging "
-                "Face model instead");
-        require(used.count(t.name), path, ": tensor '", t.name, "' is not part of the supported llama model");
-    }
+    if (f.find_tensor("rope_freqs.weight")) used.insert("rope_freqs.weight");
+    for (const auto& t : f.tensors())
+        require(used.count(t.name), path, ": tensor '", t.name, "' is not part of the supported ", arch, " model");
     const auto tok = gguf_tokenizer_metadata(f);
     if (!tok.empty()) ck.tokenizer_gguf = encode_vocab_only_gguf(tok);
     ck.metadata["source"] = {{"format", "gguf"}, {"path", path}};
@@ -478,6 +513,11 @@ void write_gguf_model(const Checkpoint& ck, const std::vector<std::pair<std::str
                       GgufExportType type, const std::string& path) {
     const ModelConfig& c = ck.weights.config;
     c.validate(path);
+    // Qwen3 when the model has QK-norm, Qwen2 when it has q/k/v biases, else Llama.
+    const std::string arch = c.qk_norm ? "qwen3" : c.attention_bias ? "qwen2" : "llama";
+    require(!(c.qk_norm && c.attention_bias), path, ": a model with both q/k/v biases and QK-norm has no GGUF architecture");
+    require(arch == "llama" || c.rope_llama3.factor == 0, path, ": Llama 3 rope scaling with architecture ", arch,
+            " has no GGUF form");
     for (const auto& [key, value] : tokenizer_kv)
         if (key == "tokenizer.ggml.tokens")
             require(value.array.size() == std::size_t(c.vocab), path, ": the tokenizer has ", value.array.size(),
@@ -502,38 +542,51 @@ void write_gguf_model(const Checkpoint& ck, const std::vector<std::pair<std::str
     }
     add("output_norm.weight", ck.weights.rms_final, true);
     if (!c.tied) add("output.weight", ck.weights.classifier, false);
+    // NEOX architectures take Q/K rows (and their biases and norm gains) in split halves: those
+    // tensors are written from permuted copies.
+    std::deque<Tensor> halves;  // stable addresses: `tensors` points into it
     for (int l = 0; l < c.layers; ++l) {
-        const LayerWeights& L = ck.weights.layers[l];
+        const LayerWeights& L = ck.weights.layers[std::size_t(l)];
         const std::string p = "blk." + std::to_string(l) + ".";
-        add(p + "attn_q.weight", L.wq, false);
-        add(p + "attn_k.weight", L.wk, false);
-        add(p + "attn_v.weight", L.wv, false);
-        add(p + "attn_output.weight", L.wo, false, alpha);
-        add(p + "ffn_gate.weight", L.w1, false);
-        add(p + "ffn_down.weight", L.w2, false, alpha);
-        add(p + "ffn_up.weight", L.w3, false);
-        add(p + "attn_norm.weight", L.rms_att, true);
-        add(p + "ffn_norm.weight", L.rms_ffn, true);
+        for (const auto& [g, ours] : gguf_layer_tensor_names()) {
+            const Tensor& t = L.get(ours);
+            if (t.empty()) continue;
+            const float scale = ours == "wo" || ours == "w2" ? alpha : 1.0f;
+            const bool rotated = ours == "wq" || ours == "wk" || ours == "bq" || ours == "bk" || ours == "q_norm" ||
+                                 ours == "k_norm";
+            if (arch == "llama" || !rotated) {
+                add(p + g, t, t.shape().size() == 1, scale);
+                continue;
+            }
+            halves.push_back(t);
+            const int heads = ours == "q_norm" || ours == "k_norm" ? 1 : ours[1] == 'q' ? c.heads : c.kv_heads;
+            rope_rows_interleaved_to_halves(halves.back(), heads, c.head_dim);
+            add(p + g, halves.back(), t.shape().size() == 1, scale);
+        }
     }
 
+    const auto key = [&](const char* k) { return arch + "." + k; };
     std::vector<std::pair<std::string, GgufValue>> kv = {
-        {"general.architecture", GgufValue::of_string("llama")},
+        {"general.architecture", GgufValue::of_string(arch)},
         {"general.name", GgufValue::of_string(c.name.empty() ? "anetrain" : c.name)},
         {"general.alignment", GgufValue::of_u32(std::uint32_t(kDefaultAlignment))},
         {"general.file_type", GgufValue::of_u32(type == GgufExportType::F32 ? 0 : type == GgufExportType::F16 ? 1 : 7)},
-        {"llama.context_length", GgufValue::of_u32(std::uint32_t(c.seq))},
-        {"llama.embedding_length", GgufValue::of_u32(std::uint32_t(c.dim))},
-        {"llama.feed_forward_length", GgufValue::of_u32(std::uint32_t(c.hidden))},
-        {"llama.block_count", GgufValue::of_u32(std::uint32_t(c.layers))},
-        {"llama.attention.head_count", GgufValue::of_u32(std::uint32_t(c.heads))},
-        {"llama.attention.head_count_kv", GgufValue::of_u32(std::uint32_t(c.kv_heads))},
-        {"llama.attention.key_length", GgufValue::of_u32(std::uint32_t(c.head_dim))},
-        {"llama.attention.value_length", GgufValue::of_u32(std::uint32_t(c.head_dim))},
-        {"llama.rope.dimension_count", GgufValue::of_u32(std::uint32_t(c.head_dim))},
-        {"llama.rope.freq_base", GgufValue::of_f32(float(c.rope_theta))},
-        {"llama.attention.layer_norm_rms_epsilon", GgufValue::of_f32(float(c.norm_eps))},
-        {"llama.vocab_size", GgufValue::of_u32(std::uint32_t(c.vocab))},
+        {key("context_length"), GgufValue::of_u32(std::uint32_t(c.seq))},
+        {key("embedding_length"), GgufValue::of_u32(std::uint32_t(c.dim))},
+        {key("feed_forward_length"), GgufValue::of_u32(std::uint32_t(c.hidden))},
+        {key("block_count"), GgufValue::of_u32(std::uint32_t(c.layers))},
+        {key("attention.head_count"), GgufValue::of_u32(std::uint32_t(c.heads))},
+        {key("attention.head_count_kv"), GgufValue::of_u32(std::uint32_t(c.kv_heads))},
+        {key("attention.key_length"), GgufValue::of_u32(std::uint32_t(c.head_dim))},
+        {key("attention.value_length"), GgufValue::of_u32(std::uint32_t(c.head_dim))},
+        {key("rope.dimension_count"), GgufValue::of_u32(std::uint32_t(c.head_dim))},
+        {key("rope.freq_base"), GgufValue::of_f32(float(c.rope_theta))},
+        {key("attention.layer_norm_rms_epsilon"), GgufValue::of_f32(float(c.norm_eps))},
+        {key("vocab_size"), GgufValue::of_u32(std::uint32_t(c.vocab))},
     };
+    if (c.rope_llama3.factor != 0)
+        kv.push_back({key("rope.scaling.original_context_length"),
+                      GgufValue::of_u32(std::uint32_t(c.rope_llama3.original_context))});
     for (const auto& e : tokenizer_kv) kv.push_back(e);
 
     Buffer head;

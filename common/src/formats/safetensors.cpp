@@ -111,7 +111,8 @@ ModelConfig config_from_hf(const nlohmann::json& j, const std::string& where) {
     static const std::set<std::string> known = {"LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM",
                                                 "Qwen3ForCausalLM", "llama", "mistral", "qwen2", "qwen3"};
     require(known.count(arch), where, ": architecture '", arch,
-            "' is not supported (LlamaForCausalLM, SmolLM2, Qwen2/Qwen3 without biases or QK-norm)");
+            "' is not supported (Llama, Mistral, Qwen2 and Qwen3 causal LMs are)");
+    const bool qwen2 = arch == "Qwen2ForCausalLM" || arch == "qwen2", qwen3 = arch == "Qwen3ForCausalLM" || arch == "qwen3";
     ModelConfig c;
     c.name = j.contains("_name_or_path") && j["_name_or_path"].is_string() ? j["_name_or_path"].get<std::string>() : arch;
     c.dim = integer("hidden_size");
@@ -132,7 +133,13 @@ ModelConfig config_from_hf(const nlohmann::json& j, const std::string& where) {
     c.tied = flag("tie_word_embeddings");
     c.residual_scale = 1.0;
     if (j.contains("rope_scaling")) c.rope_llama3 = llama3_rope_from_json(j["rope_scaling"], where);
-    require(!flag("attention_bias") && !flag("mlp_bias"), where, ": attention or MLP biases are not supported");
+    // Qwen2 always has q/k/v biases (and none on o); Llama's and Qwen3's attention_bias puts one
+    // on o_proj too, which this model does not have.
+    require(!flag("attention_bias"), where, ": ", arch, " with attention_bias (a bias on o_proj as well) is not supported");
+    require(!flag("mlp_bias"), where, ": MLP biases are not supported");
+    require(!flag("use_sliding_window"), where, ": sliding-window attention (use_sliding_window) is not supported");
+    c.attention_bias = qwen2;
+    c.qk_norm = qwen3;
     c.validate(where);
     return c;
 }
@@ -187,7 +194,10 @@ Checkpoint read_hf_model(const std::string& path) {
             {"self_attn.v_proj.weight", "wv"},   {"self_attn.o_proj.weight", "wo"},
             {"mlp.gate_proj.weight", "w1"},      {"mlp.down_proj.weight", "w2"},
             {"mlp.up_proj.weight", "w3"},        {"input_layernorm.weight", "rms_att"},
-            {"post_attention_layernorm.weight", "rms_ffn"}};
+            {"post_attention_layernorm.weight", "rms_ffn"},
+            {"self_attn.q_proj.bias", "bq"},     {"self_attn.k_proj.bias", "bk"},
+            {"self_attn.v_proj.bias", "bv"},     {"self_attn.q_norm.weight", "q_norm"},
+            {"self_attn.k_norm.weight", "k_norm"}};
         if (name == "model.embed_tokens.weight") return &ck.weights.embed;
         if (name == "model.norm.weight") return &ck.weights.rms_final;
         if (name == "lm_head.weight") return c.tied ? nullptr : &ck.weights.classifier;
@@ -208,21 +218,29 @@ Checkpoint read_hf_model(const std::string& path) {
         for (const auto& info : f.tensors()) {
             if (c.tied && info.name == "lm_head.weight") continue;  // a tied copy
             if (info.name.find("rotary_emb.inv_freq") != std::string::npos) continue;  // a buffer, not a weight
-            Tensor* dst = target(info.name);
-            require(dst != nullptr, shard, ": tensor '", info.name,
-                    "' is not part of the supported model (biases, QK-norm and the like are not supported)");
+            Tensor* dst = target(info.name);  // null too for an extra the config does not have
+            require(dst != nullptr && !dst->empty(), shard, ": tensor '", info.name, "' is not part of a ",
+                    c.name, " model as config.json describes it");
             require(info.shape == dst->shape(), shard, ": tensor '", info.name, "' is ", shape_string(info.shape),
                     ", config.json implies ", shape_string(dst->shape()));
             *dst = f.read(info);
             loaded.insert(info.name);
         }
     }
-    int expected = 9 * c.layers + 2 + (c.tied ? 0 : 1);
+    const int expected = int(9 + layer_extra_tensor_names(c).size()) * c.layers + 2 + (c.tied ? 0 : 1);
     require(int(loaded.size()) == expected, path, ": found ", loaded.size(), " of the ", expected,
             " tensors the model needs");
-    for (int l = 0; l < c.layers; ++l) {
-        rope_rows_halves_to_interleaved(ck.weights.layers[l].wq, c.heads, c.head_dim);
-        rope_rows_halves_to_interleaved(ck.weights.layers[l].wk, c.kv_heads, c.head_dim);
+    for (auto& L : ck.weights.layers) {
+        rope_rows_halves_to_interleaved(L.wq, c.heads, c.head_dim);
+        rope_rows_halves_to_interleaved(L.wk, c.kv_heads, c.head_dim);
+        if (c.attention_bias) {
+            rope_rows_halves_to_interleaved(L.bq, c.heads, c.head_dim);
+            rope_rows_halves_to_interleaved(L.bk, c.kv_heads, c.head_dim);
+        }
+        if (c.qk_norm) {
+            rope_rows_halves_to_interleaved(L.q_norm, 1, c.head_dim);
+            rope_rows_halves_to_interleaved(L.k_norm, 1, c.head_dim);
+        }
     }
     ck.metadata["source"] = {{"format", "hf"}, {"path", path}};
     ck.metadata["hf_config"] = cj;
@@ -293,6 +311,8 @@ void write_safetensors(const std::string& path, const std::vector<SafetensorEntr
 void write_hf_model(const Checkpoint& ck, const std::string& dir, HfDtype dtype) {
     const ModelConfig& c = ck.weights.config;
     c.validate(dir);
+    require(!(c.attention_bias && c.qk_norm), dir,
+            ": a model with both q/k/v biases and QK-norm has no Hugging Face family (Qwen3's biases include o_proj)");
     fs::create_directories(dir);
     std::vector<SafetensorEntry> list;
     list.push_back({"model.embed_tokens.weight", &ck.weights.embed, {}});
@@ -318,6 +338,18 @@ void write_hf_model(const Checkpoint& ck, const std::string& dir, HfDtype dtype)
         list.push_back({p + "mlp.up_proj.weight", &L.w3, {}});
         list.push_back({p + "input_layernorm.weight", &L.rms_att, {}});
         list.push_back({p + "post_attention_layernorm.weight", &L.rms_ffn, {}});
+        if (c.attention_bias) {
+            list.push_back({p + "self_attn.q_proj.bias", &L.bq,
+                            [heads, hd](Tensor& t) { rope_rows_interleaved_to_halves(t, heads, hd); }});
+            list.push_back({p + "self_attn.k_proj.bias", &L.bk,
+                            [kv_heads, hd](Tensor& t) { rope_rows_interleaved_to_halves(t, kv_heads, hd); }});
+            list.push_back({p + "self_attn.v_proj.bias", &L.bv, {}});
+        }
+        if (c.qk_norm) {
+            const auto halves = [hd](Tensor& t) { rope_rows_interleaved_to_halves(t, 1, hd); };
+            list.push_back({p + "self_attn.q_norm.weight", &L.q_norm, halves});
+            list.push_back({p + "self_attn.k_norm.weight", &L.k_norm, halves});
+        }
     }
     list.push_back({"model.norm.weight", &ck.weights.rms_final, {}});
     if (!c.tied) list.push_back({"lm_head.weight", &ck.weights.classifier, {}});
@@ -328,8 +360,10 @@ void write_hf_model(const Checkpoint& ck, const std::string& dir, HfDtype dtype)
     weights.finish();
 
     const char* torch_dtype = dtype == HfDtype::F32 ? "float32" : dtype == HfDtype::F16 ? "float16" : "bfloat16";
-    nlohmann::ordered_json cfg = {{"architectures", {"LlamaForCausalLM"}},
-                                  {"model_type", "llama"},
+    const char* family = c.qk_norm ? "qwen3" : c.attention_bias ? "qwen2" : "llama";
+    const char* architecture = c.qk_norm ? "Qwen3ForCausalLM" : c.attention_bias ? "Qwen2ForCausalLM" : "LlamaForCausalLM";
+    nlohmann::ordered_json cfg = {{"architectures", {architecture}},
+                                  {"model_type", family},
                                   {"hidden_size", c.dim},
                                   {"intermediate_size", c.hidden},
                                   {"num_hidden_layers", c.layers},
@@ -342,10 +376,11 @@ void write_hf_model(const Checkpoint& ck, const std::string& dir, HfDtype dtype)
                                   {"rms_norm_eps", c.norm_eps},
                                   {"tie_word_embeddings", c.tied},
                                   {"hidden_act", "silu"},
-                                  {"attention_bias", false},
                                   {"mlp_bias", false},
                                   {"torch_dtype", torch_dtype}};
     if (c.rope_llama3.factor != 0) cfg["rope_scaling"] = nlohmann::json(c)["rope_scaling"];  // the same object
+    if (!c.attention_bias) cfg["attention_bias"] = false;  // Qwen2 has its q/k/v biases without the key
+    if (c.qk_norm || c.attention_bias) cfg["use_sliding_window"] = false;
     const std::string text = cfg.dump(2) + "\n";
     AtomicWriter config((fs::path(dir) / "config.json").string());
     config.write(text.data(), text.size());

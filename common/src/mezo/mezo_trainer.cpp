@@ -32,6 +32,19 @@ LoraMode parse_lora_mode(const std::string& name) {
     throw error("unknown LoRA mode '", name, "' (none, merge or split)");
 }
 
+namespace {
+// The family extras (q/k/v biases, QK-norm gains) come after everything else, so that a model
+// without them keeps the spec's perturbation order.
+template <class Keep, class Add>
+void add_extras(Weights& w, Keep keep, Add add) {
+    for (std::size_t l = 0; l < w.layers.size(); ++l)
+        for (const auto& n : layer_extra_tensor_names(w.config)) {
+            const std::string full = "layers." + std::to_string(l) + "." + n;
+            if (keep(full)) add(full, w.layers[l].get(n));
+        }
+}
+}  // namespace
+
 std::vector<ParamSpan> mezo_parameters(Weights& w, Lora* lora) {
     std::vector<ParamSpan> out;
     auto add = [&](const std::string& name, Tensor& t) { out.push_back({name, t.data(), t.numel(), decays(name)}); };
@@ -45,6 +58,7 @@ std::vector<ParamSpan> mezo_parameters(Weights& w, Lora* lora) {
             }
         add("rms_final", w.rms_final);
         if (!w.classifier.empty()) add("classifier", w.classifier);
+        add_extras(w, [](const std::string&) { return true; }, add);
         return out;
     }
     for (std::size_t l = 0; l < w.layers.size(); ++l) {
@@ -59,6 +73,7 @@ std::vector<ParamSpan> mezo_parameters(Weights& w, Lora* lora) {
         add("layers." + std::to_string(l) + ".rms_ffn", w.layers[l].rms_ffn);
     }
     add("rms_final", w.rms_final);
+    add_extras(w, is_norm_gain, add);  // biases stay frozen with LoRA, as PEFT's bias="none"
     return out;
 }
 

@@ -25,6 +25,10 @@ Weights init_weights(const ModelConfig& c, long seed) {
         fill(l.w3, s_h);
         l.rms_att.fill(1.0f);
         l.rms_ffn.fill(1.0f);
+        if (c.qk_norm) {
+            l.q_norm.fill(1.0f);
+            l.k_norm.fill(1.0f);
+        }
     }
     fill(w.embed, 0.02f);
     if (!c.tied) fill(w.classifier, 0.02f);

@@ -57,6 +57,27 @@ void rmsnorm_backward(const float* x, const float* w, const float* rstd, const f
         for (int i = 0; i < D; ++i) dw[i] += partial[std::size_t(id) * D + i];
 }
 
+void add_bias(float* y, const float* b, int T, int N) {
+#pragma omp parallel for schedule(static) if (std::int64_t(T) * N >= kParallelMin)
+    for (int t = 0; t < T; ++t) {
+        float* yt = y + std::int64_t(t) * N;
+#pragma omp simd
+        for (int i = 0; i < N; ++i) yt[i] += b[i];
+    }
+}
+
+void bias_grad(const float* dy, int T, int N, float* db) {
+    // Columns split across threads; each sums its columns over all rows in row order.
+#pragma omp parallel for schedule(static) if (std::int64_t(T) * N >= kParallelMin)
+    for (int i0 = 0; i0 < N; i0 += 64) {
+        const int i1 = std::min(N, i0 + 64);
+        for (int t = 0; t < T; ++t) {
+            const float* d = dy + std::int64_t(t) * N;
+            for (int i = i0; i < i1; ++i) db[i] += d[i];
+        }
+    }
+}
+
 void rope_tables(int S, int head_dim, double theta, float* cos_table, float* sin_table,
                  const std::vector<double>& divisors) {
     const int half = head_dim / 2;

@@ -21,7 +21,8 @@ Transformer::Transformer(const Weights& weights, Device& device, int max_batch, 
     require(max_seq_ >= 1, "the window must be at least 1 token");
     {
         const double T = double(max_batch) * max_seq_, D = c.dim, H = c.hidden, Q = c.q_dim(), KV = c.kv_dim();
-        const double per_layer = T * (6 * D + 2 * Q + 2 * KV + 3 * H + 2) + double(max_batch) * c.heads * max_seq_ * max_seq_;
+        const double qk_norm = c.qk_norm ? Q + KV + c.heads + c.kv_heads : 0;
+        const double per_layer = T * (6 * D + 2 * Q + 2 * KV + 3 * H + 2 + qk_norm) + double(max_batch) * c.heads * max_seq_ * max_seq_;
         const double layers = for_training ? c.layers : 1;
         const double logits = T * double(map_.compact_vocab());
         require_memory(4.0 * (per_layer * layers * (for_training ? 2.0 : 1.0) + logits),
@@ -48,6 +49,12 @@ Transformer::Transformer(const Weights& weights, Device& device, int max_batch, 
         a.h1 = buffer(T, H);
         a.h3 = buffer(T, H);
         a.g = buffer(T, H);
+        if (c.qk_norm) {
+            a.q_raw = buffer(T, Q);
+            a.k_raw = buffer(T, KV);
+            a.rstd_q = buffer(T * c.heads, 1);
+            a.rstd_k = buffer(T * c.kv_heads, 1);
+        }
     }
     x_final_in_ = buffer(T, D);
     xf_ = buffer(T, D);
@@ -74,6 +81,10 @@ Transformer::Transformer(const Weights& weights, Device& device, int max_batch, 
     df_ = buffer(T, D);
     dxf_ = buffer(T, D);
     gcembed_ = buffer(CV, D);
+    if (c.qk_norm) {
+        dq_raw_ = buffer(T, Q);
+        dk_raw_ = buffer(T, KV);
+    }
 }
 
 void Transformer::set_lora(const Lora* lora) {
@@ -115,6 +126,54 @@ void Transformer::lora_backward(int layer, LoraTarget t, const float* dy, const 
 
 bool Transformer::lora_on(LoraTarget t) const { return lora_ && lora_->targets[t]; }
 
+void Transformer::project_qkv(int l, const float* a, int T) {
+    const ModelConfig& c = w_.config;
+    const LayerWeights& W = w_.layers[l];
+    LayerActs& A = acts(l);
+    const int D = c.dim, Q = c.q_dim(), KV = c.kv_dim();
+    float* q = c.qk_norm ? A.q_raw.data() : A.q.data();
+    float* k = c.qk_norm ? A.k_raw.data() : A.k.data();
+    dev_.qkv_forward(a, W.wq.data(), W.wk.data(), W.wv.data(), T, D, Q, KV, q, k, A.v.data());
+    lora_forward(l, kWq, a, T, q);
+    lora_forward(l, kWk, a, T, k);
+    lora_forward(l, kWv, a, T, A.v.data());
+    ScopedTimer timer(dev_.profile().elementwise_s);
+    if (c.attention_bias) {
+        kernels::add_bias(q, W.bq.data(), T, Q);
+        kernels::add_bias(k, W.bk.data(), T, KV);
+        kernels::add_bias(A.v.data(), W.bv.data(), T, KV);
+    }
+    if (c.qk_norm) {  // each head's vector is one RMSNorm row
+        const float eps = float(c.norm_eps);
+        kernels::rmsnorm_forward(q, W.q_norm.data(), T * c.heads, c.head_dim, eps, A.q.data(), A.rstd_q.data());
+        kernels::rmsnorm_forward(k, W.k_norm.data(), T * c.kv_heads, c.head_dim, eps, A.k.data(), A.rstd_k.data());
+    }
+}
+
+void Transformer::qkv_extras_backward(int l, int T, float*& dq, float*& dk, LayerWeights& G) {
+    const ModelConfig& c = w_.config;
+    const LayerWeights& W = w_.layers[l];
+    LayerActs& A = acts(l);
+    ScopedTimer timer(dev_.profile().elementwise_s);
+    if (c.qk_norm) {
+        std::memset(dq_raw_.data(), 0, dq_raw_.bytes());
+        std::memset(dk_raw_.data(), 0, dk_raw_.bytes());
+        // Weights::zeros and Weights::norms_only both have room for the gains.
+        require(!G.q_norm.empty() && !G.k_norm.empty(), "backward: no gradient tensors for q_norm and k_norm");
+        kernels::rmsnorm_backward(A.q_raw.data(), W.q_norm.data(), A.rstd_q.data(), dq, T * c.heads, c.head_dim,
+                                  dq_raw_.data(), G.q_norm.data());
+        kernels::rmsnorm_backward(A.k_raw.data(), W.k_norm.data(), A.rstd_k.data(), dk, T * c.kv_heads, c.head_dim,
+                                  dk_raw_.data(), G.k_norm.data());
+        dq = dq_raw_.data();
+        dk = dk_raw_.data();
+    }
+    if (c.attention_bias) {
+        if (!G.bq.empty()) kernels::bias_grad(dq, T, c.q_dim(), G.bq.data());
+        if (!G.bk.empty()) kernels::bias_grad(dk, T, c.kv_dim(), G.bk.data());
+        if (!G.bv.empty()) kernels::bias_grad(dv_.data(), T, c.kv_dim(), G.bv.data());
+    }
+}
+
 void Transformer::weights_changed() {
     dev_.weights_changed();
     const Tensor& src = w_.config.tied ? w_.embed : w_.classifier;
@@ -135,7 +194,7 @@ void Transformer::forward(const std::int32_t* inputs, int B, int S, int score_fr
     B_ = B;
     S_ = S;
     score_from_ = score_from;
-    const int T = B * S, D = c.dim, H = c.hidden, Q = c.q_dim(), KV = c.kv_dim();
+    const int T = B * S, D = c.dim, H = c.hidden, Q = c.q_dim();
     const float eps = float(c.norm_eps), alpha = float(c.residual_scale);
     std::memcpy(inputs_.data(), inputs, sizeof(std::int32_t) * std::size_t(T));
     dev_.begin_pass(B, S);
@@ -158,12 +217,9 @@ void Transformer::forward(const std::int32_t* inputs, int B, int S, int score_fr
         }
         const AttentionShape shape{B, S, c.heads, c.kv_heads, c.head_dim};
         const RopeTables rope{rope_cos_.data(), rope_sin_.data(), c.rope_theta, rope_divisors_};
-        if (lora_on(kWq) || lora_on(kWk) || lora_on(kWv)) {  // adapters go between projection and RoPE
-            dev_.qkv_forward(A.a.data(), W.wq.data(), W.wk.data(), W.wv.data(), T, D, Q, KV, A.q.data(), A.k.data(),
-                             A.v.data());
-            lora_forward(l, kWq, A.a.data(), T, A.q.data());
-            lora_forward(l, kWk, A.a.data(), T, A.k.data());
-            lora_forward(l, kWv, A.a.data(), T, A.v.data());
+        // Adapters, biases and QK-norm go between the projections and RoPE.
+        if (lora_on(kWq) || lora_on(kWk) || lora_on(kWv) || c.attention_bias || c.qk_norm) {
+            project_qkv(l, A.a.data(), T);
             rope_and_attention(dev_, shape, rope, A.q.data(), A.k.data(), A.v.data(), A.o.data(), A.probs.data());
         } else {
             dev_.sdpa_forward(A.a.data(), W.wq.data(), W.wk.data(), W.wv.data(), D, shape, rope, A.q.data(),
@@ -300,13 +356,16 @@ void Transformer::backward(Weights& grads, Lora* lora_grads) {
             kernels::rope_apply(dq_.data(), T, S, c.heads, c.head_dim, rope_cos_.data(), rope_sin_.data(), true);
             kernels::rope_apply(dk_.data(), T, S, c.kv_heads, c.head_dim, rope_cos_.data(), rope_sin_.data(), true);
         }
-        weight_grad(dq_.data(), A.a.data(), Q, D, G.wq);
-        weight_grad(dk_.data(), A.a.data(), KV, D, G.wk);
+        float* dq = dq_.data();
+        float* dk = dk_.data();
+        qkv_extras_backward(l, T, dq, dk, G);
+        weight_grad(dq, A.a.data(), Q, D, G.wq);
+        weight_grad(dk, A.a.data(), KV, D, G.wk);
         weight_grad(dv_.data(), A.a.data(), KV, D, G.wv);
-        dev_.projection_input_grad(Projection::wq, dq_.data(), W.wq.data(), T, Q, D, da_.data());
-        dev_.kv_input_grad(dk_.data(), dv_.data(), W.wk.data(), W.wv.data(), T, KV, D, da_.data());
-        lora_backward(l, kWq, dq_.data(), A.a.data(), T, da_.data(), 1.0f, lora_grads);
-        lora_backward(l, kWk, dk_.data(), A.a.data(), T, da_.data(), 1.0f, lora_grads);
+        dev_.projection_input_grad(Projection::wq, dq, W.wq.data(), T, Q, D, da_.data());
+        dev_.kv_input_grad(dk, dv_.data(), W.wk.data(), W.wv.data(), T, KV, D, da_.data());
+        lora_backward(l, kWq, dq, A.a.data(), T, da_.data(), 1.0f, lora_grads);
+        lora_backward(l, kWk, dk, A.a.data(), T, da_.data(), 1.0f, lora_grads);
         lora_backward(l, kWv, dv_.data(), A.a.data(), T, da_.data(), 1.0f, lora_grads);
         {
             ScopedTimer timer(prof.elementwise_s);

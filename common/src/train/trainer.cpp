@@ -131,7 +131,7 @@ TrainSummary train(const TrainOptions& options, const TrainCallbacks& cb, const 
         lora_grads = Lora::zeros(c, ck.lora->rank, ck.lora->targets);
         ck.lora->for_each([&](const std::string& n, Tensor& t) { lora_params.push_back({n, &t, lora_grads->find(n)}); });
         ck.weights.for_each([&](const std::string& n, Tensor& t) {
-            if (!decays(n)) lora_params.push_back({n, &t, grads.find(n)});
+            if (is_norm_gain(n)) lora_params.push_back({n, &t, grads.find(n)});
         });
         for (const auto& p : lora_params)
             for (const char* slot : {"m.", "v."}) {

@@ -59,7 +59,8 @@ LoraMode parse_lora_mode(const std::string& name);  // "none", "merge", "split"
 
 // The trainable buffers in train_mezo's perturbation order: full-parameter (embed, per layer
 // rms_att wq wk wv wo rms_ffn w1 w2 w3, rms_final, then an untied classifier), or with LoRA
-// (per layer the adapters, rms_att, rms_ffn; then rms_final).
+// (per layer the adapters, rms_att, rms_ffn; then rms_final); then the layers' family extras
+// (all of them, or with LoRA only the QK-norm gains).
 std::vector<ParamSpan> mezo_parameters(Weights& weights, Lora* lora);
 
 TrainSummary train_mezo(const MezoOptions& options, const TrainCallbacks& callbacks, const std::atomic<bool>& stop);

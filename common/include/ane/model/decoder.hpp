@@ -32,6 +32,7 @@ private:
     std::vector<Tensor> k_cache_, v_cache_;  // per layer [context, kv_dim]
     Tensor rope_cos_, rope_sin_;
     Tensor x_, a_, q_, k_, v_, o_, f_, h1_, h3_, g_, rstd_, logits_;
+    Tensor rstd_heads_;  // QK-norm only
 };
 
 }  // namespace ane

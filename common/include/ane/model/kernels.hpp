@@ -35,6 +35,11 @@ void attention_forward(const float* q, const float* k, const float* v, int B, in
 void attention_backward(const float* q, const float* k, const float* v, const float* probs, const float* dout, int B,
                         int S, int nh, int nkv, int hd, float* dq, float* dk, float* dv);
 
+// y[t, i] += b[i] for T rows of N.
+void add_bias(float* y, const float* b, int T, int N);
+// db[i] += Σ_t dy[t, i] (a bias's gradient), summed in a fixed order.
+void bias_grad(const float* dy, int T, int N, float* db);
+
 // g = SiLU(h1) * h3 over n elements.
 void swiglu_forward(const float* h1, const float* h3, std::int64_t n, float* g);
 // dh1, dh3 from dg (overwritten).

@@ -56,9 +56,14 @@ public:
 private:
     struct LayerActs {
         Tensor x, a, rstd_att, q, k, v, o, probs, x2, f, rstd_ffn, h1, h3, g;
+        Tensor q_raw, k_raw, rstd_q, rstd_k;  // QK-norm: q, k before the norm, per-head 1/rms
         std::array<Tensor, kLoraTargetCount> lora_t;  // A·x per adapted projection [T, rank]
     };
     bool lora_on(LoraTarget t) const;
+    // q, k, v of layer l into A, through the adapters, biases and QK-norm when there are any.
+    void project_qkv(int layer, const float* a, int T);
+    // dq, dk (before RoPE backward undone: of the normed q, k) back to the projections' outputs.
+    void qkv_extras_backward(int layer, int T, float*& dq, float*& dk, LayerWeights& G);
     LayerActs& acts(int layer) { return acts_[std::size_t(layer) % acts_.size()]; }
     // Rows the last forward scored; throws if a target is outside the compact vocabulary.
     int scored_rows_checked(const std::int32_t* compact_targets) const;
@@ -86,6 +91,7 @@ private:
     std::vector<double> rope_divisors_;
     // Backward scratch.
     Tensor dy_, dx2_, da_, dout_, dq_, dk_, dv_, dg_, dh1_, dh3_, df_, dxf_, gcembed_;
+    Tensor dq_raw_, dk_raw_;  // QK-norm only
 };
 
 }  // namespace ane
