@@ -40,7 +40,7 @@ TEST(CliHfTokenizer, Qwen3VocabularyFromCorpusToGeneratedText) {
     EXPECT_GT(q.max_id(), 65535u);
 
     const std::string json =
-        R"({"dim": 32, "hidden": 64, "heads": 2, "kv_heads": 1, "head_dim": 16, "seq": 32, "layers": 1, "vocab": 151936})";
+        R"({"dim": 32, "hidden": 64, "heads": 2, "kv_heads": 1, "head_dim": 16, "seq": 32, "layers": 1, "vocab": 151936, "qk_norm": true})";
     test::write_bytes(dir.path("m.json"), std::vector<std::uint8_t>(json.begin(), json.end()));
     r = test::run(std::string(ANE_TRAIN_BIN) + " --config " + dir.path("m.json") + " --data " + dir.path("q.bin") +
                   " --val " + dir.path("q.val.bin") + " -o " + dir.path("m.bin") +

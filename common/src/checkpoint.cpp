@@ -137,7 +137,9 @@ void apply_trailer(Checkpoint& ck, const Trailer& t, const std::string& path, bo
         }
         stored.validate(path + " (trailer config)");
         ModelConfig header_shape = c;
-        header_shape.tied = stored.tied;
+        header_shape.tied = stored.tied;  // what the header cannot say
+        header_shape.attention_bias = stored.attention_bias;
+        header_shape.qk_norm = stored.qk_norm;
         require(stored.same_shape(header_shape) && stored.seq == c.seq, path,
                 ": trailer config disagrees with the BLZT header");
         c = stored;
