@@ -40,6 +40,11 @@ JSON
   python3 -c "import struct,sys; sys.stdout.buffer.write(struct.pack('<2000H', *[(i*7)%300 for i in range(2000)]))" >"$SEEDS/tokens.bin"
   q=(-q --threads 1 --force)
   "$BIN/ane-train/ane-train" --config "$SEEDS/tiny.json" --data "$SEEDS/tokens.bin" -o "$SEEDS/tiny.bin" --steps 1 --eval-every 0 "${q[@]}" >/dev/null
+  for family in qk_norm attention_bias; do  # Qwen3- and Qwen2-shaped models: their extras ride in the trailer
+    sed "s/}\$/, \"$family\": true}/" "$SEEDS/tiny.json" >"$SEEDS/tiny-$family.json"
+    "$BIN/ane-train/ane-train" --config "$SEEDS/tiny-$family.json" --data "$SEEDS/tokens.bin" -o "$SEEDS/tiny-$family.bin" --steps 1 --eval-every 0 "${q[@]}" >/dev/null
+    "$BIN/ane-convert/ane-convert" export-gguf "$SEEDS/tiny-$family.bin" -o "$SEEDS/tiny-$family.gguf" -q --force
+  done
   "$BIN/ane-mezo/ane-mezo" --init "$SEEDS/tiny.bin" --data "$SEEDS/tokens.bin" -o "$SEEDS/tiny-lora.bin" --lora split --lora-rank 2 --steps 1 --eval-every 0 "${q[@]}" >/dev/null
   if [ -f "$SHARED/stories260K-llama2c/tok512.bin" ]; then
     "$BIN/ane-convert/ane-convert" export-gguf "$SEEDS/tiny.bin" -o "$SEEDS/tiny.gguf" -t "$SHARED/stories260K-llama2c/tok512.bin" -q --force
@@ -59,9 +64,9 @@ JSON
 fi
 seed_files() {  # the seeds of one target, one path a line (absent ones skipped)
   case "$1" in
-    blzt) ls "$SEEDS"/tiny.bin "$SEEDS"/tiny-lora.bin ;;
+    blzt) ls "$SEEDS"/tiny.bin "$SEEDS"/tiny-lora.bin "$SEEDS"/tiny-qk_norm.bin "$SEEDS"/tiny-attention_bias.bin ;;
     model_file) ls "$SEEDS"/tiny.bin "$SEEDS"/tiny-lora.bin "$SEEDS"/tiny.gguf "$SEEDS"/tiny.int8.zlib "$SEEDS"/tiny-hf/model.safetensors ;;
-    gguf) ls "$SEEDS"/tiny.gguf "$SEEDS"/tiny.q8.gguf "$SEEDS"/tiny-gpt2.gguf "$SHARED"/stories260K-gguf/stories260K.gguf ;;
+    gguf) ls "$SEEDS"/tiny.gguf "$SEEDS"/tiny.q8.gguf "$SEEDS"/tiny-gpt2.gguf "$SEEDS"/tiny-qk_norm.gguf "$SEEDS"/tiny-attention_bias.gguf "$SHARED"/stories260K-gguf/stories260K.gguf ;;
     safetensors) ls "$SEEDS"/tiny-hf/model.safetensors ;;
     hf_folder) ls "$SEEDS"/tiny-hf/config.json ;;
     llama2c) ls "$SHARED"/stories260K-llama2c/tok512.bin "$SHARED"/stories260K-llama2c/stories260K.bin ;;

@@ -3,7 +3,10 @@
 // vocabulary test strings to its ids; decoding gives the text back.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
+#include <numeric>
+#include <unordered_map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -150,11 +153,151 @@ TEST(BpeTokenizer, UnsupportedFilesAreRefusedByName) {
     refuse(R"({"model": {"type": "Unigram", "vocab": []}})", "tokenizer model Unigram");
     refuse(R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "normalizer": {"type": "NFKC"},
                "pre_tokenizer": {"type": "ByteLevel"}})", "normalizer NFKC");
-    refuse(R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "pre_tokenizer": {"type": "Metaspace"}})",
-           "pre-tokenizer Metaspace");
+    refuse(R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "pre_tokenizer": {"type": "WhitespaceSplit"}})",
+           "pre-tokenizer WhitespaceSplit");
+    refuse(R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "pre_tokenizer": null})",
+           "neither a ByteLevel nor a Metaspace");
+    refuse(R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "pre_tokenizer": {"type": "Metaspace"},
+               "decoder": {"type": "WordPiece"}})", "decoder WordPiece");
+    refuse(R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "normalizer": {"type": "Prepend", "prepend": "_"},
+               "pre_tokenizer": {"type": "ByteLevel"}})", "Prepend normalizer");
     refuse(R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": ["a b"]}, "pre_tokenizer": {"type": "ByteLevel"}})",
            "names a token the vocabulary lacks");
     refuse("{not json", "not valid JSON");
+}
+
+// A tiny SentencePiece-style (Metaspace, byte fallback) tokenizer.json in the four forms such
+// files take; the expected ids and texts were made with Hugging Face's tokenizers 0.23.2
+// (its npm binding) from the same files.
+nlohmann::json tiny_metaspace_json(const std::string& form) {
+    using nlohmann::json;
+    const std::vector<std::string> special = {"<unk>", "<s>", "</s>"};
+    std::vector<std::string> vocab = special;
+    for (const char* p : {"<0x0A>", "<0xE2>", "<0x82>", "<0xAC>", "\u2581", "h", "e", "l", "o", "w", "r", "d", "!"})
+        vocab.push_back(p);
+    const std::vector<std::pair<std::string, std::string>> merges = {
+        {"\u2581", "h"}, {"l", "l"}, {"\u2581h", "e"}, {"\u2581he", "ll"}, {"\u2581hell", "o"}, {"\u2581", "w"},
+        {"o", "r"}, {"\u2581w", "or"}, {"\u2581wor", "l"}, {"\u2581worl", "d"}, {"\u2581", "\u2581"}};
+    json j, v = json::object(), m = json::array(), added = json::array();
+    for (const auto& [a, b] : merges) vocab.push_back(a + b);
+    for (std::size_t i = 0; i < vocab.size(); ++i) v[vocab[i]] = i;
+    for (const auto& [a, b] : merges) m.push_back({a, b});
+    for (std::size_t i = 0; i < special.size(); ++i) added.push_back({{"id", i}, {"content", special[i]}, {"special", true}});
+    j["added_tokens"] = added;
+    j["model"] = {{"type", "BPE"}, {"unk_token", "<unk>"}, {"fuse_unk", true}, {"byte_fallback", form != "nofallback"},
+                  {"vocab", v}, {"merges", m}};
+    const json strip = {{"type", "Sequence"},
+                        {"decoders", {{{"type", "Replace"}, {"pattern", {{"String", "\u2581"}}}, {"content", " "}},
+                                      {{"type", "ByteFallback"}},
+                                      {{"type", "Fuse"}},
+                                      {{"type", "Strip"}, {"content", " "}, {"start", 1}, {"stop", 0}}}}};
+    const auto metaspace = [](const char* scheme, bool split) {
+        return json{{"type", "Metaspace"}, {"replacement", "\u2581"}, {"prepend_scheme", scheme}, {"split", split}};
+    };
+    if (form == "legacy") {
+        j["normalizer"] = {{"type", "Sequence"},
+                           {"normalizers", {{{"type", "Prepend"}, {"prepend", "\u2581"}},
+                                            {{"type", "Replace"}, {"pattern", {{"String", " "}}}, {"content", "\u2581"}}}}};
+        j["pre_tokenizer"] = nullptr;
+        j["decoder"] = strip;
+    } else if (form == "first_nosplit") {
+        j["pre_tokenizer"] = metaspace("first", false);
+        j["decoder"] = metaspace("first", false);
+    } else {
+        j["pre_tokenizer"] = metaspace("always", true);
+        j["decoder"] = strip;
+    }
+    j["post_processor"] = {{"type", "TemplateProcessing"},
+                           {"single", {{{"SpecialToken", {{"id", "<s>"}, {"type_id", 0}}}}, {{"Sequence", {{"id", "A"}}}}}}};
+    return j;
+}
+
+TEST(BpeTokenizer, MetaspaceFormsMatchHuggingFace) {
+    const std::vector<std::string> cases = {"hello world", " hello  world", "hello\nworld\u20ac", "hello<s> world",
+                                            "xyz hello", "", "  "};
+    struct Want {
+        const char* form;
+        std::vector<std::vector<int>> ids;
+        std::vector<std::string> text;
+    };
+    const std::vector<Want> wants = {
+        {"legacy",
+         {{20, 25}, {7, 20, 7, 25}, {20, 3, 12, 22, 10, 14, 4, 5, 6}, {20, 1, 7, 25}, {7, 0, 20}, {}, {26, 7}},
+         {"hello world", " hello  world", "hello\nworld\u20ac", "hello<s>  world", "<unk> hello", "", "  "}},
+        {"first_nosplit",
+         {{20, 25}, {20, 7, 25}, {20, 3, 12, 22, 10, 14, 4, 5, 6}, {20, 1, 25}, {7, 0, 20}, {}, {26}},
+         {"hello world", "hello  world", "hello<0x0A>world<0xE2><0x82><0xAC>", "hello<s> world", "<unk> hello", "", ""}},
+        {"always_split",
+         {{20, 25}, {20, 7, 25}, {20, 3, 12, 22, 10, 14, 4, 5, 6}, {20, 1, 25}, {7, 0, 20}, {}, {7, 7}},
+         {"hello world", "hello  world", "hello\nworld\u20ac", "hello<s> world", "<unk> hello", "", " "}},
+        {"nofallback",
+         {{20, 25}, {20, 7, 25}, {20, 0, 12, 22, 10, 14, 0}, {20, 1, 25}, {7, 0, 20}, {}, {7, 7}},
+         {"hello world", "hello  world", "hello<unk>world<unk>", "hello<s> world", "<unk> hello", "", " "}},
+    };
+    for (const auto& w : wants) {
+        const auto tok = hf_tokenizer_from_json(tiny_metaspace_json(w.form).dump(), "", w.form);
+        EXPECT_EQ(tok->bos_id(), 1);
+        EXPECT_FALSE(tok->byte_level());
+        for (std::size_t i = 0; i < cases.size(); ++i) {
+            EXPECT_EQ(tok->encode(cases[i]), w.ids[i]) << w.form << ": " << cases[i];
+            EXPECT_EQ(tok->decode(w.ids[i]), w.text[i]) << w.form << ": " << cases[i];
+        }
+    }
+}
+
+// The Llama 2 SentencePiece model turned into a tokenizer.json the way Hugging Face's converter
+// does it (every token that splits into two tokens gives a merge, ordered by the token's
+// score, then by the ids of the halves); it then tokenizes as SentencePiece does.
+TEST(BpeTokenizer, SentencePieceConvertedToTokenizerJsonMatchesSentencePiece) {
+    const std::string model = test::shared_data("tokenizer-llama2-sentencepiece/tokenizer.model");
+    const std::string text = test::shared_data("corpus-war-and-peace/war-and-peace.txt");
+    ANE_REQUIRE_SHARED(model);
+    ANE_REQUIRE_SHARED(text);
+    const auto sp = load_tokenizer(model);
+    nlohmann::json j = tiny_metaspace_json("legacy");
+    nlohmann::json vocab = nlohmann::json::object();
+    std::unordered_map<std::string, int> id_of;
+    for (int id = 0; id < sp->vocab_size(); ++id) {
+        vocab[sp->piece(id)] = id;
+        id_of[sp->piece(id)] = id;
+    }
+    std::vector<int> by_score(std::size_t(sp->vocab_size()));
+    std::iota(by_score.begin(), by_score.end(), 0);
+    std::stable_sort(by_score.begin(), by_score.end(), [&](int a, int b) { return sp->score(a) > sp->score(b); });
+    nlohmann::json merges = nlohmann::json::array();
+    for (int id : by_score) {
+        const std::string p = sp->piece(id);
+        std::vector<std::pair<int, int>> local;
+        for (std::size_t cut = 1; cut < p.size(); ++cut) {
+            if ((static_cast<unsigned char>(p[cut]) & 0xC0) == 0x80) continue;  // inside a character
+            const auto l = id_of.find(p.substr(0, cut)), r = id_of.find(p.substr(cut));
+            if (l != id_of.end() && r != id_of.end()) local.emplace_back(l->second, r->second);
+        }
+        std::sort(local.begin(), local.end());
+        for (const auto& [l, r] : local) merges.push_back({sp->piece(l), sp->piece(r)});
+    }
+    j["model"]["vocab"] = vocab;
+    j["model"]["merges"] = merges;
+    const auto bpe = hf_tokenizer_from_json(j.dump(), "", "llama2 tokenizer.json");
+    EXPECT_EQ(bpe->describe(), "BPE (Metaspace, byte fallback), 32000 tokens, " + std::to_string(merges.size()) + " merges");
+    std::istringstream lines(read_text(text).substr(0, 400000));
+    int checked = 0;
+    for (std::string line; std::getline(lines, line);) {
+        if (line.empty()) continue;
+        ++checked;
+        ASSERT_EQ(bpe->encode(line), sp->encode(line)) << line;
+        ASSERT_EQ(bpe->decode(sp->encode(line)), line);
+    }
+    EXPECT_GT(checked, 5000);
+    // Bits per byte counts the same bytes, and GGUF receives it as a SentencePiece vocabulary
+    // whose scores make llama.cpp's merge order this one.
+    const std::string para = read_text(text).substr(20000, 30000);
+    EXPECT_EQ(ByteCounter(*bpe).count(bpe->encode(para)), ByteCounter(*sp).count(sp->encode(para)));
+    const auto kv = gguf_metadata_from_tokenizer(*bpe);
+    test::TempDir tmp;
+    test::write_bytes(tmp.path("v.gguf"), encode_vocab_only_gguf(kv));
+    const auto from_gguf = load_tokenizer(tmp.path("v.gguf"));
+    EXPECT_EQ(from_gguf->encode(para), bpe->encode(para));
 }
 
 }  // namespace

@@ -4,9 +4,12 @@
 #include <utf8proc.h>
 
 #include <algorithm>
+#include <array>
+#include <cctype>
 #include <cstdlib>
 #include <cstring>
 #include <queue>
+#include <utility>
 #include <unordered_map>
 
 #include "ane/error.hpp"
@@ -94,6 +97,8 @@ bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' |
 class BpeTokenizer final : public Tokenizer {
 public:
     BpeTokenizer(BpeVocabulary v, std::string origin) : v_(std::move(v)), origin_(std::move(origin)) {
+        byte_ids_.fill(-1);
+        if (!v_.byte_level()) mark_metaspace_kinds();
         for (int id = 0; id < int(v_.pieces.size()); ++id)
             if (v_.kinds[std::size_t(id)] == TokenKind::Normal) index_.emplace(v_.pieces[std::size_t(id)], id);
         for (const auto& a : v_.added) {
@@ -105,12 +110,14 @@ public:
         for (auto& [first, list] : added_by_first_)  // longest first at a position
             std::sort(list.begin(), list.end(),
                       [](const AddedToken* a, const AddedToken* b) { return a->content.size() > b->content.size(); });
+        merge_rank_.assign(v_.pieces.size(), -1);
         for (int rank = 0; rank < int(v_.merges.size()); ++rank) {
             const auto& [a, b] = v_.merges[std::size_t(rank)];
             const auto ia = index_.find(a), ib = index_.find(b), im = index_.find(a + b);
             require(ia != index_.end() && ib != index_.end() && im != index_.end(), origin_, ": merge ", rank, " (",
                     a, " ", b, ") names a token the vocabulary lacks");
             merges_.emplace(pair_key(ia->second, ib->second), Merge{rank, im->second});
+            if (merge_rank_[std::size_t(im->second)] < 0) merge_rank_[std::size_t(im->second)] = rank;
         }
         for (const auto& p : v_.split_patterns) splitters_.emplace_back(p);
     }
@@ -134,25 +141,42 @@ public:
                 while (before > start && is_space(text[before - 1])) --before;
             if (a->rstrip)
                 while (after < text.size() && is_space(text[after])) ++after;
-            encode_text(text.substr(start, before - start), ids);
+            encode_text(text.substr(start, before - start), ids, start == 0);
             ids.push_back(a->id);
             i = start = after;
         }
-        encode_text(text.substr(start), ids);
+        encode_text(text.substr(start), ids, start == 0);
         return ids;
     }
 
     std::string decode(std::span<const int> ids) const override {
+        using Strip = BpeVocabulary::PrefixStrip;
         std::string out;
+        bool first = true;
         for (int id : ids) {
             // Ids past the vocabulary and unused ones (a GGUF's [PAD<id>] rows) stand for no text.
             if (id < 0 || id >= vocab_size() || v_.kinds[std::size_t(id)] == TokenKind::Unused) continue;
+            const bool first_token = std::exchange(first, false);
+            const std::string& p = v_.pieces[std::size_t(id)];
             if (const auto it = added_ids_.find(id); it != added_ids_.end()) {
                 out += it->second->content;
-                continue;
+            } else if (v_.byte_level()) {
+                out += bytes_of(p);
+            } else if (v_.kinds[std::size_t(id)] == TokenKind::Byte && v_.decode_byte_tokens) {
+                out += char(std::stoi(p.substr(3, 2), nullptr, 16));
+            } else {
+                const bool drop = first_token && v_.prefix_strip == Strip::first_token;
+                for (std::size_t i = 0; i < p.size();) {
+                    if (p.compare(i, v_.metaspace.size(), v_.metaspace) == 0) {
+                        if (!drop) out += ' ';
+                        i += v_.metaspace.size();
+                    } else {
+                        out += p[i++];
+                    }
+                }
             }
-            out += bytes_of(v_.pieces[std::size_t(id)]);
         }
+        if (v_.prefix_strip == Strip::leading_space && !out.empty() && out[0] == ' ') out.erase(0, 1);
         return out;
     }
 
@@ -165,14 +189,21 @@ public:
 
     std::string piece(int id) const override { return v_.pieces.at(std::size_t(id)); }
     TokenKind kind(int id) const override { return v_.kinds.at(std::size_t(id)); }
-    float score(int id) const override { return -float(id); }
+    // Metaspace vocabularies go to GGUF as llama.cpp's SentencePiece type, which merges the pair
+    // whose result scores highest: a merge's result scores above every later merge's.
+    float score(int id) const override {
+        if (v_.byte_level()) return -float(id);
+        const int rank = merge_rank_.at(std::size_t(id));
+        return rank >= 0 ? -float(rank) : -float(v_.merges.size()) - float(id);
+    }
     int bos_id() const override { return v_.bos; }
     int eos_id() const override { return v_.eos; }
-    bool byte_level() const override { return true; }
+    bool byte_level() const override { return v_.byte_level(); }
     const BpeVocabulary* bpe_vocabulary() const override { return &v_; }
     std::string describe() const override {
-        return "byte-level BPE, " + std::to_string(vocab_size()) + " tokens, " +
-               std::to_string(v_.merges.size()) + " merges";
+        return std::string(v_.byte_level() ? "byte-level BPE, " : v_.byte_fallback ? "BPE (Metaspace, byte fallback), "
+                                                                                    : "BPE (Metaspace), ") +
+               std::to_string(vocab_size()) + " tokens, " + std::to_string(v_.merges.size()) + " merges";
     }
 
 private:
@@ -186,6 +217,28 @@ private:
     std::unordered_map<unsigned char, std::vector<const AddedToken*>> added_by_first_;
     std::unordered_map<int, const AddedToken*> added_ids_;
     std::vector<RegexSplitter> splitters_;
+    std::array<int, 256> byte_ids_;  // <0xNN> tokens of a byte-fallback vocabulary
+    std::vector<int> merge_rank_;    // the first merge giving each token, -1 for none
+    bool cut_before_runs_ = false;   // no token has ▁ after another character (Metaspace)
+
+    // SentencePiece's kinds: <0xNN> pieces are bytes, the unknown token is Unknown.
+    void mark_metaspace_kinds() {
+        for (int id = 0; id < int(v_.pieces.size()); ++id) {
+            const std::string& p = v_.pieces[std::size_t(id)];
+            if (p.size() == 6 && p.compare(0, 3, "<0x") == 0 && p[5] == '>' && std::isxdigit(static_cast<unsigned char>(p[3])) &&
+                std::isxdigit(static_cast<unsigned char>(p[4]))) {
+                v_.kinds[std::size_t(id)] = TokenKind::Byte;
+                byte_ids_[std::size_t(std::stoi(p.substr(3, 2), nullptr, 16))] = id;
+            }
+        }
+        if (v_.unk >= 0 && v_.unk < int(v_.kinds.size())) v_.kinds[std::size_t(v_.unk)] = TokenKind::Unknown;
+        const std::string& m = v_.metaspace;
+        cut_before_runs_ = std::none_of(v_.pieces.begin(), v_.pieces.end(), [&](const std::string& p) {
+            for (auto at = p.find(m, 1); at != std::string::npos; at = p.find(m, at + 1))
+                if (p.compare(at - m.size(), m.size(), m) != 0) return true;  // a ▁ after something else
+            return false;
+        });
+    }
 
     static std::uint64_t pair_key(int a, int b) { return (std::uint64_t(std::uint32_t(a)) << 32) | std::uint32_t(b); }
 
@@ -213,9 +266,11 @@ private:
         return out;
     }
 
-    void encode_text(std::string_view raw, std::vector<int>& ids) const {
+    // `at_start`: the stretch begins the text (no added token before it).
+    void encode_text(std::string_view raw, std::vector<int>& ids, bool at_start) const {
         if (raw.empty()) return;
         std::string text = v_.nfc ? nfc(raw) : std::string(raw);
+        if (!v_.byte_level()) return encode_metaspace(text, ids, at_start);
         if (v_.add_prefix_space && !text.empty() && text[0] != ' ') text.insert(text.begin(), ' ');
         std::vector<std::string_view> pieces{text}, next;
         for (const auto& s : splitters_) {
@@ -223,8 +278,12 @@ private:
             for (auto p : pieces) s.split(p, next);
             pieces.swap(next);
         }
-        // BPE per piece, each distinct piece once per thread (most pieces repeat); many pieces
-        // are shared out in order across the threads, and their ids joined in that order.
+        encode_pieces(pieces, ids);
+    }
+
+    // BPE per piece, each distinct piece once per thread (most pieces repeat); many pieces are
+    // shared out in order across the threads, and their ids joined in that order.
+    void encode_pieces(const std::vector<std::string_view>& pieces, std::vector<int>& ids) const {
         const std::size_t n = pieces.size();
         const int threads = n >= 8192 ? omp_get_max_threads() : 1;
         std::vector<std::vector<int>> part(static_cast<std::size_t>(threads));
@@ -236,7 +295,9 @@ private:
             std::vector<int>& out = part[std::size_t(t)];
             for (std::size_t i = n * std::size_t(t) / std::size_t(nt); i < n * std::size_t(t + 1) / std::size_t(nt); ++i) {
                 auto [it, fresh] = cache.try_emplace(pieces[i]);
-                if (fresh) {
+                if (fresh && !v_.byte_level()) {
+                    encode_word(std::string(pieces[i]), it->second);
+                } else if (fresh) {
                     mapped.clear();
                     for (char c : pieces[i]) mapped += alphabet().of_byte[static_cast<unsigned char>(c)];
                     encode_word(mapped, it->second);
@@ -245,6 +306,34 @@ private:
             }
         }
         for (const auto& p : part) ids.insert(ids.end(), p.begin(), p.end());
+    }
+
+    void encode_metaspace(const std::string& text, std::vector<int>& ids, bool at_start) const {
+        using P = BpeVocabulary::Prepend;
+        std::string spelled = v_.prepend == P::normalizer ? v_.metaspace : "";
+        for (char c : text) {
+            if (c == ' ') spelled += v_.metaspace;
+            else spelled += c;
+        }
+        if ((v_.prepend == P::always || (v_.prepend == P::first && at_start)) && !spelled.starts_with(v_.metaspace))
+            spelled.insert(0, v_.metaspace);
+        // Metaspace's split: each ▁ begins a piece. Without it the stretch is one piece, but when
+        // no token has a ▁ after another character no merge crosses the start of a ▁ run, so
+        // cutting there gives the same tokens, faster.
+        if (!v_.metaspace_split && !cut_before_runs_) return encode_word(spelled, ids);
+        std::vector<std::string_view> pieces;
+        const std::string_view all(spelled), m(v_.metaspace);
+        std::size_t start = 0;
+        for (std::size_t i = m.size(); i < all.size(); ++i) {
+            if (all.compare(i, m.size(), m) != 0) continue;
+            if (v_.metaspace_split || all.compare(i - m.size(), m.size(), m) != 0) {
+                pieces.push_back(all.substr(start, i - start));
+                start = i;
+            }
+            i += m.size() - 1;
+        }
+        pieces.push_back(all.substr(start));
+        encode_pieces(pieces, ids);
     }
 
     // One pre-tokenized piece (in the byte alphabet): its characters, then the lowest-ranked
@@ -256,15 +345,19 @@ private:
                 return;
             }
         std::vector<int> sym, prev, next;
-        for (std::size_t i = 0; i < word.size();) {
-            const std::size_t len = std::min(utf8_length(static_cast<unsigned char>(word[i])), word.size() - i);
-            const auto it = index_.find(word.substr(i, len));
+        std::vector<std::string_view> chars;  // each symbol's text before merging (for byte fallback)
+        const std::string_view w(word);
+        for (std::size_t i = 0; i < w.size();) {
+            const std::size_t len = std::min(utf8_length(static_cast<unsigned char>(w[i])), w.size() - i);
+            chars.push_back(w.substr(i, len));
+            const auto it = index_.find(std::string(chars.back()));
             sym.push_back(it != index_.end() ? it->second : -1);
             i += len;
         }
         const int n = int(sym.size());
+        bool after_unk = false;
         if (n == 1) {
-            push_symbol(sym[0], ids);
+            push_symbol(sym[0], chars[0], ids, after_unk);
             return;
         }
         prev.resize(std::size_t(n));
@@ -298,13 +391,26 @@ private:
             if (prev[std::size_t(c.left)] >= 0) consider(prev[std::size_t(c.left)]);
             consider(c.left);
         }
-        for (int i = 0; i >= 0; i = next[std::size_t(i)]) push_symbol(sym[std::size_t(i)], ids);
+        for (int i = 0; i >= 0; i = next[std::size_t(i)]) push_symbol(sym[std::size_t(i)], chars[std::size_t(i)], ids, after_unk);
     }
 
-    // A character outside the vocabulary (byte-level ones hold all 256) is the unknown token.
-    void push_symbol(int id, std::vector<int>& ids) const {
-        if (id >= 0) ids.push_back(id);
-        else if (v_.unk >= 0) ids.push_back(v_.unk);
+    // A character outside the vocabulary (byte-level ones hold all 256): its byte tokens with
+    // byte fallback, else the unknown token (one for a run of them with fuse_unk).
+    void push_symbol(int id, std::string_view text, std::vector<int>& ids, bool& after_unk) const {
+        if (id >= 0) {
+            ids.push_back(id);
+            after_unk = false;
+            return;
+        }
+        if (v_.byte_fallback && std::all_of(text.begin(), text.end(), [&](char c) {
+                return byte_ids_[static_cast<unsigned char>(c)] >= 0;
+            })) {
+            for (char c : text) ids.push_back(byte_ids_[static_cast<unsigned char>(c)]);
+            after_unk = false;
+            return;
+        }
+        if (v_.unk >= 0 && !(v_.fuse_unk && after_unk)) ids.push_back(v_.unk);
+        after_unk = true;
     }
 };
 

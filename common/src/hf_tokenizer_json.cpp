@@ -28,16 +28,41 @@ std::vector<json> steps(const json& j, const char* list_key) {
     return out;
 }
 
+// Replace {"String": from} -> to, as the SentencePiece-converted files spell a space.
+bool is_replace(const json& step, const std::string& from, std::string* to = nullptr) {
+    if (type_of(step) != "Replace" || !step.contains("pattern") || !step["pattern"].contains("String")) return false;
+    if (step["pattern"]["String"].get<std::string>() != from) return false;
+    if (to) *to = step.at("content").get<std::string>();
+    return true;
+}
+
 void read_normalizer(const json& n, BpeVocabulary& v, const std::string& origin) {
+    std::string prepend;
     for (const auto& step : steps(n, "normalizers")) {
         const std::string t = type_of(step);
         if (t == "NFC") v.nfc = true;
-        else throw error(origin, ": normalizer ", t, " is not supported (byte-level BPE files use none or NFC)");
+        else if (t == "Prepend") prepend = step.at("prepend").get<std::string>();
+        else if (is_replace(step, " ", &v.metaspace)) continue;
+        else throw error(origin, ": normalizer ", t, " is not supported (NFC, and Prepend and Replace of a space)");
     }
+    require(prepend.empty() || prepend == v.metaspace, origin, ": a Prepend normalizer of \"", prepend,
+            "\" without a Replace of spaces by it is not supported");
+    require(v.metaspace != " ", origin, ": a Replace of a space by a space");
+    if (!prepend.empty()) v.prepend = BpeVocabulary::Prepend::normalizer;
+}
+
+BpeVocabulary::Prepend prepend_scheme(const json& step, const std::string& origin) {
+    using P = BpeVocabulary::Prepend;
+    if (!step.contains("prepend_scheme")) return step.value("add_prefix_space", true) ? P::always : P::never;
+    const std::string scheme = step["prepend_scheme"].get<std::string>();
+    if (scheme == "always") return P::always;
+    if (scheme == "first") return P::first;
+    if (scheme == "never") return P::never;
+    throw error(origin, ": Metaspace prepend_scheme '", scheme, "' is not supported");
 }
 
 void read_pre_tokenizer(const json& p, BpeVocabulary& v, const std::string& origin) {
-    bool byte_level = false;
+    bool byte_level = false, metaspace = false;
     for (const auto& step : steps(p, "pretokenizers")) {
         const std::string t = type_of(step);
         if (t == "Split") {
@@ -53,12 +78,42 @@ void read_pre_tokenizer(const json& p, BpeVocabulary& v, const std::string& orig
             byte_level = true;
             v.add_prefix_space = step.value("add_prefix_space", false);
             if (step.value("use_regex", true)) v.split_patterns.push_back(kGpt2SplitPattern);
+        } else if (t == "Metaspace") {
+            metaspace = true;
+            v.metaspace = step.value("replacement", std::string("\u2581"));
+            require(!v.metaspace.empty() && v.metaspace != " ", origin, ": Metaspace replacement '", v.metaspace, "'");
+            v.prepend = prepend_scheme(step, origin);
+            v.metaspace_split = step.value("split", true);
         } else {
-            throw error(origin, ": pre-tokenizer ", t, " is not supported (byte-level BPE: Split, Digits and ByteLevel)");
+            throw error(origin, ": pre-tokenizer ", t, " is not supported (Split, Digits, ByteLevel, Metaspace)");
         }
     }
-    require(byte_level, origin, ": a BPE model without a ByteLevel pre-tokenizer (",
-            p.is_null() ? "none" : type_of(p), ") is not supported yet");
+    require(!(byte_level && !v.metaspace.empty()), origin, ": ByteLevel and Metaspace together are not supported");
+    require(!metaspace || v.split_patterns.empty(), origin, ": Split or Digits before Metaspace is not supported");
+    require(byte_level || !v.metaspace.empty(), origin, ": a BPE model with neither a ByteLevel nor a Metaspace pre-tokenizer (",
+            p.is_null() ? "none" : type_of(p), ") is not supported");
+}
+
+// What a decoder may do: ByteLevel for byte-level files; for Metaspace ones ▁ back to a space,
+// byte tokens to bytes, and the prefix space dropped.
+void read_decoder(const json& d, BpeVocabulary& v, const std::string& origin) {
+    for (const auto& step : steps(d, "decoders")) {
+        const std::string t = type_of(step);
+        if (v.byte_level()) {
+            require(t == "ByteLevel", origin, ": decoder ", t, " is not supported with a ByteLevel pre-tokenizer");
+        } else if (t == "Strip") {
+            require(step.value("content", std::string(" ")) == " " && step.value("stop", 0) == 0, origin,
+                    ": a Strip decoder other than of leading spaces is not supported");
+            if (step.value("start", 0) >= 1) v.prefix_strip = BpeVocabulary::PrefixStrip::leading_space;
+        } else if (t == "Metaspace") {
+            if (prepend_scheme(step, origin) != BpeVocabulary::Prepend::never)
+                v.prefix_strip = BpeVocabulary::PrefixStrip::first_token;
+        } else if (t == "ByteFallback") {
+            v.decode_byte_tokens = true;
+        } else if (t != "Fuse" && !is_replace(step, v.metaspace)) {
+            throw error(origin, ": decoder ", t, " is not supported with Metaspace (Replace, ByteFallback, Fuse, Strip)");
+        }
+    }
 }
 
 // The first special token of the post-processor's single-sequence template: the BOS it adds.
@@ -124,7 +179,8 @@ std::unique_ptr<Tokenizer> hf_tokenizer_from_json(const std::string& text, const
             }
         }
         v.ignore_merges = model.value("ignore_merges", false);
-        require(!model.value("byte_fallback", false), origin, ": byte_fallback BPE is not supported yet");
+        v.byte_fallback = model.value("byte_fallback", false);
+        v.fuse_unk = model.value("fuse_unk", false);
         for (const auto& t : j.value("added_tokens", json::array())) {
             AddedToken a;
             a.content = t.at("content").get<std::string>();
@@ -139,13 +195,12 @@ std::unique_ptr<Tokenizer> hf_tokenizer_from_json(const std::string& text, const
         }
         read_normalizer(j.value("normalizer", json()), v, origin);
         read_pre_tokenizer(j.value("pre_tokenizer", json()), v, origin);
-        const std::string decoder = type_of(j.value("decoder", json()));
-        require(j.value("decoder", json()).is_null() || decoder == "ByteLevel", origin, ": decoder ", decoder,
-                " is not supported (ByteLevel)");
+        read_decoder(j.value("decoder", json()), v, origin);
         const auto id_of = [&](const std::string& content) {
             for (const auto& a : v.added)
                 if (a.content == content) return a.id;
-            return -1;
+            const json& vocab = model.at("vocab");
+            return vocab.contains(content) ? id_of_entry(vocab[content], "vocab id") : -1;
         };
         if (model.value("unk_token", json()).is_string()) v.unk = id_of(model["unk_token"].get<std::string>());
         v.bos = id_of(template_bos(j.value("post_processor", json())));

@@ -1,8 +1,11 @@
 #pragma once
-// Byte-level BPE as Hugging Face's tokenizers library runs it (GPT-2, Llama 3, Qwen2/3,
+// BPE as Hugging Face's tokenizers library runs it. Byte-level (GPT-2, Llama 3, Qwen2/3,
 // SmolLM2): added tokens matched first, NFC normalization where the file asks for it, the
 // pre-tokenizer's regexes (PCRE2, Unicode classes), each piece's bytes mapped to GPT-2's
-// printable alphabet, then merges applied by rank. Built from a `tokenizer.json`.
+// printable alphabet, then merges applied by rank. Metaspace (files converted from
+// SentencePiece: Llama 2, Mistral, TinyLlama): spaces spelled ▁, a ▁ before the text, merges
+// over characters, a character outside the vocabulary as its <0xNN> byte tokens.
+// Built from a `tokenizer.json`.
 #include <memory>
 #include <string>
 #include <utility>
@@ -32,6 +35,24 @@ struct BpeVocabulary {
     bool nfc = false;                          // NFC-normalize text outside added tokens
     bool ignore_merges = false;                // a piece that is a token is taken whole (Llama 3)
     int bos = -1, eos = -1, unk = -1;
+
+    // Metaspace vocabularies (metaspace non-empty, the spelling of a space: "▁").
+    std::string metaspace;
+    // ▁ before a stretch of text: the Metaspace pre-tokenizer's schemes (always, also after an
+    // added token, or only at the start; not when the stretch begins with a space), or the
+    // older files' Prepend normalizer (always, whatever the stretch begins with).
+    enum class Prepend { never, first, always, normalizer };
+    Prepend prepend = Prepend::never;
+    bool metaspace_split = false;       // each ▁ begins a new piece (else the stretch is one)
+    bool byte_fallback = false;         // an unknown character as its <0xNN> tokens, else unk
+    bool fuse_unk = false;              // consecutive unknown characters give one unk
+    // Decoding: the space the ▁ prefix stands for is dropped, as the Strip decoder does (one
+    // leading space of the text) or the Metaspace decoder does (every ▁ of the first token).
+    enum class PrefixStrip { none, leading_space, first_token };
+    PrefixStrip prefix_strip = PrefixStrip::none;
+    bool decode_byte_tokens = false;    // <0xNN> tokens decode to their byte (a ByteFallback decoder)
+
+    bool byte_level() const { return metaspace.empty(); }
 };
 
 std::unique_ptr<Tokenizer> make_bpe_tokenizer(BpeVocabulary vocab, std::string origin);

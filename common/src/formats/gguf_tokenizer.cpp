@@ -15,7 +15,7 @@ int gguf_token_id(const GgufFile& f, const std::string& key, std::size_t n) {
 }
 
 std::vector<std::pair<std::string, GgufValue>> gguf_metadata_from_tokenizer(const Tokenizer& tok, int rows) {
-    if (const BpeVocabulary* bpe = tok.bpe_vocabulary()) return gguf_metadata_from_bpe(*bpe, rows);
+    if (const BpeVocabulary* bpe = tok.bpe_vocabulary(); bpe && bpe->byte_level()) return gguf_metadata_from_bpe(*bpe, rows);
     const int n = tok.vocab_size();
     std::vector<GgufValue> tokens, scores, types;
     tokens.reserve(n);
