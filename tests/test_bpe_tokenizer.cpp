@@ -166,6 +166,52 @@ TEST(BpeTokenizer, UnsupportedFilesAreRefusedByName) {
     refuse("{not json", "not valid JSON");
 }
 
+// GPT-2's vocabulary and merges as Stanford CS336 ships them (OpenAI's encoder.json and
+// vocab.bpe), put in a tokenizer.json: its texts encode as Hugging Face's tokenizers 0.23.2
+// encodes them (lengths and first ids recorded from it), as llama.cpp's GPT-2 GGUF vocabulary
+// does (all ids), and decode back to the bytes they came from.
+TEST(BpeTokenizer, Cs336Gpt2FixturesMatchHuggingFaceAndLlamaCpp) {
+    const std::string dir = test::shared_data("gpt2-bpe-cs336-fixtures");
+    const std::string gguf = test::shared_data("llamacpp-vocab-tests/ggml-vocab-gpt-2.gguf");
+    ANE_REQUIRE_SHARED(dir + "/gpt2_vocab.json");
+    ANE_REQUIRE_SHARED(gguf);
+    nlohmann::json j;
+    j["model"] = {{"type", "BPE"}, {"vocab", nlohmann::json::parse(read_text(dir + "/gpt2_vocab.json"))},
+                  {"merges", nlohmann::json::array()}};
+    std::istringstream merges(read_text(dir + "/gpt2_merges.txt"));
+    for (std::string line; std::getline(merges, line);)
+        if (!line.empty()) j["model"]["merges"].push_back(line);
+    j["added_tokens"] = {{{"id", 50256}, {"content", "<|endoftext|>"}, {"special", true}}};
+    j["pre_tokenizer"] = {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", true}};
+    j["decoder"] = {{"type", "ByteLevel"}};
+    const auto tok = hf_tokenizer_from_json(j.dump(), "", "gpt2 tokenizer.json");
+    const auto llama_cpp = load_tokenizer(gguf);
+    struct Want {
+        const char* file;
+        std::size_t count;
+        std::vector<int> first;
+    };
+    for (const Want& w : {Want{"address.txt", 320, {15137, 4776, 290, 3598, 812, 2084, 674, 17150, 3181, 6071, 11, 319}},
+                          Want{"german.txt", 190, {32423, 406, 8822, 13863, 20000, 2059, 357, 74, 333, 89, 13863, 2059}},
+                          Want{"tinystories_sample.txt", 923, {198, 7454, 2402, 257, 640, 612, 373, 257, 1310, 2933, 3706, 3932}}}) {
+        const std::string text = read_text(dir + "/" + w.file);
+        const auto ids = tok->encode(text);
+        EXPECT_EQ(ids.size(), w.count) << w.file;
+        EXPECT_EQ(std::vector<int>(ids.begin(), ids.begin() + std::ptrdiff_t(std::min(ids.size(), w.first.size()))), w.first)
+            << w.file;
+        EXPECT_EQ(ids, llama_cpp->encode(text)) << w.file;
+        EXPECT_EQ(tok->decode(ids), text) << w.file;
+    }
+    // The stories' separators are the special token, once each.
+    const std::string stories = read_text(dir + "/tinystories_sample.txt");
+    const auto ids = tok->encode(stories);
+    std::size_t separators = 0;
+    for (auto at = stories.find("<|endoftext|>"); at != std::string::npos; at = stories.find("<|endoftext|>", at + 1))
+        ++separators;
+    EXPECT_GT(separators, 0u);
+    EXPECT_EQ(std::size_t(std::count(ids.begin(), ids.end(), 50256)), separators);
+}
+
 // A tiny SentencePiece-style (Metaspace, byte fallback) tokenizer.json in the four forms such
 // files take; the expected ids and texts were made with Hugging Face's tokenizers 0.23.2
 // (its npm binding) from the same files.
