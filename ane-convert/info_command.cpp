@@ -103,6 +103,12 @@ void print_model(const json& j) {
     std::printf("       rope_theta %g, norm_eps %g, %s classifier, residual_scale %g\n", j["rope_theta"].get<double>(),
                 j["norm_eps"].get<double>(), j["tied"].get<bool>() ? "tied" : "untied",
                 j["residual_scale"].get<double>());
+    std::string extras;
+    const auto add = [&](const std::string& what) { extras += (extras.empty() ? "" : ", ") + what; };
+    if (j.value("attention_bias", false)) add("q/k/v biases (Qwen2)");
+    if (j.value("qk_norm", false)) add("QK-norm (Qwen3)");
+    if (j.contains("rope_scaling")) add("llama3 rope scaling, factor " + j["rope_scaling"]["factor"].dump());
+    if (!extras.empty()) std::printf("       %s\n", extras.c_str());
     std::printf("params: %lld (%.2fM)\n", j["params"].get<long long>(), j["params"].get<double>() / 1e6);
     if (j.contains("state")) {
         const json& s = j["state"];
