@@ -179,6 +179,16 @@ TEST(ModelFamilies, WhatTheModelCannotRepresentIsRefusedByName) {
     phi["architectures"] = {"Phi3ForCausalLM"};
     refused(phi, "architecture 'Phi3ForCausalLM' is not supported");
 
+    // Mistral's sliding window bounds the context instead: attention within it is exact.
+    Checkpoint llama;
+    llama.weights = test::random_weights(test::tiny_config(true), 5);
+    write_hf_model(llama, dir.path("mistral"), HfDtype::F32);
+    auto mistral = nlohmann::json::parse(read_text_file(dir.path("mistral/config.json")));
+    mistral["architectures"] = {"MistralForCausalLM"};
+    mistral["sliding_window"] = 8;
+    std::ofstream(dir.path("mistral/config.json")) << mistral.dump();
+    EXPECT_EQ(read_hf_model(dir.path("mistral")).weights.config.seq, 8);
+
     // Biases and QK-norm together have neither a HF nor a GGUF form.
     Checkpoint both;
     ModelConfig bc = c;

@@ -138,6 +138,10 @@ ModelConfig config_from_hf(const nlohmann::json& j, const std::string& where) {
     require(!flag("attention_bias"), where, ": ", arch, " with attention_bias (a bias on o_proj as well) is not supported");
     require(!flag("mlp_bias"), where, ": MLP biases are not supported");
     require(!flag("use_sliding_window"), where, ": sliding-window attention (use_sliding_window) is not supported");
+    // Mistral's sliding window: attention within the window is exact, so the context stops there.
+    const bool mistral = arch == "MistralForCausalLM" || arch == "mistral";
+    if (mistral && j.contains("sliding_window") && !j["sliding_window"].is_null())
+        c.seq = std::min(c.seq, json_int(j["sliding_window"], where, "sliding_window", 1, INT32_MAX));
     c.attention_bias = qwen2;
     c.qk_norm = qwen3;
     c.validate(where);
