@@ -8,6 +8,7 @@
 #include "ane/device/device.hpp"
 #include "ane/error.hpp"
 #include "ane/runtime.hpp"
+#include "ane/distributed.hpp"
 #include "ane/tool_main.hpp"
 #include "ane/eval.hpp"
 #include "ane/file_checks.hpp"
@@ -95,11 +96,21 @@ int main(int argc, char** argv) {
         const auto windows = ane::plan_eval_windows(tokens.size(), seq, stride);
         const ane::VocabMap map =
             compact ? ane::VocabMap::build(data.tokens(), c.vocab) : ane::VocabMap::identity(c.vocab);
+        if (ane::dist::size() > 1) {  // under mpirun: every rank must evaluate the same thing
+            std::string settings = std::to_string(seq) + " " + std::to_string(stride) + " " + std::to_string(compact);
+            std::uint64_t h = ane::dist::fingerprint(settings.data(), settings.size());
+            for (std::size_t i = 0; i < tokens.size(); ++i) {
+                const std::uint32_t t = tokens[i];
+                h = ane::dist::fingerprint(&t, sizeof t, h);
+            }
+            ck.weights.for_each([&](const std::string&, const ane::Tensor& t) { h = ane::dist::fingerprint(t.data(), t.bytes(), h); });
+            ane::dist::require_same(h, "the model, the data or the flags they were started with");
+        }
         auto device = ane::make_device(device_name, device_opts);
         ane::Transformer model(ck.weights, *device, batch, map, /*for_training=*/false, seq);
-        ane::ProgressLine line(verbosity.quiet ? 0 : (progress_flag ? 1 : -1));
+        ane::ProgressLine line(verbosity.quiet || !ane::dist::is_root() ? 0 : (progress_flag ? 1 : -1));
         const auto t0 = std::chrono::steady_clock::now();
-        const ane::EvalResult r = ane::evaluate_stream(model, tokens, windows, bytes ? &*bytes : nullptr,
+        const ane::EvalResult mine = ane::evaluate_stream(model, tokens, ane::rank_share(windows), bytes ? &*bytes : nullptr,
                                                        [&](const ane::EvalProgress& p) {
             const double rate = p.tokens_done / std::max(p.seconds, 1e-9);
             char text[160];
@@ -109,6 +120,7 @@ int main(int argc, char** argv) {
             line.update(text);
         });
         line.finish();
+        const ane::EvalResult r = ane::sum_across_ranks(mine);
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         const char* softmax = compact ? "compact" : "full";
         ane::require(std::isfinite(r.val_loss()), model_path, ": the loss is ", r.val_loss(),

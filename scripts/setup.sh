@@ -29,6 +29,7 @@ else
     libsentencepiece-dev sentencepiece
     libpcre2-dev libutf8proc-dev  # byte-level BPE tokenizers: pre-tokenizer regexes, NFC
     gobjc++ libgnustep-base-dev  # the `ane` runtime and the stand-in framework its tests load
+    libopenmpi-dev openmpi-bin  # data-parallel runs under mpirun (optional in the build)
     "$@"
   )
 

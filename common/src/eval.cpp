@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cmath>
 
+#include "ane/distributed.hpp"
 #include "ane/error.hpp"
 #include "ane/model/kernels.hpp"
 
@@ -32,6 +33,30 @@ std::vector<EvalWindow> plan_eval_windows(std::size_t n_tokens, int seq, int str
         scored_upto = end;
     }
     return out;
+}
+
+std::vector<EvalWindow> rank_share(const std::vector<EvalWindow>& windows) {
+    const std::size_t n = windows.size(), r = std::size_t(dist::rank()), N = std::size_t(dist::size());
+    return {windows.begin() + std::ptrdiff_t(n * r / N), windows.begin() + std::ptrdiff_t(n * (r + 1) / N)};
+}
+
+EvalResult sum_across_ranks(const EvalResult& mine) {
+    if (dist::size() == 1) return mine;
+    // Every rank's three numbers on every rank (exact: counts stay far below 2^53), then added
+    // in rank order.
+    std::vector<double> all(std::size_t(dist::size()) * 3, 0.0);
+    double* slot = all.data() + std::size_t(dist::rank()) * 3;
+    slot[0] = mine.loss_sum;
+    slot[1] = double(mine.tokens);
+    slot[2] = double(mine.bytes);
+    dist::allreduce_sum(all.data(), all.size());
+    EvalResult total;
+    for (int r = 0; r < dist::size(); ++r) {
+        total.loss_sum += all[std::size_t(r) * 3];
+        total.tokens += std::int64_t(all[std::size_t(r) * 3 + 1]);
+        total.bytes += std::int64_t(all[std::size_t(r) * 3 + 2]);
+    }
+    return total;
 }
 
 EvalResult evaluate_stream(Transformer& model, TokenSpan tokens,

@@ -4,6 +4,7 @@
 #include <new>
 #include <string>
 
+#include "ane/distributed.hpp"
 #include "ane/error.hpp"
 #include "ane/log.hpp"
 
@@ -12,9 +13,13 @@ namespace ane {
 int run_tool(const char* tool, const std::function<int()>& body) {
     std::string message;
     try {
-        return body();
+        dist::init();
+        const int code = body();
+        dist::finalize();
+        return code;
     } catch (const UsageError& e) {
         log::write(log::Level::Quiet, std::string(tool) + ": usage error: " + e.what() + " (see " + tool + " --help)");
+        dist::abort_all(2);  // the other ranks would wait for this one forever
         return 2;
     } catch (const Error& e) {
         message = e.what();
@@ -23,7 +28,8 @@ int run_tool(const char* tool, const std::function<int()>& body) {
     } catch (const std::exception& e) {
         message = e.what();
     }
-    log::write(log::Level::Quiet, std::string(tool) + ": error: " + message);
+    log::write(log::Level::Quiet, std::string(tool) + ": error: " + message + dist::rank_suffix());
+    dist::abort_all(1);
     return 1;
 }
 

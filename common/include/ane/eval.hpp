@@ -41,6 +41,11 @@ struct EvalProgress {
 
 // Scores `tokens` with the model in batches of up to model.max_batch() windows. The model's
 // vocabulary map decides full or compact softmax; `bytes` may be null (no bpb).
+// Data parallelism (mpirun): this rank's consecutive share of the windows, and the ranks'
+// results added up on every rank (in rank order, so N ranks print what one does).
+std::vector<EvalWindow> rank_share(const std::vector<EvalWindow>& windows);
+EvalResult sum_across_ranks(const EvalResult& mine);
+
 EvalResult evaluate_stream(Transformer& model, TokenSpan tokens,
                            const std::vector<EvalWindow>& windows, const ByteCounter* bytes,
                            const std::function<void(const EvalProgress&)>& progress = {});

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "ane/device/device.hpp"
+#include "ane/distributed.hpp"
 #include "ane/error.hpp"
 #include "ane/mezo/lora.hpp"
 #include "ane/mezo/spsa.hpp"
@@ -213,6 +214,22 @@ TrainSummary train_mezo(const MezoOptions& options, const TrainCallbacks& cb, co
          std::to_string(data.val_tokens.size()) + " validation tokens; " + std::to_string(B * S) + " tokens per loss");
     cb.say("device: " + sum.device_description);
 
+    // Data parallelism: the same z on every rank (the same seeds), each rank its own windows
+    // (every N-th of the step's stream), and only the two losses of a step exchanged.
+    const int ranks = dist::size(), rank = dist::rank();
+    if (ranks > 1) {
+        std::string text = run_settings(o, S).dump() + " " + std::to_string(data.train_tokens.size());
+        std::uint64_t h = dist::fingerprint(text.data(), text.size());
+        for (const auto& p : params) h = dist::fingerprint(p.data, std::size_t(p.size) * sizeof(float), h);
+        dist::require_same(h, "the model, the data or the flags they were started with");
+        cb.say("data parallel: " + std::to_string(ranks) + " ranks of batch " + std::to_string(B) + ", " +
+               std::to_string(ranks * B * S) + " tokens per loss; 16 bytes exchanged per step");
+    }
+    auto trainable_fingerprint = [&] {
+        std::uint64_t h = dist::fingerprint(nullptr, 0);
+        for (const auto& p : params) h = dist::fingerprint(p.data, std::size_t(p.size) * sizeof(float), h);
+        return h;
+    };
     WindowBatch batch(B, S, data.map);
     ValidationModel val_model(model, ck.weights, *device, o.threads, o.lora == LoraMode::Split ? &*ck.lora : nullptr);
     const std::vector<std::size_t> val_offsets =
@@ -221,10 +238,22 @@ TrainSummary train_mezo(const MezoOptions& options, const TrainCallbacks& cb, co
     auto loss = [&] {
         const auto t0 = Clock::now();
         model.forward(batch.inputs(), B, S);
-        const double l = model.loss(batch.targets());
+        double l = model.loss(batch.targets());
         sum.forward_seconds += seconds_since(t0);
         ++sum.forward_passes;
-        return l;
+        dist::allreduce_sum(&l, 1);  // the mean over every rank's windows
+        return l / ranks;
+    };
+    std::vector<std::size_t> my_val_offsets;
+    for (std::size_t i = std::size_t(rank); i < val_offsets.size(); i += std::size_t(ranks))
+        my_val_offsets.push_back(val_offsets[i]);
+    auto evaluate = [&] {
+        if (ranks == 1) return validation_loss(val_model.model(), data.val_tokens, val_offsets, batch);
+        double total = my_val_offsets.empty() ? 0.0
+                                              : validation_loss(val_model.model(), data.val_tokens, my_val_offsets, batch) *
+                                                    double(my_val_offsets.size());
+        dist::allreduce_sum(&total, 1);
+        return total / double(val_offsets.size());
     };
     ParamSnapshot snapshot;
     const SpsaHooks hooks{loss, sync, o.exact_restore ? &snapshot : nullptr};
@@ -237,11 +266,16 @@ TrainSummary train_mezo(const MezoOptions& options, const TrainCallbacks& cb, co
     auto run_seconds = [&] { return prior_wall_ms / 1000.0 + seconds_since(t_loop); };
     float last_lr = budget.lr(schedule, std::max(0, ck.state.step - 1), run_seconds());
     auto save = [&](const std::string& path, double last_loss, bool merge) {
+        // Every rank must hold the same weights; rank 0 alone writes them.
+        if (ranks > 1)
+            dist::require_same(trainable_fingerprint(),
+                               "the weights at step " + std::to_string(ck.state.step) + " (the ranks have diverged)");
+        if (!dist::is_root()) return;
         const auto t0 = Clock::now();
         ck.state.total_steps = budget.by_time() ? ck.state.step : o.steps;
         ck.state.lr = last_lr;
         ck.state.loss = float(last_loss);
-        ck.metadata["mezo"] = {{"settings", run_settings(o, S)}, {"tokens_seen", tokens_seen}, {"data", o.data}};
+        ck.metadata["mezo"] = {{"settings", run_settings(o, S)}, {"tokens_seen", tokens_seen}, {"data", o.data}, {"ranks", ranks}};
         if (best_val) ck.metadata["mezo"]["best_val_loss"] = *best_val;
         if (merger) merger->swap_base(ck.weights);  // save the base and the adapters, not their sum
         if (merge && ck.lora) {
@@ -260,23 +294,28 @@ TrainSummary train_mezo(const MezoOptions& options, const TrainCallbacks& cb, co
 
     double last_loss = 0;
     for (;;) {
-        if (stop.load()) {
+        // Rank 0 decides when to stop and the learning rate (both may follow its clock).
+        double decision[2] = {stop.load() ? 2.0 : budget.done(ck.state.step, run_seconds(), sum.steps_done) ? 1.0 : 0.0,
+                              budget.lr(schedule, int(ck.state.step), run_seconds())};
+        dist::broadcast(decision, 2);
+        if (decision[0] == 2.0) {
             sum.interrupted = true;
             break;
         }
-        if (budget.done(ck.state.step, run_seconds(), sum.steps_done)) break;
+        if (decision[0] == 1.0) break;
         const auto t_step = Clock::now();
         const DeviceProfile before = device->profile();
         const double fwd_before = sum.forward_seconds;
         const long step = ck.state.step;
-        const std::vector<std::size_t> offsets = mezo_window_offsets(o.seed, step, data.train_tokens.size(), S, B);
-        for (int b = 0; b < B; ++b) batch.fill(data.train_tokens, offsets[std::size_t(b)], b);
+        const std::vector<std::size_t> offsets =
+            mezo_window_offsets(o.seed, step, data.train_tokens.size(), S, B * ranks);
+        for (int b = 0; b < B; ++b) batch.fill(data.train_tokens, offsets[std::size_t(b * ranks + rank)], b);
         const std::uint64_t seed = mezo_step_seed(o.seed, step);
         StepReport rep;
         rep.step = int(step) + 1;
         rep.total_steps = o.steps;
         rep.time_budget = o.time_budget;
-        rep.lr = budget.lr(schedule, int(step), run_seconds());
+        rep.lr = decision[1];
         last_lr = float(rep.lr);
         const float lr = float(rep.lr);
         std::vector<double> g_one_sided;
@@ -323,7 +362,7 @@ TrainSummary train_mezo(const MezoOptions& options, const TrainCallbacks& cb, co
         rep.step_seconds = seconds_since(t_step);
         sum.step_seconds += rep.step_seconds;
         sum.perturb_seconds += rep.step_seconds - (sum.forward_seconds - fwd_before);
-        const std::int64_t step_tokens = std::int64_t(B) * S;
+        const std::int64_t step_tokens = std::int64_t(B) * S * ranks;
         tokens_seen += step_tokens;
         sum.tokens += step_tokens;
         ck.state.cum_train_ms = prior_train_ms + sum.step_seconds * 1000.0;
@@ -334,10 +373,12 @@ TrainSummary train_mezo(const MezoOptions& options, const TrainCallbacks& cb, co
         rep.tokens_seen = tokens_seen;
         sum.final_loss = rep.loss;
 
-        const bool last = budget.done(ck.state.step, rep.run_seconds, sum.steps_done);
+        double last_flag = budget.done(ck.state.step, rep.run_seconds, sum.steps_done) ? 1.0 : 0.0;
+        dist::broadcast(&last_flag, 1);
+        const bool last = last_flag == 1.0;
         if (o.eval_every > 0 && (ck.state.step % o.eval_every == 0 || last)) {
             const auto t_eval = Clock::now();
-            rep.val_loss = validation_loss(val_model.model(), data.val_tokens, val_offsets, batch);
+            rep.val_loss = evaluate();
             sum.eval_seconds += seconds_since(t_eval);
             sum.last_val_loss = rep.val_loss;
             if (!best_val || *rep.val_loss < *best_val) {

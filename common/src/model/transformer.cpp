@@ -292,7 +292,7 @@ double Transformer::loss(const std::int32_t* compact_targets) {
     return total / T;
 }
 
-void Transformer::backward(Weights& grads, Lora* lora_grads) {
+void Transformer::backward(Weights& grads, Lora* lora_grads, const std::function<void(int)>& layer_done) {
     require(for_training_, "backward on a model built for inference only");
     require(score_from_ == 0, "backward after an evaluation-only forward");
     require((lora_grads != nullptr) == (lora_ != nullptr), "backward: LoRA gradients need LoRA attached, and back");
@@ -373,6 +373,7 @@ void Transformer::backward(Weights& grads, Lora* lora_grads) {
             kernels::rmsnorm_backward(A.x.data(), W.rms_att.data(), A.rstd_att.data(), da_.data(), T, D, dy_.data(),
                                       G.rms_att.data());
         }
+        if (layer_done) layer_done(l);
     }
     ScopedTimer timer(prof.elementwise_s);
     if (!grads.embed.empty())

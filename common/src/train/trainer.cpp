@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "ane/device/device.hpp"
+#include "ane/distributed.hpp"
 #include "ane/error.hpp"
 #include "ane/model/init.hpp"
 #include "ane/model/transformer.hpp"
@@ -71,6 +72,21 @@ struct ParamRef {
     Tensor* value;
     Tensor* grad;
 };
+
+// What every rank of a data-parallel run must share: the settings and the starting weights.
+std::uint64_t run_fingerprint(const nlohmann::json& settings, const Weights& w, std::size_t train_tokens) {
+    const std::string text = settings.dump() + " " + std::to_string(train_tokens);
+    std::uint64_t h = dist::fingerprint(text.data(), text.size());
+    w.for_each([&](const std::string&, const Tensor& t) { h = dist::fingerprint(t.data(), t.bytes(), h); });
+    return h;
+}
+
+std::uint64_t weights_fingerprint(const Weights& w, const std::optional<Lora>& lora) {
+    std::uint64_t h = dist::fingerprint(nullptr, 0);
+    w.for_each([&](const std::string&, const Tensor& t) { h = dist::fingerprint(t.data(), t.bytes(), h); });
+    if (lora) lora->for_each([&](const std::string&, const Tensor& t) { h = dist::fingerprint(t.data(), t.bytes(), h); });
+    return h;
+}
 
 double grad_norm(const std::vector<ParamRef>& params) {
     double total = 0;
@@ -144,6 +160,20 @@ TrainSummary train(const TrainOptions& options, const TrainCallbacks& cb, const 
     const AdamWConfig adam{o.beta1, o.beta2, o.adam_eps, o.weight_decay};
     const LrSchedule schedule{o.lr, o.warmup, o.steps, o.min_lr_frac};
 
+    // Data parallelism: every rank draws the same stream of windows and keeps every N-th of it
+    // (rank r the windows r, r + N, ...), so N ranks of batch B see what one rank of batch N·B
+    // would, and never repeat one another.
+    const int ranks = dist::size(), rank = dist::rank();
+    if (ranks > 1) {
+        dist::require_same(run_fingerprint(run_settings(o, S), ck.weights, data.train_tokens.size()),
+                           "the model, the data or the flags they were started with");
+        const int before = resumed.value("ranks", 1);
+        if (!o.resume.empty() && before != ranks)
+            cb.warn(o.resume + ": saved by a run of " + std::to_string(before) + " rank(s), continued on " +
+                    std::to_string(ranks) + ": the order of the training windows changes");
+        cb.say("data parallel: " + std::to_string(ranks) + " ranks of batch " + std::to_string(B) + ", " +
+               std::to_string(ranks * B * S * o.accum) + " tokens per update");
+    }
     TrainWindowSampler windows(data.train_tokens.size(), S, o.seed);
     if (resumed.contains("rng_state")) windows.restore(resumed["rng_state"].get<std::uint64_t>());
     std::optional<double> best_val;
@@ -174,7 +204,19 @@ TrainSummary train(const TrainOptions& options, const TrainCallbacks& cb, const 
     const std::vector<std::size_t> val_offsets =
         mezo_validation_offsets(0, data.val_tokens.size(), S, std::max(1, o.eval_windows));
     ValidationModel val_model(model, ck.weights, *device, o.threads, lora_mode ? &*ck.lora : nullptr);
-    auto evaluate = [&]() { return validation_loss(val_model.model(), data.val_tokens, val_offsets, batch); };
+    // Validation windows are shared out across the ranks and their losses summed.
+    std::vector<std::size_t> my_val_offsets;
+    for (std::size_t i = std::size_t(rank); i < val_offsets.size(); i += std::size_t(ranks))
+        my_val_offsets.push_back(val_offsets[i]);
+    auto evaluate = [&]() {
+        if (ranks == 1) return validation_loss(val_model.model(), data.val_tokens, val_offsets, batch);
+        double sum = my_val_offsets.empty()
+                         ? 0.0
+                         : validation_loss(val_model.model(), data.val_tokens, my_val_offsets, batch) *
+                               double(my_val_offsets.size());
+        dist::allreduce_sum(&sum, 1);
+        return sum / double(val_offsets.size());
+    };
     // Dynamic loss scaling (--scale-growth): the scale goes on with a resumed run.
     const bool dynamic_scale = o.scale_growth > 0;
     float loss_scale = o.loss_scale;
@@ -187,6 +229,11 @@ TrainSummary train(const TrainOptions& options, const TrainCallbacks& cb, const 
     float last_lr = budget.lr(schedule, std::max(0, ck.state.step - 1), run_seconds());
 
     auto save = [&](const std::string& path, double last_loss) {
+        // Every rank must hold the same weights; rank 0 alone writes them.
+        if (ranks > 1)
+            dist::require_same(weights_fingerprint(ck.weights, ck.lora),
+                               "the weights at step " + std::to_string(ck.state.step) + " (the ranks have diverged)");
+        if (!dist::is_root()) return;
         const auto t0 = Clock::now();
         ck.state.total_steps = budget.by_time() ? ck.state.step : o.steps;
         ck.state.lr = last_lr;
@@ -195,7 +242,8 @@ TrainSummary train(const TrainOptions& options, const TrainCallbacks& cb, const 
         ck.metadata["train"] = {{"settings", run_settings(o, S)},
                                 {"rng_state", st},
                                 {"tokens_seen", tokens_seen},
-                                {"data", o.data}};
+                                {"data", o.data},
+                                {"ranks", ranks}};
         if (best_val) ck.metadata["train"]["best_val_loss"] = *best_val;
         if (dynamic_scale) ck.metadata["train"]["loss_scale"] = loss_scale;
         write_blzt(ck, path);
@@ -203,25 +251,58 @@ TrainSummary train(const TrainOptions& options, const TrainCallbacks& cb, const 
         sum.saved.push_back(path);
     };
 
+    // A layer's gradients are sent as soon as its backward is done (the last micro-batch's).
+    dist::AsyncSum reduce;
+    auto send_layer = [&](int l) {
+        LayerWeights& G = grads.layers[std::size_t(l)];
+        for (const auto& names : {layer_tensor_names(), layer_extra_tensor_names(c)})
+            for (const auto& n : names)
+                if (Tensor& t = G.get(n); !t.empty()) reduce.start(t.data(), std::size_t(t.numel()));
+        reduce.progress();
+    };
+    auto reduce_gradients = [&] {
+        if (ranks == 1) return;
+        if (lora_mode) {  // adapters and gains: small, summed in one go at the end
+            for (const auto& p : lora_params) dist::allreduce_sum(p.grad->data(), std::size_t(p.grad->numel()));
+            return;
+        }
+        for (Tensor* t : {&grads.rms_final, &grads.embed, &grads.classifier})
+            if (!t->empty()) reduce.start(t->data(), std::size_t(t->numel()));
+        reduce.wait();
+    };
+
     double last_loss = 0;
     for (;;) {
-        if (stop.load()) {
+        // Rank 0 decides when to stop and the learning rate (both may follow its clock).
+        double decision[2] = {stop.load() ? 2.0 : budget.done(ck.state.step, run_seconds(), sum.steps_done) ? 1.0 : 0.0,
+                              budget.lr(schedule, ck.state.step, run_seconds())};
+        dist::broadcast(decision, 2);
+        if (decision[0] == 2.0) {
             sum.interrupted = true;
             break;
         }
-        if (budget.done(ck.state.step, run_seconds(), sum.steps_done)) break;
+        if (decision[0] == 1.0) break;
         const auto t_step = Clock::now();
         const DeviceProfile before = device->profile();
         zero_grads(grads);
         if (lora_grads) lora_grads->for_each([](const std::string&, Tensor& t) { t.zero(); });
         double loss = 0;
+        const bool overlap = ranks > 1 && !lora_mode;
         for (int a = 0; a < o.accum; ++a) {
-            for (int b = 0; b < B; ++b) batch.fill(data.train_tokens, windows.next(), b);
+            for (int i = 0; i < B * ranks; ++i) {
+                const std::size_t at = windows.next();
+                if (i % ranks == rank) batch.fill(data.train_tokens, at, i / ranks);
+            }
             model.forward(batch.inputs(), B, S);
             loss += model.loss_and_dlogits(batch.targets(), loss_scale);
-            model.backward(grads, lora_grads ? &*lora_grads : nullptr);
+            const bool sends = overlap && a + 1 == o.accum;
+            model.backward(grads, lora_grads ? &*lora_grads : nullptr,
+                           sends ? std::function<void(int)>(send_layer) : std::function<void(int)>());
         }
+        reduce_gradients();  // the layers' sums are under way already
         loss /= o.accum;
+        dist::allreduce_sum(&loss, 1);
+        loss /= ranks;
         const DeviceProfile& after = device->profile();
         sum.matmul_seconds += after.matmul_s - before.matmul_s;
         sum.attention_seconds += after.attention_s - before.attention_s;
@@ -231,7 +312,7 @@ TrainSummary train(const TrainOptions& options, const TrainCallbacks& cb, const 
 
         if (cb.gradients_ready) cb.gradients_ready(grads, ck.state.step);
         const auto t_opt = Clock::now();
-        const double unscale = 1.0 / (double(o.accum) * loss_scale);
+        const double unscale = 1.0 / (double(o.accum) * loss_scale * ranks);  // the mean over every rank's tokens
         const double norm = (lora_mode ? grad_norm(lora_params) : global_grad_norm(grads)) * unscale;
         StepReport rep;
         rep.step = ck.state.step + 1;
@@ -239,7 +320,7 @@ TrainSummary train(const TrainOptions& options, const TrainCallbacks& cb, const 
         rep.time_budget = o.time_budget;
         rep.loss = loss;
         rep.grad_norm = norm;
-        rep.lr = budget.lr(schedule, ck.state.step, run_seconds());
+        rep.lr = decision[1];
         last_lr = float(rep.lr);
         if (dynamic_scale) rep.loss_scale = loss_scale;
         if (!std::isfinite(loss) || !std::isfinite(norm)) {
@@ -275,7 +356,7 @@ TrainSummary train(const TrainOptions& options, const TrainCallbacks& cb, const 
         ++ck.state.step;
         ++ck.state.cum_steps;
         ++sum.steps_done;
-        const std::int64_t step_tokens = std::int64_t(B) * S * o.accum;
+        const std::int64_t step_tokens = std::int64_t(B) * S * o.accum * ranks;
         tokens_seen += step_tokens;
         sum.tokens += step_tokens;
         rep.step_seconds = seconds_since(t_step);
@@ -289,7 +370,9 @@ TrainSummary train(const TrainOptions& options, const TrainCallbacks& cb, const 
         sum.final_loss = loss;
 
         // The last step of this run, whatever ends it (not Ctrl-C: that exits at once).
-        const bool last = budget.done(ck.state.step, rep.run_seconds, sum.steps_done);
+        double last_flag = budget.done(ck.state.step, rep.run_seconds, sum.steps_done) ? 1.0 : 0.0;
+        dist::broadcast(&last_flag, 1);
+        const bool last = last_flag == 1.0;
         if (o.eval_every > 0 && (ck.state.step % o.eval_every == 0 || last)) {
             const auto t_eval = Clock::now();
             rep.val_loss = evaluate();

@@ -3,6 +3,7 @@
 // Device. Processes B sequences of S tokens at once (T = B*S rows per matrix product).
 // Activations for backward are kept from the last forward; nothing is allocated per step.
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "ane/device/device.hpp"
@@ -43,8 +44,9 @@ public:
     double loss(const std::int32_t* compact_targets);
     // Accumulates the gradient of the last forward into grads, skipping tensors left empty
     // there (a frozen base: Weights::norms_only). With LoRA attached, lora_grads (shaped like
-    // the adapters) receives the adapters' gradients.
-    void backward(Weights& grads, Lora* lora_grads = nullptr);
+    // the adapters) receives the adapters' gradients. `layer_done(l)` is called as soon as
+    // layer l's gradients are complete (last layer first), e.g. to start sending them.
+    void backward(Weights& grads, Lora* lora_grads = nullptr, const std::function<void(int)>& layer_done = {});
 
     const float* logits() const { return logits_.data(); }
     int compact_vocab() const { return map_.compact_vocab(); }
