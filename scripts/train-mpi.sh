@@ -34,4 +34,4 @@ echo "MeZO on $RANKS ranks (each rank its own windows; two numbers exchanged per
   -o "$OUT/model-mpi-mezo.bin" --force --steps 100 --lr 1e-5 --eval-every 100 --threads 1
 echo
 echo "evaluation on $RANKS ranks (the windows shared out; the same numbers as one rank):"
-"${MPIRUN[@]}" "$BIN/ane-eval/ane-eval" "$OUT/model-mpi.bin" --data "$OUT/val.bin" --threads 1
+"${MPIRUN[@]}" "$BIN/ane-eval/ane-eval" "$OUT/model-mpi.bin" --data "$OUT/val.bin" -t "$OUT/kjv1024.model" --threads 1

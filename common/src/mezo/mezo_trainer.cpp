@@ -223,7 +223,7 @@ TrainSummary train_mezo(const MezoOptions& options, const TrainCallbacks& cb, co
         for (const auto& p : params) h = dist::fingerprint(p.data, std::size_t(p.size) * sizeof(float), h);
         dist::require_same(h, "the model, the data or the flags they were started with");
         cb.say("data parallel: " + std::to_string(ranks) + " ranks of batch " + std::to_string(B) + ", " +
-               std::to_string(ranks * B * S) + " tokens per loss; 16 bytes exchanged per step");
+               std::to_string(ranks * B * S) + " tokens per loss; one number exchanged per forward pass");
     }
     auto trainable_fingerprint = [&] {
         std::uint64_t h = dist::fingerprint(nullptr, 0);
