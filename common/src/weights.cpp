@@ -162,6 +162,18 @@ void rope_rows_interleaved_to_halves(Tensor& w, int n_heads, int head_dim) {
     permute_rope_rows(w, n_heads, head_dim, false);
 }
 
+int rope_row_heads(const ModelConfig& c, const std::string& name) {
+    if (name == "wq" || name == "bq") return c.heads;
+    if (name == "wk" || name == "bk") return c.kv_heads;
+    if (name == "q_norm" || name == "k_norm") return 1;
+    return 0;
+}
+
+void layer_rows_halves_to_interleaved(LayerWeights& layer, const ModelConfig& c) {
+    for (const char* name : {"wq", "wk", "bq", "bk", "q_norm", "k_norm"})
+        if (Tensor& t = layer.get(name); !t.empty()) rope_rows_halves_to_interleaved(t, rope_row_heads(c, name), c.head_dim);
+}
+
 void require_plausible_size(const ModelConfig& c, std::uint64_t file_bytes, double min_bytes_per_param,
                             const std::string& where) {
     const double needed = double(c.params()) * min_bytes_per_param;

@@ -57,6 +57,11 @@ Shape layer_tensor_shape(const ModelConfig& c, const std::string& name);
 // rows = n_heads * head_dim, each row `cols` floats.
 void rope_rows_halves_to_interleaved(Tensor& w, int n_heads, int head_dim);
 void rope_rows_interleaved_to_halves(Tensor& w, int n_heads, int head_dim);
+// The layer tensors whose rows follow that pairing (wq, wk, their biases, the QK-norm gains):
+// how many heads their rows make (a QK-norm gain is one head's); 0 for every other tensor.
+int rope_row_heads(const ModelConfig& c, const std::string& name);
+// All of a layer's such tensors from split halves to the interleaved order.
+void layer_rows_halves_to_interleaved(LayerWeights& layer, const ModelConfig& c);
 
 // Throws, before anything is allocated, when a header's dimensions describe more parameters
 // than files of `file_bytes` could hold at `min_bytes_per_param` (a header edited to ask for

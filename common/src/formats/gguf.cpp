@@ -379,17 +379,7 @@ Checkpoint read_gguf_model(const std::string& path) {
         LayerWeights& L = ck.weights.layers[std::size_t(l)];
         for (const auto& [g, ours] : gguf_layer_tensor_names())
             if (!L.get(ours).empty()) load("blk." + std::to_string(l) + "." + g, L.get(ours));
-        if (!neox) continue;
-        rope_rows_halves_to_interleaved(L.wq, c.heads, c.head_dim);
-        rope_rows_halves_to_interleaved(L.wk, c.kv_heads, c.head_dim);
-        if (c.attention_bias) {
-            rope_rows_halves_to_interleaved(L.bq, c.heads, c.head_dim);
-            rope_rows_halves_to_interleaved(L.bk, c.kv_heads, c.head_dim);
-        }
-        if (c.qk_norm) {
-            rope_rows_halves_to_interleaved(L.q_norm, 1, c.head_dim);
-            rope_rows_halves_to_interleaved(L.k_norm, 1, c.head_dim);
-        }
+        if (neox) layer_rows_halves_to_interleaved(L, c);
     }
     load("token_embd.weight", ck.weights.embed);
     load("output_norm.weight", ck.weights.rms_final);
@@ -552,14 +542,12 @@ void write_gguf_model(const Checkpoint& ck, const std::vector<std::pair<std::str
             const Tensor& t = L.get(ours);
             if (t.empty()) continue;
             const float scale = ours == "wo" || ours == "w2" ? alpha : 1.0f;
-            const bool rotated = ours == "wq" || ours == "wk" || ours == "bq" || ours == "bk" || ours == "q_norm" ||
-                                 ours == "k_norm";
-            if (arch == "llama" || !rotated) {
+            const int heads = rope_row_heads(c, ours);
+            if (arch == "llama" || heads == 0) {
                 add(p + g, t, t.shape().size() == 1, scale);
                 continue;
             }
             halves.push_back(t);
-            const int heads = ours == "q_norm" || ours == "k_norm" ? 1 : ours[1] == 'q' ? c.heads : c.kv_heads;
             rope_rows_interleaved_to_halves(halves.back(), heads, c.head_dim);
             add(p + g, halves.back(), t.shape().size() == 1, scale);
         }

@@ -92,6 +92,17 @@ Tensor SafetensorsFile::read(const SafetensorInfo& info) const {
 
 namespace {
 
+// A layer's Hugging Face tensor names beside ours, in the order export writes them.
+const std::pair<const char*, const char*> kHfLayerTensors[] = {
+    {"self_attn.q_proj.weight", "wq"},   {"self_attn.k_proj.weight", "wk"},
+    {"self_attn.v_proj.weight", "wv"},   {"self_attn.o_proj.weight", "wo"},
+    {"mlp.gate_proj.weight", "w1"},      {"mlp.down_proj.weight", "w2"},
+    {"mlp.up_proj.weight", "w3"},        {"input_layernorm.weight", "rms_att"},
+    {"post_attention_layernorm.weight", "rms_ffn"},
+    {"self_attn.q_proj.bias", "bq"},     {"self_attn.k_proj.bias", "bk"},
+    {"self_attn.v_proj.bias", "bv"},     {"self_attn.q_norm.weight", "q_norm"},
+    {"self_attn.k_norm.weight", "k_norm"}};
+
 ModelConfig config_from_hf(const nlohmann::json& j, const std::string& where) {
     auto integer = [&](const char* key, std::optional<int> fallback = std::nullopt) {
         if (!j.contains(key) || j[key].is_null()) {
@@ -193,15 +204,6 @@ Checkpoint read_hf_model(const std::string& path) {
     ck.weights = Weights::zeros(c);
     std::set<std::string> loaded;
     auto target = [&](const std::string& name) -> Tensor* {
-        static const std::pair<const char*, const char*> layer_names[] = {
-            {"self_attn.q_proj.weight", "wq"},   {"self_attn.k_proj.weight", "wk"},
-            {"self_attn.v_proj.weight", "wv"},   {"self_attn.o_proj.weight", "wo"},
-            {"mlp.gate_proj.weight", "w1"},      {"mlp.down_proj.weight", "w2"},
-            {"mlp.up_proj.weight", "w3"},        {"input_layernorm.weight", "rms_att"},
-            {"post_attention_layernorm.weight", "rms_ffn"},
-            {"self_attn.q_proj.bias", "bq"},     {"self_attn.k_proj.bias", "bk"},
-            {"self_attn.v_proj.bias", "bv"},     {"self_attn.q_norm.weight", "q_norm"},
-            {"self_attn.k_norm.weight", "k_norm"}};
         if (name == "model.embed_tokens.weight") return &ck.weights.embed;
         if (name == "model.norm.weight") return &ck.weights.rms_final;
         if (name == "lm_head.weight") return c.tied ? nullptr : &ck.weights.classifier;
@@ -213,7 +215,7 @@ Checkpoint read_hf_model(const std::string& path) {
         if (index_text.empty() || index_text.find_first_not_of("0123456789") != std::string::npos) return nullptr;
         const int l = std::stoi(index_text);
         if (l >= c.layers) return nullptr;
-        for (const auto& [hf, ours] : layer_names)
+        for (const auto& [hf, ours] : kHfLayerTensors)
             if (name.substr(dot + 1) == hf) return ck.weights.find("layers." + std::to_string(l) + "." + ours);
         return nullptr;
     };
@@ -234,18 +236,7 @@ Checkpoint read_hf_model(const std::string& path) {
     const int expected = int(9 + layer_extra_tensor_names(c).size()) * c.layers + 2 + (c.tied ? 0 : 1);
     require(int(loaded.size()) == expected, path, ": found ", loaded.size(), " of the ", expected,
             " tensors the model needs");
-    for (auto& L : ck.weights.layers) {
-        rope_rows_halves_to_interleaved(L.wq, c.heads, c.head_dim);
-        rope_rows_halves_to_interleaved(L.wk, c.kv_heads, c.head_dim);
-        if (c.attention_bias) {
-            rope_rows_halves_to_interleaved(L.bq, c.heads, c.head_dim);
-            rope_rows_halves_to_interleaved(L.bk, c.kv_heads, c.head_dim);
-        }
-        if (c.qk_norm) {
-            rope_rows_halves_to_interleaved(L.q_norm, 1, c.head_dim);
-            rope_rows_halves_to_interleaved(L.k_norm, 1, c.head_dim);
-        }
-    }
+    for (auto& L : ck.weights.layers) layer_rows_halves_to_interleaved(L, c);
     ck.metadata["source"] = {{"format", "hf"}, {"path", path}};
     ck.metadata["hf_config"] = cj;
     // The tokenizer travels with the model: tokenizer.model (SentencePiece) or tokenizer.json
@@ -327,32 +318,17 @@ void write_hf_model(const Checkpoint& ck, const std::string& dir, HfDtype dtype)
         fold = [alpha](Tensor& t) {
             for (auto& x : t.span()) x *= alpha;
         };
-    const int heads = c.heads, kv_heads = c.kv_heads, hd = c.head_dim;
     for (int l = 0; l < c.layers; ++l) {
-        const LayerWeights& L = ck.weights.layers[l];
-        const std::string p = "model.layers." + std::to_string(l) + ".";
-        list.push_back({p + "self_attn.q_proj.weight", &L.wq,
-                        [heads, hd](Tensor& t) { rope_rows_interleaved_to_halves(t, heads, hd); }});
-        list.push_back({p + "self_attn.k_proj.weight", &L.wk,
-                        [kv_heads, hd](Tensor& t) { rope_rows_interleaved_to_halves(t, kv_heads, hd); }});
-        list.push_back({p + "self_attn.v_proj.weight", &L.wv, {}});
-        list.push_back({p + "self_attn.o_proj.weight", &L.wo, fold});
-        list.push_back({p + "mlp.gate_proj.weight", &L.w1, {}});
-        list.push_back({p + "mlp.down_proj.weight", &L.w2, fold});
-        list.push_back({p + "mlp.up_proj.weight", &L.w3, {}});
-        list.push_back({p + "input_layernorm.weight", &L.rms_att, {}});
-        list.push_back({p + "post_attention_layernorm.weight", &L.rms_ffn, {}});
-        if (c.attention_bias) {
-            list.push_back({p + "self_attn.q_proj.bias", &L.bq,
-                            [heads, hd](Tensor& t) { rope_rows_interleaved_to_halves(t, heads, hd); }});
-            list.push_back({p + "self_attn.k_proj.bias", &L.bk,
-                            [kv_heads, hd](Tensor& t) { rope_rows_interleaved_to_halves(t, kv_heads, hd); }});
-            list.push_back({p + "self_attn.v_proj.bias", &L.bv, {}});
-        }
-        if (c.qk_norm) {
-            const auto halves = [hd](Tensor& t) { rope_rows_interleaved_to_halves(t, 1, hd); };
-            list.push_back({p + "self_attn.q_norm.weight", &L.q_norm, halves});
-            list.push_back({p + "self_attn.k_norm.weight", &L.k_norm, halves});
+        const LayerWeights& L = ck.weights.layers[std::size_t(l)];
+        for (const auto& [hf, ours] : kHfLayerTensors) {
+            const Tensor& t = L.get(ours);
+            if (t.empty()) continue;  // an extra this family does not have
+            std::function<void(Tensor&)> transform;
+            if (const int heads = rope_row_heads(c, ours); heads > 0)
+                transform = [heads, hd = c.head_dim](Tensor& w) { rope_rows_interleaved_to_halves(w, heads, hd); };
+            else if (std::string(ours) == "wo" || std::string(ours) == "w2")
+                transform = fold;
+            list.push_back({"model.layers." + std::to_string(l) + "." + hf, &t, transform});
         }
     }
     list.push_back({"model.norm.weight", &ck.weights.rms_final, {}});
