@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <cmath>
 
 #include "ane/checkpoint.hpp"
@@ -8,6 +9,7 @@
 #include "ane/model/transformer.hpp"
 #include "ane/optim.hpp"
 #include "ane/token_file.hpp"
+#include "ane/train/report.hpp"
 #include "ane/train/trainer.hpp"
 #include "test_util.hpp"
 
@@ -195,3 +197,35 @@ TEST(Train, BadSetupsAreClearErrors) {
     o.data = f.dir.path("short.bin");
     EXPECT_THROW(train(o, {}, kNoStop), Error);
 }
+
+namespace ane {
+namespace {
+
+// The report's shares of the step time: the optimizer counted once, the parts adding up to the
+// whole (within the rounding of each to a whole percent).
+TEST(Train, TheReportsTimeSharesAddUp) {
+    TrainSummary s;
+    s.steps_done = 10;
+    s.step_seconds = 10.0;
+    s.matmul_seconds = 5.0;
+    s.attention_seconds = 1.5;
+    s.elementwise_seconds = 1.0;
+    s.optimizer_seconds = 2.0;
+    s.tokens = 1000;
+    const std::string report = efficiency_report(s, "m.bin", false);
+    const auto at = report.find("time in steps: ");
+    ASSERT_NE(at, std::string::npos) << report;
+    const std::string line = report.substr(at, report.find('\n', at) - at);
+    EXPECT_NE(line.find("optimizer 20%"), std::string::npos) << line;
+    EXPECT_NE(line.find("other 5%"), std::string::npos) << line;
+    int total = 0;
+    for (std::size_t p = line.find('%'); p != std::string::npos; p = line.find('%', p + 1)) {
+        std::size_t b = p;
+        while (b > 0 && std::isdigit(static_cast<unsigned char>(line[b - 1]))) --b;
+        total += std::stoi(line.substr(b, p - b));
+    }
+    EXPECT_NEAR(total, 100, 3) << line;
+}
+
+}  // namespace
+}  // namespace ane

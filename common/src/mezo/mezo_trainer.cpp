@@ -257,6 +257,7 @@ TrainSummary train_mezo(const MezoOptions& options, const TrainCallbacks& cb, co
     };
     ParamSnapshot snapshot;
     const SpsaHooks hooks{loss, sync, o.exact_restore ? &snapshot : nullptr};
+    StepDirection direction;  // a two-sided step's z, drawn once and applied on all threads
 
     std::optional<double> best_val;
     if (resumed.contains("best_val_loss")) best_val = resumed["best_val_loss"].get<double>();
@@ -319,8 +320,12 @@ TrainSummary train_mezo(const MezoOptions& options, const TrainCallbacks& cb, co
         last_lr = float(rep.lr);
         const float lr = float(rep.lr);
         std::vector<double> g_one_sided;
-        if (o.zo_samples == 0) {
-            const SpsaEstimate e = spsa_two_sided(params, seed, o.epsilon, o.direction, hooks);
+        if (o.zo_samples == 0) {  // the update is part of the step's last sweep
+            const SpsaEstimate e =
+                spsa_two_sided_update(params, seed, o.epsilon, o.direction, hooks, direction, [&](const SpsaEstimate& est) {
+                    const bool finite = std::isfinite(est.loss_plus) && std::isfinite(est.proj_grad);
+                    return finite ? ZoUpdate{-lr * float(est.proj_grad), lr * o.weight_decay} : ZoUpdate{};
+                });
             rep.loss = e.loss_plus;
             rep.loss_minus = e.loss_minus;
             rep.proj_grad = e.proj_grad;
@@ -338,9 +343,7 @@ TrainSummary train_mezo(const MezoOptions& options, const TrainCallbacks& cb, co
             cb.warn("step " + std::to_string(rep.step) + ": the loss is not finite; update skipped");
             sync();
         } else {
-            if (o.zo_samples == 0) {
-                zo_update(params, seed, -lr * float(*rep.proj_grad), o.direction, lr * o.weight_decay);
-            } else {
+            if (o.zo_samples > 0) {
                 // θ −= (lr / N) Σ g_k z_k, the decay applied once.
                 const float n = float(g_one_sided.size());
                 for (std::size_t k = 0; k < g_one_sided.size(); ++k)

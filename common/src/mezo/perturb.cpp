@@ -1,5 +1,6 @@
 #include "ane/mezo/perturb.hpp"
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <numbers>
@@ -60,6 +61,113 @@ std::int64_t total_size(const std::vector<ParamSpan>& params) {
     std::int64_t n = 0;
     for (const auto& p : params) n += p.size;
     return n;
+}
+
+void StepDirection::draw(const std::vector<ParamSpan>& params, std::uint64_t seed, Direction direction) {
+    params_ = params;
+    seed_ = seed;
+    direction_ = direction;
+    if (direction != Direction::Rademacher) return;
+    offsets_.clear();
+    std::int64_t total = 0;
+    for (const auto& p : params) {
+        offsets_.push_back(total);
+        total += p.size;
+    }
+    bits_.assign(std::size_t((total + 63) / 64), 0);
+    // The stream perturb_rademacher reads: per buffer one draw's bits 0..3 for each four
+    // elements, then one draw's bit 0 for each leftover.
+    Xoshiro256Plus rng(seed);
+    auto set = [&](std::int64_t g, std::uint64_t bit) { bits_[std::size_t(g >> 6)] |= bit << (g & 63); };
+    for (std::size_t b = 0; b < params.size(); ++b) {
+        const std::int64_t n = params[b].size, g0 = offsets_[b];
+        std::int64_t i = 0;
+        if ((g0 & 3) == 0)  // a nibble never straddles a word
+            for (; i + 3 < n; i += 4) bits_[std::size_t((g0 + i) >> 6)] |= (rng.next() & 15u) << ((g0 + i) & 63);
+        else
+            for (; i + 3 < n; i += 4) {
+                const std::uint64_t d = rng.next();
+                for (int j = 0; j < 4; ++j) set(g0 + i + j, (d >> j) & 1u);
+            }
+        for (; i < n; ++i) set(g0 + i, rng.next() & 1u);
+    }
+}
+
+template <class Fn>
+void StepDirection::for_ranges(Fn fn) const {
+    // Chunks of whole 64-element words of the bit array, shared out across the threads.
+    constexpr std::int64_t kChunk = 1 << 16;
+    for (std::size_t b = 0; b < params_.size(); ++b) {
+        const std::int64_t n = params_[b].size;
+#pragma omp parallel for schedule(static) if (n >= 2 * kChunk)
+        for (std::int64_t begin = 0; begin < n; begin += kChunk) fn(b, begin, std::min(n, begin + kChunk));
+    }
+}
+
+namespace {
+// z of element g: +1 when its bit is set.
+inline float sign_of(const std::vector<std::uint64_t>& bits, std::int64_t g, float c) {
+    const std::uint32_t flip = std::uint32_t(((bits[std::size_t(g >> 6)] >> (g & 63)) & 1u) ^ 1u) << 31;
+    return std::bit_cast<float>(std::bit_cast<std::uint32_t>(c) ^ flip);
+}
+}  // namespace
+
+void StepDirection::apply(float c) const {
+    if (direction_ != Direction::Rademacher) return perturb(params_, seed_, c, direction_);
+    for_ranges([&](std::size_t b, std::int64_t begin, std::int64_t end) {
+        float* x = params_[b].data;
+        const std::int64_t g0 = offsets_[b];
+        for (std::int64_t i = begin; i < end; ++i) x[i] += sign_of(bits_, g0 + i, c);
+    });
+}
+
+void StepDirection::restore_and_update(float c, float coeff, float lr_times_wd) const {
+    if (direction_ != Direction::Rademacher) {
+        perturb(params_, seed_, c, direction_);
+        if (coeff == 0.0f && lr_times_wd == 0.0f) return;
+        if (lr_times_wd != 0.0f)
+            for (const auto& p : params_)
+                if (p.decay)
+                    for (std::int64_t i = 0; i < p.size; ++i) p.data[i] *= 1.0f - lr_times_wd;
+        return perturb(params_, seed_, coeff, direction_);
+    }
+    for_ranges([&](std::size_t b, std::int64_t begin, std::int64_t end) {
+        float* x = params_[b].data;
+        const std::int64_t g0 = offsets_[b];
+        if (coeff == 0.0f && lr_times_wd == 0.0f) {  // a skipped update: the restore alone
+            for (std::int64_t i = begin; i < end; ++i) x[i] += sign_of(bits_, g0 + i, c);
+        } else if (lr_times_wd != 0.0f && params_[b].decay) {
+            const float keep = 1.0f - lr_times_wd;
+            for (std::int64_t i = begin; i < end; ++i)
+                x[i] = (x[i] + sign_of(bits_, g0 + i, c)) * keep + sign_of(bits_, g0 + i, coeff);
+        } else {
+            for (std::int64_t i = begin; i < end; ++i)
+                x[i] = (x[i] + sign_of(bits_, g0 + i, c)) + sign_of(bits_, g0 + i, coeff);
+        }
+    });
+}
+
+void StepDirection::update_from(const float* saved, float coeff, float lr_times_wd) const {
+    if (direction_ != Direction::Rademacher) {
+        for (const auto& p : params_) {
+            std::copy_n(saved, p.size, p.data);
+            if (lr_times_wd != 0.0f && p.decay)
+                for (std::int64_t i = 0; i < p.size; ++i) p.data[i] *= 1.0f - lr_times_wd;
+            saved += p.size;
+        }
+        if (coeff == 0.0f && lr_times_wd == 0.0f) return;
+        return perturb(params_, seed_, coeff, direction_);
+    }
+    for_ranges([&](std::size_t b, std::int64_t begin, std::int64_t end) {
+        float* x = params_[b].data;
+        const std::int64_t g0 = offsets_[b];
+        const float* s0 = saved + g0;
+        const float keep = lr_times_wd != 0.0f && params_[b].decay ? 1.0f - lr_times_wd : 1.0f;
+        if (coeff == 0.0f && lr_times_wd == 0.0f)  // a skipped update: the restore alone
+            std::copy(s0 + begin, s0 + end, x + begin);
+        else
+            for (std::int64_t i = begin; i < end; ++i) x[i] = s0[i] * keep + sign_of(bits_, g0 + i, coeff);
+    });
 }
 
 }  // namespace ane

@@ -36,6 +36,27 @@ SpsaEstimate spsa_two_sided(const std::vector<ParamSpan>& params, std::uint64_t 
     return e;
 }
 
+SpsaEstimate spsa_two_sided_update(const std::vector<ParamSpan>& params, std::uint64_t seed, float eps,
+                                   Direction direction, const SpsaHooks& hooks, StepDirection& z,
+                                   const std::function<ZoUpdate(const SpsaEstimate&)>& update) {
+    SpsaEstimate e;
+    z.draw(params, seed, direction);
+    if (hooks.snapshot) hooks.snapshot->save(params);
+    z.apply(eps);
+    hooks.sync();
+    e.loss_plus = hooks.loss();
+    z.apply(-2.0f * eps);
+    hooks.sync();
+    e.loss_minus = hooks.loss();
+    e.proj_grad = (e.loss_plus - e.loss_minus) / (2.0 * double(eps));
+    const ZoUpdate u = update(e);
+    if (hooks.snapshot)  // no sync: the caller syncs after the step
+        z.update_from(hooks.snapshot->data(), u.coeff, u.lr_times_wd);
+    else
+        z.restore_and_update(eps, u.coeff, u.lr_times_wd);
+    return e;
+}
+
 std::vector<double> spsa_one_sided(const std::vector<ParamSpan>& params, std::uint64_t seed, int n, float eps,
                                    Direction direction, double loss0, const SpsaHooks& hooks) {
     std::vector<double> g(static_cast<std::size_t>(n));

@@ -58,8 +58,9 @@ std::string efficiency_report(const TrainSummary& s, const std::string& checkpoi
     const bool zeroth_order = s.forward_passes > 0;
     // MeZO's perturbation sweeps run inside its steps; backprop's optimizer after them.
     const double update_s = zeroth_order ? s.perturb_seconds : s.optimizer_seconds;
+    // The update is part of the step, once: the shares add up to 100%.
     const double other = std::max(0.0, step_s - s.matmul_seconds - s.attention_seconds - s.elementwise_seconds -
-                                           s.kernel_seconds - (zeroth_order ? update_s : 0.0));
+                                           s.kernel_seconds - update_s);
     auto share = [&](double x) { return total > 0 ? 100.0 * x / total : 0.0; };
     std::string out;
     if (!keys_only) out += "--- efficiency\n";

@@ -35,4 +35,33 @@ inline std::uint64_t mezo_step_seed(long seed, long step) {
 
 std::int64_t total_size(const std::vector<ParamSpan>& params);
 
+// One step's direction z(seed) over a set of buffers, drawn once and then applied as often as
+// the step needs on all threads (perturb() redraws the sequential stream every time). Each
+// sweep gives exactly the floats perturb() gives. Rademacher z is kept as one bit per element;
+// Gaussian z is not kept (4 bytes per element) but redrawn, as perturb() does.
+class StepDirection {
+public:
+    StepDirection() = default;
+    // Draws z for `seed`; the buffers must stay where they are until the next draw.
+    void draw(const std::vector<ParamSpan>& params, std::uint64_t seed, Direction direction);
+    // θ += c·z.
+    void apply(float c) const;
+    // θ = (θ + c·z)·keep + coeff·z, keep = 1 − lr·wd on decaying buffers (else θ + c·z + coeff·z):
+    // undoing a perturbation and the update in one sweep, with the roundings of the two.
+    void restore_and_update(float c, float coeff, float lr_times_wd) const;
+    // θ = saved·keep + coeff·z, saved the buffers as they were before the step (ParamSnapshot's
+    // layout: the buffers one after another).
+    void update_from(const float* saved, float coeff, float lr_times_wd) const;
+
+private:
+    std::vector<ParamSpan> params_;
+    std::vector<std::int64_t> offsets_;  // each buffer's first element in the bit array
+    std::vector<std::uint64_t> bits_;    // bit g set: z = +1 for element g
+    std::uint64_t seed_ = 0;
+    Direction direction_ = Direction::Rademacher;
+    // Runs fn(buffer, begin, end, signs) over every element range on all threads.
+    template <class Fn>
+    void for_ranges(Fn fn) const;
+};
+
 }  // namespace ane

@@ -16,6 +16,7 @@ public:
     void save(const std::vector<ParamSpan>& params);
     void restore(const std::vector<ParamSpan>& params) const;
     std::size_t bytes() const { return data_.size() * sizeof(float); }
+    const float* data() const { return data_.data(); }
 
 private:
     std::vector<float> data_;
@@ -35,6 +36,19 @@ struct SpsaEstimate {
 // θ += εz; L+; θ −= 2εz; L−; then θ restored: from the snapshot, or by θ += εz.
 SpsaEstimate spsa_two_sided(const std::vector<ParamSpan>& params, std::uint64_t seed, float eps, Direction direction,
                             const SpsaHooks& hooks);
+
+// The update that ends a step: θ ← θ·(1 − lr·wd) on decaying buffers, then θ += coeff·z
+// (coeff = −lr·g); coeff 0 and lr_times_wd 0: no update (a skipped step).
+struct ZoUpdate {
+    float coeff = 0, lr_times_wd = 0;
+};
+
+// spsa_two_sided and its update in one: z drawn once into `z` and applied on all threads, and
+// the restore and the update done in one sweep. `update` sees the estimate and returns the
+// update. θ ends where spsa_two_sided followed by zo_update leaves it, bit for bit.
+SpsaEstimate spsa_two_sided_update(const std::vector<ParamSpan>& params, std::uint64_t seed, float eps,
+                                   Direction direction, const SpsaHooks& hooks, StepDirection& z,
+                                   const std::function<ZoUpdate(const SpsaEstimate&)>& update);
 
 // The seeds of FZOO's one-sided estimates: seed + k·999983.
 inline std::uint64_t one_sided_seed(std::uint64_t seed, int k) { return seed + std::uint64_t(k) * 999983ull; }
