@@ -99,12 +99,13 @@ TEST(Perturb, StepDirectionEqualsTheSequentialSweeps) {
                 saved.restore(pa);  // a skipped update
             }
             StepDirection z;
+            ParamSnapshot mine;  // filled by the first sweep
             z.draw(pb, seed, d);
-            z.apply(eps);
+            z.apply(eps, variant == 0 ? nullptr : mine.prepare(pb));
             z.apply(-2 * eps);
             if (variant == 0) z.restore_and_update(eps, coeff, wd);
-            if (variant == 1) z.update_from(saved.data(), coeff, 0.0f);
-            if (variant == 2) z.update_from(saved.data(), 0.0f, 0.0f);
+            if (variant == 1) z.update_from(mine.data(), coeff, 0.0f);
+            if (variant == 2) z.update_from(mine.data(), 0.0f, 0.0f);
             for (std::size_t k = 0; k < a.size(); ++k)
                 ASSERT_EQ(std::memcmp(a[k].data(), b[k].data(), a[k].size() * sizeof(float)), 0)
                     << "buffer " << k << ", variant " << variant << (d == Direction::Gaussian ? ", gaussian" : "");

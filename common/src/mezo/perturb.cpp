@@ -1,6 +1,8 @@
 #include "ane/mezo/perturb.hpp"
 
 #include <algorithm>
+#include <array>
+#include <cstring>
 #include <bit>
 #include <cmath>
 #include <numbers>
@@ -95,29 +97,53 @@ void StepDirection::draw(const std::vector<ParamSpan>& params, std::uint64_t see
 
 template <class Fn>
 void StepDirection::for_ranges(Fn fn) const {
-    // Chunks of whole 64-element words of the bit array, shared out across the threads.
-    constexpr std::int64_t kChunk = 1 << 16;
+    // Chunks shared out across the threads; each is walked in blocks whose z is laid out as
+    // ±1.0f first, so that the arithmetic runs on whole vectors (c·(±1) is exactly ±c).
+    constexpr std::int64_t kChunk = 1 << 16, kBlock = 2048;
     for (std::size_t b = 0; b < params_.size(); ++b) {
         const std::int64_t n = params_[b].size;
 #pragma omp parallel for schedule(static) if (n >= 2 * kChunk)
-        for (std::int64_t begin = 0; begin < n; begin += kChunk) fn(b, begin, std::min(n, begin + kChunk));
+        for (std::int64_t begin = 0; begin < n; begin += kChunk) {
+            alignas(64) float z[kBlock];
+            for (std::int64_t i = begin; i < std::min(n, begin + kChunk); i += kBlock) {
+                const std::int64_t m = std::min({kBlock, n - i, begin + kChunk - i});
+                signs(offsets_[b] + i, m, z);
+                fn(params_[b], params_[b].data + i, z, m, offsets_[b] + i);
+            }
+        }
     }
 }
 
 namespace {
-// z of element g: +1 when its bit is set.
-inline float sign_of(const std::vector<std::uint64_t>& bits, std::int64_t g, float c) {
-    const std::uint32_t flip = std::uint32_t(((bits[std::size_t(g >> 6)] >> (g & 63)) & 1u) ^ 1u) << 31;
-    return std::bit_cast<float>(std::bit_cast<std::uint32_t>(c) ^ flip);
+// The eight z of a byte of bits, as floats: [pattern][j] = bit j set ? +1 : -1.
+const std::array<std::array<float, 8>, 256>& byte_signs() {
+    static const auto table = [] {
+        std::array<std::array<float, 8>, 256> t{};
+        for (int p = 0; p < 256; ++p)
+            for (int j = 0; j < 8; ++j) t[std::size_t(p)][std::size_t(j)] = (p >> j) & 1 ? 1.0f : -1.0f;
+        return t;
+    }();
+    return table;
 }
 }  // namespace
 
-void StepDirection::apply(float c) const {
-    if (direction_ != Direction::Rademacher) return perturb(params_, seed_, c, direction_);
-    for_ranges([&](std::size_t b, std::int64_t begin, std::int64_t end) {
-        float* x = params_[b].data;
-        const std::int64_t g0 = offsets_[b];
-        for (std::int64_t i = begin; i < end; ++i) x[i] += sign_of(bits_, g0 + i, c);
+void StepDirection::signs(std::int64_t g, std::int64_t n, float* z) const {
+    const auto bit = [&](std::int64_t e) { return (bits_[std::size_t(e >> 6)] >> (e & 63)) & 1u ? 1.0f : -1.0f; };
+    std::int64_t k = 0;
+    for (; k < n && ((g + k) & 7) != 0; ++k) z[k] = bit(g + k);
+    const auto* bytes = reinterpret_cast<const std::uint8_t*>(bits_.data());  // little-endian words
+    for (; k + 8 <= n; k += 8) std::memcpy(z + k, byte_signs()[bytes[(g + k) >> 3]].data(), 8 * sizeof(float));
+    for (; k < n; ++k) z[k] = bit(g + k);
+}
+
+void StepDirection::apply(float c, float* save) const {
+    if (direction_ != Direction::Rademacher) {
+        for (const auto& p : params_) save = save ? std::copy_n(p.data, p.size, save) : nullptr;
+        return perturb(params_, seed_, c, direction_);
+    }
+    for_ranges([&](const ParamSpan&, float* x, const float* z, std::int64_t m, std::int64_t g) {
+        if (save) std::copy(x, x + m, save + g);
+        for (std::int64_t i = 0; i < m; ++i) x[i] += c * z[i];
     });
 }
 
@@ -131,18 +157,14 @@ void StepDirection::restore_and_update(float c, float coeff, float lr_times_wd) 
                     for (std::int64_t i = 0; i < p.size; ++i) p.data[i] *= 1.0f - lr_times_wd;
         return perturb(params_, seed_, coeff, direction_);
     }
-    for_ranges([&](std::size_t b, std::int64_t begin, std::int64_t end) {
-        float* x = params_[b].data;
-        const std::int64_t g0 = offsets_[b];
+    for_ranges([&](const ParamSpan& p, float* x, const float* z, std::int64_t m, std::int64_t) {
         if (coeff == 0.0f && lr_times_wd == 0.0f) {  // a skipped update: the restore alone
-            for (std::int64_t i = begin; i < end; ++i) x[i] += sign_of(bits_, g0 + i, c);
-        } else if (lr_times_wd != 0.0f && params_[b].decay) {
+            for (std::int64_t i = 0; i < m; ++i) x[i] += c * z[i];
+        } else if (lr_times_wd != 0.0f && p.decay) {
             const float keep = 1.0f - lr_times_wd;
-            for (std::int64_t i = begin; i < end; ++i)
-                x[i] = (x[i] + sign_of(bits_, g0 + i, c)) * keep + sign_of(bits_, g0 + i, coeff);
+            for (std::int64_t i = 0; i < m; ++i) x[i] = (x[i] + c * z[i]) * keep + coeff * z[i];
         } else {
-            for (std::int64_t i = begin; i < end; ++i)
-                x[i] = (x[i] + sign_of(bits_, g0 + i, c)) + sign_of(bits_, g0 + i, coeff);
+            for (std::int64_t i = 0; i < m; ++i) x[i] = (x[i] + c * z[i]) + coeff * z[i];
         }
     });
 }
@@ -158,15 +180,13 @@ void StepDirection::update_from(const float* saved, float coeff, float lr_times_
         if (coeff == 0.0f && lr_times_wd == 0.0f) return;
         return perturb(params_, seed_, coeff, direction_);
     }
-    for_ranges([&](std::size_t b, std::int64_t begin, std::int64_t end) {
-        float* x = params_[b].data;
-        const std::int64_t g0 = offsets_[b];
-        const float* s0 = saved + g0;
-        const float keep = lr_times_wd != 0.0f && params_[b].decay ? 1.0f - lr_times_wd : 1.0f;
+    for_ranges([&](const ParamSpan& p, float* x, const float* z, std::int64_t m, std::int64_t g) {
+        const float* s0 = saved + g;  // the snapshot lays the buffers out as the bit array does
+        const float keep = lr_times_wd != 0.0f && p.decay ? 1.0f - lr_times_wd : 1.0f;
         if (coeff == 0.0f && lr_times_wd == 0.0f)  // a skipped update: the restore alone
-            std::copy(s0 + begin, s0 + end, x + begin);
+            std::copy(s0, s0 + m, x);
         else
-            for (std::int64_t i = begin; i < end; ++i) x[i] = s0[i] * keep + sign_of(bits_, g0 + i, coeff);
+            for (std::int64_t i = 0; i < m; ++i) x[i] = s0[i] * keep + coeff * z[i];
     });
 }
 

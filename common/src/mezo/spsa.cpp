@@ -10,6 +10,11 @@ void ParamSnapshot::save(const std::vector<ParamSpan>& params) {
     for (const auto& p : params) out = std::copy_n(p.data, p.size, out);
 }
 
+float* ParamSnapshot::prepare(const std::vector<ParamSpan>& params) {
+    data_.resize(std::size_t(total_size(params)));
+    return data_.data();
+}
+
 void ParamSnapshot::restore(const std::vector<ParamSpan>& params) const {
     const float* in = data_.data();
     for (const auto& p : params) {
@@ -41,8 +46,7 @@ SpsaEstimate spsa_two_sided_update(const std::vector<ParamSpan>& params, std::ui
                                    const std::function<ZoUpdate(const SpsaEstimate&)>& update) {
     SpsaEstimate e;
     z.draw(params, seed, direction);
-    if (hooks.snapshot) hooks.snapshot->save(params);
-    z.apply(eps);
+    z.apply(eps, hooks.snapshot ? hooks.snapshot->prepare(params) : nullptr);  // saving θ in the same sweep
     hooks.sync();
     e.loss_plus = hooks.loss();
     z.apply(-2.0f * eps);

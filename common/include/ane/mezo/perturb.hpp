@@ -44,8 +44,8 @@ public:
     StepDirection() = default;
     // Draws z for `seed`; the buffers must stay where they are until the next draw.
     void draw(const std::vector<ParamSpan>& params, std::uint64_t seed, Direction direction);
-    // θ += c·z.
-    void apply(float c) const;
+    // θ += c·z; with `save`, θ is first copied there (ParamSnapshot's layout) in the same sweep.
+    void apply(float c, float* save = nullptr) const;
     // θ = (θ + c·z)·keep + coeff·z, keep = 1 − lr·wd on decaying buffers (else θ + c·z + coeff·z):
     // undoing a perturbation and the update in one sweep, with the roundings of the two.
     void restore_and_update(float c, float coeff, float lr_times_wd) const;
@@ -59,7 +59,10 @@ private:
     std::vector<std::uint64_t> bits_;    // bit g set: z = +1 for element g
     std::uint64_t seed_ = 0;
     Direction direction_ = Direction::Rademacher;
-    // Runs fn(buffer, begin, end, signs) over every element range on all threads.
+    // z of elements [g, g + n) of the bit array as ±1.0f.
+    void signs(std::int64_t g, std::int64_t n, float* z) const;
+    // Runs fn(buffer, x, z, m, g) over every block of m elements (x its first, z theirs as
+    // ±1.0f, g its index in the bit array), the blocks shared out across the threads.
     template <class Fn>
     void for_ranges(Fn fn) const;
 };

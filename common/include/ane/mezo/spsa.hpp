@@ -17,6 +17,8 @@ public:
     void restore(const std::vector<ParamSpan>& params) const;
     std::size_t bytes() const { return data_.size() * sizeof(float); }
     const float* data() const { return data_.data(); }
+    // Room for the buffers, to be filled by the caller in save()'s layout.
+    float* prepare(const std::vector<ParamSpan>& params);
 
 private:
     std::vector<float> data_;
