@@ -42,7 +42,18 @@ std::string blas_description() {
 #else
     const int parallel = openblas_get_parallel();
     const char* mode = parallel == 2 ? "OpenMP" : parallel == 1 ? "pthreads" : "sequential";
-    return std::string(openblas_get_config()) + ", kernels " + openblas_get_corename() + ", " + mode;
+    std::string text = std::string(openblas_get_config()) + ", kernels " + openblas_get_corename() + ", " + mode;
+#if defined(__x86_64__)
+    // A CPU newer than the OpenBLAS release gets its SSE-era fallback kernels (seen: 0.3.21 on
+    // family 6 model 207 chose Prescott, 3x slower than SkylakeX). Said where it shows.
+    const std::string core = openblas_get_corename();
+    const bool sse_only = core == "Prescott" || core == "Core2" || core == "Penryn" || core == "Dunnington" ||
+                          core == "Nehalem" || core == "Atom";
+    if (sse_only && __builtin_cpu_supports("avx2"))
+        text += std::string(" (OpenBLAS did not recognise this CPU; OPENBLAS_CORETYPE=") +
+                (__builtin_cpu_supports("avx512f") ? "SkylakeX" : "Haswell") + " would use its vector kernels)";
+#endif
+    return text;
 #endif
 }
 
