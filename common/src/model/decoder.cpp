@@ -7,6 +7,7 @@
 #include "ane/error.hpp"
 #include "ane/memory_limit.hpp"
 #include "ane/model/kernels.hpp"
+#include "ane/model/transformer.hpp"
 
 namespace ane {
 
@@ -67,15 +68,8 @@ void Decoder::feed_chunk(const std::int32_t* tokens, int n, std::vector<float>* 
         const LayerWeights& W = w_.layers[l];
         kernels::rmsnorm_forward(x_.data(), W.rms_att.data(), n, D, eps, a_.data(), rstd_.data());
         dev_.qkv_forward(a_.data(), W.wq.data(), W.wk.data(), W.wv.data(), n, D, Q, KV, q_.data(), k_.data(), v_.data());
-        if (c.attention_bias) {
-            kernels::add_bias(q_.data(), W.bq.data(), n, Q);
-            kernels::add_bias(k_.data(), W.bk.data(), n, KV);
-            kernels::add_bias(v_.data(), W.bv.data(), n, KV);
-        }
-        if (c.qk_norm) {  // in place: each head's vector is one RMSNorm row
-            kernels::rmsnorm_forward(q_.data(), W.q_norm.data(), n * nh, hd, eps, q_.data(), rstd_heads_.data());
-            kernels::rmsnorm_forward(k_.data(), W.k_norm.data(), n * nkv, hd, eps, k_.data(), rstd_heads_.data());
-        }
+        qkv_extras_forward(c, W, n, q_.data(), k_.data(), v_.data(), q_.data(), k_.data(), rstd_heads_.data(),
+                           rstd_heads_.data());  // in place; the norms are not kept
         // Positions pos_ .. pos_ + n - 1: the tables from row pos_ on, never wrapping.
         kernels::rope_apply(q_.data(), n, context_, nh, hd, cos_at, sin_at, false);
         kernels::rope_apply(k_.data(), n, context_, nkv, hd, cos_at, sin_at, false);

@@ -126,6 +126,20 @@ void Transformer::lora_backward(int layer, LoraTarget t, const float* dy, const 
 
 bool Transformer::lora_on(LoraTarget t) const { return lora_ && lora_->targets[t]; }
 
+void qkv_extras_forward(const ModelConfig& c, const LayerWeights& W, int T, float* q, float* k, float* v, float* q_out,
+                        float* k_out, float* rstd_q, float* rstd_k) {
+    if (c.attention_bias) {
+        kernels::add_bias(q, W.bq.data(), T, c.q_dim());
+        kernels::add_bias(k, W.bk.data(), T, c.kv_dim());
+        kernels::add_bias(v, W.bv.data(), T, c.kv_dim());
+    }
+    if (c.qk_norm) {  // each head's vector is one RMSNorm row
+        const float eps = float(c.norm_eps);
+        kernels::rmsnorm_forward(q, W.q_norm.data(), T * c.heads, c.head_dim, eps, q_out, rstd_q);
+        kernels::rmsnorm_forward(k, W.k_norm.data(), T * c.kv_heads, c.head_dim, eps, k_out, rstd_k);
+    }
+}
+
 void Transformer::project_qkv(int l, const float* a, int T) {
     const ModelConfig& c = w_.config;
     const LayerWeights& W = w_.layers[l];
@@ -138,16 +152,7 @@ void Transformer::project_qkv(int l, const float* a, int T) {
     lora_forward(l, kWk, a, T, k);
     lora_forward(l, kWv, a, T, A.v.data());
     ScopedTimer timer(dev_.profile().elementwise_s);
-    if (c.attention_bias) {
-        kernels::add_bias(q, W.bq.data(), T, Q);
-        kernels::add_bias(k, W.bk.data(), T, KV);
-        kernels::add_bias(A.v.data(), W.bv.data(), T, KV);
-    }
-    if (c.qk_norm) {  // each head's vector is one RMSNorm row
-        const float eps = float(c.norm_eps);
-        kernels::rmsnorm_forward(q, W.q_norm.data(), T * c.heads, c.head_dim, eps, A.q.data(), A.rstd_q.data());
-        kernels::rmsnorm_forward(k, W.k_norm.data(), T * c.kv_heads, c.head_dim, eps, A.k.data(), A.rstd_k.data());
-    }
+    qkv_extras_forward(c, W, T, q, k, A.v.data(), A.q.data(), A.k.data(), A.rstd_q.data(), A.rstd_k.data());
 }
 
 void Transformer::qkv_extras_backward(int l, int T, float*& dq, float*& dk, LayerWeights& G) {

@@ -13,6 +13,12 @@
 
 namespace ane {
 
+// The family extras between the q/k/v projections and RoPE, for T tokens: the biases added in
+// place (Qwen2), then each head of q and k RMS-normalised (Qwen3) into q_out, k_out (q, k
+// themselves for in place), each head's 1/rms into rstd_q, rstd_k. Nothing for a Llama.
+void qkv_extras_forward(const ModelConfig& c, const LayerWeights& W, int T, float* q, float* k, float* v, float* q_out,
+                        float* k_out, float* rstd_q, float* rstd_k);
+
 class Transformer {
 public:
     // `weights` and `device` must outlive the model. The classifier covers the ids of
