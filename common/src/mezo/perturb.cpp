@@ -65,6 +65,14 @@ std::int64_t total_size(const std::vector<ParamSpan>& params) {
     return n;
 }
 
+void decay(const std::vector<ParamSpan>& params, float lr_times_wd) {
+    if (lr_times_wd == 0.0f) return;
+    const float keep = 1.0f - lr_times_wd;
+    for (const auto& p : params)
+        if (p.decay)
+            for (std::int64_t i = 0; i < p.size; ++i) p.data[i] *= keep;
+}
+
 void StepDirection::draw(const std::vector<ParamSpan>& params, std::uint64_t seed, Direction direction) {
     params_ = params;
     seed_ = seed;
@@ -151,10 +159,7 @@ void StepDirection::restore_and_update(float c, float coeff, float lr_times_wd) 
     if (direction_ != Direction::Rademacher) {
         perturb(params_, seed_, c, direction_);
         if (coeff == 0.0f && lr_times_wd == 0.0f) return;
-        if (lr_times_wd != 0.0f)
-            for (const auto& p : params_)
-                if (p.decay)
-                    for (std::int64_t i = 0; i < p.size; ++i) p.data[i] *= 1.0f - lr_times_wd;
+        decay(params_, lr_times_wd);
         return perturb(params_, seed_, coeff, direction_);
     }
     for_ranges([&](const ParamSpan& p, float* x, const float* z, std::int64_t m, std::int64_t) {
@@ -173,11 +178,10 @@ void StepDirection::update_from(const float* saved, float coeff, float lr_times_
     if (direction_ != Direction::Rademacher) {
         for (const auto& p : params_) {
             std::copy_n(saved, p.size, p.data);
-            if (lr_times_wd != 0.0f && p.decay)
-                for (std::int64_t i = 0; i < p.size; ++i) p.data[i] *= 1.0f - lr_times_wd;
             saved += p.size;
         }
         if (coeff == 0.0f && lr_times_wd == 0.0f) return;
+        decay(params_, lr_times_wd);
         return perturb(params_, seed_, coeff, direction_);
     }
     for_ranges([&](const ParamSpan& p, float* x, const float* z, std::int64_t m, std::int64_t g) {

@@ -79,12 +79,7 @@ std::vector<double> spsa_one_sided(const std::vector<ParamSpan>& params, std::ui
 
 void zo_update(const std::vector<ParamSpan>& params, std::uint64_t seed, float coeff, Direction direction,
                float lr_times_wd) {
-    if (lr_times_wd != 0.0f)
-        for (const auto& p : params) {
-            if (!p.decay) continue;
-            const float keep = 1.0f - lr_times_wd;
-            for (std::int64_t i = 0; i < p.size; ++i) p.data[i] *= keep;
-        }
+    decay(params, lr_times_wd);
     perturb(params, seed, coeff, direction);
 }
 

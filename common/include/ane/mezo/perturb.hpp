@@ -35,6 +35,9 @@ inline std::uint64_t mezo_step_seed(long seed, long step) {
 
 std::int64_t total_size(const std::vector<ParamSpan>& params);
 
+// θ ← θ·(1 − lr·wd) on the decaying buffers (weight decay before a zeroth-order update).
+void decay(const std::vector<ParamSpan>& params, float lr_times_wd);
+
 // One step's direction z(seed) over a set of buffers, drawn once and then applied as often as
 // the step needs on all threads (perturb() redraws the sequential stream every time). Each
 // sweep gives exactly the floats perturb() gives. Rademacher z is kept as one bit per element;
