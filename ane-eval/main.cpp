@@ -103,8 +103,7 @@ int main(int argc, char** argv) {
                 const std::uint32_t t = tokens[i];
                 h = ane::dist::fingerprint(&t, sizeof t, h);
             }
-            ck.weights.for_each([&](const std::string&, const ane::Tensor& t) { h = ane::dist::fingerprint(t.data(), t.bytes(), h); });
-            ane::dist::require_same(h, "the model, the data or the flags they were started with");
+            ane::dist::require_same(ck.weights.fingerprint(h), "the model, the data or the flags they were started with");
         }
         auto device = ane::make_device(device_name, device_opts);
         ane::Transformer model(ck.weights, *device, batch, map, /*for_training=*/false, seq);

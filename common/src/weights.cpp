@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "ane/distributed.hpp"
 #include "ane/error.hpp"
 
 namespace ane {
@@ -127,6 +128,11 @@ bool Weights::bit_equal(const Weights& other) const {
         if (!u || !t.bit_equal(*u)) equal = false;
     });
     return equal;
+}
+
+std::uint64_t Weights::fingerprint(std::uint64_t seed) const {
+    for_each([&](const std::string&, const Tensor& t) { seed = dist::fingerprint(t.data(), t.bytes(), seed); });
+    return seed;
 }
 
 namespace {

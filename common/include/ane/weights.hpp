@@ -40,6 +40,9 @@ struct Weights {
 
     Tensor* find(const std::string& name);
     bool bit_equal(const Weights& other) const;
+    // A hash of every tensor's bytes in for_each order, continuing from `seed` (dist::fingerprint):
+    // whether processes hold the same weights.
+    std::uint64_t fingerprint(std::uint64_t seed) const;
 };
 
 // The nine per-layer tensor names in BLZT order, and the shapes of these and the extras.

@@ -217,19 +217,17 @@ TrainSummary train_mezo(const MezoOptions& options, const TrainCallbacks& cb, co
     // Data parallelism: the same z on every rank (the same seeds), each rank its own windows
     // (every N-th of the step's stream), and only the two losses of a step exchanged.
     const int ranks = dist::size(), rank = dist::rank();
-    if (ranks > 1) {
-        std::string text = run_settings(o, S).dump() + " " + std::to_string(data.train_tokens.size());
-        std::uint64_t h = dist::fingerprint(text.data(), text.size());
-        for (const auto& p : params) h = dist::fingerprint(p.data, std::size_t(p.size) * sizeof(float), h);
-        dist::require_same(h, "the model, the data or the flags they were started with");
-        cb.say("data parallel: " + std::to_string(ranks) + " ranks of batch " + std::to_string(B) + ", " +
-               std::to_string(ranks * B * S) + " tokens per loss; one number exchanged per forward pass");
-    }
-    auto trainable_fingerprint = [&] {
-        std::uint64_t h = dist::fingerprint(nullptr, 0);
+    auto trainable_fingerprint = [&](std::uint64_t h) {
         for (const auto& p : params) h = dist::fingerprint(p.data, std::size_t(p.size) * sizeof(float), h);
         return h;
     };
+    if (ranks > 1) {
+        const std::string text = run_settings(o, S).dump() + " " + std::to_string(data.train_tokens.size());
+        dist::require_same(trainable_fingerprint(dist::fingerprint(text.data(), text.size())),
+                           "the model, the data or the flags they were started with");
+        cb.say("data parallel: " + std::to_string(ranks) + " ranks of batch " + std::to_string(B) + ", " +
+               std::to_string(ranks * B * S) + " tokens per loss; one number exchanged per forward pass");
+    }
     WindowBatch batch(B, S, data.map);
     ValidationModel val_model(model, ck.weights, *device, o.threads, o.lora == LoraMode::Split ? &*ck.lora : nullptr);
     const std::vector<std::size_t> val_offsets =
@@ -244,16 +242,8 @@ TrainSummary train_mezo(const MezoOptions& options, const TrainCallbacks& cb, co
         dist::allreduce_sum(&l, 1);  // the mean over every rank's windows
         return l / ranks;
     };
-    std::vector<std::size_t> my_val_offsets;
-    for (std::size_t i = std::size_t(rank); i < val_offsets.size(); i += std::size_t(ranks))
-        my_val_offsets.push_back(val_offsets[i]);
     auto evaluate = [&] {
-        if (ranks == 1) return validation_loss(val_model.model(), data.val_tokens, val_offsets, batch);
-        double total = my_val_offsets.empty() ? 0.0
-                                              : validation_loss(val_model.model(), data.val_tokens, my_val_offsets, batch) *
-                                                    double(my_val_offsets.size());
-        dist::allreduce_sum(&total, 1);
-        return total / double(val_offsets.size());
+        return validation_loss_across_ranks(val_model.model(), data.val_tokens, val_offsets, batch);
     };
     ParamSnapshot snapshot;
     const SpsaHooks hooks{loss, sync, o.exact_restore ? &snapshot : nullptr};
@@ -269,7 +259,7 @@ TrainSummary train_mezo(const MezoOptions& options, const TrainCallbacks& cb, co
     auto save = [&](const std::string& path, double last_loss, bool merge) {
         // Every rank must hold the same weights; rank 0 alone writes them.
         if (ranks > 1)
-            dist::require_same(trainable_fingerprint(),
+            dist::require_same(trainable_fingerprint(dist::fingerprint(nullptr, 0)),
                                "the weights at step " + std::to_string(ck.state.step) + " (the ranks have diverged)");
         if (!dist::is_root()) return;
         const auto t0 = Clock::now();

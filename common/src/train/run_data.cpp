@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "ane/distributed.hpp"
 #include "ane/error.hpp"
 #include "ane/model/init.hpp"
 #include "ane/model_file.hpp"
@@ -76,6 +77,17 @@ double validation_loss(Transformer& model, TokenSpan tokens, const std::vector<s
         total += model.loss(batch.targets()) * nb;
     }
     return total / double(offsets.size());
+}
+
+double validation_loss_across_ranks(Transformer& model, TokenSpan tokens, const std::vector<std::size_t>& offsets,
+                                    WindowBatch& batch) {
+    const int ranks = dist::size();
+    if (ranks == 1) return validation_loss(model, tokens, offsets, batch);
+    std::vector<std::size_t> mine;
+    for (std::size_t i = std::size_t(dist::rank()); i < offsets.size(); i += std::size_t(ranks)) mine.push_back(offsets[i]);
+    double sum = mine.empty() ? 0.0 : validation_loss(model, tokens, mine, batch) * double(mine.size());
+    dist::allreduce_sum(&sum, 1);
+    return sum / double(offsets.size());
 }
 
 ValidationModel::ValidationModel(Transformer& training, const Weights& weights, Device& training_device, int threads,

@@ -76,14 +76,11 @@ struct ParamRef {
 // What every rank of a data-parallel run must share: the settings and the starting weights.
 std::uint64_t run_fingerprint(const nlohmann::json& settings, const Weights& w, std::size_t train_tokens) {
     const std::string text = settings.dump() + " " + std::to_string(train_tokens);
-    std::uint64_t h = dist::fingerprint(text.data(), text.size());
-    w.for_each([&](const std::string&, const Tensor& t) { h = dist::fingerprint(t.data(), t.bytes(), h); });
-    return h;
+    return w.fingerprint(dist::fingerprint(text.data(), text.size()));
 }
 
 std::uint64_t weights_fingerprint(const Weights& w, const std::optional<Lora>& lora) {
-    std::uint64_t h = dist::fingerprint(nullptr, 0);
-    w.for_each([&](const std::string&, const Tensor& t) { h = dist::fingerprint(t.data(), t.bytes(), h); });
+    std::uint64_t h = w.fingerprint(dist::fingerprint(nullptr, 0));
     if (lora) lora->for_each([&](const std::string&, const Tensor& t) { h = dist::fingerprint(t.data(), t.bytes(), h); });
     return h;
 }
@@ -204,18 +201,8 @@ TrainSummary train(const TrainOptions& options, const TrainCallbacks& cb, const 
     const std::vector<std::size_t> val_offsets =
         mezo_validation_offsets(0, data.val_tokens.size(), S, std::max(1, o.eval_windows));
     ValidationModel val_model(model, ck.weights, *device, o.threads, lora_mode ? &*ck.lora : nullptr);
-    // Validation windows are shared out across the ranks and their losses summed.
-    std::vector<std::size_t> my_val_offsets;
-    for (std::size_t i = std::size_t(rank); i < val_offsets.size(); i += std::size_t(ranks))
-        my_val_offsets.push_back(val_offsets[i]);
     auto evaluate = [&]() {
-        if (ranks == 1) return validation_loss(val_model.model(), data.val_tokens, val_offsets, batch);
-        double sum = my_val_offsets.empty()
-                         ? 0.0
-                         : validation_loss(val_model.model(), data.val_tokens, my_val_offsets, batch) *
-                               double(my_val_offsets.size());
-        dist::allreduce_sum(&sum, 1);
-        return sum / double(val_offsets.size());
+        return validation_loss_across_ranks(val_model.model(), data.val_tokens, val_offsets, batch);
     };
     // Dynamic loss scaling (--scale-growth): the scale goes on with a resumed run.
     const bool dynamic_scale = o.scale_growth > 0;

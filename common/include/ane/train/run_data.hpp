@@ -88,5 +88,9 @@ private:
 // Mean cross-entropy over the windows at `offsets`, a batch at a time.
 double validation_loss(Transformer& model, TokenSpan tokens, const std::vector<std::size_t>& offsets,
                        WindowBatch& batch);
+// The same under mpirun: each rank scores every N-th window, the losses are summed across the
+// ranks, and every rank returns the mean. One rank: validation_loss itself.
+double validation_loss_across_ranks(Transformer& model, TokenSpan tokens, const std::vector<std::size_t>& offsets,
+                                    WindowBatch& batch);
 
 }  // namespace ane
