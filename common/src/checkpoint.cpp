@@ -369,8 +369,9 @@ void write_blzt(const Checkpoint& ck, const std::string& path) {
         }
     };
     if (!c.tied) add_blob_tensor("classifier", W.classifier);
-    for (std::size_t i = std::size_t(c.layers) * per_layer + 2 + (c.tied ? 0 : 1); i < tensors.size(); ++i)
-        add_blob_tensor(tensors[i].first, *tensors[i].second);
+    for (int l = 0; l < c.layers; ++l)  // as apply_trailer reads them
+        for (const auto& name : layer_extra_tensor_names(c))
+            add_blob_tensor("layers." + std::to_string(l) + "." + name, W.layers[std::size_t(l)].get(name));
     if (ck.lora) {
         trailer.json["lora"] = {{"rank", ck.lora->rank}, {"targets", lora_targets_string(ck.lora->targets)}};
         ck.lora->for_each([&](const std::string& name, const Tensor& t) {

@@ -82,6 +82,13 @@ bool ModelConfig::same_shape(const ModelConfig& o) const {
            attention_bias == o.attention_bias && qk_norm == o.qk_norm;
 }
 
+std::string model_family(const ModelConfig& c, const std::string& where) {
+    require(!(c.attention_bias && c.qk_norm), where,
+            ": a model with both q/k/v biases and QK-norm is of no family Hugging Face or llama.cpp has "
+            "(Qwen3's biases include o_proj)");
+    return c.qk_norm ? "qwen3" : c.attention_bias ? "qwen2" : "llama";
+}
+
 double deepnet_residual_scale(int layers) { return 1.0 / std::sqrt(2.0 * layers); }
 
 namespace {

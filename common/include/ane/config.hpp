@@ -51,6 +51,11 @@ struct ModelConfig {
     bool same_shape(const ModelConfig& other) const;
 };
 
+// The family a config's extras make it, as Hugging Face's model_type and GGUF's architecture
+// name it: "qwen3" (QK-norm), "qwen2" (q/k/v biases) or "llama". Biases and QK-norm together
+// are no family's: an Error starting with `where`.
+std::string model_family(const ModelConfig& c, const std::string& where);
+
 // DeepNet's 1/sqrt(2L): the residual scale for models trained from scratch.
 double deepnet_residual_scale(int layers);
 

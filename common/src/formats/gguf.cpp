@@ -503,9 +503,7 @@ void write_gguf_model(const Checkpoint& ck, const std::vector<std::pair<std::str
                       GgufExportType type, const std::string& path) {
     const ModelConfig& c = ck.weights.config;
     c.validate(path);
-    // Qwen3 when the model has QK-norm, Qwen2 when it has q/k/v biases, else Llama.
-    const std::string arch = c.qk_norm ? "qwen3" : c.attention_bias ? "qwen2" : "llama";
-    require(!(c.qk_norm && c.attention_bias), path, ": a model with both q/k/v biases and QK-norm has no GGUF architecture");
+    const std::string arch = model_family(c, path);
     require(arch == "llama" || c.rope_llama3.factor == 0, path, ": Llama 3 rope scaling with architecture ", arch,
             " has no GGUF form");
     for (const auto& [key, value] : tokenizer_kv)

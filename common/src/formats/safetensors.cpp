@@ -306,8 +306,7 @@ void write_safetensors(const std::string& path, const std::vector<SafetensorEntr
 void write_hf_model(const Checkpoint& ck, const std::string& dir, HfDtype dtype) {
     const ModelConfig& c = ck.weights.config;
     c.validate(dir);
-    require(!(c.attention_bias && c.qk_norm), dir,
-            ": a model with both q/k/v biases and QK-norm has no Hugging Face family (Qwen3's biases include o_proj)");
+    const std::string family = model_family(c, dir);
     fs::create_directories(dir);
     std::vector<SafetensorEntry> list;
     list.push_back({"model.embed_tokens.weight", &ck.weights.embed, {}});
@@ -340,8 +339,9 @@ void write_hf_model(const Checkpoint& ck, const std::string& dir, HfDtype dtype)
     weights.finish();
 
     const char* torch_dtype = dtype == HfDtype::F32 ? "float32" : dtype == HfDtype::F16 ? "float16" : "bfloat16";
-    const char* family = c.qk_norm ? "qwen3" : c.attention_bias ? "qwen2" : "llama";
-    const char* architecture = c.qk_norm ? "Qwen3ForCausalLM" : c.attention_bias ? "Qwen2ForCausalLM" : "LlamaForCausalLM";
+    const char* architecture = family == "qwen3"   ? "Qwen3ForCausalLM"
+                               : family == "qwen2" ? "Qwen2ForCausalLM"
+                                                   : "LlamaForCausalLM";
     nlohmann::ordered_json cfg = {{"architectures", {architecture}},
                                   {"model_type", family},
                                   {"hidden_size", c.dim},
@@ -360,7 +360,7 @@ void write_hf_model(const Checkpoint& ck, const std::string& dir, HfDtype dtype)
                                   {"torch_dtype", torch_dtype}};
     if (c.rope_llama3.factor != 0) cfg["rope_scaling"] = nlohmann::json(c)["rope_scaling"];  // the same object
     if (!c.attention_bias) cfg["attention_bias"] = false;  // Qwen2 has its q/k/v biases without the key
-    if (c.qk_norm || c.attention_bias) cfg["use_sliding_window"] = false;
+    if (family != "llama") cfg["use_sliding_window"] = false;
     const std::string text = cfg.dump(2) + "\n";
     AtomicWriter config((fs::path(dir) / "config.json").string());
     config.write(text.data(), text.size());
