@@ -80,17 +80,19 @@ void check_round_trips(FamilyRun& f, const char* architecture, const char* gguf_
     EXPECT_NEAR(f.val_loss(f.dir.path("m.ptz")), loss, 0.05);
 }
 
+#define REQUIRE_FAMILY_DATA()                                                                    \
+    ANE_REQUIRE_SHARED(test::shared_data("tokenizer-fineweb-sp1024/fineweb_1024_bpe.model"));     \
+    ANE_REQUIRE_SHARED(test::shared_data("corpus-tinystories-excerpt/tinystories_train_head.txt"))
+
 TEST(CliModelFamilies, Qwen2ModelTravelsThroughEveryFormat) {
-    ANE_REQUIRE_SHARED(test::shared_data("tokenizer-fineweb-sp1024/fineweb_1024_bpe.model"));
-    ANE_REQUIRE_SHARED(test::shared_data("corpus-tinystories-excerpt/tinystories_train_head.txt"));
+    REQUIRE_FAMILY_DATA();
     FamilyRun f;
     ASSERT_NO_FATAL_FAILURE(f.prepare(R"("attention_bias": true)"));
     check_round_trips(f, "Qwen2ForCausalLM", "qwen2");
 }
 
 TEST(CliModelFamilies, Qwen3ModelTravelsThroughEveryFormatAndTunes) {
-    ANE_REQUIRE_SHARED(test::shared_data("tokenizer-fineweb-sp1024/fineweb_1024_bpe.model"));
-    ANE_REQUIRE_SHARED(test::shared_data("corpus-tinystories-excerpt/tinystories_train_head.txt"));
+    REQUIRE_FAMILY_DATA();
     FamilyRun f;
     ASSERT_NO_FATAL_FAILURE(f.prepare(R"("qk_norm": true)"));
     check_round_trips(f, "Qwen3ForCausalLM", "qwen3");
