@@ -30,6 +30,7 @@ else
     libpcre2-dev libutf8proc-dev  # byte-level BPE tokenizers: pre-tokenizer regexes, NFC
     gobjc++ libgnustep-base-dev  # the `ane` runtime and the stand-in framework its tests load
     libopenmpi-dev openmpi-bin  # data-parallel runs under mpirun (optional in the build)
+    libdnnl-dev  # oneDNN: the second GEMM library (JIT for AVX2/AVX-512) and bf16 products
     "$@"
   )
 

@@ -69,7 +69,7 @@ struct TrainingRun {
     test::RunResult train(const std::string& device, const std::string& out, const std::string& env = "",
                           const std::string& extra = "--steps 50") const {
         return test::run(env + ANE_TRAIN_BIN + " --config " + config + " --data " + corpus.train + " -o " + out +
-                         " --batch 2 --lr 2e-3 --eval-every 0 --threads 2 --seed 4 -f -v --device " +
+                         " --batch 2 --lr 2e-3 --eval-every 0 --threads 2 --seed 4 -f -v --gemm openblas --device " +
                          device + " " + extra);
     }
 };

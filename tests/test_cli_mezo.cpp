@@ -151,7 +151,8 @@ Checkpoint read_final(const FineTune& f, const std::string& name) { return read_
 TEST(CliMezo, ResumeContinuesExactlyAndMergeFoldsTheAdapters) {
     FineTune f;
     REQUIRE_FINETUNE(f);
-    const std::string lora = " --lora split --lora-rank 4 --lr 1e-3 --seq 32 --eval-every 4 -q -f --threads 1";
+    // Runs compared bit for bit: one matrix-product library for all of them.
+    const std::string lora = " --lora split --lora-rank 4 --lr 1e-3 --seq 32 --eval-every 4 -q -f --threads 1 --gemm openblas";
     const std::string src = " --data " + f.data + " --steps 8";
     auto ok = [](const test::RunResult& r) {
         EXPECT_EQ(r.exit_code, 0) << r.err;
@@ -159,7 +160,7 @@ TEST(CliMezo, ResumeContinuesExactlyAndMergeFoldsTheAdapters) {
     ok(test::run(kMezo + " --init " + f.model + src + lora + " -o " + f.dir.path("straight.bin")));
     ok(test::run(kMezo + " --init " + f.model + src + lora + " --stop-after 4 -o " + f.dir.path("chunked.bin")));
     ok(test::run(kMezo + " --resume " + f.dir.path("chunked.bin") + " --data " + f.data +
-                 " -q -f --threads 1 -o " + f.dir.path("chunked.bin")));
+                 " -q -f --threads 1 --gemm openblas -o " + f.dir.path("chunked.bin")));
     const Checkpoint a = read_final(f, "straight.bin"), b = read_final(f, "chunked.bin");
     ASSERT_TRUE(a.lora && b.lora);
     EXPECT_EQ(b.state.step, 8);
@@ -181,10 +182,10 @@ TEST(CliMezo, ResumeContinuesExactlyAndMergeFoldsTheAdapters) {
 TEST(CliMezo, BackpropLoraResumesExactly) {
     FineTune f;
     REQUIRE_FINETUNE(f);
-    const std::string flags = " --data " + f.data + " --seq 32 --steps 6 --batch 2 --lora-rank 4 --warmup 2 --lr 1e-2 -q -f --threads 1 --eval-every 3";
+    const std::string flags = " --data " + f.data + " --seq 32 --steps 6 --batch 2 --lora-rank 4 --warmup 2 --lr 1e-2 -q -f --threads 1 --eval-every 3 --gemm openblas";
     ASSERT_EQ(test::run(kTrain + " --init " + f.model + flags + " -o " + f.dir.path("a.bin")).exit_code, 0);
     ASSERT_EQ(test::run(kTrain + " --init " + f.model + flags + " --stop-after 3 -o " + f.dir.path("b.bin")).exit_code, 0);
-    const auto r = test::run(kTrain + " --resume " + f.dir.path("b.bin") + " --data " + f.data + " -q -f --threads 1 -o " + f.dir.path("b.bin"));
+    const auto r = test::run(kTrain + " --resume " + f.dir.path("b.bin") + " --data " + f.data + " -q -f --threads 1 --gemm openblas -o " + f.dir.path("b.bin"));
     ASSERT_EQ(r.exit_code, 0) << r.err;
     const Checkpoint a = read_final(f, "a.bin"), b = read_final(f, "b.bin");
     ASSERT_TRUE(a.lora && b.lora);

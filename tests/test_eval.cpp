@@ -43,7 +43,8 @@ Checkpoint trained_model(const test::TempDir& dir) {
 }
 
 EvalResult run_eval(const Weights& w, std::span<const std::uint16_t> tokens, int seq, int stride, int batch = 4) {
-    auto dev = make_device("cpu", 1);
+    // Results compared bit for bit across devices: one matrix-product library.
+    auto dev = make_device("cpu", device_options(1, "full", "openblas"));
     ModelConfig c = w.config;
     Transformer model(w, *dev, batch, VocabMap::identity(c.vocab));
     return evaluate_stream(model, tokens, plan_eval_windows(tokens.size(), seq, stride), nullptr);

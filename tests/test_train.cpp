@@ -47,6 +47,7 @@ struct Fixture {
         o.eval_every = 4;
         o.eval_windows = 4;
         o.threads = 1;
+        o.gemm = "openblas";  // runs compared bit for bit
         return o;
     }
 };

@@ -106,8 +106,8 @@ inline void add_budget_flags(CLI::App& app, int& steps, double& seconds, int& st
         ->check(range::at_least(1));
 }
 
-// --device and --ane-mode, as every tool that computes takes them.
-inline void add_device_flags(CLI::App& app, std::string& device, std::string& ane_mode) {
+// --device, --ane-mode and --gemm, as every tool that computes takes them.
+inline void add_device_flags(CLI::App& app, std::string& device, std::string& ane_mode, std::string& gemm) {
     app.add_option("--device", device,
                    "compute backend: cpu, or ane-sim (the Neural Engine's MIL programs run in fp16 on the CPU; "
                    "ANE_SIM_ACCUM=fp16 for fp16 accumulation) (default cpu)");
@@ -115,6 +115,10 @@ inline void add_device_flags(CLI::App& app, std::string& device, std::string& an
                    "what an ANE device runs: full (fused attention and FFN forward and the backward blocks), matmul "
                    "(the projections only), cpu-bwd (the fused forward, backward on the cpu) (default full)")
         ->check(CLI::IsMember({"full", "matmul", "cpu-bwd"}));
+    app.add_option("--gemm", gemm,
+                   "the cpu's matrix-product library: openblas, onednn, or auto (both timed on each shape at its "
+                   "first use, the faster kept; a forced library gives the same bits run after run) (default auto)")
+        ->check(CLI::IsMember({"openblas", "onednn", "auto"}));
 }
 
 // Validation, saving, device and log flags of ane-train and ane-mezo.
@@ -124,6 +128,7 @@ struct RunFlagTargets {
     int& save_every;
     std::string& device;
     std::string& ane_mode;
+    std::string& gemm;
     int& threads;
     std::string& log_json;
 };
@@ -136,7 +141,7 @@ inline void add_run_flags(CLI::App& app, const RunFlagTargets& t, const std::str
         ->check(range::between(1, 1 << 20));
     app.add_option("--save-every", t.save_every, "also save the checkpoint every N " + unit + " (default 0: only at the end)")
         ->check(range::non_negative());
-    add_device_flags(app, t.device, t.ane_mode);
+    add_device_flags(app, t.device, t.ane_mode, t.gemm);
     app.add_option("--threads", t.threads, "threads for BLAS and kernels (default 0: all cores)")
         ->check(range::between(0, 4096));
     app.add_option("--log-json", t.log_json,

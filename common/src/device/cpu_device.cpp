@@ -57,12 +57,17 @@ std::string blas_description() {
 #endif
 }
 
-CpuDevice::CpuDevice(int threads) : threads_(set_compute_threads(threads)) {}
+CpuDevice::CpuDevice(int threads, GemmLibrary gemm) : gemm_(gemm), threads_(set_compute_threads(threads)) {}
 
 std::string CpuDevice::name() const { return "cpu"; }
 std::string CpuDevice::describe() const {
-    return "cpu: " + blas_description() + ", " + std::to_string(threads_) + " thread(s)";
+    std::string text = "cpu: " + blas_description();
+    if (onednn_available()) text += "; " + onednn_description();
+    return text + "; matrix products " + gemm_library_name(gemm_.requested()) + ", " + std::to_string(threads_) +
+           " thread(s)";
 }
+
+std::string CpuDevice::kernel_report() const { return gemm_.report() + "\n"; }
 
 void CpuDevice::matmul_forward(const float* X, const float* W, int M, int N, int K, float* Y, float alpha, float beta) {
     ScopedTimer t(profile_.matmul_s);
@@ -71,20 +76,20 @@ void CpuDevice::matmul_forward(const float* X, const float* W, int M, int N, int
         cblas_sgemv(CblasRowMajor, CblasNoTrans, N, K, alpha, W, K, X, 1, beta, Y, 1);
         return;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, alpha, X, K, W, K, beta, Y, N);
+    gemm_(false, true, M, N, K, alpha, X, K, W, K, beta, Y, N);
 }
 
 void CpuDevice::matmul_input_grad(const float* dY, const float* W, int M, int N, int K, float* dX, float alpha,
                                   float beta) {
     ScopedTimer t(profile_.matmul_s);
     profile_.matmul_flops += 2.0 * M * N * K;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, K, N, alpha, dY, N, W, K, beta, dX, K);
+    gemm_(false, false, M, K, N, alpha, dY, N, W, K, beta, dX, K);
 }
 
 void CpuDevice::matmul_weight_grad(const float* dY, const float* X, int M, int N, int K, float* dW, float alpha) {
     ScopedTimer t(profile_.matmul_s);
     profile_.matmul_flops += 2.0 * M * N * K;
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, N, K, M, alpha, dY, N, X, K, 1.0f, dW, K);
+    gemm_(true, false, N, K, M, alpha, dY, N, X, K, 1.0f, dW, K);
 }
 
 void CpuDevice::attention_forward(const float* q, const float* k, const float* v, int B, int S, int nh, int nkv, int hd,
@@ -118,7 +123,7 @@ std::unique_ptr<Device> make_device(const std::string& name, const DeviceOptions
     check_device(name);
     if (name == "ane-sim") return make_ane_sim_device(options);
     if (name == "ane") return make_ane_device(options);
-    return std::make_unique<CpuDevice>(options.threads);
+    return std::make_unique<CpuDevice>(options.threads, options.gemm);
 }
 
 }  // namespace ane

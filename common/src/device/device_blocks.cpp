@@ -29,10 +29,11 @@ AneMode parse_ane_mode(const std::string& text) {
     throw usage_error("--ane-mode ", text, ": unknown mode (full, matmul or cpu-bwd)");
 }
 
-DeviceOptions device_options(int threads, const std::string& ane_mode) {
+DeviceOptions device_options(int threads, const std::string& ane_mode, const std::string& gemm) {
     DeviceOptions o;
     o.threads = threads;
     o.ane_mode = parse_ane_mode(ane_mode);
+    o.gemm = parse_gemm_library(gemm);
     if (const char* acc = std::getenv("ANE_SIM_ACCUM"); acc && *acc) {
         const std::string a = acc;
         if (a != "fp16" && a != "fp32") throw usage_error("ANE_SIM_ACCUM=", a, ": expected fp32 or fp16");

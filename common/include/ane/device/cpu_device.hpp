@@ -10,7 +10,7 @@ namespace ane {
 
 class CpuDevice : public Device {
 public:
-    explicit CpuDevice(int threads);
+    CpuDevice(int threads, GemmLibrary gemm);
     std::string name() const override;
     std::string describe() const override;
     int threads() const override { return threads_; }
@@ -24,6 +24,11 @@ public:
                            float* o, float* probs) override;
     void attention_backward(const float* q, const float* k, const float* v, const float* probs, const float* dout,
                             int B, int S, int nh, int nkv, int hd, float* dq, float* dk, float* dv) override;
+    // The matrix-product library line (which library ran which shapes).
+    std::string kernel_report() const override;
+
+protected:
+    Gemm gemm_;
 
 private:
     int threads_;

@@ -10,6 +10,8 @@
 #include <memory>
 #include <string>
 
+#include "ane/device/gemm.hpp"
+
 namespace ane {
 
 // The seven projections of a layer, named so that a device can keep one staged copy of each
@@ -127,12 +129,14 @@ struct DeviceOptions {
     // (conv1x1 per projection, Q/K/V and FFN fused per layer). Forward only: ffn_forward
     // then leaves h1, h3 and g as they were.
     bool bake_frozen_weights = false;
+    // The library of the cpu device's matrix products (--gemm).
+    GemmLibrary gemm = GemmLibrary::automatic;
 };
 AneMode parse_ane_mode(const std::string& text);  // full | matmul | cpu-bwd, else UsageError
 const char* ane_mode_name(AneMode mode);
-// The options of the tools' --threads and --ane-mode, with the accumulator width from the
-// environment (ANE_SIM_ACCUM=fp32|fp16; anything else is a usage error).
-DeviceOptions device_options(int threads, const std::string& ane_mode);
+// The options of the tools' --threads, --ane-mode and --gemm, with the accumulator width from
+// the environment (ANE_SIM_ACCUM=fp32|fp16; anything else is a usage error).
+DeviceOptions device_options(int threads, const std::string& ane_mode, const std::string& gemm = "auto");
 
 // Throws a UsageError naming the known devices unless `name` is one this build has.
 void check_device(const std::string& name);

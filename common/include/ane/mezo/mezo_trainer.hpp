@@ -50,6 +50,7 @@ struct MezoOptions {
     int save_every = 0;
     std::string device = "cpu";
     std::string ane_mode = "full";
+    std::string gemm = "auto";
     int threads = 0;
     std::vector<std::string> explicit_flags;
 };

@@ -39,6 +39,7 @@ struct TrainOptions {
     int stop_after = 0;  // end this invocation after N updates (saving, resumable); 0 = no limit
     std::string device = "cpu";
     std::string ane_mode = "full";
+    std::string gemm = "auto";
     int threads = 0;
     // Dynamic loss scaling: double the scale after N clean updates, halve it on an overflow
     // (0: the static --scale).

@@ -73,7 +73,7 @@ const char* input_grad_kernel_name(Projection p) {
 class AneDevice final : public CpuDevice {
 public:
     AneDevice(const DeviceOptions& o, std::unique_ptr<KernelRuntime> runtime)
-        : CpuDevice(o.threads), options_(o), runtime_(std::move(runtime)) {}
+        : CpuDevice(o.threads, o.gemm), options_(o), runtime_(std::move(runtime)) {}
 
     std::string name() const override { return runtime_->name(); }
     std::string describe() const override {
@@ -307,7 +307,7 @@ public:
         std::snprintf(line, sizeof line, "  surfaces: %.2f MB of inputs (one per kernel and layer), %.2f MB of outputs (one per program)\n",
                       double(in_bytes) / 1e6, double(out_bytes) / 1e6);
         out += line;
-        return out;
+        return out + "CPU parts' " + CpuDevice::kernel_report();
     }
 
 private:

@@ -1,0 +1,132 @@
+// The cpu device's matrix products on each library against a double-precision reference.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "ane/device/device.hpp"
+#include "ane/device/gemm.hpp"
+#include "ane/error.hpp"
+
+namespace {
+
+struct Operands {
+    int M, N, K;
+    bool ta, tb;
+    std::vector<float> A, B, C;
+    int lda() const { return ta ? M + 3 : K + 2; }  // padded leading dimensions
+    int ldb() const { return tb ? K + 1 : N + 5; }
+    int ldc() const { return N + 4; }
+};
+
+Operands make(int M, int N, int K, bool ta, bool tb, unsigned seed) {
+    Operands o{M, N, K, ta, tb, {}, {}, {}};
+    std::mt19937 rng(seed);
+    std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+    o.A.resize(std::size_t(ta ? K : M) * o.lda());
+    o.B.resize(std::size_t(tb ? N : K) * o.ldb());
+    o.C.resize(std::size_t(M) * o.ldc());
+    for (auto* v : {&o.A, &o.B, &o.C})
+        for (float& x : *v) x = u(rng);
+    return o;
+}
+
+// C = alpha op(A) op(B) + beta C in double.
+std::vector<double> reference(const Operands& o, float alpha, float beta) {
+    std::vector<double> out(o.C.begin(), o.C.end());
+    for (int i = 0; i < o.M; ++i)
+        for (int j = 0; j < o.N; ++j) {
+            double s = 0;
+            for (int k = 0; k < o.K; ++k) {
+                const double a = o.ta ? o.A[std::size_t(k) * o.lda() + i] : o.A[std::size_t(i) * o.lda() + k];
+                const double b = o.tb ? o.B[std::size_t(j) * o.ldb() + k] : o.B[std::size_t(k) * o.ldb() + j];
+                s += a * b;
+            }
+            double& c = out[std::size_t(i) * o.ldc() + j];
+            c = alpha * s + beta * c;
+        }
+    return out;
+}
+
+std::vector<ane::GemmLibrary> libraries() {
+    std::vector<ane::GemmLibrary> libs{ane::GemmLibrary::blas, ane::GemmLibrary::automatic};
+    if (ane::onednn_available()) libs.push_back(ane::GemmLibrary::onednn);
+    return libs;
+}
+
+}  // namespace
+
+TEST(Gemm, EveryLibraryAndTransposeMatchesTheDoubleReference) {
+    for (const auto lib : libraries())
+        for (int t = 0; t < 4; ++t) {
+            const bool ta = t & 1, tb = t & 2;
+            Operands o = make(37, 29, 53, ta, tb, 7 + t);
+            const auto want = reference(o, 0.75f, 0.5f);
+            ane::Gemm gemm(lib);
+            gemm(ta, tb, o.M, o.N, o.K, 0.75f, o.A.data(), o.lda(), o.B.data(), o.ldb(), 0.5f, o.C.data(), o.ldc());
+            for (int i = 0; i < o.M; ++i)
+                for (int j = 0; j < o.N; ++j)
+                    ASSERT_NEAR(o.C[std::size_t(i) * o.ldc() + j], want[std::size_t(i) * o.ldc() + j], 1e-4)
+                        << ane::gemm_library_name(lib) << " ta=" << ta << " tb=" << tb << " at " << i << "," << j;
+            // The padding beyond N in each row of C is untouched.
+            Operands fresh = make(37, 29, 53, ta, tb, 7 + t);
+            for (int i = 0; i < o.M; ++i)
+                for (int j = o.N; j < o.ldc(); ++j)
+                    ASSERT_EQ(o.C[std::size_t(i) * o.ldc() + j], fresh.C[std::size_t(i) * o.ldc() + j]);
+        }
+}
+
+TEST(Gemm, AForcedLibraryGivesTheSameBitsEveryTime) {
+    for (const auto lib : libraries()) {
+        if (lib == ane::GemmLibrary::automatic) continue;
+        Operands a = make(300, 200, 150, false, true, 3), b = a;
+        ane::Gemm g1(lib), g2(lib);
+        g1(false, true, a.M, a.N, a.K, 1.0f, a.A.data(), a.lda(), a.B.data(), a.ldb(), 0.0f, a.C.data(), a.ldc());
+        g2(false, true, b.M, b.N, b.K, 1.0f, b.A.data(), b.lda(), b.B.data(), b.ldb(), 0.0f, b.C.data(), b.ldc());
+        EXPECT_EQ(a.C, b.C) << ane::gemm_library_name(lib);
+    }
+}
+
+TEST(Gemm, AutoChoosesOnceForEachShapeAndSaysWhat) {
+    if (!ane::onednn_available()) GTEST_SKIP() << "this build has no oneDNN: auto is BLAS alone";
+    ane::Gemm gemm(ane::GemmLibrary::automatic);
+    Operands o = make(64, 48, 32, false, true, 1);
+    const auto first = gemm.library_for(false, true, 64, 48, 32, o.A.data(), o.lda(), o.B.data(), o.ldb());
+    EXPECT_NE(first, ane::GemmLibrary::automatic);
+    for (int i = 0; i < 5; ++i)
+        EXPECT_EQ(gemm.library_for(false, true, 64, 48, 32, o.A.data(), o.lda(), o.B.data(), o.ldb()), first);
+    Operands t = make(64, 48, 32, true, false, 2);
+    gemm.library_for(true, false, 64, 48, 32, t.A.data(), t.lda(), t.B.data(), t.ldb());
+    const std::string report = gemm.report();
+    EXPECT_NE(report.find("matrix products: auto (oneDNN for "), std::string::npos) << report;
+    EXPECT_NE(report.find("choosing took"), std::string::npos) << report;
+    int shapes = 0;
+    for (const std::string& lib : {std::string("oneDNN for "), std::string(ane::gemm_library_name(ane::GemmLibrary::blas)) + " for "}) {
+        const auto at = report.find(lib);
+        ASSERT_NE(at, std::string::npos) << report;
+        shapes += std::stoi(report.substr(at + lib.size()));
+    }
+    EXPECT_EQ(shapes, 2) << report;
+}
+
+TEST(Gemm, UnknownOrAbsentLibrariesAreUsageErrors) {
+    EXPECT_THROW(ane::parse_gemm_library("mkl"), ane::UsageError);
+    EXPECT_EQ(ane::parse_gemm_library("openblas"), ane::GemmLibrary::blas);
+    EXPECT_EQ(ane::parse_gemm_library("auto"), ane::GemmLibrary::automatic);
+    if (ane::onednn_available())
+        EXPECT_EQ(ane::parse_gemm_library("onednn"), ane::GemmLibrary::onednn);
+    else
+        EXPECT_THROW(ane::parse_gemm_library("onednn"), ane::UsageError);
+    EXPECT_THROW(ane::device_options(1, "full", "cublas"), ane::UsageError);
+}
+
+TEST(Gemm, TheCpuDeviceNamesItsLibraryInTheReport) {
+    ane::DeviceOptions o;
+    o.threads = 1;
+    o.gemm = ane::GemmLibrary::blas;
+    auto device = ane::make_device("cpu", o);
+    const std::string blas = ane::gemm_library_name(ane::GemmLibrary::blas);
+    EXPECT_NE(device->describe().find("matrix products " + blas), std::string::npos) << device->describe();
+    EXPECT_EQ(device->kernel_report(), "matrix products: " + blas + "\n");
+}
