@@ -128,13 +128,27 @@ TEST(Kernels, SwigluBackwardMatchesFiniteDifferences) {
     }
 }
 
-TEST(Kernels, AttentionForwardAndBackwardWithGroupedHeads) {
-    const int B = 2, S = 5, nh = 4, nkv = 2, hd = 3, Cq = nh * hd, Ckv = nkv * hd, T = B * S;
+// S = 5 fits one block of query rows; S = 70 takes two (64 + 6), on each library.
+void check_attention(int S, GemmLibrary library) {
+    SCOPED_TRACE(std::string("S = ") + std::to_string(S) + ", " + gemm_library_name(library));
+    const int B = S > 64 ? 1 : 2, nh = 4, nkv = 2, hd = 3, Cq = nh * hd, Ckv = nkv * hd, T = B * S;
     const auto q = randn(T * Cq, 9), k = randn(T * Ckv, 10), v = randn(T * Ckv, 11), dout = randn(T * Cq, 12);
-    std::vector<float> o(T * Cq), probs(B * nh * S * S), dq(T * Cq), dk(T * Ckv), dv(T * Ckv);
-    kernels::attention_forward(q.data(), k.data(), v.data(), B, S, nh, nkv, hd, o.data(), probs.data());
+    std::vector<float> o(T * Cq), probs(B * nh * S * S, 7.0f), dq(T * Cq), dk(T * Ckv, 5.0f), dv(T * Ckv, 5.0f);
+    kernels::attention_forward(q.data(), k.data(), v.data(), B, S, nh, nkv, hd, o.data(), probs.data(), library);
     kernels::attention_backward(q.data(), k.data(), v.data(), probs.data(), dout.data(), B, S, nh, nkv, hd, dq.data(),
-                                dk.data(), dv.data());
+                                dk.data(), dv.data(), library);
+    for (int bh = 0; bh < B * nh; ++bh)  // the masked scores are zero, each row sums to one
+        for (int t = 0; t < S; ++t) {
+            double sum = 0;
+            for (int j = 0; j < S; ++j) {
+                const float p = probs[(std::size_t(bh) * S + t) * S + j];
+                if (j > t) {
+                    ASSERT_EQ(p, 0.0f);
+                }
+                sum += p;
+            }
+            ASSERT_NEAR(sum, 1.0, 1e-5);
+        }
     std::vector<double> qd(q.begin(), q.end()), kd(k.begin(), k.end()), vd(v.begin(), v.end());
     auto attend = [&]() {
         std::vector<double> out(T * Cq);
@@ -159,6 +173,13 @@ TEST(Kernels, AttentionForwardAndBackwardWithGroupedHeads) {
     expect_close(dq, dq_ref, 1e-5, "dq");
     expect_close(dk, dk_ref, 1e-5, "dk");
     expect_close(dv, dv_ref, 1e-5, "dv");
+}
+
+TEST(Kernels, AttentionForwardAndBackwardWithGroupedHeads) {
+    std::vector<GemmLibrary> libraries{GemmLibrary::blas};
+    if (onednn_available()) libraries.push_back(GemmLibrary::onednn);
+    for (const auto library : libraries)
+        for (int S : {5, 70}) check_attention(S, library);
 }
 
 TEST(Kernels, CrossEntropyLossAndGradient) {

@@ -96,7 +96,7 @@ void CpuDevice::attention_forward(const float* q, const float* k, const float* v
                                   float* o, float* probs) {
     ScopedTimer t(profile_.attention_s);
     profile_.attention_flops += 2.0 * B * nh * double(S) * (S + 1) * hd;
-    kernels::attention_forward(q, k, v, B, S, nh, nkv, hd, o, probs);
+    kernels::attention_forward(q, k, v, B, S, nh, nkv, hd, o, probs, gemm_.inner_library());
 }
 
 void CpuDevice::attention_backward(const float* q, const float* k, const float* v, const float* probs,
@@ -104,7 +104,7 @@ void CpuDevice::attention_backward(const float* q, const float* k, const float* 
                                    float* dv) {
     ScopedTimer t(profile_.attention_s);
     profile_.attention_flops += 4.0 * B * nh * double(S) * (S + 1) * hd;
-    kernels::attention_backward(q, k, v, probs, dout, B, S, nh, nkv, hd, dq, dk, dv);
+    kernels::attention_backward(q, k, v, probs, dout, B, S, nh, nkv, hd, dq, dk, dv, gemm_.inner_library());
 }
 
 void check_device(const std::string& name) {

@@ -30,6 +30,11 @@ public:
     GemmLibrary library_for(bool trans_a, bool trans_b, int M, int N, int K, const float* A, int lda,
                             const float* B, int ldb);
     GemmLibrary requested() const { return requested_; }
+    // For the small products inside parallel regions (attention), too many to time: the
+    // requested library, oneDNN under auto (its JIT kernels follow the CPU).
+    GemmLibrary inner_library() const {
+        return requested_ == GemmLibrary::automatic ? GemmLibrary::onednn : requested_;
+    }
     // "matrix products: auto (oneDNN for 9 shapes, OpenBLAS for 3; choosing took 41 ms)".
     std::string report() const;
 

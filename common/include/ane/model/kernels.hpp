@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "ane/device/gemm.hpp"
+
 namespace ane::kernels {
 
 // y[t,:] = x[t,:] * rstd[t] * w, rstd[t] = 1/sqrt(mean(x[t,:]^2) + eps).
@@ -27,13 +29,14 @@ void rope_apply(float* x, int T, int S, int heads, int head_dim, const float* co
 void attend_one(const float* q, const float* k, const float* v, int stride, int span, int hd, float scale, float* p,
                 float* out);
 
-// Causal attention with grouped-query heads, for B sequences of S tokens.
+// Causal attention with grouped-query heads, for B sequences of S tokens (attention.cpp).
 // q [B*S, nh*hd], k/v [B*S, nkv*hd], out o [B*S, nh*hd]; probs [B, nh, S, S] saved for backward.
+// Each (sequence, head) runs as matrix products over blocks of query rows, on `library`.
 void attention_forward(const float* q, const float* k, const float* v, int B, int S, int nh, int nkv, int hd,
-                       float* o, float* probs);
+                       float* o, float* probs, GemmLibrary library);
 // dq [B*S, nh*hd] (overwritten), dk/dv [B*S, nkv*hd] (overwritten).
 void attention_backward(const float* q, const float* k, const float* v, const float* probs, const float* dout, int B,
-                        int S, int nh, int nkv, int hd, float* dq, float* dk, float* dv);
+                        int S, int nh, int nkv, int hd, float* dq, float* dk, float* dv, GemmLibrary library);
 
 // y[t, i] += b[i] for T rows of N.
 void add_bias(float* y, const float* b, int T, int N);
