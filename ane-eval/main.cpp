@@ -28,7 +28,7 @@ int main(int argc, char** argv) {
     ane::prepare_runtime(argc, argv);
     CLI::App app{"ane-eval: validation loss and bits-per-byte of a model on a token file"};
     app.set_version_flag("--version", std::string("ane-eval ") + ANE_VERSION);
-    std::string model_path, data_path, tokenizer_path, device_name = "cpu", ane_mode = "full", gemm = "auto";
+    std::string model_path, data_path, tokenizer_path, device_name = "cpu", ane_mode = "full", gemm = "auto", precision = "fp32";
     int seq = 0, stride = 0, batch = 8, threads = 0;
     std::int64_t max_tokens = 0;
     bool compact = false, json = false, progress_flag = false;
@@ -51,7 +51,7 @@ int main(int argc, char** argv) {
     app.add_flag("--compact", compact,
                  "softmax over the ids present in the data file (AutoANE's val_loss) instead of the full vocabulary");
     app.add_flag("--json", json, "print one JSON object: val_loss, val_bpb, tokens, bytes, seq, stride");
-    ane::add_device_flags(app, device_name, ane_mode, gemm);
+    ane::add_device_flags(app, {device_name, ane_mode, gemm, precision});
     app.add_option("--threads", threads, "threads (default 0: all cores)")->check(r::between(0, 4096));
     app.add_flag("--progress", progress_flag, "show the progress line even when stderr is not a terminal");
     ane::add_verbosity_flags(app, verbosity);
@@ -67,7 +67,7 @@ int main(int argc, char** argv) {
     verbosity.apply();
     return ane::run_tool("ane-eval", [&] {
         ane::check_device(device_name);
-        const ane::DeviceOptions device_opts = ane::device_options(threads, ane_mode, gemm);
+        const ane::DeviceOptions device_opts = ane::device_options(threads, ane_mode, gemm, precision);
         ane::FileChecks files(false);
         files.input(model_path, "the model");
         files.input(data_path, "--data");

@@ -23,7 +23,7 @@ int main(int argc, char** argv) {
     ane::prepare_runtime(argc, argv);
     CLI::App app{"ane-generate: generate text from a prompt (KV cache; greedy, top-k, top-p sampling)"};
     app.set_version_flag("--version", std::string("ane-generate ") + ANE_VERSION);
-    std::string model_path, prompt, prompt_file, tokenizer_path, device_name = "cpu", ane_mode = "full", gemm = "auto";
+    std::string model_path, prompt, prompt_file, tokenizer_path, device_name = "cpu", ane_mode = "full", gemm = "auto", precision = "fp32";
     int n = 256, threads = 0, context = 0;
     ane::SamplerConfig sc;
     bool seed_given = false, chat = false, no_think = false;
@@ -53,7 +53,7 @@ int main(int argc, char** argv) {
         ->check(r::non_negative());
     app.add_option("--seed", sc.seed, "sampling seed (default: the time)")->each([&](const std::string&) { seed_given = true; });
     app.add_option("--ctx", context, "context length (default: the model's)")->check(r::between(1, 1 << 20));
-    ane::add_device_flags(app, device_name, ane_mode, gemm);
+    ane::add_device_flags(app, {device_name, ane_mode, gemm, precision});
     app.add_option("--threads", threads, "threads (default 0: all cores)")->check(r::between(0, 4096));
     ane::add_verbosity_flags(app, verbosity);
     app.footer("Text goes to stdout; the prompt and generation speeds to stderr (not with -q).");
@@ -65,7 +65,7 @@ int main(int argc, char** argv) {
         ane::require_usage(chat || (system_prompt.empty() && !no_think), "--system and --no-think need --chat");
         ane::require_usage(!chat || prompt_file.empty(), "--chat takes --prompt or turns on stdin, not --prompt-file");
         ane::check_device(device_name);
-        const ane::DeviceOptions device_opts = ane::device_options(threads, ane_mode, gemm);
+        const ane::DeviceOptions device_opts = ane::device_options(threads, ane_mode, gemm, precision);
         ane::FileChecks files(false);
         files.input(model_path, "the model");
         files.input(tokenizer_path, "--tokenizer");

@@ -80,7 +80,7 @@ int main(int argc, char** argv) {
     app.add_option("--wd", o.weight_decay, "decoupled weight decay on matrices, embeddings and adapters (default 0)")
         ->check(r::between(0, 1));
     app.add_option("--seed", o.seed, "perturbations, data windows and initialization (default 42)");
-    ane::add_run_flags(app, {o.eval_every, o.eval_windows, o.save_every, o.device, o.ane_mode, o.gemm, o.threads, log_json}, "steps");
+    ane::add_run_flags(app, {o.eval_every, o.eval_windows, o.save_every, o.device, o.ane_mode, o.gemm, o.precision, o.threads, log_json}, "steps");
     app.add_flag("--progress", progress, "show the progress line even when stderr is not a terminal");
     ane::add_verbosity_flags(app, verbosity);
     app.footer("A step: perturb the trainable weights by +εz, loss; by -2εz, loss; restore; w -= lr·g·z with\n"
@@ -104,7 +104,7 @@ int main(int argc, char** argv) {
                                !o.resume.empty(),
                            "--lora-rank, --lora-targets and --merge need --lora split or --lora merge");
         ane::check_device(o.device);
-        (void)ane::device_options(o.threads, o.ane_mode, o.gemm);  // ANE_SIM_ACCUM, before any work
+        (void)ane::device_options(o.threads, o.ane_mode, o.gemm, o.precision);  // ANE_SIM_ACCUM, before any work
         const ane::RunFiles files{{o.preset, o.config_path, o.init, o.resume},
                                   o.data, o.val, o.output, log_json,
                                   !(app.count("--eval-every") > 0 && o.eval_every == 0), force};

@@ -79,7 +79,7 @@ int main(int argc, char** argv) {
                    "the static --scale)")
         ->check(r::between(0, 1 << 30));
     app.add_option("--seed", o.seed, "initialization and data order (default 42)");
-    ane::add_run_flags(app, {o.eval_every, o.eval_windows, o.save_every, o.device, o.ane_mode, o.gemm, o.threads, log_json}, "updates");
+    ane::add_run_flags(app, {o.eval_every, o.eval_windows, o.save_every, o.device, o.ane_mode, o.gemm, o.precision, o.threads, log_json}, "updates");
     app.add_flag("--progress", progress, "show the progress line even when stderr is not a terminal");
     ane::add_verbosity_flags(app, verbosity);
     app.footer("A step is one optimizer update: --accum micro-batches of --batch windows of --seq tokens.\n"
@@ -95,7 +95,7 @@ int main(int argc, char** argv) {
 
     return ane::run_tool("ane-train", [&] {
         ane::check_device(o.device);
-        (void)ane::device_options(o.threads, o.ane_mode, o.gemm);  // ANE_SIM_ACCUM, before any work
+        (void)ane::device_options(o.threads, o.ane_mode, o.gemm, o.precision);  // ANE_SIM_ACCUM, before any work
         const ane::RunFiles files{{o.preset, o.config_path, o.init, o.resume},
                                   o.data, o.val, o.output, log_json,
                                   !(app.count("--eval-every") > 0 && o.eval_every == 0), force};

@@ -23,17 +23,11 @@
 #include "ane/optim.hpp"
 #include "ane/runtime.hpp"
 
+#include "cpu_info.hpp"
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-std::string cpu_model() {
-    std::ifstream in("/proc/cpuinfo");
-    std::string line;
-    while (std::getline(in, line))
-        if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-    return "unknown CPU";
-}
 
 struct Setup {
     const char* label;

@@ -8,6 +8,7 @@
 #include "ane/eval.hpp"
 #include "ane/model/init.hpp"
 #include "ane/runtime.hpp"
+#include "cpu_info.hpp"
 #include "recording_device.hpp"
 
 int main(int argc, char** argv) {
@@ -18,6 +19,7 @@ int main(int argc, char** argv) {
     std::mt19937 rng(2);
     std::vector<std::uint16_t> tokens(16385);
     for (auto& t : tokens) t = std::uint16_t(rng() % std::uint32_t(c.vocab));
+    std::printf("bench_eval: %s\n", cpu_model().c_str());
     std::printf("bench_eval: autoresearch, %zu tokens, full vocabulary %d, seq %d, batch 8\n", tokens.size(), c.vocab,
                 c.seq);
     std::printf("%4s %6s %12s %10s %12s %9s\n", "thr", "stride", "eval tok/s", "eval s", "sgemm s", "ceiling");
@@ -30,14 +32,15 @@ int main(int argc, char** argv) {
             const ane::EvalResult r = ane::evaluate_stream(model, tokens, windows, nullptr);
             const double eval_s = std::chrono::duration<double>(Clock::now() - t0).count();
             std::vector<float> A, B, C;
-            replay_gemms(dev->shapes, A, B, C);
+            ane::Gemm best(ane::GemmLibrary::automatic);
+            replay_gemms(dev->shapes, A, B, C, best);
             const auto t1 = Clock::now();
-            replay_gemms(dev->shapes, A, B, C);
+            replay_gemms(dev->shapes, A, B, C, best);
             const double gemm_s = std::chrono::duration<double>(Clock::now() - t1).count();
             std::printf("%4d %6d %12.0f %10.2f %12.2f %9.2f\n", threads, stride, r.tokens / eval_s, eval_s, gemm_s,
                         gemm_s / eval_s);
             std::fflush(stdout);
         }
-    std::printf("device: %s\n", ane::blas_description().c_str());
+    std::printf("device: %s\n", ane::make_device("cpu", 1)->describe().c_str());
     return 0;
 }

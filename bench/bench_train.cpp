@@ -1,8 +1,10 @@
 // End-to-end benchmark of one training step (forward, backward, clipping, AdamW) for the
 // autoresearch and stories15m shapes at 1 and 2 threads. For each it prints tokens/s and
 // achieved GFLOP/s, and two ratios measured in the same run:
-//   ceiling: the time OpenBLAS needs for the step's matrix products alone, replayed at the
-//            same shapes, divided by the step time (1.0 = nothing but sgemm);
+//   ceiling: the time the step's matrix products take alone, replayed at the same shapes on
+//            the faster library per shape, divided by the step time (1.0 = nothing but sgemm);
+//            blas-ceil the same on OpenBLAS alone;
+// each with --gemm openblas (the suite before oneDNN) and --gemm auto (the default).
 //   torch:   our tokens/s over bench/torch_peer.py's (PyTorch, same model, threads, tokens).
 // Run with OPENBLAS_CORETYPE unset to get the CPU's best kernels; each case runs in its own
 // process so that its peak RSS is its own.
@@ -25,6 +27,7 @@
 #include "ane/optim.hpp"
 #include "ane/progress.hpp"
 #include "ane/runtime.hpp"
+#include "cpu_info.hpp"
 #include "recording_device.hpp"
 
 namespace {
@@ -63,10 +66,10 @@ double median(std::vector<double> v) {
     return v[v.size() / 2];
 }
 
-int run_case(const std::string& case_name, int threads, int steps) {
+int run_case(const std::string& case_name, int threads, int steps, const std::string& gemm) {
     const Case cs = make_case(case_name);
     const ane::ModelConfig& c = cs.config;
-    auto dev = std::make_unique<RecordingDevice>(ane::make_device("cpu", threads));
+    auto dev = std::make_unique<RecordingDevice>(ane::make_device("cpu", ane::device_options(threads, "full", gemm)));
     RecordingDevice& device = *dev;
     ane::Weights w = ane::init_weights(c, 42);
     ane::Transformer model(w, device, cs.batch, ane::VocabMap::identity(c.vocab));
@@ -106,16 +109,22 @@ int run_case(const std::string& case_name, int threads, int steps) {
     prof.elementwise_s = device.profile().elementwise_s;  // the model times its kernels on the outer device
     const double flops_per_step = (prof.matmul_flops + prof.attention_flops) / steps;
 
-    // The sgemm ceiling: the same products, back to back.
+    // The sgemm ceiling: the same products, back to back, on the faster library per shape;
+    // and on OpenBLAS alone (the ceiling before oneDNN).
     std::vector<float> A, Bm, C;
-    replay_gemms(device.shapes, A, Bm, C);
-    std::vector<double> gemm_times;
-    for (int i = 0; i < std::max(3, steps); ++i) {
-        const auto t0 = Clock::now();
-        replay_gemms(device.shapes, A, Bm, C);
-        gemm_times.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
-    }
-    const double gemm_s = median(gemm_times);
+    auto ceiling = [&](ane::GemmLibrary library) {
+        ane::Gemm gemm(library);
+        replay_gemms(device.shapes, A, Bm, C, gemm);
+        std::vector<double> gemm_times;
+        for (int i = 0; i < std::max(3, steps); ++i) {
+            const auto t0 = Clock::now();
+            replay_gemms(device.shapes, A, Bm, C, gemm);
+            gemm_times.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+        }
+        return median(gemm_times);
+    };
+    const double gemm_s = ceiling(ane::GemmLibrary::automatic);
+    const double blas_s = ceiling(ane::GemmLibrary::blas);
 
     nlohmann::json out = {{"case", cs.name},
                           {"threads", threads},
@@ -127,6 +136,8 @@ int run_case(const std::string& case_name, int threads, int steps) {
                           {"sgemm_ms", gemm_s * 1000},
                           {"sgemm_gflops", prof.matmul_flops / steps / gemm_s / 1e9},
                           {"ceiling_ratio", gemm_s / step_s},
+                          {"blas_ceiling_ratio", blas_s / step_s},
+                          {"attention_ms", prof.attention_s / steps * 1000},
                           {"share_matmul", prof.matmul_s / steps / step_s},
                           {"share_attention", prof.attention_s / steps / step_s},
                           {"share_elementwise", prof.elementwise_s / steps / step_s},
@@ -164,22 +175,17 @@ int main(int argc, char** argv) {
     bool with_torch = true;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
-        if (a == "--case" && i + 2 < argc) return run_case(argv[i + 1], std::atoi(argv[i + 2]), steps);
+        if (a == "--case" && i + 3 < argc) return run_case(argv[i + 1], std::atoi(argv[i + 2]), steps, argv[i + 3]);
         if (a == "--steps" && i + 1 < argc) steps = std::atoi(argv[++i]);
         if (a == "--no-torch") with_torch = false;
     }
     const char* coretype = std::getenv("OPENBLAS_CORETYPE");
-    std::printf("bench_train: OPENBLAS_CORETYPE=%s; median of %d steps\n", coretype ? coretype : "(unset)", steps);
-    std::printf("%-13s %3s %9s %9s %8s %9s %8s %10s %8s %8s\n", "case", "thr", "ms/step", "tok/s", "GFLOP/s",
-                "sgemm ms", "ceiling", "torch tok/s", "vs torch", "RSS MB");
+    std::printf("bench_train: %s; OPENBLAS_CORETYPE=%s; median of %d steps\n", cpu_model().c_str(),
+                coretype ? coretype : "(unset)", steps);
+    std::printf("%-13s %3s %-8s %9s %9s %8s %8s %9s %8s %10s %8s %8s\n", "case", "thr", "gemm", "ms/step", "tok/s",
+                "GFLOP/s", "ceiling", "blas-ceil", "attn ms", "torch tok/s", "vs torch", "RSS MB");
     for (const std::string name : {"autoresearch", "stories15m"})
         for (int threads : {1, 2}) {
-            const auto ours = run_json(self_path() + " --steps " + std::to_string(steps) + " --case " + name + " " +
-                                       std::to_string(threads));
-            if (ours.is_discarded() || ours.empty()) {
-                std::printf("%s: the benchmark process failed\n", name.c_str());
-                continue;
-            }
             double torch_tps = 0;
             if (with_torch) {
                 const Case cs = make_case(name);
@@ -193,18 +199,27 @@ int main(int argc, char** argv) {
                 const auto t = run_json(cmd);
                 if (!t.is_discarded() && t.contains("tokens_per_second")) torch_tps = t["tokens_per_second"].get<double>();
             }
-            const double tps = ours["tokens_per_second"].get<double>();
-            std::printf("%-13s %3d %9.1f %9.0f %8.1f %9.1f %8.2f %10.0f %8.2f %8.0f\n", name.c_str(), threads,
-                        ours["ms_per_step"].get<double>(), tps, ours["gflops"].get<double>(),
-                        ours["sgemm_ms"].get<double>(), ours["ceiling_ratio"].get<double>(), torch_tps,
-                        torch_tps > 0 ? tps / torch_tps : 0.0, ours["peak_rss_mb"].get<double>());
-            std::printf("    time: matmul %.0f%%, attention %.0f%%, elementwise %.0f%%; sgemm alone %.1f GFLOP/s; "
-                        "RSS growth over the timed steps %.1f MB\n",
-                        100 * ours["share_matmul"].get<double>(), 100 * ours["share_attention"].get<double>(),
-                        100 * ours["share_elementwise"].get<double>(), ours["sgemm_gflops"].get<double>(),
-                        ours["rss_growth_mb"].get<double>());
-            std::fflush(stdout);
+            for (const std::string gemm : {"openblas", "auto"}) {
+                const auto ours = run_json(self_path() + " --steps " + std::to_string(steps) + " --case " + name + " " +
+                                           std::to_string(threads) + " " + gemm);
+                if (ours.is_discarded() || ours.empty()) {
+                    std::printf("%s: the benchmark process failed\n", name.c_str());
+                    continue;
+                }
+                const double tps = ours["tokens_per_second"].get<double>();
+                std::printf("%-13s %3d %-8s %9.1f %9.0f %8.1f %8.2f %9.2f %8.1f %10.0f %8.2f %8.0f\n", name.c_str(),
+                            threads, gemm.c_str(), ours["ms_per_step"].get<double>(), tps, ours["gflops"].get<double>(),
+                            ours["ceiling_ratio"].get<double>(), ours["blas_ceiling_ratio"].get<double>(),
+                            ours["attention_ms"].get<double>(), torch_tps, torch_tps > 0 ? tps / torch_tps : 0.0,
+                            ours["peak_rss_mb"].get<double>());
+                std::printf("    time: matmul %.0f%%, attention %.0f%%, elementwise %.0f%%; products alone %.1f "
+                            "GFLOP/s; RSS growth over the timed steps %.1f MB\n",
+                            100 * ours["share_matmul"].get<double>(), 100 * ours["share_attention"].get<double>(),
+                            100 * ours["share_elementwise"].get<double>(), ours["sgemm_gflops"].get<double>(),
+                            ours["rss_growth_mb"].get<double>());
+                std::fflush(stdout);
+            }
         }
-    std::printf("device: %s\n", ane::blas_description().c_str());
+    std::printf("device: %s\n", ane::make_device("cpu", 1)->describe().c_str());
     return 0;
 }

@@ -1,6 +1,7 @@
 #pragma once
 // A Device that forwards to another and records the shape of every matrix product, so that a
-// benchmark can replay the same products on OpenBLAS alone: the sgemm ceiling.
+// benchmark can replay the same products alone: the sgemm ceiling (on one library, or on the
+// faster of the two per shape).
 #include <cblas.h>
 
 #include <memory>
@@ -52,16 +53,17 @@ private:
     std::unique_ptr<ane::Device> inner_;
 };
 
-// Runs the recorded products back to back on scratch buffers; returns nothing, time it.
+// Runs the recorded products back to back on scratch buffers through `gemm`; time it.
 inline void replay_gemms(const std::vector<GemmShape>& shapes, std::vector<float>& A, std::vector<float>& B,
-                         std::vector<float>& C) {
+                         std::vector<float>& C, ane::Gemm& gemm) {
     std::size_t biggest = 0;
     for (const auto& s : shapes)
         biggest = std::max({biggest, std::size_t(s.m) * s.k, std::size_t(s.k) * s.n, std::size_t(s.m) * s.n});
     if (A.size() < biggest) A.assign(biggest, 0.01f), B.assign(biggest, 0.01f), C.assign(biggest, 0.0f);
     for (const auto& s : shapes) {
         const int lda = s.ta == CblasNoTrans ? s.k : s.m, ldb = s.tb == CblasNoTrans ? s.n : s.k;
-        cblas_sgemm(CblasRowMajor, s.ta, s.tb, s.m, s.n, s.k, 1.0f, A.data(), lda, B.data(), ldb, s.beta, C.data(), s.n);
+        gemm(s.ta == CblasTrans, s.tb == CblasTrans, s.m, s.n, s.k, 1.0f, A.data(), lda, B.data(), ldb, s.beta,
+             C.data(), s.n);
     }
 }
 

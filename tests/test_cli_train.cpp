@@ -94,3 +94,43 @@ TEST(CliTrain, FineTunesALlama2cModel) {
     EXPECT_EQ(ck.weights.config.residual_scale, 1.0);
     EXPECT_EQ(ck.state.adam_t, 3);
 }
+
+namespace {
+
+double final_loss(const std::string& out) {
+    const auto at = out.find("final_loss: ");
+    return at == std::string::npos ? NAN : std::stod(out.substr(at + 12));
+}
+
+}  // namespace
+
+TEST(CliTrain, Bf16ProductsTrainLikeFp32) {
+    TrainSetup s;
+    const std::string flags = " --steps 80 --eval-every 0 --lr 1e-2 --seed 3 -q";
+    const auto fp32 = test::run(s.base("f.bin") + flags);
+    const auto bf16 = test::run(s.base("b.bin") + flags + " --precision bf16");
+    if (bf16.exit_code == 2 && bf16.err.find("--precision bf16: ") != std::string::npos)
+        GTEST_SKIP() << "no bf16 products here: " << bf16.err;
+    ASSERT_EQ(fp32.exit_code, 0) << fp32.err;
+    ASSERT_EQ(bf16.exit_code, 0) << bf16.err;
+    const double f = final_loss(fp32.out), b = final_loss(bf16.out);
+    EXPECT_LT(b, std::log(50.0) - 0.5) << bf16.out;  // it learns (50 ids occur in the data)
+    EXPECT_NEAR(b, f, 0.05) << "fp32 " << f << ", bf16 " << b;
+    EXPECT_FALSE(read_blzt(s.dir.path("b.bin")).weights.bit_equal(read_blzt(s.dir.path("f.bin")).weights));
+    const auto report = test::run(s.base("v.bin") + " --steps 2 --eval-every 0 -v --precision bf16");
+    EXPECT_NE(report.out.find("matrix products: bf16 operands, fp32 accumulation"), std::string::npos) << report.out;
+}
+
+TEST(CliTrain, Bf16IsRefusedWhereItCannotRun) {
+    TrainSetup s;
+    // oneDNN limited to AVX-512 without BF16 stands for a CPU without the instructions.
+    auto r = test::run("ONEDNN_MAX_CPU_ISA=AVX512_CORE " + s.base("x.bin") + " --steps 2 --precision bf16");
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_NE(r.err.find("--precision bf16: "), std::string::npos) << r.err;
+    r = test::run(s.base("x.bin") + " --steps 2 --precision bf16 --gemm openblas");
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_NE(r.err.find("--precision bf16"), std::string::npos) << r.err;
+    r = test::run(s.base("x.bin") + " --steps 2 --precision bf16 --device ane-sim");
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_FALSE(std::filesystem::exists(s.dir.path("x.bin")));
+}

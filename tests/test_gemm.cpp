@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -129,4 +131,55 @@ TEST(Gemm, TheCpuDeviceNamesItsLibraryInTheReport) {
     const std::string blas = ane::gemm_library_name(ane::GemmLibrary::blas);
     EXPECT_NE(device->describe().find("matrix products " + blas), std::string::npos) << device->describe();
     EXPECT_EQ(device->kernel_report(), "matrix products: " + blas + "\n");
+}
+
+namespace {
+
+// Round to the nearest bf16, ties to even (finite inputs).
+float to_bf16(float x) {
+    std::uint32_t u;
+    std::memcpy(&u, &x, 4);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    u &= 0xffff0000u;
+    std::memcpy(&x, &u, 4);
+    return x;
+}
+
+bool bf16_here() {
+    try {
+        return ane::parse_precision("bf16") == ane::Precision::bf16;
+    } catch (const ane::UsageError&) {
+        return false;
+    }
+}
+
+}  // namespace
+
+TEST(Gemm, Bf16ProductsAreTheReferenceOnBf16RoundedOperands) {
+    if (!bf16_here()) GTEST_SKIP() << "no bf16 products on this CPU or build";
+    for (int t = 0; t < 4; ++t) {
+        const bool ta = t & 1, tb = t & 2;
+        Operands o = make(37, 29, 300, ta, tb, 11 + t);
+        Operands rounded = o;
+        for (float& x : rounded.A) x = to_bf16(x);
+        for (float& x : rounded.B) x = to_bf16(x);
+        const auto want = reference(rounded, 0.75f, 0.5f);
+        const auto fp32 = reference(o, 0.75f, 0.5f);
+        ane::Bf16Gemm gemm;
+        gemm(ta, tb, o.M, o.N, o.K, 0.75f, o.A.data(), o.lda(), o.B.data(), o.ldb(), 0.5f, o.C.data(), o.ldc());
+        double off_fp32 = 0;
+        for (int i = 0; i < o.M; ++i)
+            for (int j = 0; j < o.N; ++j) {
+                const std::size_t at = std::size_t(i) * o.ldc() + j;
+                ASSERT_NEAR(o.C[at], want[at], 2e-4) << "ta=" << ta << " tb=" << tb << " at " << i << "," << j;
+                off_fp32 = std::max(off_fp32, std::fabs(o.C[at] - fp32[at]));
+            }
+        EXPECT_GT(off_fp32, 1e-3) << "the operands were not rounded to bf16";
+    }
+}
+
+TEST(Gemm, PrecisionIsParsedAndBf16RefusesOpenBlas) {
+    EXPECT_EQ(ane::parse_precision("fp32"), ane::Precision::fp32);
+    EXPECT_THROW(ane::parse_precision("fp16"), ane::UsageError);
+    EXPECT_THROW(ane::device_options(1, "full", "openblas", "bf16"), ane::UsageError);
 }

@@ -106,8 +106,17 @@ inline void add_budget_flags(CLI::App& app, int& steps, double& seconds, int& st
         ->check(range::at_least(1));
 }
 
-// --device, --ane-mode and --gemm, as every tool that computes takes them.
-inline void add_device_flags(CLI::App& app, std::string& device, std::string& ane_mode, std::string& gemm) {
+// --device, --ane-mode, --gemm and --precision, as every tool that computes takes them.
+struct DeviceFlagTargets {
+    std::string& device;
+    std::string& ane_mode;
+    std::string& gemm;
+    std::string& precision;
+};
+inline void add_device_flags(CLI::App& app, const DeviceFlagTargets& t) {
+    std::string& device = t.device;
+    std::string& ane_mode = t.ane_mode;
+    std::string& gemm = t.gemm;
     app.add_option("--device", device,
                    "compute backend: cpu, or ane-sim (the Neural Engine's MIL programs run in fp16 on the CPU; "
                    "ANE_SIM_ACCUM=fp16 for fp16 accumulation) (default cpu)");
@@ -119,6 +128,10 @@ inline void add_device_flags(CLI::App& app, std::string& device, std::string& an
                    "the cpu's matrix-product library: openblas, onednn, or auto (both timed on each shape at its "
                    "first use, the faster kept; a forced library gives the same bits run after run) (default auto)")
         ->check(CLI::IsMember({"openblas", "onednn", "auto"}));
+    app.add_option("--precision", t.precision,
+                   "the cpu's matrix products: fp32, or bf16 (operands rounded to bf16, fp32 accumulation, on oneDNN; "
+                   "weights, gradients and optimizer state stay fp32; CPUs with AVX512_BF16 or AMX) (default fp32)")
+        ->check(CLI::IsMember({"fp32", "bf16"}));
 }
 
 // Validation, saving, device and log flags of ane-train and ane-mezo.
@@ -129,6 +142,7 @@ struct RunFlagTargets {
     std::string& device;
     std::string& ane_mode;
     std::string& gemm;
+    std::string& precision;
     int& threads;
     std::string& log_json;
 };
@@ -141,7 +155,7 @@ inline void add_run_flags(CLI::App& app, const RunFlagTargets& t, const std::str
         ->check(range::between(1, 1 << 20));
     app.add_option("--save-every", t.save_every, "also save the checkpoint every N " + unit + " (default 0: only at the end)")
         ->check(range::non_negative());
-    add_device_flags(app, t.device, t.ane_mode, t.gemm);
+    add_device_flags(app, {t.device, t.ane_mode, t.gemm, t.precision});
     app.add_option("--threads", t.threads, "threads for BLAS and kernels (default 0: all cores)")
         ->check(range::between(0, 4096));
     app.add_option("--log-json", t.log_json,

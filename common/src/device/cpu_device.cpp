@@ -57,14 +57,16 @@ std::string blas_description() {
 #endif
 }
 
-CpuDevice::CpuDevice(int threads, GemmLibrary gemm) : gemm_(gemm), threads_(set_compute_threads(threads)) {}
+CpuDevice::CpuDevice(int threads, GemmLibrary gemm, Precision precision)
+    : gemm_(gemm, precision), threads_(set_compute_threads(threads)) {}
 
 std::string CpuDevice::name() const { return "cpu"; }
 std::string CpuDevice::describe() const {
     std::string text = "cpu: " + blas_description();
     if (onednn_available()) text += "; " + onednn_description();
-    return text + "; matrix products " + gemm_library_name(gemm_.requested()) + ", " + std::to_string(threads_) +
-           " thread(s)";
+    text += gemm_.precision() == Precision::bf16 ? "; matrix products bf16 (oneDNN)"
+                                                 : std::string("; matrix products ") + gemm_library_name(gemm_.requested());
+    return text + ", " + std::to_string(threads_) + " thread(s)";
 }
 
 std::string CpuDevice::kernel_report() const { return gemm_.report() + "\n"; }
@@ -121,9 +123,11 @@ std::unique_ptr<Device> make_device(const std::string& name, int threads) {
 
 std::unique_ptr<Device> make_device(const std::string& name, const DeviceOptions& options) {
     check_device(name);
+    if (name != "cpu" && options.precision != Precision::fp32)
+        throw usage_error("--precision ", precision_name(options.precision), " is for --device cpu");
     if (name == "ane-sim") return make_ane_sim_device(options);
     if (name == "ane") return make_ane_device(options);
-    return std::make_unique<CpuDevice>(options.threads, options.gemm);
+    return std::make_unique<CpuDevice>(options.threads, options.gemm, options.precision);
 }
 
 }  // namespace ane

@@ -29,11 +29,15 @@ AneMode parse_ane_mode(const std::string& text) {
     throw usage_error("--ane-mode ", text, ": unknown mode (full, matmul or cpu-bwd)");
 }
 
-DeviceOptions device_options(int threads, const std::string& ane_mode, const std::string& gemm) {
+DeviceOptions device_options(int threads, const std::string& ane_mode, const std::string& gemm,
+                             const std::string& precision) {
     DeviceOptions o;
     o.threads = threads;
     o.ane_mode = parse_ane_mode(ane_mode);
     o.gemm = parse_gemm_library(gemm);
+    o.precision = parse_precision(precision);
+    if (o.precision == Precision::bf16 && o.gemm == GemmLibrary::blas)
+        throw usage_error("--precision bf16 runs on oneDNN: it cannot be combined with --gemm openblas");
     if (const char* acc = std::getenv("ANE_SIM_ACCUM"); acc && *acc) {
         const std::string a = acc;
         if (a != "fp16" && a != "fp32") throw usage_error("ANE_SIM_ACCUM=", a, ": expected fp32 or fp16");

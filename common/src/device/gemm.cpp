@@ -102,8 +102,9 @@ void gemm_on(GemmLibrary library, bool trans_a, bool trans_b, int M, int N, int 
                 alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-Gemm::Gemm(GemmLibrary requested) : requested_(requested) {
+Gemm::Gemm(GemmLibrary requested, Precision precision) : requested_(requested), precision_(precision) {
     if (requested_ == GemmLibrary::automatic && !onednn_available()) requested_ = GemmLibrary::blas;
+    if (precision_ == Precision::bf16) bf16_ = std::make_unique<Bf16Gemm>();
 }
 
 GemmLibrary Gemm::library_for(bool trans_a, bool trans_b, int M, int N, int K, const float* A, int lda,
@@ -144,11 +145,15 @@ GemmLibrary Gemm::library_for(bool trans_a, bool trans_b, int M, int N, int K, c
 
 void Gemm::operator()(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda,
                       const float* B, int ldb, float beta, float* C, int ldc) {
+    if (bf16_) return (*bf16_)(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     const GemmLibrary lib = library_for(trans_a, trans_b, M, N, K, A, lda, B, ldb);
     gemm_on(lib, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 std::string Gemm::report() const {
+    if (bf16_)
+        return "matrix products: bf16 operands, fp32 accumulation, on oneDNN (" + std::to_string(bf16_->shapes()) +
+               " shape(s)); attention in fp32";
     std::string text = std::string("matrix products: ") + gemm_library_name(requested_);
     if (requested_ != GemmLibrary::automatic) return text;
     int onednn = 0, blas = 0;

@@ -170,7 +170,7 @@ TrainSummary train_mezo(const MezoOptions& options, const TrainCallbacks& cb, co
 
     const int S = shape.window, B = o.batch;
     TrainData data = open_train_data(o.data, o.val, c.vocab, S, o.full_vocab);
-    DeviceOptions device_opts = device_options(o.threads, o.ane_mode, o.gemm);
+    DeviceOptions device_opts = device_options(o.threads, o.ane_mode, o.gemm, o.precision);
     // A frozen base (LoRA-split) is baked into conv kernels once (spec §5.5); a trained base
     // changes every perturbation, so it goes through the dynamic-weight kernels.
     device_opts.bake_frozen_weights = o.lora == LoraMode::Split && device_opts.ane_mode == AneMode::full;

@@ -134,7 +134,7 @@ TrainSummary train(const TrainOptions& options, const TrainCallbacks& cb, const 
     TrainData data = open_train_data(o.data, o.val, c.vocab, S, o.full_vocab);
     const VocabMap& map = data.map;
 
-    auto device = make_device(o.device, device_options(o.threads, o.ane_mode, o.gemm));
+    auto device = make_device(o.device, device_options(o.threads, o.ane_mode, o.gemm, o.precision));
     Transformer model(ck.weights, *device, B, map, /*for_training=*/true, S);
     Weights grads = lora_mode ? Weights::norms_only(c) : Weights::zeros(c);
     std::optional<Lora> lora_grads;

@@ -10,7 +10,7 @@ namespace ane {
 
 class CpuDevice : public Device {
 public:
-    CpuDevice(int threads, GemmLibrary gemm);
+    CpuDevice(int threads, GemmLibrary gemm, Precision precision = Precision::fp32);
     std::string name() const override;
     std::string describe() const override;
     int threads() const override { return threads_; }

@@ -131,12 +131,15 @@ struct DeviceOptions {
     bool bake_frozen_weights = false;
     // The library of the cpu device's matrix products (--gemm).
     GemmLibrary gemm = GemmLibrary::automatic;
+    // bf16 products with fp32 accumulation (--precision bf16; cpu device only).
+    Precision precision = Precision::fp32;
 };
 AneMode parse_ane_mode(const std::string& text);  // full | matmul | cpu-bwd, else UsageError
 const char* ane_mode_name(AneMode mode);
-// The options of the tools' --threads, --ane-mode and --gemm, with the accumulator width from
-// the environment (ANE_SIM_ACCUM=fp32|fp16; anything else is a usage error).
-DeviceOptions device_options(int threads, const std::string& ane_mode, const std::string& gemm = "auto");
+// The options of the tools' --threads, --ane-mode, --gemm and --precision, with the accumulator
+// width from the environment (ANE_SIM_ACCUM=fp32|fp16; anything else is a usage error).
+DeviceOptions device_options(int threads, const std::string& ane_mode, const std::string& gemm = "auto",
+                             const std::string& precision = "fp32");
 
 // Throws a UsageError naming the known devices unless `name` is one this build has.
 void check_device(const std::string& name);

@@ -5,6 +5,7 @@
 // a forced library gives the same bits run after run.
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -20,9 +21,34 @@ bool onednn_available();
 // "oneDNN 2.6.3, avx512_core_bf16 JIT", or why there is none.
 std::string onednn_description();
 
+// The precision of the products (--precision): fp32, or bf16 operands with fp32 accumulation
+// (master weights, gradients and optimizer state stay fp32).
+enum class Precision { fp32, bf16 };
+// "fp32" or "bf16"; bf16 only where this build has oneDNN and the CPU has bf16 instructions
+// (AVX512_BF16 or AMX), else a UsageError saying which is missing.
+Precision parse_precision(const std::string& text);
+const char* precision_name(Precision precision);
+
+// bf16 products on oneDNN's matmul: each call rounds its operands to bf16 (nearest even) into
+// scratch, then multiplies with fp32 accumulation into the fp32 output. One primitive per shape.
+class Bf16Gemm {
+public:
+    Bf16Gemm();
+    ~Bf16Gemm();
+    Bf16Gemm(const Bf16Gemm&) = delete;
+    Bf16Gemm& operator=(const Bf16Gemm&) = delete;
+    void operator()(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda,
+                    const float* B, int ldb, float beta, float* C, int ldc);
+    std::size_t shapes() const;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
 class Gemm {
 public:
-    explicit Gemm(GemmLibrary requested);
+    explicit Gemm(GemmLibrary requested, Precision precision = Precision::fp32);
     // Row-major C[M,N] = alpha op(A)[M,K] · op(B)[K,N] + beta C.
     void operator()(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda,
                     const float* B, int ldb, float beta, float* C, int ldc);
@@ -30,6 +56,7 @@ public:
     GemmLibrary library_for(bool trans_a, bool trans_b, int M, int N, int K, const float* A, int lda,
                             const float* B, int ldb);
     GemmLibrary requested() const { return requested_; }
+    Precision precision() const { return precision_; }
     // For the small products inside parallel regions (attention), too many to time: the
     // requested library, oneDNN under auto (its JIT kernels follow the CPU).
     GemmLibrary inner_library() const {
@@ -45,6 +72,8 @@ private:
         double blas_s = 0, onednn_s = 0;  // timed under auto
     };
     GemmLibrary requested_;
+    Precision precision_;
+    std::unique_ptr<Bf16Gemm> bf16_;
     std::map<Key, Choice> chosen_;
     double choosing_s_ = 0;
     std::vector<float> scratch_;

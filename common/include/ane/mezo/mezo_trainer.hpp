@@ -51,6 +51,7 @@ struct MezoOptions {
     std::string device = "cpu";
     std::string ane_mode = "full";
     std::string gemm = "auto";
+    std::string precision = "fp32";
     int threads = 0;
     std::vector<std::string> explicit_flags;
 };

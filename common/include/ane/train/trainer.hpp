@@ -40,6 +40,7 @@ struct TrainOptions {
     std::string device = "cpu";
     std::string ane_mode = "full";
     std::string gemm = "auto";
+    std::string precision = "fp32";
     int threads = 0;
     // Dynamic loss scaling: double the scale after N clean updates, halve it on an overflow
     // (0: the static --scale).
