@@ -4,7 +4,8 @@
 //   ceiling: the time the step's matrix products take alone, replayed at the same shapes on
 //            the faster library per shape, divided by the step time (1.0 = nothing but sgemm);
 //            blas-ceil the same on OpenBLAS alone;
-// each with --gemm openblas (the suite before oneDNN) and --gemm auto (the default).
+// each with --gemm openblas (the suite before oneDNN), --gemm auto (the default) and, where the
+// CPU has bf16 instructions, --precision bf16 (its ceiling is still the fp32 products').
 //   torch:   our tokens/s over bench/torch_peer.py's (PyTorch, same model, threads, tokens).
 // Run with OPENBLAS_CORETYPE unset to get the CPU's best kernels; each case runs in its own
 // process so that its peak RSS is its own.
@@ -22,6 +23,7 @@
 #include <vector>
 
 #include "ane/device/device.hpp"
+#include "ane/error.hpp"
 #include "ane/model/init.hpp"
 #include "ane/model/transformer.hpp"
 #include "ane/optim.hpp"
@@ -69,7 +71,10 @@ double median(std::vector<double> v) {
 int run_case(const std::string& case_name, int threads, int steps, const std::string& gemm) {
     const Case cs = make_case(case_name);
     const ane::ModelConfig& c = cs.config;
-    auto dev = std::make_unique<RecordingDevice>(ane::make_device("cpu", ane::device_options(threads, "full", gemm)));
+    // "bf16": the default library choice with bf16 products (--precision bf16).
+    const bool bf16 = gemm == "bf16";
+    auto dev = std::make_unique<RecordingDevice>(
+        ane::make_device("cpu", ane::device_options(threads, "full", bf16 ? "auto" : gemm, bf16 ? "bf16" : "fp32")));
     RecordingDevice& device = *dev;
     ane::Weights w = ane::init_weights(c, 42);
     ane::Transformer model(w, device, cs.batch, ane::VocabMap::identity(c.vocab));
@@ -199,7 +204,13 @@ int main(int argc, char** argv) {
                 const auto t = run_json(cmd);
                 if (!t.is_discarded() && t.contains("tokens_per_second")) torch_tps = t["tokens_per_second"].get<double>();
             }
-            for (const std::string gemm : {"openblas", "auto"}) {
+            std::vector<std::string> settings{"openblas", "auto"};
+            try {
+                if (ane::parse_precision("bf16") == ane::Precision::bf16) settings.push_back("bf16");
+            } catch (const ane::UsageError& e) {
+                std::printf("    (no bf16 row: %s)\n", e.what());
+            }
+            for (const std::string& gemm : settings) {
                 const auto ours = run_json(self_path() + " --steps " + std::to_string(steps) + " --case " + name + " " +
                                            std::to_string(threads) + " " + gemm);
                 if (ours.is_discarded() || ours.empty()) {

@@ -461,3 +461,14 @@ TEST(Decoder, KvCacheMatchesTheFullForward) {
         EXPECT_THROW(small.feed(tokens.data(), 1), Error);
     }
 }
+
+TEST(Kernels, MaxOfFindsTheLargestWhereverItIs) {
+    EXPECT_EQ(max_of(nullptr, 0), -INFINITY);
+    for (int n : {1, 15, 16, 17, 33, 100})
+        for (int at = 0; at < n; at += 7) {
+            std::vector<float> x(static_cast<std::size_t>(n));
+            for (int i = 0; i < n; ++i) x[i] = -1000.0f - float(i);
+            x[at] = -3.5f;
+            EXPECT_EQ(max_of(x.data(), n), -3.5f) << "n " << n << " at " << at;
+        }
+}

@@ -21,8 +21,7 @@ constexpr int kRows = 64;
 // Row t of scores (already scaled) over columns [0, t] becomes the softmax, the spec's 1e-10 in
 // the denominator; columns (t, S) are zeroed.
 void causal_softmax_row(float* p, int t, int S) {
-    float mx = -INFINITY;
-    for (int j = 0; j <= t; ++j) mx = std::max(mx, p[j]);
+    const float mx = max_of(p, t + 1);
     float sum = 0.0f;
 #pragma omp simd reduction(+ : sum)
     for (int j = 0; j <= t; ++j) {

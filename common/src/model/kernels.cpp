@@ -164,9 +164,7 @@ double cross_entropy(float* logits, const std::int32_t* targets, int T, int V, f
 #pragma omp parallel for schedule(static)
     for (int t = 0; t < T; ++t) {
         float* z = logits + std::int64_t(t) * V;
-        float mx = -INFINITY;
-#pragma omp simd reduction(max : mx)
-        for (int c = 0; c < V; ++c) mx = std::max(mx, z[c]);
+        const float mx = max_of(z, V);
         const int tgt = targets[t];
         const float z_tgt = z[tgt] - mx;
         float sum = 0.0f;
@@ -190,9 +188,7 @@ void cross_entropy_rows(const float* logits, const std::int32_t* targets, int T,
 #pragma omp parallel for schedule(static)
     for (int t = 0; t < T; ++t) {
         const float* z = logits + std::int64_t(t) * V;
-        float mx = -INFINITY;
-#pragma omp simd reduction(max : mx)
-        for (int c = 0; c < V; ++c) mx = std::max(mx, z[c]);
+        const float mx = max_of(z, V);
         float sum = 0.0f;
 #pragma omp simd reduction(+ : sum)
         for (int c = 0; c < V; ++c) sum += fast_exp(z[c] - mx);
