@@ -80,7 +80,7 @@ Transformer::Transformer(const Weights& weights, Device& device, int max_batch, 
     dh3_ = buffer(T, H);
     df_ = buffer(T, D);
     dxf_ = buffer(T, D);
-    gcembed_ = buffer(CV, D);
+    if (CV < c.vocab) gcembed_ = buffer(CV, D);  // the full vocabulary accumulates into the gradient itself
     if (c.qk_norm) {
         dq_raw_ = buffer(T, Q);
         dk_raw_ = buffer(T, KV);
@@ -316,7 +316,9 @@ void Transformer::backward(Weights& grads, Lora* lora_grads, const std::function
 
     // Classifier: dxf = dlogits · cembed; gcembed = dlogits^T · xf.
     dev_.matmul_input_grad(logits_.data(), classifier_, T, CV, D, dxf_.data());
-    if (!gcls.empty()) {
+    if (!gcls.empty() && gcembed_.empty()) {
+        dev_.matmul_weight_grad(logits_.data(), xf_.data(), T, CV, D, gcls.data());
+    } else if (!gcls.empty()) {
         std::memset(gcembed_.data(), 0, gcembed_.bytes());
         dev_.matmul_weight_grad(logits_.data(), xf_.data(), T, CV, D, gcembed_.data());
     }
@@ -387,7 +389,7 @@ void Transformer::backward(Weights& grads, Lora* lora_grads, const std::function
             const float* d = dy_.row(t);
             for (int i = 0; i < D; ++i) row[i] += d[i];
         }
-    if (!gcls.empty())
+    if (!gcls.empty() && !gcembed_.empty())
         for (int cv = 0; cv < CV; ++cv) {
             float* row = gcls.row(map_.to_full(cv));
             const float* d = gcembed_.row(cv);
