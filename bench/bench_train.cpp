@@ -183,6 +183,25 @@ int main(int argc, char** argv) {
         if (a == "--case" && i + 3 < argc) return run_case(argv[i + 1], std::atoi(argv[i + 2]), steps, argv[i + 3]);
         if (a == "--steps" && i + 1 < argc) steps = std::atoi(argv[++i]);
         if (a == "--no-torch") with_torch = false;
+        if (a == "--attention-spread" && i + 1 < argc) {
+            // Attention time of the default setting in N separate processes, 1 and 2 threads.
+            const int n = std::atoi(argv[++i]);
+            for (const std::string name : {"autoresearch", "stories15m"})
+                for (int threads : {1, 2}) {
+                    std::vector<double> ms;
+                    for (int r = 0; r < n; ++r) {
+                        const auto j = run_json(self_path() + " --steps " + std::to_string(steps) + " --case " + name +
+                                                " " + std::to_string(threads) + " auto");
+                        if (!j.is_discarded() && j.contains("attention_ms")) ms.push_back(j["attention_ms"].get<double>());
+                    }
+                    if (ms.empty()) continue;
+                    const auto [lo, hi] = std::minmax_element(ms.begin(), ms.end());
+                    std::printf("attention %-13s %d thread(s), %zu processes: %.1f .. %.1f ms per step (spread %.0f%%)\n",
+                                name.c_str(), threads, ms.size(), *lo, *hi, 100.0 * (*hi - *lo) / *lo);
+                    std::fflush(stdout);
+                }
+            return 0;
+        }
     }
     const char* coretype = std::getenv("OPENBLAS_CORETYPE");
     std::printf("bench_train: %s; OPENBLAS_CORETYPE=%s; median of %d steps\n", cpu_model().c_str(),
