@@ -5,10 +5,13 @@
 #include <cstdint>
 #include <cstring>
 #include <random>
+#include <chrono>
+#include <thread>
 #include <vector>
 
 #include "ane/device/device.hpp"
 #include "ane/device/gemm.hpp"
+#include "ane/device/matvec.hpp"
 #include "ane/error.hpp"
 
 namespace {
@@ -182,4 +185,50 @@ TEST(Gemm, PrecisionIsParsedAndBf16RefusesOpenBlas) {
     EXPECT_EQ(ane::parse_precision("fp32"), ane::Precision::fp32);
     EXPECT_THROW(ane::parse_precision("fp16"), ane::UsageError);
     EXPECT_THROW(ane::device_options(1, "full", "openblas", "bf16"), ane::UsageError);
+}
+
+TEST(Matvec, EveryKernelTheCpuHasMatchesTheDoubleReference) {
+    std::vector<ane::MatvecIsa> isas{ane::MatvecIsa::portable};
+    if (ane::best_matvec_isa() != ane::MatvecIsa::portable) isas.push_back(ane::MatvecIsa::avx2);
+    if (ane::best_matvec_isa() == ane::MatvecIsa::avx512) isas.push_back(ane::MatvecIsa::avx512);
+    for (const auto isa : isas)
+        for (int K : {1, 7, 16, 33, 288, 301})
+            for (float beta : {0.0f, 0.5f}) {
+                const int N = 37;
+                Operands o = make(1, N, K, false, true, unsigned(K));  // A: x [1, K] (+pad), B: W [N, K] (+pad)
+                std::vector<float> W(std::size_t(N) * K), y(o.C.begin(), o.C.begin() + N);
+                for (int n = 0; n < N; ++n)
+                    for (int k = 0; k < K; ++k) W[std::size_t(n) * K + k] = o.B[std::size_t(n) * o.ldb() + k];
+                if (beta == 0.0f) std::fill(y.begin(), y.end(), NAN);  // beta 0 never reads y
+                std::vector<float> y0(o.C.begin(), o.C.begin() + N);
+                ane::matvec_rows(isa, W.data(), o.A.data(), K, 0, N, y.data(), 0.75f, beta);
+                for (int n = 0; n < N; ++n) {
+                    double dot = 0;
+                    for (int k = 0; k < K; ++k) dot += double(W[std::size_t(n) * K + k]) * o.A[k];
+                    const double want = 0.75 * dot + (beta == 0.0f ? 0.0 : beta * double(y0[n]));
+                    ASSERT_NEAR(y[n], want, 1e-4) << ane::matvec_isa_name(isa) << " K " << K << " row " << n;
+                }
+            }
+}
+
+TEST(Matvec, ThePoolSplitsRowsAndEveryThreadRunsEachJob) {
+    for (int threads : {1, 2, 3}) {
+        ane::SpinPool pool(threads, 20);
+        std::vector<int> ran(static_cast<std::size_t>(threads), 0);
+        for (int job = 0; job < 200; ++job) {
+            pool.run([&](int i, int n) {
+                ASSERT_EQ(n, threads);
+                ++ran[static_cast<std::size_t>(i)];
+            });
+            if (job == 100) std::this_thread::sleep_for(std::chrono::milliseconds(5));  // workers fall asleep
+        }
+        for (int r : ran) EXPECT_EQ(r, 200);
+        const int N = 301, K = 129;
+        std::vector<float> W(std::size_t(N) * K), x(K), y(N), want(N);
+        for (std::size_t i = 0; i < W.size(); ++i) W[i] = float(i % 17) * 0.25f - 2.0f;
+        for (int k = 0; k < K; ++k) x[k] = float(k % 5) - 2.0f;
+        ane::matvec(pool, W.data(), x.data(), N, K, y.data(), 1.0f, 0.0f);
+        ane::matvec_rows(ane::MatvecIsa::portable, W.data(), x.data(), K, 0, N, want.data(), 1.0f, 0.0f);
+        for (int n = 0; n < N; ++n) ASSERT_NEAR(y[n], want[n], 1e-3) << threads << " threads, row " << n;
+    }
 }

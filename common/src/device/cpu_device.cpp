@@ -8,6 +8,7 @@
 
 #include "ane/cblas.hpp"
 #include "ane/device/cpu_device.hpp"
+#include "ane/device/matvec.hpp"
 #include "ane/error.hpp"
 #include "ane/model/kernels.hpp"
 
@@ -69,13 +70,24 @@ std::string CpuDevice::describe() const {
     return text + ", " + std::to_string(threads_) + " thread(s)";
 }
 
-std::string CpuDevice::kernel_report() const { return gemm_.report() + "\n"; }
+std::string CpuDevice::kernel_report() const {
+    std::string text = gemm_.report() + "\n";
+    if (pool_)
+        text += std::string("matrix-vector products: own ") + matvec_isa_name(best_matvec_isa()) + " kernel on " +
+                std::to_string(pool_->threads()) + " thread(s), waiting by a bounded spin\n";
+    return text;
+}
 
 void CpuDevice::matmul_forward(const float* X, const float* W, int M, int N, int K, float* Y, float alpha, float beta) {
     ScopedTimer t(profile_.matmul_s);
     profile_.matmul_flops += 2.0 * M * N * K;
     if (M == 1) {  // one token (decoding): a matrix-vector product, bound by reading W
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, N, K, alpha, W, K, X, 1, beta, Y, 1);
+        if (gemm_.requested() == GemmLibrary::blas) {
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, N, K, alpha, W, K, X, 1, beta, Y, 1);
+            return;
+        }
+        if (!pool_) pool_ = std::make_unique<SpinPool>(threads_);
+        matvec(*pool_, W, X, N, K, Y, alpha, beta);
         return;
     }
     gemm_(false, true, M, N, K, alpha, X, K, W, K, beta, Y, N);

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "ane/device/device.hpp"
+#include "ane/spin_pool.hpp"
 
 namespace ane {
 
@@ -32,6 +33,9 @@ protected:
 
 private:
     int threads_;
+    // One token's products (M = 1): own kernel over a bounded-spin pool, made at first use;
+    // OpenBLAS's sgemv under --gemm openblas.
+    std::unique_ptr<SpinPool> pool_;
 };
 
 // The fp16 Neural Engine simulator and the Neural Engine itself (device/ane/ane_device.cpp):

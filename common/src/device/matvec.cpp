@@ -1,0 +1,165 @@
+#include "ane/device/matvec.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+namespace ane {
+
+namespace {
+
+inline float finish(float dot, float alpha, float beta, float y) { return beta == 0.0f ? alpha * dot : alpha * dot + beta * y; }
+
+void rows_portable(const float* W, const float* x, int K, int r0, int r1, float* y, float alpha, float beta) {
+    for (int r = r0; r < r1; ++r) {
+        const float* w = W + std::int64_t(r) * K;
+        float acc[8] = {};
+        int k = 0;
+        for (; k + 8 <= K; k += 8)
+            for (int j = 0; j < 8; ++j) acc[j] += w[k + j] * x[k + j];
+        float dot = 0.0f;
+        for (; k < K; ++k) dot += w[k] * x[k];
+        for (float a : acc) dot += a;
+        y[r] = finish(dot, alpha, beta, y[r]);
+    }
+}
+
+#if defined(__x86_64__)
+
+// GCC 12's _mm512_reduce_add_ps warns of an uninitialised variable inside its own header.
+__attribute__((target("avx512f"))) float hsum512(__m512 v) {
+    alignas(64) float lanes[16];
+    _mm512_store_ps(lanes, v);
+    float s = 0.0f;
+    for (float l : lanes) s += l;
+    return s;
+}
+
+// Two rows at a time (two independent weight streams), two accumulators per row.
+__attribute__((target("avx512f"))) void rows_avx512(const float* W, const float* x, int K, int r0, int r1, float* y,
+                                                     float alpha, float beta) {
+    auto dot_tail = [&](const float* w, int k, float dot) {
+        for (; k < K; ++k) dot += w[k] * x[k];
+        return dot;
+    };
+    int r = r0;
+    for (; r + 2 <= r1; r += 2) {
+        const float* a = W + std::int64_t(r) * K;
+        const float* b = a + K;
+        __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), b0 = _mm512_setzero_ps(), b1 = _mm512_setzero_ps();
+        int k = 0;
+        for (; k + 32 <= K; k += 32) {
+            const __m512 x0 = _mm512_loadu_ps(x + k), x1 = _mm512_loadu_ps(x + k + 16);
+            a0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + k), x0, a0);
+            a1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + k + 16), x1, a1);
+            b0 = _mm512_fmadd_ps(_mm512_loadu_ps(b + k), x0, b0);
+            b1 = _mm512_fmadd_ps(_mm512_loadu_ps(b + k + 16), x1, b1);
+        }
+        const float da = dot_tail(a, k, hsum512(_mm512_add_ps(a0, a1)));
+        const float db = dot_tail(b, k, hsum512(_mm512_add_ps(b0, b1)));
+        y[r] = finish(da, alpha, beta, y[r]);
+        y[r + 1] = finish(db, alpha, beta, y[r + 1]);
+    }
+    for (; r < r1; ++r) {
+        const float* a = W + std::int64_t(r) * K;
+        __m512 a0 = _mm512_setzero_ps();
+        int k = 0;
+        for (; k + 16 <= K; k += 16) a0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + k), _mm512_loadu_ps(x + k), a0);
+        y[r] = finish(dot_tail(a, k, hsum512(a0)), alpha, beta, y[r]);
+    }
+}
+
+__attribute__((target("avx2,fma"))) float hsum256(__m256 v) {
+    const __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    const __m128 t = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    return _mm_cvtss_f32(_mm_add_ss(t, _mm_shuffle_ps(t, t, 1)));
+}
+
+__attribute__((target("avx2,fma"))) void rows_avx2(const float* W, const float* x, int K, int r0, int r1, float* y,
+                                                   float alpha, float beta) {
+    auto dot_tail = [&](const float* w, int k, float dot) {
+        for (; k < K; ++k) dot += w[k] * x[k];
+        return dot;
+    };
+    int r = r0;
+    for (; r + 2 <= r1; r += 2) {
+        const float* a = W + std::int64_t(r) * K;
+        const float* b = a + K;
+        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), b0 = _mm256_setzero_ps(), b1 = _mm256_setzero_ps();
+        int k = 0;
+        for (; k + 16 <= K; k += 16) {
+            const __m256 x0 = _mm256_loadu_ps(x + k), x1 = _mm256_loadu_ps(x + k + 8);
+            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k), x0, a0);
+            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k + 8), x1, a1);
+            b0 = _mm256_fmadd_ps(_mm256_loadu_ps(b + k), x0, b0);
+            b1 = _mm256_fmadd_ps(_mm256_loadu_ps(b + k + 8), x1, b1);
+        }
+        y[r] = finish(dot_tail(a, k, hsum256(_mm256_add_ps(a0, a1))), alpha, beta, y[r]);
+        y[r + 1] = finish(dot_tail(b, k, hsum256(_mm256_add_ps(b0, b1))), alpha, beta, y[r + 1]);
+    }
+    for (; r < r1; ++r) {
+        const float* a = W + std::int64_t(r) * K;
+        __m256 a0 = _mm256_setzero_ps();
+        int k = 0;
+        for (; k + 8 <= K; k += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k), _mm256_loadu_ps(x + k), a0);
+        y[r] = finish(dot_tail(a, k, hsum256(a0)), alpha, beta, y[r]);
+    }
+}
+
+#endif
+
+}  // namespace
+
+MatvecIsa best_matvec_isa() {
+#if defined(__x86_64__)
+    static const MatvecIsa isa = __builtin_cpu_supports("avx512f")                                     ? MatvecIsa::avx512
+                                 : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? MatvecIsa::avx2
+                                                                                                     : MatvecIsa::portable;
+    return isa;
+#else
+    return MatvecIsa::portable;
+#endif
+}
+
+const char* matvec_isa_name(MatvecIsa isa) {
+    switch (isa) {
+        case MatvecIsa::avx512: return "AVX-512";
+        case MatvecIsa::avx2: return "AVX2";
+        case MatvecIsa::portable: return "portable C++";
+    }
+    return "?";
+}
+
+void matvec_rows(MatvecIsa isa, const float* W, const float* x, int K, int row_begin, int row_end, float* y,
+                 float alpha, float beta) {
+#if defined(__x86_64__)
+    if (isa == MatvecIsa::avx512) return rows_avx512(W, x, K, row_begin, row_end, y, alpha, beta);
+    if (isa == MatvecIsa::avx2) return rows_avx2(W, x, K, row_begin, row_end, y, alpha, beta);
+#endif
+    (void)isa;
+    rows_portable(W, x, K, row_begin, row_end, y, alpha, beta);
+}
+
+void matvec(SpinPool& pool, const float* W, const float* x, int N, int K, float* y, float alpha, float beta) {
+    const MatvecIsa isa = best_matvec_isa();
+    // Below ~64 KB of weights one thread is done before the others would start.
+    if (pool.threads() == 1 || std::int64_t(N) * K < 16384) return matvec_rows(isa, W, x, K, 0, N, y, alpha, beta);
+    // Rows in chunks that threads take as they come: a thread sharing its core with another
+    // process takes fewer of them (an even chunk count: the kernels take rows in pairs).
+    const int chunks = std::min((N + 1) / 2, 8 * pool.threads());
+    std::atomic<int> next{0};
+    pool.run([&](int, int) {
+        for (int c = next.fetch_add(1); c < chunks; c = next.fetch_add(1)) {
+            const int pairs = (N + 1) / 2;
+            const int r0 = std::min(N, 2 * int(std::int64_t(pairs) * c / chunks));
+            const int r1 = std::min(N, 2 * int(std::int64_t(pairs) * (c + 1) / chunks));
+            matvec_rows(isa, W, x, K, r0, r1, y, alpha, beta);
+        }
+    });
+}
+
+}  // namespace ane
