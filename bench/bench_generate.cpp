@@ -6,6 +6,9 @@
 #include <cstdio>
 #include <algorithm>
 #include <cstring>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
 #include <vector>
 
 #include <signal.h>
@@ -15,7 +18,10 @@
 #include "cpu_info.hpp"
 #include "ane/device/matvec.hpp"
 #include "ane/device/device.hpp"
+#include "ane/checkpoint.hpp"
 #include "ane/formats/gguf.hpp"
+#include "ane/formats/gguf_tokenizer.hpp"
+#include "ane/tokenizer.hpp"
 #include "ane/model/decoder.hpp"
 #include "ane/model/init.hpp"
 #include "ane/runtime.hpp"
@@ -57,8 +63,11 @@ struct Burner {
 };
 
 // Generated tokens/s (the last column's reference is the first run of each model and thread count).
-double run(const char* name, const ane::Weights& w, int threads, const std::string& gemm, double bw, double base,
-           const char* note = "") {
+struct Speed {
+    double prompt = 0, gen = 0;
+};
+Speed run(const char* name, const ane::Weights& w, int threads, const std::string& gemm, double bw, double base,
+          const char* note = "") {
     auto dev = ane::make_device("cpu", ane::device_options(threads, "full", gemm));
     const int ctx = 256, prompt = 64, gen = 128;
     ane::Decoder d(w, *dev, ctx);
@@ -80,7 +89,36 @@ double run(const char* name, const ane::Weights& w, int threads, const std::stri
     std::printf("%-13s %3d %-9s %12.0f %12.1f %10.2f %9.2f %9.2f%s\n", name, threads, gemm.c_str(), prompt / prompt_s,
                 tps, weight_bytes * tps / 1e9, weight_bytes * tps / 1e9 / bw, base > 0 ? tps / base : 1.0, note);
     std::fflush(stdout);
-    return tps;
+    return {prompt / prompt_s, tps};
+}
+
+// llama.cpp's llama-bench: LLAMA_BENCH, else on PATH; empty when absent.
+std::string find_llama_bench() {
+    if (const char* env = std::getenv("LLAMA_BENCH"); env && *env) return env;
+    if (std::system("command -v llama-bench >/dev/null 2>&1") == 0) return "llama-bench";
+    return {};
+}
+
+// llama-bench's prompt and generation tokens/s on a GGUF (-p 64 -n 128, as here), or {0, 0}.
+std::pair<double, double> llama_bench(const std::string& exe, const std::string& gguf, int threads) {
+    // llama.cpp as its users run it: its OpenMP threads spin (the tools here set a passive wait).
+    const std::string cmd = "env -u OMP_WAIT_POLICY " + exe + " -m " + gguf + " -p 64 -n 128 -r 3 -t " + std::to_string(threads) +
+                            " -o json 2>/dev/null";
+    FILE* p = popen(cmd.c_str(), "r");
+    if (!p) return {0, 0};
+    std::string text;
+    char buf[4096];
+    while (std::fgets(buf, sizeof buf, p)) text += buf;
+    pclose(p);
+    const auto j = nlohmann::json::parse(text, nullptr, false);
+    double pp = 0, tg = 0;
+    if (j.is_array())
+        for (const auto& r : j) {
+            if (!r.contains("avg_ts")) continue;
+            if (r.value("n_prompt", 0) > 0) pp = r["avg_ts"].get<double>();
+            if (r.value("n_gen", 0) > 0) tg = r["avg_ts"].get<double>();
+        }
+    return {pp, tg};
 }
 
 }  // namespace
@@ -105,16 +143,46 @@ int main(int argc, char** argv) {
     models.emplace_back("stories110m", ane::init_weights(ane::preset("stories110m"), 1));
     // openblas: OpenBLAS's sgemv for one token (the suite before its own kernel); auto: the
     // default (own kernel over a bounded-spin pool; prompts on the faster library per shape).
+    std::map<std::pair<std::string, int>, Speed> ours;
     for (const auto& [name, w] : models)
         for (int threads : {1, 2}) {
-            const double base = run(name, w, threads, "openblas", bw, 0);
-            run(name, w, threads, "auto", bw, base);
+            const double base = run(name, w, threads, "openblas", bw, 0).gen;
+            ours[{name, threads}] = run(name, w, threads, "auto", bw, base);
         }
+    // llama.cpp on the same weights (F32 GGUF with Llama 2's vocabulary), same threads and tokens.
+    const std::string llama = find_llama_bench();
+    const std::string spm = std::string(ANE_SOURCE_DIR) + "/../shared/data/tokenizer-llama2-sentencepiece/tokenizer.model";
+    if (llama.empty()) {
+        std::printf("(llama.cpp column skipped: no llama-bench on PATH and LLAMA_BENCH unset)\n");
+    } else if (!std::ifstream(spm)) {
+        std::printf("(llama.cpp column skipped: %s is absent)\n", spm.c_str());
+    } else {
+        const auto vocab = ane::gguf_metadata_from_tokenizer(*ane::load_tokenizer(spm), 32000);
+        for (const auto& [name, w] : models) {
+            if (w.config.vocab != 32000) continue;
+            char path[] = "/tmp/bench_generate_XXXXXX";
+            const int fd = mkstemp(path);
+            if (fd < 0) continue;
+            close(fd);
+            ane::Checkpoint ck;
+            ck.weights = w;
+            ane::write_gguf_model(ck, vocab, ane::GgufExportType::F32, path);
+            for (int threads : {1, 2}) {
+                const auto [pp, tg] = llama_bench(llama, path, threads);
+                const Speed us = ours[{name, threads}];
+                std::printf("%-13s %3d %-9s %12.0f %12.1f   F32 GGUF; ours / llama.cpp: prompt %.2f, decode %.2f\n",
+                            name, threads, "llama.cpp", pp, tg, pp > 0 ? us.prompt / pp : 0.0,
+                            tg > 0 ? us.gen / tg : 0.0);
+                std::fflush(stdout);
+            }
+            std::remove(path);
+        }
+    }
     // A busy machine: another process spinning on one of the cores.
     for (const auto& [name, w] : models) {
         if (std::string(name) == "stories260K") continue;
         Burner burner;
-        const double one = run(name, w, 1, "auto", bw, 0, "  (one core busy)");
+        const double one = run(name, w, 1, "auto", bw, 0, "  (one core busy)").gen;
         run(name, w, 2, "auto", bw, one, "  (one core busy; vs the 1-thread run beside it)");
     }
     std::printf("device: %s\n", ane::make_device("cpu", 1)->describe().c_str());

@@ -208,6 +208,11 @@ int main(int argc, char** argv) {
                 coretype ? coretype : "(unset)", steps);
     std::printf("%-13s %3s %-8s %9s %9s %8s %8s %9s %8s %10s %8s %8s\n", "case", "thr", "gemm", "ms/step", "tok/s",
                 "GFLOP/s", "ceiling", "blas-ceil", "attn ms", "torch tok/s", "vs torch", "RSS MB");
+    // The tuned peer: tcmalloc preloaded where Debian's libtcmalloc is installed.
+    const char* tcmalloc_path = "/usr/lib/x86_64-linux-gnu/libtcmalloc.so.4";
+    const std::string tcmalloc = access(tcmalloc_path, R_OK) == 0 ? std::string("LD_PRELOAD=") + tcmalloc_path + " " : "";
+    std::printf("torch peer: PyTorch with OpenBLAS, %s, OMP_WAIT_POLICY=%s\n",
+                tcmalloc.empty() ? "glibc malloc (no libtcmalloc)" : "tcmalloc", std::getenv("OMP_WAIT_POLICY"));
     for (const std::string name : {"autoresearch", "stories15m"})
         for (int threads : {1, 2}) {
             double torch_tps = 0;
@@ -216,9 +221,9 @@ int main(int argc, char** argv) {
                 const auto& c = cs.config;
                 char cmd[1024];
                 std::snprintf(cmd, sizeof(cmd),
-                              "/usr/bin/python3 %s --dim %d --hidden %d --heads %d --kv-heads %d --head-dim %d "
+                              "%s/usr/bin/python3 %s --dim %d --hidden %d --heads %d --kv-heads %d --head-dim %d "
                               "--layers %d --vocab %d --seq %d --batch %d --threads %d --steps %d 2>/dev/null",
-                              peer.c_str(), c.dim, c.hidden, c.heads, c.kv_heads, c.head_dim, c.layers, c.vocab, c.seq,
+                              tcmalloc.c_str(), peer.c_str(), c.dim, c.hidden, c.heads, c.kv_heads, c.head_dim, c.layers, c.vocab, c.seq,
                               cs.batch, threads, std::max(3, steps / 2));
                 const auto t = run_json(cmd);
                 if (!t.is_discarded() && t.contains("tokens_per_second")) torch_tps = t["tokens_per_second"].get<double>();

@@ -117,10 +117,11 @@ GemmLibrary Gemm::library_for(bool trans_a, bool trans_b, int M, int N, int K, c
     // faults, JIT code generation), then the best of up to three timed runs, stopping early
     // when one library is clearly ahead.
     const auto t_start = std::chrono::steady_clock::now();
-    scratch_.resize(std::max(scratch_.size(), std::size_t(M) * std::size_t(N)));
+    // Scratch for the timed outputs, freed after (a classifier's is hundreds of MB).
+    std::vector<float> scratch(std::size_t(M) * std::size_t(N));
     auto run = [&](GemmLibrary lib) {
         const auto t0 = std::chrono::steady_clock::now();
-        gemm_on(lib, trans_a, trans_b, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, scratch_.data(), N);
+        gemm_on(lib, trans_a, trans_b, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, scratch.data(), N);
         return seconds_since(t0);
     };
     run(GemmLibrary::blas);

@@ -39,7 +39,7 @@ __attribute__((target("avx512f"))) float hsum512(__m512 v) {
     return s;
 }
 
-// Two rows at a time (two independent weight streams), two accumulators per row.
+// Four rows at a time (four weight streams in flight), two accumulators per row.
 __attribute__((target("avx512f"))) void rows_avx512(const float* W, const float* x, int K, int r0, int r1, float* y,
                                                      float alpha, float beta) {
     auto dot_tail = [&](const float* w, int k, float dot) {
@@ -47,22 +47,23 @@ __attribute__((target("avx512f"))) void rows_avx512(const float* W, const float*
         return dot;
     };
     int r = r0;
-    for (; r + 2 <= r1; r += 2) {
-        const float* a = W + std::int64_t(r) * K;
-        const float* b = a + K;
-        __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), b0 = _mm512_setzero_ps(), b1 = _mm512_setzero_ps();
+    for (; r + 4 <= r1; r += 4) {
+        const float* w0 = W + std::int64_t(r) * K;
+        const float* w[4] = {w0, w0 + K, w0 + 2 * std::int64_t(K), w0 + 3 * std::int64_t(K)};
+        __m512 acc[4][2];
+        for (auto& a : acc) a[0] = a[1] = _mm512_setzero_ps();
         int k = 0;
         for (; k + 32 <= K; k += 32) {
             const __m512 x0 = _mm512_loadu_ps(x + k), x1 = _mm512_loadu_ps(x + k + 16);
-            a0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + k), x0, a0);
-            a1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + k + 16), x1, a1);
-            b0 = _mm512_fmadd_ps(_mm512_loadu_ps(b + k), x0, b0);
-            b1 = _mm512_fmadd_ps(_mm512_loadu_ps(b + k + 16), x1, b1);
+            for (int i = 0; i < 4; ++i) {
+                _mm_prefetch(reinterpret_cast<const char*>(w[i] + k + 512), _MM_HINT_T0);
+                _mm_prefetch(reinterpret_cast<const char*>(w[i] + k + 528), _MM_HINT_T0);
+                acc[i][0] = _mm512_fmadd_ps(_mm512_loadu_ps(w[i] + k), x0, acc[i][0]);
+                acc[i][1] = _mm512_fmadd_ps(_mm512_loadu_ps(w[i] + k + 16), x1, acc[i][1]);
+            }
         }
-        const float da = dot_tail(a, k, hsum512(_mm512_add_ps(a0, a1)));
-        const float db = dot_tail(b, k, hsum512(_mm512_add_ps(b0, b1)));
-        y[r] = finish(da, alpha, beta, y[r]);
-        y[r + 1] = finish(db, alpha, beta, y[r + 1]);
+        for (int i = 0; i < 4; ++i)
+            y[r + i] = finish(dot_tail(w[i], k, hsum512(_mm512_add_ps(acc[i][0], acc[i][1]))), alpha, beta, y[r + i]);
     }
     for (; r < r1; ++r) {
         const float* a = W + std::int64_t(r) * K;

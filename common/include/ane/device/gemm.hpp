@@ -76,7 +76,6 @@ private:
     std::unique_ptr<Bf16Gemm> bf16_;
     std::map<Key, Choice> chosen_;
     double choosing_s_ = 0;
-    std::vector<float> scratch_;
 };
 
 // One product on one library, on the calling thread's OpenMP team (OpenBLAS and oneDNN both
