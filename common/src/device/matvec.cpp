@@ -14,6 +14,12 @@ namespace {
 
 inline float finish(float dot, float alpha, float beta, float y) { return beta == 0.0f ? alpha * dot : alpha * dot + beta * y; }
 
+// The columns [k, K) a vector loop left, added to `dot`.
+inline float dot_tail(const float* w, const float* x, int k, int K, float dot) {
+    for (; k < K; ++k) dot += w[k] * x[k];
+    return dot;
+}
+
 void rows_portable(const float* W, const float* x, int K, int r0, int r1, float* y, float alpha, float beta) {
     for (int r = r0; r < r1; ++r) {
         const float* w = W + std::int64_t(r) * K;
@@ -21,8 +27,7 @@ void rows_portable(const float* W, const float* x, int K, int r0, int r1, float*
         int k = 0;
         for (; k + 8 <= K; k += 8)
             for (int j = 0; j < 8; ++j) acc[j] += w[k + j] * x[k + j];
-        float dot = 0.0f;
-        for (; k < K; ++k) dot += w[k] * x[k];
+        float dot = dot_tail(w, x, k, K, 0.0f);
         for (float a : acc) dot += a;
         y[r] = finish(dot, alpha, beta, y[r]);
     }
@@ -42,10 +47,6 @@ __attribute__((target("avx512f"))) float hsum512(__m512 v) {
 // Four rows at a time (four weight streams in flight), two accumulators per row.
 __attribute__((target("avx512f"))) void rows_avx512(const float* W, const float* x, int K, int r0, int r1, float* y,
                                                      float alpha, float beta) {
-    auto dot_tail = [&](const float* w, int k, float dot) {
-        for (; k < K; ++k) dot += w[k] * x[k];
-        return dot;
-    };
     int r = r0;
     for (; r + 4 <= r1; r += 4) {
         const float* w0 = W + std::int64_t(r) * K;
@@ -63,14 +64,14 @@ __attribute__((target("avx512f"))) void rows_avx512(const float* W, const float*
             }
         }
         for (int i = 0; i < 4; ++i)
-            y[r + i] = finish(dot_tail(w[i], k, hsum512(_mm512_add_ps(acc[i][0], acc[i][1]))), alpha, beta, y[r + i]);
+            y[r + i] = finish(dot_tail(w[i], x, k, K, hsum512(_mm512_add_ps(acc[i][0], acc[i][1]))), alpha, beta, y[r + i]);
     }
     for (; r < r1; ++r) {
         const float* a = W + std::int64_t(r) * K;
         __m512 a0 = _mm512_setzero_ps();
         int k = 0;
         for (; k + 16 <= K; k += 16) a0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + k), _mm512_loadu_ps(x + k), a0);
-        y[r] = finish(dot_tail(a, k, hsum512(a0)), alpha, beta, y[r]);
+        y[r] = finish(dot_tail(a, x, k, K, hsum512(a0)), alpha, beta, y[r]);
     }
 }
 
@@ -82,10 +83,6 @@ __attribute__((target("avx2,fma"))) float hsum256(__m256 v) {
 
 __attribute__((target("avx2,fma"))) void rows_avx2(const float* W, const float* x, int K, int r0, int r1, float* y,
                                                    float alpha, float beta) {
-    auto dot_tail = [&](const float* w, int k, float dot) {
-        for (; k < K; ++k) dot += w[k] * x[k];
-        return dot;
-    };
     int r = r0;
     for (; r + 2 <= r1; r += 2) {
         const float* a = W + std::int64_t(r) * K;
@@ -99,15 +96,15 @@ __attribute__((target("avx2,fma"))) void rows_avx2(const float* W, const float* 
             b0 = _mm256_fmadd_ps(_mm256_loadu_ps(b + k), x0, b0);
             b1 = _mm256_fmadd_ps(_mm256_loadu_ps(b + k + 8), x1, b1);
         }
-        y[r] = finish(dot_tail(a, k, hsum256(_mm256_add_ps(a0, a1))), alpha, beta, y[r]);
-        y[r + 1] = finish(dot_tail(b, k, hsum256(_mm256_add_ps(b0, b1))), alpha, beta, y[r + 1]);
+        y[r] = finish(dot_tail(a, x, k, K, hsum256(_mm256_add_ps(a0, a1))), alpha, beta, y[r]);
+        y[r + 1] = finish(dot_tail(b, x, k, K, hsum256(_mm256_add_ps(b0, b1))), alpha, beta, y[r + 1]);
     }
     for (; r < r1; ++r) {
         const float* a = W + std::int64_t(r) * K;
         __m256 a0 = _mm256_setzero_ps();
         int k = 0;
         for (; k + 8 <= K; k += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k), _mm256_loadu_ps(x + k), a0);
-        y[r] = finish(dot_tail(a, k, hsum256(a0)), alpha, beta, y[r]);
+        y[r] = finish(dot_tail(a, x, k, K, hsum256(a0)), alpha, beta, y[r]);
     }
 }
 
