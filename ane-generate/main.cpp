@@ -167,6 +167,7 @@ int main(int argc, char** argv) {
                      ids.size() / std::max(r.prompt_seconds, 1e-9), r.generated.size(),
                      r.generated.size() / std::max(r.generate_seconds, 1e-9),
                      r.context_full ? " (context full)" : r.stopped_at_end_token ? " (end of text)" : "");
+        if (verbosity.verbose) std::fprintf(stderr, "device: %s\n%s", device->describe().c_str(), device->kernel_report().c_str());
         return 0;
     });
 }

@@ -42,6 +42,22 @@ TEST(CliGenerate, StreamsTextAndReportsSpeed) {
     EXPECT_EQ(count, 2);
 }
 
+TEST(CliGenerate, EveryDecodeKernelAndThreadCountGivesTheGreedyText) {
+    const std::string gguf = test::shared_data("stories260K-gguf/stories260K.gguf");
+    ANE_REQUIRE_SHARED(gguf);
+    for (const char* gemm : {"openblas", "auto"})
+        for (int threads : {1, 2}) {
+            const auto r = test::run(kGen + " " + gguf + " --temperature 0 -n 40 -v --gemm " + gemm + " --threads " +
+                                     std::to_string(threads));
+            ASSERT_EQ(r.exit_code, 0) << r.err;
+            EXPECT_EQ(r.out.rfind("Once upon a time, there was a little girl named Lily.", 0), 0u)
+                << gemm << ", " << threads << " threads: " << r.out;
+            // The own kernel serves one token's products unless OpenBLAS is forced.
+            EXPECT_EQ(r.err.find("matrix-vector products: own") != std::string::npos, std::string(gemm) == "auto")
+                << r.err;
+        }
+}
+
 TEST(CliGenerate, ClearErrors) {
     const std::string gguf = test::shared_data("stories260K-gguf/stories260K.gguf");
     ANE_REQUIRE_SHARED(gguf);

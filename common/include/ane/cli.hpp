@@ -114,17 +114,14 @@ struct DeviceFlagTargets {
     std::string& precision;
 };
 inline void add_device_flags(CLI::App& app, const DeviceFlagTargets& t) {
-    std::string& device = t.device;
-    std::string& ane_mode = t.ane_mode;
-    std::string& gemm = t.gemm;
-    app.add_option("--device", device,
+    app.add_option("--device", t.device,
                    "compute backend: cpu, or ane-sim (the Neural Engine's MIL programs run in fp16 on the CPU; "
                    "ANE_SIM_ACCUM=fp16 for fp16 accumulation) (default cpu)");
-    app.add_option("--ane-mode", ane_mode,
+    app.add_option("--ane-mode", t.ane_mode,
                    "what an ANE device runs: full (fused attention and FFN forward and the backward blocks), matmul "
                    "(the projections only), cpu-bwd (the fused forward, backward on the cpu) (default full)")
         ->check(CLI::IsMember({"full", "matmul", "cpu-bwd"}));
-    app.add_option("--gemm", gemm,
+    app.add_option("--gemm", t.gemm,
                    "the cpu's matrix-product library: openblas, onednn, or auto (both timed on each shape at its "
                    "first use, the faster kept; a forced library gives the same bits run after run) (default auto)")
         ->check(CLI::IsMember({"openblas", "onednn", "auto"}));

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <vector>
 
 #include "ane/cblas.hpp"
 #include "ane/error.hpp"

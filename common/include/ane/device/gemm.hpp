@@ -3,12 +3,10 @@
 // shape at run time. `auto` times both libraries on a shape the first time it is asked for
 // (on the call's own operands, into scratch output) and keeps the faster for the process;
 // a forced library gives the same bits run after run.
-#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
 #include <tuple>
-#include <vector>
 
 namespace ane {
 
