@@ -4,9 +4,9 @@
 //   ceiling: the time the step's matrix products take alone, replayed at the same shapes on
 //            the faster library per shape, divided by the step time (1.0 = nothing but sgemm);
 //            blas-ceil the same on OpenBLAS alone;
-// each with --gemm openblas (the suite before oneDNN), --gemm auto (the default) and, where the
-// CPU has bf16 instructions, --precision bf16 (its ceiling is still the fp32 products').
 //   torch:   our tokens/s over bench/torch_peer.py's (PyTorch, same model, threads, tokens).
+// Each with --gemm openblas (the suite before oneDNN), --gemm auto (the default) and, where the
+// CPU has bf16 instructions, --precision bf16 (its ceiling is still the fp32 products').
 // Run with OPENBLAS_CORETYPE unset to get the CPU's best kernels; each case runs in its own
 // process so that its peak RSS is its own.
 #include "ane/cblas.hpp"
