@@ -349,9 +349,11 @@ TrainSummary train(const TrainOptions& options, const TrainCallbacks& cb, const 
         rep.step_seconds = seconds_since(t_step);
         sum.step_seconds += rep.step_seconds;
         ck.state.cum_train_ms = prior_train_ms + sum.step_seconds * 1000.0;
-        ck.state.cum_wall_ms = prior_wall_ms + seconds_since(t_loop) * 1000.0;
+        // One reading of the clock for the saved total and the stop decision: a run that stops
+        // on --time has recorded at least that time.
         rep.elapsed_seconds = seconds_since(t_loop);
-        rep.run_seconds = run_seconds();
+        ck.state.cum_wall_ms = prior_wall_ms + rep.elapsed_seconds * 1000.0;
+        rep.run_seconds = ck.state.cum_wall_ms / 1000.0;
         rep.tokens_per_second = double(sum.tokens) / std::max(1e-9, sum.step_seconds);
         rep.tokens_seen = tokens_seen;
         sum.final_loss = loss;
