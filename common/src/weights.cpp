@@ -141,24 +141,28 @@ void permute_rope_rows(Tensor& w, int n_heads, int head_dim, bool to_interleaved
     require(!w.shape().empty() && w.shape().size() <= 2 && w.shape()[0] == std::int64_t(n_heads) * head_dim,
             "RoPE row permutation: tensor ", shape_string(w.shape()), " does not have ", n_heads, " x ",
             head_dim, " rows");
-    require(head_dim % 2 == 0, "RoPE row permutation: head_dim ", head_dim, " is odd");
     const std::int64_t cols = w.shape().size() == 2 ? w.shape()[1] : 1;
-    const std::size_t row_bytes = static_cast<std::size_t>(cols) * sizeof(float);
-    std::vector<float> head(static_cast<std::size_t>(head_dim * cols));
+    permute_rope_row_bytes(reinterpret_cast<std::uint8_t*>(w.data()), static_cast<std::size_t>(cols) * sizeof(float),
+                           n_heads, head_dim, to_interleaved);
+}
+}  // namespace
+
+void permute_rope_row_bytes(std::uint8_t* rows, std::size_t row_bytes, int n_heads, int head_dim, bool to_interleaved) {
+    require(head_dim % 2 == 0, "RoPE row permutation: head_dim ", head_dim, " is odd");
+    std::vector<std::uint8_t> head(static_cast<std::size_t>(head_dim) * row_bytes);
     const int half = head_dim / 2;
     for (int h = 0; h < n_heads; ++h) {
-        float* base = w.data() + std::int64_t(h) * head_dim * cols;
-        std::memcpy(head.data(), base, head.size() * sizeof(float));
+        std::uint8_t* base = rows + std::size_t(h) * head_dim * row_bytes;
+        std::memcpy(head.data(), base, head.size());
         for (int i = 0; i < half; ++i) {
             // halves row i pairs with row i + half; interleaved rows 2i and 2i+1.
             const int src_a = to_interleaved ? i : 2 * i, dst_a = to_interleaved ? 2 * i : i;
             const int src_b = to_interleaved ? i + half : 2 * i + 1, dst_b = to_interleaved ? 2 * i + 1 : i + half;
-            std::memcpy(base + dst_a * cols, head.data() + src_a * cols, row_bytes);
-            std::memcpy(base + dst_b * cols, head.data() + src_b * cols, row_bytes);
+            std::memcpy(base + dst_a * row_bytes, head.data() + src_a * row_bytes, row_bytes);
+            std::memcpy(base + dst_b * row_bytes, head.data() + src_b * row_bytes, row_bytes);
         }
     }
 }
-}  // namespace
 
 void rope_rows_halves_to_interleaved(Tensor& w, int n_heads, int head_dim) {
     permute_rope_rows(w, n_heads, head_dim, true);

@@ -60,6 +60,8 @@ Shape layer_tensor_shape(const ModelConfig& c, const std::string& name);
 // rows = n_heads * head_dim, each row `cols` floats.
 void rope_rows_halves_to_interleaved(Tensor& w, int n_heads, int head_dim);
 void rope_rows_interleaved_to_halves(Tensor& w, int n_heads, int head_dim);
+// The same on rows of any encoding, each row_bytes long (n_heads * head_dim rows).
+void permute_rope_row_bytes(std::uint8_t* rows, std::size_t row_bytes, int n_heads, int head_dim, bool to_interleaved);
 // The layer tensors whose rows follow that pairing (wq, wk, their biases, the QK-norm gains):
 // how many heads their rows make (a QK-norm gain is one head's); 0 for every other tensor.
 int rope_row_heads(const ModelConfig& c, const std::string& name);

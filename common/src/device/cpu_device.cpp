@@ -9,6 +9,7 @@
 #include "ane/cblas.hpp"
 #include "ane/device/cpu_device.hpp"
 #include "ane/device/matvec.hpp"
+#include "ane/device/quant_matvec.hpp"
 #include "ane/error.hpp"
 #include "ane/model/kernels.hpp"
 
@@ -86,11 +87,33 @@ void CpuDevice::matmul_forward(const float* X, const float* W, int M, int N, int
             cblas_sgemv(CblasRowMajor, CblasNoTrans, N, K, alpha, W, K, X, 1, beta, Y, 1);
             return;
         }
-        if (!pool_) pool_ = std::make_unique<SpinPool>(threads_);
-        matvec(*pool_, W, X, N, K, Y, alpha, beta);
+        matvec(pool(), W, X, N, K, Y, alpha, beta);
         return;
     }
     gemm_(false, true, M, N, K, alpha, X, K, W, K, beta, Y, N);
+}
+
+SpinPool& CpuDevice::pool() {
+    if (!pool_) pool_ = std::make_unique<SpinPool>(threads_);
+    return *pool_;
+}
+
+void CpuDevice::quant_matmul_forward(const float* X, const QuantMatrix& W, int M, float* Y, float alpha, float beta) {
+    const int N = W.rows(), K = W.cols();
+    if (const float* w = W.f32()) return matmul_forward(X, w, M, N, K, Y, alpha, beta);
+    ScopedTimer t(profile_.matmul_s);
+    profile_.matmul_flops += 2.0 * M * N * K;
+    if (M == 1) return quant_matvec(pool(), W, X, Y, alpha, beta);
+    // Tiles of about 4 MB of floats: decoded once, read by every row of X.
+    const int tile = std::max(1, std::min(N, (1 << 20) / K));
+    decoded_.resize(std::size_t(tile) * K);
+    for (int r0 = 0; r0 < N; r0 += tile) {
+        const int n = std::min(tile, N - r0);
+        float* w = decoded_.data();
+#pragma omp parallel for schedule(static)
+        for (int r = 0; r < n; ++r) W.decode_rows(r0 + r, r0 + r + 1, w + std::size_t(r) * K);
+        gemm_(false, true, M, n, K, alpha, X, K, w, K, beta, Y + r0, N);
+    }
 }
 
 void CpuDevice::matmul_input_grad(const float* dY, const float* W, int M, int N, int K, float* dX, float alpha,

@@ -1,11 +1,14 @@
 // The blocks' default implementations: the primitives in the order the cpu device has always
 // run them, so a device that fuses nothing computes exactly what it did before.
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 #include "ane/device/device.hpp"
 #include "ane/error.hpp"
 #include "ane/model/kernels.hpp"
+#include "ane/model/quant_matrix.hpp"
 
 namespace ane {
 
@@ -53,6 +56,23 @@ const char* ane_mode_name(AneMode mode) {
         case AneMode::cpu_bwd: return "cpu-bwd";
     }
     return "?";
+}
+
+void Device::quant_matmul_forward(const float* X, const QuantMatrix& W, int M, float* Y, float alpha, float beta) {
+    const int N = W.rows(), K = W.cols();
+    if (const float* w = W.f32()) return matmul_forward(X, w, M, N, K, Y, alpha, beta);
+    const int tile = std::max(1, std::min(N, (1 << 20) / K));
+    std::vector<float> w(std::size_t(tile) * K), y(std::size_t(M) * tile);
+    for (int r0 = 0; r0 < N; r0 += tile) {
+        const int n = std::min(tile, N - r0);
+        W.decode_rows(r0, r0 + n, w.data());
+        matmul_forward(X, w.data(), M, n, K, y.data());
+        for (int m = 0; m < M; ++m)
+            for (int j = 0; j < n; ++j) {
+                float& out = Y[std::size_t(m) * N + r0 + j];
+                out = alpha * y[std::size_t(m) * n + j] + (beta == 0.0f ? 0.0f : beta * out);
+            }
+    }
 }
 
 void Device::projection_forward(Projection, const float* X, const float* W, int M, int N, int K, float* Y,

@@ -1,4 +1,5 @@
 #include "ane/device/matvec.hpp"
+#include "ane/device/quant_matvec.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -115,7 +116,7 @@ __attribute__((target("avx2,fma"))) void rows_avx2(const float* W, const float* 
 MatvecIsa best_matvec_isa() {
 #if defined(__x86_64__)
     static const MatvecIsa isa = __builtin_cpu_supports("avx512f")                                     ? MatvecIsa::avx512
-                                 : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? MatvecIsa::avx2
+                                 : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c") ? MatvecIsa::avx2
                                                                                                      : MatvecIsa::portable;
     return isa;
 #else
@@ -142,22 +143,26 @@ void matvec_rows(MatvecIsa isa, const float* W, const float* x, int K, int row_b
     rows_portable(W, x, K, row_begin, row_end, y, alpha, beta);
 }
 
-void matvec(SpinPool& pool, const float* W, const float* x, int N, int K, float* y, float alpha, float beta) {
-    const MatvecIsa isa = best_matvec_isa();
+void for_row_chunks(SpinPool& pool, int N, std::size_t row_bytes, const std::function<void(int, int)>& rows) {
     // Below ~64 KB of weights one thread is done before the others would start.
-    if (pool.threads() == 1 || std::int64_t(N) * K < 16384) return matvec_rows(isa, W, x, K, 0, N, y, alpha, beta);
-    // Rows in chunks that threads take as they come: a thread sharing its core with another
-    // process takes fewer of them (an even chunk count: the kernels take rows in pairs).
-    const int chunks = std::min((N + 1) / 2, 8 * pool.threads());
+    if (pool.threads() == 1 || double(N) * double(row_bytes) < 65536.0) return rows(0, N);
+    // An even chunk count: the kernels take rows in pairs or fours.
+    const int pairs = (N + 1) / 2;
+    const int chunks = std::min(pairs, 8 * pool.threads());
     std::atomic<int> next{0};
     pool.run([&](int, int) {
         for (int c = next.fetch_add(1); c < chunks; c = next.fetch_add(1)) {
-            const int pairs = (N + 1) / 2;
             const int r0 = std::min(N, 2 * int(std::int64_t(pairs) * c / chunks));
             const int r1 = std::min(N, 2 * int(std::int64_t(pairs) * (c + 1) / chunks));
-            matvec_rows(isa, W, x, K, r0, r1, y, alpha, beta);
+            rows(r0, r1);
         }
     });
+}
+
+void matvec(SpinPool& pool, const float* W, const float* x, int N, int K, float* y, float alpha, float beta) {
+    const MatvecIsa isa = best_matvec_isa();
+    for_row_chunks(pool, N, std::size_t(K) * sizeof(float),
+                   [&](int r0, int r1) { matvec_rows(isa, W, x, K, r0, r1, y, alpha, beta); });
 }
 
 }  // namespace ane

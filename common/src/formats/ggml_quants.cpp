@@ -1,5 +1,6 @@
 #include "ane/formats/ggml_quants.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -174,6 +175,45 @@ void quantize_q8_0(const float* src, std::uint8_t* dst, std::size_t n) {
         const std::uint16_t dh = float_to_fp16(d);
         std::memcpy(dst, &dh, 2);
         for (int i = 0; i < kQK; ++i) dst[2 + i] = static_cast<std::uint8_t>(static_cast<std::int8_t>(std::lround(src[i] * id)));
+    }
+}
+
+void quantize_q4_0(const float* src, std::uint8_t* dst, std::size_t n) {
+    require(n % kQK == 0, "Q4_0: ", n, " elements is not a multiple of 32");
+    for (std::size_t b = 0; b < n / kQK; ++b, src += kQK, dst += 18) {
+        // The value of largest magnitude maps to -8, so its sign decides the scale's.
+        float amax = 0.0f, max = 0.0f;
+        for (int i = 0; i < kQK; ++i)
+            if (std::fabs(src[i]) > amax) amax = std::fabs(src[i]), max = src[i];
+        const float d = max / -8.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        const std::uint16_t dh = float_to_fp16(d);
+        std::memcpy(dst, &dh, 2);
+        auto q = [&](float x) { return std::min(15, int(static_cast<std::int8_t>(x * id + 8.5f))); };
+        for (int i = 0; i < kQK / 2; ++i) dst[2 + i] = std::uint8_t(q(src[i]) | (q(src[i + kQK / 2]) << 4));
+    }
+}
+
+void quantize(Type type, const float* src, std::uint8_t* dst, std::size_t n) {
+    switch (type) {
+        case Type::F32: std::memcpy(dst, src, n * 4); return;
+        case Type::F16: {
+            for (std::size_t i = 0; i < n; ++i) {
+                const std::uint16_t h = float_to_fp16(src[i]);
+                std::memcpy(dst + 2 * i, &h, 2);
+            }
+            return;
+        }
+        case Type::BF16: {
+            for (std::size_t i = 0; i < n; ++i) {
+                const std::uint16_t h = float_to_bf16(src[i]);
+                std::memcpy(dst + 2 * i, &h, 2);
+            }
+            return;
+        }
+        case Type::Q8_0: quantize_q8_0(src, dst, n); return;
+        case Type::Q4_0: quantize_q4_0(src, dst, n); return;
+        default: throw error("cannot encode ggml ", type_name(std::uint32_t(type)));
     }
 }
 

@@ -1,5 +1,7 @@
 #include "ane/formats/gguf.hpp"
 
+#include <algorithm>
+
 #include <cmath>
 #include <cstring>
 #include <deque>
@@ -297,7 +299,7 @@ const std::vector<std::pair<std::string, std::string>>& gguf_layer_tensor_names(
 }
 }  // namespace
 
-Checkpoint read_gguf_model(const std::string& path) {
+Checkpoint read_gguf_model(const std::string& path, std::map<std::string, QuantMatrix>* kept) {
     const GgufFile f(path);
     require(!f.tensors().empty(), path, ": holds no tensors (a vocabulary-only GGUF?)");
     const GgufValue* arch_v = f.find("general.architecture");
@@ -346,10 +348,17 @@ Checkpoint read_gguf_model(const std::string& path) {
     }
 
     const GgufTensorInfo* out = f.find_tensor("output.weight");
+    // Matrices in an encoding other than F32 stay encoded when the caller keeps them.
+    auto keep = [&](const GgufTensorInfo& info) {
+        return kept != nullptr && info.ne.size() == 2 && info.type != std::uint32_t(ggml::Type::F32);
+    };
     Tensor classifier;
-    if (out) {
-        classifier = f.read_tensor(*out);
+    if (out && keep(*out)) {
         // llama.cpp's converters often write a copy of a tied embedding.
+        c.tied = out->type == embd->type && out->bytes == embd->bytes && out->ne == embd->ne &&
+                 std::memcmp(f.tensor_data(*out), f.tensor_data(*embd), out->bytes) == 0;
+    } else if (out) {
+        classifier = f.read_tensor(*out);
         const Tensor e = f.read_tensor(*embd);
         c.tied = classifier.bit_equal(e);
     } else {
@@ -365,27 +374,49 @@ Checkpoint read_gguf_model(const std::string& path) {
                 " rows; the vocabulary does not match the model");
 
     Checkpoint ck;
-    ck.weights = Weights::zeros(c);
+    ck.weights.config = c;
+    ck.weights.layers.resize(std::size_t(c.layers));
     std::set<std::string> used;
-    auto load = [&](const std::string& gguf_name, Tensor& dst) {
+    auto load = [&](const std::string& gguf_name, const std::string& ours, const Shape& shape, Tensor& dst) {
         const GgufTensorInfo* info = f.find_tensor(gguf_name);
         require(info != nullptr, path, ": missing tensor '", gguf_name, "'");
-        require(info->shape() == dst.shape(), path, ": tensor '", gguf_name, "' is ", shape_string(info->shape()),
-                ", the config needs ", shape_string(dst.shape()));
-        dst = f.read_tensor(*info);
+        require(info->shape() == shape, path, ": tensor '", gguf_name, "' is ", shape_string(info->shape()),
+                ", the config needs ", shape_string(shape));
         used.insert(gguf_name);
+        if (keep(*info)) {
+            std::size_t be = 0, bb = 0;
+            require(ggml::type_layout(info->type, be, bb), path, ": tensor '", info->name, "' has type ",
+                    ggml::type_name(info->type), ", which the suite cannot decode");
+            (*kept)[ours] = QuantMatrix::from_blocks(ggml::Type(info->type), int(shape[0]), int(shape[1]),
+                                                     f.tensor_data(*info));
+            return;
+        }
+        dst = f.read_tensor(*info);
     };
+    const auto extras = layer_extra_tensor_names(c);
     for (int l = 0; l < c.layers; ++l) {
         LayerWeights& L = ck.weights.layers[std::size_t(l)];
-        for (const auto& [g, ours] : gguf_layer_tensor_names())
-            if (!L.get(ours).empty()) load("blk." + std::to_string(l) + "." + g, L.get(ours));
-        if (neox) layer_rows_halves_to_interleaved(L, c);
+        const std::string prefix = "layers." + std::to_string(l) + ".";
+        for (const auto& [g, ours] : gguf_layer_tensor_names()) {
+            const auto& base = layer_tensor_names();
+            if (std::find(base.begin(), base.end(), ours) == base.end() &&
+                std::find(extras.begin(), extras.end(), ours) == extras.end())
+                continue;
+            load("blk." + std::to_string(l) + "." + g, prefix + ours, layer_tensor_shape(c, ours), L.get(ours));
+        }
+        if (neox) {
+            layer_rows_halves_to_interleaved(L, c);
+            for (const char* name : {"wq", "wk"})
+                if (kept && kept->count(prefix + name))
+                    (*kept)[prefix + name].rope_rows_halves_to_interleaved(rope_row_heads(c, name), c.head_dim);
+        }
     }
-    load("token_embd.weight", ck.weights.embed);
-    load("output_norm.weight", ck.weights.rms_final);
+    load("token_embd.weight", "embed", {c.vocab, c.dim}, ck.weights.embed);
+    load("output_norm.weight", "rms_final", {c.dim}, ck.weights.rms_final);
     if (out) {
         used.insert("output.weight");
-        if (!c.tied) ck.weights.classifier = std::move(classifier);
+        if (!c.tied && keep(*out)) load("output.weight", "classifier", {c.vocab, c.dim}, ck.weights.classifier);
+        else if (!c.tied) ck.weights.classifier = std::move(classifier);
     }
     if (f.find_tensor("rope_freqs.weight")) used.insert("rope_freqs.weight");
     for (const auto& t : f.tensors())

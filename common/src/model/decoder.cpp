@@ -12,8 +12,21 @@
 namespace ane {
 
 Decoder::Decoder(const Weights& weights, Device& device, int context, int max_chunk)
-    : w_(weights), dev_(device), context_(context), max_chunk_(std::max(1, std::min(max_chunk, context))) {
-    const ModelConfig& c = w_.config;
+    : Decoder(InferenceWeights::view(weights), device, context, max_chunk, /*keep_copy=*/true) {}
+
+Decoder::Decoder(const InferenceWeights& weights, Device& device, int context, int max_chunk)
+    : Decoder(weights, device, context, max_chunk, /*keep_copy=*/false) {}
+
+// keep_copy: `weights` is a temporary set of views, kept here.
+Decoder::Decoder(const InferenceWeights& weights, Device& device, int context, int max_chunk, bool keep_copy)
+    : view_(keep_copy ? weights : InferenceWeights{}),
+      w_(keep_copy ? view_ : weights),
+      base_(*weights.base),
+      all_f32_(weights.all_f32()),
+      dev_(device),
+      context_(context),
+      max_chunk_(std::max(1, std::min(max_chunk, context))) {
+    const ModelConfig& c = base_.config;
     require(context >= 1, "context must be at least 1");
     require_memory(4.0 * (2.0 * c.layers * context * c.kv_dim() + double(context) * c.head_dim),
                    "a context of " + std::to_string(context) + " tokens");
@@ -52,22 +65,34 @@ const float* Decoder::feed(const std::int32_t* tokens, int n, std::vector<float>
     return logits_.row(all_logits ? last - 1 : 0);
 }
 
+void Decoder::product(Projection p, const float* X, const QuantMatrix& W, int n, float* Y, float alpha, float beta) {
+    if (const float* w = W.f32()) return dev_.projection_forward(p, X, w, n, W.rows(), W.cols(), Y, alpha, beta);
+    dev_.quant_matmul_forward(X, W, n, Y, alpha, beta);
+}
+
 void Decoder::feed_chunk(const std::int32_t* tokens, int n, std::vector<float>* all_logits) {
-    const ModelConfig& c = w_.config;
+    const ModelConfig& c = base_.config;
     const int D = c.dim, Q = c.q_dim(), KV = c.kv_dim(), H = c.hidden, hd = c.head_dim;
     const int nh = c.heads, nkv = c.kv_heads, r = nh / nkv;
     const float eps = float(c.norm_eps), alpha = float(c.residual_scale), scale = 1.0f / std::sqrt(float(hd));
     for (int t = 0; t < n; ++t) {
         require(tokens[t] >= 0 && tokens[t] < c.vocab, "token id ", tokens[t], " is outside the vocabulary of ", c.vocab);
-        std::memcpy(x_.row(t), w_.embed.row(tokens[t]), sizeof(float) * std::size_t(D));
+        w_.embed.decode_rows(tokens[t], tokens[t] + 1, x_.row(t));
     }
     dev_.begin_pass(1, n);
     const float* cos_at = rope_cos_.row(pos_);
     const float* sin_at = rope_sin_.row(pos_);
     for (int l = 0; l < c.layers; ++l) {
-        const LayerWeights& W = w_.layers[l];
+        const LayerWeights& W = base_.layers[l];
+        const InferenceLayer& M = w_.layers[l];
         kernels::rmsnorm_forward(x_.data(), W.rms_att.data(), n, D, eps, a_.data(), rstd_.data());
-        dev_.qkv_forward(a_.data(), W.wq.data(), W.wk.data(), W.wv.data(), n, D, Q, KV, q_.data(), k_.data(), v_.data());
+        if (all_f32_) {
+            dev_.qkv_forward(a_.data(), M.wq.f32(), M.wk.f32(), M.wv.f32(), n, D, Q, KV, q_.data(), k_.data(), v_.data());
+        } else {
+            product(Projection::wq, a_.data(), M.wq, n, q_.data());
+            product(Projection::wk, a_.data(), M.wk, n, k_.data());
+            product(Projection::wv, a_.data(), M.wv, n, v_.data());
+        }
         qkv_extras_forward(c, W, n, q_.data(), k_.data(), v_.data(), q_.data(), k_.data(), rstd_heads_.data(),
                            rstd_heads_.data());  // in place; the norms are not kept
         // Positions pos_ .. pos_ + n - 1: the tables from row pos_ on, never wrapping.
@@ -89,20 +114,27 @@ void Decoder::feed_chunk(const std::int32_t* tokens, int n, std::vector<float>* 
                                         p.data(), o_.row(t) + h * hd);
                 }
         }
-        dev_.projection_forward(Projection::wo, o_.data(), W.wo.data(), n, D, Q, x_.data(), alpha, 1.0f);
+        product(Projection::wo, o_.data(), M.wo, n, x_.data(), alpha, 1.0f);
         kernels::rmsnorm_forward(x_.data(), W.rms_ffn.data(), n, D, eps, f_.data(), rstd_.data());
-        dev_.ffn_forward(f_.data(), x_.data(), W.w1.data(), W.w3.data(), W.w2.data(), n, D, H, alpha, h1_.data(),
-                         h3_.data(), g_.data(), x_.data());
+        if (all_f32_) {
+            dev_.ffn_forward(f_.data(), x_.data(), M.w1.f32(), M.w3.f32(), M.w2.f32(), n, D, H, alpha, h1_.data(),
+                             h3_.data(), g_.data(), x_.data());
+        } else {
+            product(Projection::w1, f_.data(), M.w1, n, h1_.data());
+            product(Projection::w3, f_.data(), M.w3, n, h3_.data());
+            kernels::swiglu_forward(h1_.data(), h3_.data(), std::int64_t(n) * H, g_.data());
+            product(Projection::w2, g_.data(), M.w2, n, x_.data(), alpha, 1.0f);
+        }
     }
-    const Tensor& cls = c.tied ? w_.embed : w_.classifier;
+    const QuantMatrix& cls = w_.output();
     if (all_logits) {
-        kernels::rmsnorm_forward(x_.data(), w_.rms_final.data(), n, D, eps, f_.data(), rstd_.data());
-        dev_.matmul_forward(f_.data(), cls.data(), n, c.vocab, D, logits_.data());
+        kernels::rmsnorm_forward(x_.data(), base_.rms_final.data(), n, D, eps, f_.data(), rstd_.data());
+        dev_.quant_matmul_forward(f_.data(), cls, n, logits_.data());
         all_logits->insert(all_logits->end(), logits_.data(), logits_.data() + std::size_t(n) * c.vocab);
     } else {
         // Only the last token's logits are needed.
-        kernels::rmsnorm_forward(x_.row(n - 1), w_.rms_final.data(), 1, D, eps, f_.data(), rstd_.data());
-        dev_.matmul_forward(f_.data(), cls.data(), 1, c.vocab, D, logits_.data());
+        kernels::rmsnorm_forward(x_.row(n - 1), base_.rms_final.data(), 1, D, eps, f_.data(), rstd_.data());
+        dev_.quant_matmul_forward(f_.data(), cls, 1, logits_.data());
     }
     pos_ += n;
 }

@@ -3,6 +3,7 @@
 // The ANE simulator derives from it: what spec/ane.md §6 keeps on the CPU runs here.
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "ane/device/device.hpp"
 #include "ane/spin_pool.hpp"
@@ -21,6 +22,10 @@ public:
     void matmul_input_grad(const float* dY, const float* W, int M, int N, int K, float* dX, float alpha,
                            float beta) override;
     void matmul_weight_grad(const float* dY, const float* X, int M, int N, int K, float* dW, float alpha) override;
+    // One token: the encoded rows stream through the pool's kernels; a batch: tiles of rows
+    // decoded on all threads, then one product per tile.
+    void quant_matmul_forward(const float* X, const QuantMatrix& W, int M, float* Y, float alpha,
+                              float beta) override;
     void attention_forward(const float* q, const float* k, const float* v, int B, int S, int nh, int nkv, int hd,
                            float* o, float* probs) override;
     void attention_backward(const float* q, const float* k, const float* v, const float* probs, const float* dout,
@@ -36,6 +41,8 @@ private:
     // One token's products (M = 1): own kernel over a bounded-spin pool, made at first use;
     // OpenBLAS's sgemv under --gemm openblas.
     std::unique_ptr<SpinPool> pool_;
+    SpinPool& pool();
+    std::vector<float> decoded_;  // a tile of decoded weight rows (batched quantized products)
 };
 
 // The fp16 Neural Engine simulator and the Neural Engine itself (device/ane/ane_device.cpp):

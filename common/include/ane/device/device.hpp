@@ -14,6 +14,8 @@
 
 namespace ane {
 
+class QuantMatrix;
+
 // The seven projections of a layer, named so that a device can keep one staged copy of each
 // layer's weight and one compiled kernel per shape.
 enum class Projection { wq, wk, wv, wo, w1, w3, w2 };
@@ -60,6 +62,12 @@ public:
     // dW[N,K] += alpha dY[M,N]^T · X[M,K]                 (the weight gradient, accumulated)
     virtual void matmul_weight_grad(const float* dY, const float* X, int M, int N, int K, float* dW,
                                     float alpha = 1.0f) = 0;
+
+    // Y[M,N] = alpha X[M,K] · Wᵀ + beta Y with W [N,K] kept in its encoding (inference on
+    // F16/BF16/quantized weights). The default decodes W a tile of rows at a time into float32
+    // and runs matmul_forward on each tile.
+    virtual void quant_matmul_forward(const float* X, const QuantMatrix& W, int M, float* Y, float alpha = 1.0f,
+                                      float beta = 0.0f);
 
     virtual void attention_forward(const float* q, const float* k, const float* v, int B, int S, int nh, int nkv,
                                    int hd, float* o, float* probs) = 0;

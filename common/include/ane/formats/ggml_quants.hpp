@@ -23,5 +23,9 @@ void dequantize(Type type, const std::uint8_t* src, float* dst, std::size_t n);
 // Encoders for export: Q8_0 (round-to-nearest, one fp16 scale per 32) as llama.cpp's
 // reference quantizer does; n a multiple of 32.
 void quantize_q8_0(const float* src, std::uint8_t* dst, std::size_t n);
+// Q4_0 as llama.cpp's reference quantizer: the value of largest magnitude maps to -8.
+void quantize_q4_0(const float* src, std::uint8_t* dst, std::size_t n);
+// F32, F16, BF16 (nearest even), Q8_0 or Q4_0; n a multiple of the type's block.
+void quantize(Type type, const float* src, std::uint8_t* dst, std::size_t n);
 
 }  // namespace ane::ggml

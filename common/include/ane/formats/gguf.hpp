@@ -3,12 +3,14 @@
 // aligned data. Read through a memory map with every length and offset checked; written
 // atomically. Models of the `llama` architecture map to the canonical weights.
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "ane/checkpoint.hpp"
 #include "ane/file_io.hpp"
 #include "ane/formats/ggml_quants.hpp"
+#include "ane/model/quant_matrix.hpp"
 
 namespace ane {
 
@@ -82,8 +84,10 @@ bool looks_like_gguf(const std::uint8_t* data, std::size_t size);
 
 // A `llama` GGUF as a checkpoint: config from its metadata, tensors dequantized, Q/K rows as
 // stored (llama.cpp's `llama` GGUFs are already interleaved). The tokenizer metadata is kept
-// as a vocabulary-only GGUF in Checkpoint::tokenizer_gguf.
-Checkpoint read_gguf_model(const std::string& path);
+// as a vocabulary-only GGUF in Checkpoint::tokenizer_gguf. With `kept`, the matrices stored
+// in an encoding other than F32 are not decoded: they go there under their canonical names
+// ("layers.0.wq", "embed", "classifier") and their tensors in the checkpoint stay empty.
+Checkpoint read_gguf_model(const std::string& path, std::map<std::string, QuantMatrix>* kept = nullptr);
 
 // What export writes: F32, F16 or Q8_0 for matrices (norms always F32).
 enum class GgufExportType { F32, F16, Q8_0 };

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "ane/device/device.hpp"
+#include "ane/model/inference_weights.hpp"
 #include "ane/weights.hpp"
 
 namespace ane {
@@ -13,6 +14,8 @@ namespace ane {
 class Decoder {
 public:
     // context: the most positions the cache holds (at most the model's seq unless overridden).
+    Decoder(const InferenceWeights& weights, Device& device, int context, int max_chunk = 512);
+    // Float32 weights, viewed (they must outlive the decoder).
     Decoder(const Weights& weights, Device& device, int context, int max_chunk = 512);
 
     int context() const { return context_; }
@@ -25,8 +28,14 @@ public:
     const float* feed(const std::int32_t* tokens, int n, std::vector<float>* all_logits = nullptr);
 
 private:
+    Decoder(const InferenceWeights& weights, Device& device, int context, int max_chunk, bool keep_copy);
     void feed_chunk(const std::int32_t* tokens, int n, std::vector<float>* all_logits);
-    const Weights& w_;
+    void product(Projection p, const float* X, const QuantMatrix& W, int n, float* Y, float alpha = 1.0f,
+                 float beta = 0.0f);
+    InferenceWeights view_;  // when made from float32 Weights
+    const InferenceWeights& w_;
+    const Weights& base_;    // norms, biases
+    bool all_f32_;
     Device& dev_;
     int context_, max_chunk_, pos_ = 0;
     std::vector<Tensor> k_cache_, v_cache_;  // per layer [context, kv_dim]

@@ -1,0 +1,299 @@
+#include "ane/device/quant_matvec.hpp"
+
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "ane/error.hpp"
+#include "ane/half.hpp"
+
+#if defined(__x86_64__)
+// GCC 12's AVX-512 conversion intrinsics start from _mm512_undefined_*(), which its own
+// -Wmaybe-uninitialized then reports inside the header.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include <immintrin.h>
+#endif
+
+namespace ane {
+
+namespace {
+
+using ggml::Type;
+constexpr int kQK = 32;  // values per Q8_0 / Q4_0 block
+
+inline float finish(float dot, float alpha, float beta, float y) { return beta == 0.0f ? alpha * dot : alpha * dot + beta * y; }
+
+inline float scale_of(const std::uint8_t* block) {
+    std::uint16_t h;
+    std::memcpy(&h, block, 2);
+    return fp16_to_float(h);
+}
+
+// ---- portable: a block decoded into floats, then a dot product ----
+
+float dot_portable(Type type, const std::uint8_t* w, const float* x, int K) {
+    float dot = 0.0f;
+    if (type == Type::Q8_0 || type == Type::Q4_0) {
+        const std::size_t block = type == Type::Q8_0 ? 34 : 18;
+        for (int b = 0; b < K / kQK; ++b, w += block) {
+            float v[kQK], s = 0.0f;
+            ggml::dequantize(type, w, v, kQK);
+            for (int i = 0; i < kQK; ++i) s += v[i] * x[b * kQK + i];
+            dot += s;
+        }
+        return dot;
+    }
+    // F16, BF16: 64 values at a time.
+    float v[64];
+    for (int k = 0; k < K; k += 64) {
+        const int n = std::min(64, K - k);
+        ggml::dequantize(type, w + 2 * std::size_t(k), v, std::size_t(n));
+        for (int i = 0; i < n; ++i) dot += v[i] * x[k + i];
+    }
+    return dot;
+}
+
+#if defined(__x86_64__)
+
+__attribute__((target("avx512f"))) float hsum512(__m512 v) {
+    alignas(64) float lanes[16];
+    _mm512_store_ps(lanes, v);
+    float s = 0.0f;
+    for (float l : lanes) s += l;
+    return s;
+}
+
+__attribute__((target("avx2,fma"))) float hsum256(__m256 v) {
+    const __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    const __m128 t = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    return _mm_cvtss_f32(_mm_add_ss(t, _mm_shuffle_ps(t, t, 1)));
+}
+
+// ---- AVX-512 ----
+
+__attribute__((target("avx512f,f16c"))) float dot_q8_0_avx512(const std::uint8_t* w, const float* x, int K) {
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+    const int nb = K / kQK;
+    int b = 0;
+    for (; b + 2 <= nb; b += 2, w += 68, x += 64) {
+        _mm_prefetch(reinterpret_cast<const char*>(w + 34 * 16), _MM_HINT_T0);
+        const __m512 d0 = _mm512_set1_ps(_cvtsh_ss(*reinterpret_cast<const std::uint16_t*>(w)));
+        const __m512 d1 = _mm512_set1_ps(_cvtsh_ss(*reinterpret_cast<const std::uint16_t*>(w + 34)));
+        const __m512 a0 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 2))));
+        const __m512 a1 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 18))));
+        const __m512 b0 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 36))));
+        const __m512 b1 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 52))));
+        const __m512 sa = _mm512_fmadd_ps(a1, _mm512_loadu_ps(x + 16), _mm512_mul_ps(a0, _mm512_loadu_ps(x)));
+        const __m512 sb = _mm512_fmadd_ps(b1, _mm512_loadu_ps(x + 48), _mm512_mul_ps(b0, _mm512_loadu_ps(x + 32)));
+        acc0 = _mm512_fmadd_ps(d0, sa, acc0);
+        acc1 = _mm512_fmadd_ps(d1, sb, acc1);
+    }
+    for (; b < nb; ++b, w += 34, x += 32) {
+        const __m512 d = _mm512_set1_ps(_cvtsh_ss(*reinterpret_cast<const std::uint16_t*>(w)));
+        const __m512 a0 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 2))));
+        const __m512 a1 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 18))));
+        acc0 = _mm512_fmadd_ps(d, _mm512_fmadd_ps(a1, _mm512_loadu_ps(x + 16), _mm512_mul_ps(a0, _mm512_loadu_ps(x))), acc0);
+    }
+    return hsum512(_mm512_add_ps(acc0, acc1));
+}
+
+// Q4_0: low nibbles are values 0..15 of a block, high nibbles 16..31, each minus 8.
+__attribute__((target("avx512f,f16c"))) __m512 q4_block_avx512(const std::uint8_t* w, const float* x) {
+    const __m512i q = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 2)));
+    const __m512i eight = _mm512_set1_epi32(8);
+    const __m512 lo = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_and_si512(q, _mm512_set1_epi32(15)), eight));
+    const __m512 hi = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_srli_epi32(q, 4), eight));
+    return _mm512_fmadd_ps(hi, _mm512_loadu_ps(x + 16), _mm512_mul_ps(lo, _mm512_loadu_ps(x)));
+}
+
+__attribute__((target("avx512f,f16c"))) float dot_q4_0_avx512(const std::uint8_t* w, const float* x, int K) {
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+    const int nb = K / kQK;
+    int b = 0;
+    for (; b + 2 <= nb; b += 2, w += 36, x += 64) {
+        _mm_prefetch(reinterpret_cast<const char*>(w + 18 * 32), _MM_HINT_T0);
+        const __m512 d0 = _mm512_set1_ps(_cvtsh_ss(*reinterpret_cast<const std::uint16_t*>(w)));
+        const __m512 d1 = _mm512_set1_ps(_cvtsh_ss(*reinterpret_cast<const std::uint16_t*>(w + 18)));
+        acc0 = _mm512_fmadd_ps(d0, q4_block_avx512(w, x), acc0);
+        acc1 = _mm512_fmadd_ps(d1, q4_block_avx512(w + 18, x + 32), acc1);
+    }
+    for (; b < nb; ++b, w += 18, x += 32)
+        acc0 = _mm512_fmadd_ps(_mm512_set1_ps(_cvtsh_ss(*reinterpret_cast<const std::uint16_t*>(w))),
+                               q4_block_avx512(w, x), acc0);
+    return hsum512(_mm512_add_ps(acc0, acc1));
+}
+
+__attribute__((target("avx512f,f16c"))) float dot_f16_avx512(const std::uint8_t* w, const float* x, int K) {
+    const auto* h = reinterpret_cast<const std::uint16_t*>(w);
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+    int k = 0;
+    for (; k + 32 <= K; k += 32) {
+        _mm_prefetch(reinterpret_cast<const char*>(h + k + 512), _MM_HINT_T0);
+        acc0 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(h + k))),
+                               _mm512_loadu_ps(x + k), acc0);
+        acc1 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(h + k + 16))),
+                               _mm512_loadu_ps(x + k + 16), acc1);
+    }
+    float dot = hsum512(_mm512_add_ps(acc0, acc1));
+    for (; k < K; ++k) dot += _cvtsh_ss(h[k]) * x[k];
+    return dot;
+}
+
+__attribute__((target("avx512f"))) __m512 bf16_to_ps_avx512(const std::uint16_t* h) {
+    return _mm512_castsi512_ps(
+        _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(h))), 16));
+}
+
+__attribute__((target("avx512f"))) float dot_bf16_avx512(const std::uint8_t* w, const float* x, int K) {
+    const auto* h = reinterpret_cast<const std::uint16_t*>(w);
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+    int k = 0;
+    for (; k + 32 <= K; k += 32) {
+        _mm_prefetch(reinterpret_cast<const char*>(h + k + 512), _MM_HINT_T0);
+        acc0 = _mm512_fmadd_ps(bf16_to_ps_avx512(h + k), _mm512_loadu_ps(x + k), acc0);
+        acc1 = _mm512_fmadd_ps(bf16_to_ps_avx512(h + k + 16), _mm512_loadu_ps(x + k + 16), acc1);
+    }
+    float dot = hsum512(_mm512_add_ps(acc0, acc1));
+    for (; k < K; ++k) dot += bf16_to_float(h[k]) * x[k];
+    return dot;
+}
+
+// ---- AVX2 + FMA + F16C ----
+
+__attribute__((target("avx2,fma,f16c"))) __m256 i8x8_avx2(const std::uint8_t* p) {
+    return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+}
+
+__attribute__((target("avx2,fma,f16c"))) float dot_q8_0_avx2(const std::uint8_t* w, const float* x, int K) {
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    for (int b = 0; b < K / kQK; ++b, w += 34, x += 32) {
+        _mm_prefetch(reinterpret_cast<const char*>(w + 34 * 8), _MM_HINT_T0);
+        const __m256 d = _mm256_set1_ps(_cvtsh_ss(*reinterpret_cast<const std::uint16_t*>(w)));
+        __m256 s0 = _mm256_mul_ps(i8x8_avx2(w + 2), _mm256_loadu_ps(x));
+        __m256 s1 = _mm256_mul_ps(i8x8_avx2(w + 10), _mm256_loadu_ps(x + 8));
+        s0 = _mm256_fmadd_ps(i8x8_avx2(w + 18), _mm256_loadu_ps(x + 16), s0);
+        s1 = _mm256_fmadd_ps(i8x8_avx2(w + 26), _mm256_loadu_ps(x + 24), s1);
+        if (b & 1)
+            acc1 = _mm256_fmadd_ps(d, _mm256_add_ps(s0, s1), acc1);
+        else
+            acc0 = _mm256_fmadd_ps(d, _mm256_add_ps(s0, s1), acc0);
+    }
+    return hsum256(_mm256_add_ps(acc0, acc1));
+}
+
+__attribute__((target("avx2,fma,f16c"))) float dot_q4_0_avx2(const std::uint8_t* w, const float* x, int K) {
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    const __m256i mask = _mm256_set1_epi32(15), eight = _mm256_set1_epi32(8);
+    for (int b = 0; b < K / kQK; ++b, w += 18, x += 32) {
+        _mm_prefetch(reinterpret_cast<const char*>(w + 18 * 16), _MM_HINT_T0);
+        const __m256 d = _mm256_set1_ps(_cvtsh_ss(*reinterpret_cast<const std::uint16_t*>(w)));
+        const __m256i q0 = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(w + 2)));
+        const __m256i q1 = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(w + 10)));
+        auto lo = [&](__m256i q) { return _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_and_si256(q, mask), eight)); };
+        auto hi = [&](__m256i q) { return _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(q, 4), eight)); };
+        __m256 s0 = _mm256_mul_ps(lo(q0), _mm256_loadu_ps(x));
+        __m256 s1 = _mm256_mul_ps(lo(q1), _mm256_loadu_ps(x + 8));
+        s0 = _mm256_fmadd_ps(hi(q0), _mm256_loadu_ps(x + 16), s0);
+        s1 = _mm256_fmadd_ps(hi(q1), _mm256_loadu_ps(x + 24), s1);
+        if (b & 1)
+            acc1 = _mm256_fmadd_ps(d, _mm256_add_ps(s0, s1), acc1);
+        else
+            acc0 = _mm256_fmadd_ps(d, _mm256_add_ps(s0, s1), acc0);
+    }
+    return hsum256(_mm256_add_ps(acc0, acc1));
+}
+
+__attribute__((target("avx2,fma,f16c"))) float dot_f16_avx2(const std::uint8_t* w, const float* x, int K) {
+    const auto* h = reinterpret_cast<const std::uint16_t*>(w);
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int k = 0;
+    for (; k + 16 <= K; k += 16) {
+        _mm_prefetch(reinterpret_cast<const char*>(h + k + 256), _MM_HINT_T0);
+        acc0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h + k))),
+                               _mm256_loadu_ps(x + k), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h + k + 8))),
+                               _mm256_loadu_ps(x + k + 8), acc1);
+    }
+    float dot = hsum256(_mm256_add_ps(acc0, acc1));
+    for (; k < K; ++k) dot += _cvtsh_ss(h[k]) * x[k];
+    return dot;
+}
+
+__attribute__((target("avx2,fma"))) __m256 bf16_to_ps_avx2(const std::uint16_t* h) {
+    return _mm256_castsi256_ps(
+        _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h))), 16));
+}
+
+__attribute__((target("avx2,fma"))) float dot_bf16_avx2(const std::uint8_t* w, const float* x, int K) {
+    const auto* h = reinterpret_cast<const std::uint16_t*>(w);
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int k = 0;
+    for (; k + 16 <= K; k += 16) {
+        _mm_prefetch(reinterpret_cast<const char*>(h + k + 256), _MM_HINT_T0);
+        acc0 = _mm256_fmadd_ps(bf16_to_ps_avx2(h + k), _mm256_loadu_ps(x + k), acc0);
+        acc1 = _mm256_fmadd_ps(bf16_to_ps_avx2(h + k + 8), _mm256_loadu_ps(x + k + 8), acc1);
+    }
+    float dot = hsum256(_mm256_add_ps(acc0, acc1));
+    for (; k < K; ++k) dot += bf16_to_float(h[k]) * x[k];
+    return dot;
+}
+
+#endif
+
+using RowDot = float (*)(const std::uint8_t*, const float*, int);
+
+RowDot row_dot(MatvecIsa isa, Type type) {
+#if defined(__x86_64__)
+    if (isa == MatvecIsa::avx512) switch (type) {
+            case Type::Q8_0: return dot_q8_0_avx512;
+            case Type::Q4_0: return dot_q4_0_avx512;
+            case Type::F16: return dot_f16_avx512;
+            case Type::BF16: return dot_bf16_avx512;
+            default: break;
+        }
+    if (isa == MatvecIsa::avx2) switch (type) {
+            case Type::Q8_0: return dot_q8_0_avx2;
+            case Type::Q4_0: return dot_q4_0_avx2;
+            case Type::F16: return dot_f16_avx2;
+            case Type::BF16: return dot_bf16_avx2;
+            default: break;
+        }
+#endif
+    (void)isa;
+    (void)type;
+    return nullptr;
+}
+
+}  // namespace
+
+void quant_matvec_rows(MatvecIsa isa, const QuantMatrix& W, const float* x, int r0, int r1, float* y, float alpha,
+                       float beta) {
+    const Type type = W.type();
+    const int K = W.cols();
+    if (type == Type::F32) return matvec_rows(isa, W.f32(), x, K, r0, r1, y, alpha, beta);
+    if (const RowDot dot = row_dot(isa, type)) {
+        for (int r = r0; r < r1; ++r) y[r] = finish(dot(W.row(r), x, K), alpha, beta, y[r]);
+        return;
+    }
+    if (type == Type::Q8_0 || type == Type::Q4_0 || type == Type::F16 || type == Type::BF16) {
+        for (int r = r0; r < r1; ++r) y[r] = finish(dot_portable(type, W.row(r), x, K), alpha, beta, y[r]);
+        return;
+    }
+    // K-quants: one row decoded at a time (a few KB, in L1), then the float32 kernel.
+    thread_local std::vector<float> row;
+    row.resize(std::size_t(K));
+    for (int r = r0; r < r1; ++r) {
+        W.decode_rows(r, r + 1, row.data());
+        matvec_rows(isa, row.data(), x, K, 0, 1, y + r, alpha, beta);
+    }
+}
+
+void quant_matvec(SpinPool& pool, const QuantMatrix& W, const float* x, float* y, float alpha, float beta) {
+    const MatvecIsa isa = best_matvec_isa();
+    for_row_chunks(pool, W.rows(), W.row_bytes(),
+                   [&](int r0, int r1) { quant_matvec_rows(isa, W, x, r0, r1, y, alpha, beta); });
+}
+
+}  // namespace ane

@@ -1,0 +1,97 @@
+#include "ane/model/quant_matrix.hpp"
+
+#include <cstring>
+
+#include "ane/error.hpp"
+#include "ane/weights.hpp"
+
+namespace ane {
+
+std::size_t encoded_row_bytes(ggml::Type type, int cols) {
+    std::size_t be = 0, bb = 0;
+    require(ggml::type_layout(std::uint32_t(type), be, bb), "cannot decode ggml ", ggml::type_name(std::uint32_t(type)));
+    require(cols > 0 && std::size_t(cols) % be == 0, "rows of ", cols, " values are not whole ",
+            ggml::type_name(std::uint32_t(type)), " blocks of ", be);
+    return std::size_t(cols) / be * bb;
+}
+
+bool QuantMatrix::can_encode(ggml::Type type, int cols) {
+    switch (type) {
+        case ggml::Type::F32: case ggml::Type::F16: case ggml::Type::BF16: return cols > 0;
+        case ggml::Type::Q8_0: case ggml::Type::Q4_0: return cols > 0 && cols % 32 == 0;
+        default: return false;
+    }
+}
+
+QuantMatrix QuantMatrix::view(const Tensor& t) {
+    require(t.shape().size() == 2, "a weight matrix must be 2-D, not ", shape_string(t.shape()));
+    QuantMatrix m;
+    m.rows_ = int(t.rows());
+    m.cols_ = int(t.cols());
+    m.row_bytes_ = std::size_t(m.cols_) * sizeof(float);
+    m.view_ = reinterpret_cast<const std::uint8_t*>(t.data());
+    return m;
+}
+
+QuantMatrix QuantMatrix::from_blocks(ggml::Type type, int rows, int cols, const std::uint8_t* data) {
+    QuantMatrix m;
+    m.type_ = type;
+    m.rows_ = rows;
+    m.cols_ = cols;
+    m.row_bytes_ = encoded_row_bytes(type, cols);
+    m.owned_.assign(data, data + m.bytes());
+    return m;
+}
+
+QuantMatrix QuantMatrix::encode(const Tensor& t, ggml::Type type) {
+    require(t.shape().size() == 2, "a weight matrix must be 2-D, not ", shape_string(t.shape()));
+    require(can_encode(type, int(t.cols())), "cannot encode rows of ", t.cols(), " values as ",
+            ggml::type_name(std::uint32_t(type)));
+    QuantMatrix m;
+    m.type_ = type;
+    m.rows_ = int(t.rows());
+    m.cols_ = int(t.cols());
+    m.row_bytes_ = encoded_row_bytes(type, m.cols_);
+    m.owned_.resize(m.bytes());
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < m.rows_; ++r)
+        ggml::quantize(type, t.row(r), m.owned_.data() + std::size_t(r) * m.row_bytes_, std::size_t(m.cols_));
+    return m;
+}
+
+const float* QuantMatrix::f32() const {
+    return type_ == ggml::Type::F32 ? reinterpret_cast<const float*>(data()) : nullptr;
+}
+
+void QuantMatrix::decode_rows(int begin, int end, float* out) const {
+    for (int r = begin; r < end; ++r)
+        ggml::dequantize(type_, row(r), out + std::size_t(r - begin) * cols_, std::size_t(cols_));
+}
+
+Tensor QuantMatrix::decode() const {
+    Tensor t({rows_, cols_});
+    decode_rows(0, rows_, t.data());
+    return t;
+}
+
+QuantMatrix QuantMatrix::converted(ggml::Type type) const {
+    if (type == type_) return *this;
+    return encode(decode(), type);
+}
+
+void QuantMatrix::rope_rows_halves_to_interleaved(int n_heads, int head_dim) {
+    if (owned_.empty()) owned_.assign(data(), data() + bytes());
+    view_ = nullptr;
+    permute_rope_row_bytes(owned_.data(), row_bytes_, n_heads, head_dim, /*to_interleaved=*/true);
+}
+
+ggml::Type parse_weight_type(const std::string& text) {
+    if (text == "f32") return ggml::Type::F32;
+    if (text == "f16") return ggml::Type::F16;
+    if (text == "bf16") return ggml::Type::BF16;
+    if (text == "q8_0") return ggml::Type::Q8_0;
+    if (text == "q4_0") return ggml::Type::Q4_0;
+    throw UsageError("--weights '" + text + "' is not one of f32, f16, bf16, q8_0, q4_0");
+}
+
+}  // namespace ane
