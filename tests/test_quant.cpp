@@ -1,0 +1,242 @@
+// Weights kept encoded for inference: the encoders, the row kernels of every ISA the CPU has
+// against a double-precision reference on the decoded rows, the device products (one token
+// and a batch), the decoder on encoded weights against float32, and a GGUF's blocks kept.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+
+#include "ane/device/cpu_device.hpp"
+#include "ane/device/quant_matvec.hpp"
+#include "ane/error.hpp"
+#include "ane/formats/gguf.hpp"
+#include "ane/half.hpp"
+#include "ane/model/decoder.hpp"
+#include "ane/model/inference_weights.hpp"
+#include "test_util.hpp"
+
+using namespace ane;
+
+namespace {
+
+Tensor random_matrix(int rows, int cols, unsigned seed, float scale = 0.5f) {
+    Tensor t({rows, cols});
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> d(0.0f, scale);
+    for (std::int64_t i = 0; i < t.numel(); ++i) t[i] = d(rng);
+    return t;
+}
+
+// K-quant blocks of random bytes with small normal fp16 scales (super-block scale and min).
+QuantMatrix random_k_quant(ggml::Type type, int rows, int cols, unsigned seed) {
+    std::size_t be = 0, bb = 0;
+    ggml::type_layout(std::uint32_t(type), be, bb);
+    std::vector<std::uint8_t> bytes(std::size_t(rows) * cols / be * bb);
+    std::mt19937 rng(seed);
+    for (auto& b : bytes) b = std::uint8_t(rng());
+    const std::uint16_t d = float_to_fp16(0.01f), dmin = float_to_fp16(0.005f);
+    for (std::size_t b = 0; b < bytes.size() / bb; ++b) {
+        std::uint8_t* blk = bytes.data() + b * bb;
+        if (type == ggml::Type::Q6_K) {
+            std::memcpy(blk + bb - 2, &d, 2);  // Q6_K ends with its scale
+        } else {
+            std::memcpy(blk, &d, 2);
+            std::memcpy(blk + 2, &dmin, 2);
+        }
+    }
+    return QuantMatrix::from_blocks(type, rows, cols, bytes.data());
+}
+
+std::vector<MatvecIsa> isas_here() {
+    std::vector<MatvecIsa> isas{MatvecIsa::portable};
+    if (best_matvec_isa() != MatvecIsa::portable) isas.push_back(MatvecIsa::avx2);
+    if (best_matvec_isa() == MatvecIsa::avx512) isas.push_back(MatvecIsa::avx512);
+    return isas;
+}
+
+// y = alpha W x + beta y0 in double on the decoded rows, and the largest sum of |w x| of a row.
+std::vector<double> reference(const QuantMatrix& W, const float* x, const float* y0, float alpha, float beta,
+                              double& scale) {
+    const Tensor w = W.decode();
+    std::vector<double> y(std::size_t(W.rows()));
+    scale = 1.0;
+    for (int r = 0; r < W.rows(); ++r) {
+        double dot = 0, mag = 0;
+        for (int k = 0; k < W.cols(); ++k) {
+            dot += double(w.row(r)[k]) * x[k];
+            mag += std::fabs(double(w.row(r)[k]) * x[k]);
+        }
+        y[std::size_t(r)] = alpha * dot + beta * double(y0[r]);
+        scale = std::max(scale, mag);
+    }
+    return y;
+}
+
+ModelConfig quant_config(bool tied) {
+    ModelConfig c = test::tiny_config(tied);
+    c.dim = 64;
+    c.hidden = 80;
+    c.heads = 4;
+    c.kv_heads = 2;
+    c.head_dim = 16;
+    c.vocab = 80;
+    c.seq = 32;
+    c.layers = 2;
+    c.residual_scale = 1.0;
+    return c;
+}
+
+}  // namespace
+
+TEST(Quant, Q4_0EncodesAsLlamaCppsReferenceQuantizer) {
+    std::vector<float> x(32);
+    for (int i = 0; i < 32; ++i) x[i] = float(i - 20) * 0.1f;  // -2.0 has the largest magnitude
+    std::vector<std::uint8_t> q(18);
+    ggml::quantize_q4_0(x.data(), q.data(), 32);
+    std::uint16_t dh;
+    std::memcpy(&dh, q.data(), 2);
+    EXPECT_FLOAT_EQ(fp16_to_float(dh), fp16_to_float(float_to_fp16(-2.0f / -8.0f)));
+    EXPECT_EQ(q[2] & 0xF, 0);  // -2.0 / 0.25 + 8 = 0
+    std::vector<float> y(32);
+    ggml::dequantize(ggml::Type::Q4_0, q.data(), y.data(), 32);
+    for (int i = 0; i < 32; ++i) EXPECT_NEAR(y[i], x[i], 0.125f + 1e-3f) << i;
+    EXPECT_THROW(ggml::quantize_q4_0(x.data(), q.data(), 31), Error);
+}
+
+TEST(Quant, EveryEncodingRoundTripsWithinItsStep) {
+    const Tensor t = random_matrix(5, 96, 3);
+    for (auto [type, tol] : {std::pair{ggml::Type::F32, 0.0}, {ggml::Type::F16, 1e-3}, {ggml::Type::BF16, 8e-3},
+                             {ggml::Type::Q8_0, 0.02}, {ggml::Type::Q4_0, 0.3}}) {
+        const QuantMatrix m = QuantMatrix::encode(t, type);
+        EXPECT_EQ(m.rows(), 5);
+        EXPECT_EQ(m.cols(), 96);
+        const Tensor back = m.decode();
+        for (std::int64_t i = 0; i < t.numel(); ++i)
+            ASSERT_NEAR(back[i], t[i], tol * std::max(1.0f, std::fabs(t[i]))) << m.type_name() << " " << i;
+    }
+    EXPECT_FALSE(QuantMatrix::can_encode(ggml::Type::Q8_0, 100));
+    EXPECT_THROW(QuantMatrix::encode(random_matrix(2, 100, 1), ggml::Type::Q4_0), Error);
+    EXPECT_THROW(parse_weight_type("q5_1"), UsageError);
+    EXPECT_EQ(parse_weight_type("q4_0"), ggml::Type::Q4_0);
+}
+
+TEST(Quant, EveryKernelOnEveryEncodingMatchesTheDoubleReference) {
+    for (int K : {32, 64, 96, 256, 512}) {
+        const int N = 7;
+        const Tensor t = random_matrix(N, K, unsigned(K));
+        const Tensor x = random_matrix(1, K, unsigned(K) + 1, 1.0f);
+        const Tensor y0 = random_matrix(1, N, unsigned(K) + 2, 1.0f);
+        std::vector<QuantMatrix> matrices;
+        for (auto type : {ggml::Type::F32, ggml::Type::F16, ggml::Type::BF16, ggml::Type::Q8_0, ggml::Type::Q4_0})
+            matrices.push_back(QuantMatrix::encode(t, type));
+        if (K % 256 == 0)
+            for (auto type : {ggml::Type::Q4_K, ggml::Type::Q5_K, ggml::Type::Q6_K})
+                matrices.push_back(random_k_quant(type, N, K, unsigned(K) + 9));
+        for (const QuantMatrix& m : matrices)
+            for (MatvecIsa isa : isas_here())
+                for (auto [alpha, beta] : {std::pair{1.0f, 0.0f}, {0.5f, 1.0f}}) {
+                    double scale = 0;
+                    const auto want = reference(m, x.data(), y0.data(), alpha, beta, scale);
+                    std::vector<float> y(y0.data(), y0.data() + N);
+                    if (beta == 0.0f) std::fill(y.begin(), y.end(), NAN);  // beta 0 never reads y
+                    quant_matvec_rows(isa, m, x.data(), 0, N, y.data(), alpha, beta);
+                    for (int r = 0; r < N; ++r)
+                        ASSERT_NEAR(y[std::size_t(r)], want[std::size_t(r)], 2e-6 * scale)
+                            << m.type_name() << " " << matvec_isa_name(isa) << " K=" << K << " row " << r;
+                }
+    }
+}
+
+TEST(Quant, TheDeviceProductsMatchTheDecodedFloat32Product) {
+    CpuDevice dev(2, GemmLibrary::automatic);
+    const int N = 300, K = 128;
+    const Tensor t = random_matrix(N, K, 11);
+    for (auto type : {ggml::Type::F16, ggml::Type::Q8_0, ggml::Type::Q4_0}) {
+        const QuantMatrix m = QuantMatrix::encode(t, type);
+        const Tensor w = m.decode();
+        for (int M : {1, 5}) {
+            const Tensor X = random_matrix(M, K, unsigned(M), 1.0f);
+            const Tensor Y0 = random_matrix(M, N, unsigned(M) + 7, 1.0f);
+            Tensor want = Y0;
+            dev.matmul_forward(X.data(), w.data(), M, N, K, want.data(), 0.5f, 1.0f);
+            Tensor cpu = Y0, base = Y0;
+            dev.quant_matmul_forward(X.data(), m, M, cpu.data(), 0.5f, 1.0f);
+            dev.Device::quant_matmul_forward(X.data(), m, M, base.data(), 0.5f, 1.0f);  // what ane-sim runs
+            for (std::int64_t i = 0; i < want.numel(); ++i) {
+                ASSERT_NEAR(cpu[i], want[i], 1e-4f * (1 + std::fabs(want[i]))) << m.type_name() << " M=" << M;
+                ASSERT_NEAR(base[i], want[i], 1e-4f * (1 + std::fabs(want[i]))) << m.type_name() << " M=" << M;
+            }
+        }
+    }
+}
+
+// Encoded weights in the decoder give the logits of float32 weights holding the decoded
+// values (the same model), and the KV cache fed one token at a time equals the whole prompt.
+TEST(Quant, TheDecoderOnEncodedWeightsEqualsFloat32OnTheDecodedValues) {
+    for (bool tied : {true, false}) {
+        const ModelConfig c = quant_config(tied);
+        const Weights w = test::random_weights(c, 17);
+        const std::vector<std::int32_t> tokens = {3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8};
+        auto dev = make_device("cpu", 2);
+        for (auto type : {ggml::Type::F16, ggml::Type::BF16, ggml::Type::Q8_0, ggml::Type::Q4_0}) {
+            Weights decoded = w;
+            InferenceWeights q = InferenceWeights::view(w);
+            auto encode = [&](QuantMatrix& m, Tensor& t) {
+                m = QuantMatrix::encode(t, QuantMatrix::can_encode(type, int(t.cols())) ? type : ggml::Type::F16);
+                t = m.decode();
+            };
+            for (std::size_t l = 0; l < q.layers.size(); ++l) {
+                InferenceLayer& L = q.layers[l];
+                LayerWeights& D = decoded.layers[l];
+                encode(L.wq, D.wq), encode(L.wk, D.wk), encode(L.wv, D.wv), encode(L.wo, D.wo);
+                encode(L.w1, D.w1), encode(L.w2, D.w2), encode(L.w3, D.w3);
+            }
+            encode(q.embed, decoded.embed);
+            if (!tied) encode(q.classifier, decoded.classifier);
+            EXPECT_FALSE(q.all_f32());
+            std::vector<float> want, all;
+            Decoder(decoded, *dev, c.seq).feed(tokens.data(), int(tokens.size()), &want);
+            Decoder(q, *dev, c.seq).feed(tokens.data(), int(tokens.size()), &all);
+            ASSERT_EQ(all.size(), want.size());
+            for (std::size_t i = 0; i < all.size(); ++i)
+                ASSERT_NEAR(all[i], want[i], 1e-4 * (1 + std::fabs(want[i]))) << ggml::type_name(std::uint32_t(type)) << " " << i;
+            Decoder one(q, *dev, c.seq);
+            for (std::size_t t = 0; t < tokens.size(); ++t) {
+                const float* z = one.feed(&tokens[t], 1);
+                for (int v = 0; v < c.vocab; ++v) ASSERT_NEAR(z[v], all[t * c.vocab + v], 1e-4 * (1 + std::fabs(z[v]))) << t;
+            }
+        }
+    }
+}
+
+// A GGUF's Q8_0 matrices are kept as stored (not expanded), give the logits of the same file
+// decoded to float32, and --weights re-encodes or expands them.
+TEST(Quant, AGgufsBlocksAreKeptAsStored) {
+    const ModelConfig c = quant_config(false);
+    Checkpoint ck;
+    ck.weights = test::random_weights(c, 23);
+    test::TempDir dir;
+    const std::string path = dir.path("m.gguf");
+    write_gguf_model(ck, {}, GgufExportType::Q8_0, path);
+    const InferenceModel kept = load_inference_model(path, std::nullopt);
+    EXPECT_TRUE(kept.checkpoint.weights.layers[0].wq.empty());
+    EXPECT_EQ(kept.weights.layers[0].wq.type(), ggml::Type::Q8_0);
+    EXPECT_EQ(kept.weights.output().type(), ggml::Type::Q8_0);
+    EXPECT_EQ(kept.weights.layers[1].w2.type(), ggml::Type::F16);  // rows of 80: the export's fallback
+    EXPECT_NE(kept.weights.summary().find("Q8_0 x "), std::string::npos) << kept.weights.summary();
+    const Checkpoint expanded = read_gguf_model(path);
+    const std::vector<std::int32_t> tokens = {1, 2, 3, 4, 5, 6, 7};
+    auto dev = make_device("cpu", 1);
+    std::vector<float> a, b, f;
+    Decoder(kept.weights, *dev, c.seq).feed(tokens.data(), 7, &a);
+    Decoder(expanded.weights, *dev, c.seq).feed(tokens.data(), 7, &b);
+    for (std::size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], 1e-4) << i;
+    const InferenceModel as_f32 = load_inference_model(path, ggml::Type::F32);
+    EXPECT_TRUE(as_f32.weights.all_f32());
+    Decoder(as_f32.weights, *dev, c.seq).feed(tokens.data(), 7, &f);
+    for (std::size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(f[i], b[i], 1e-4) << i;
+    const InferenceModel q4 = load_inference_model(path, ggml::Type::Q4_0);
+    EXPECT_EQ(q4.weights.layers[0].w1.type(), ggml::Type::Q4_0);
+    EXPECT_EQ(q4.weights.layers[0].w2.type(), ggml::Type::F16);
+}
