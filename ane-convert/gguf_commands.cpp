@@ -46,8 +46,8 @@ void add_export_gguf_command(CLI::App& app, ExportGgufOptions& o) {
     auto* cmd = app.add_subcommand("export-gguf", "write any model file as a llama.cpp GGUF (llama architecture)");
     cmd->add_option("input", o.input, "a model file: BLZT, GGUF, llama.c")->required()->check(CLI::ExistingFile);
     cmd->add_option("-o,--output", o.output, "the .gguf to write (default: beside the input, model.bin -> model.gguf; a .gguf input -> model.TYPE.gguf)");
-    cmd->add_option("--type", o.type, "matrix encoding: f32, f16 or q8_0 (norms stay f32)")
-        ->check(CLI::IsMember({"f32", "f16", "q8_0"}));
+    cmd->add_option("--type", o.type, "matrix encoding: f32, f16, q8_0 or q4_0 (norms stay f32; rows not a multiple of 32 stay f16)")
+        ->check(CLI::IsMember({"f32", "f16", "q8_0", "q4_0"}));
     cmd->add_option("-t,--tokenizer", o.tokenizer,
                     "SentencePiece model to embed (default: the vocabulary the input carries)");
     cmd->add_flag("-f,--force", o.force, "overwrite an existing output");

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <optional>
 
 #include "ane/cli.hpp"
 #include "ane/device/device.hpp"
@@ -12,6 +13,7 @@
 #include "ane/tool_main.hpp"
 #include "ane/eval.hpp"
 #include "ane/file_checks.hpp"
+#include "ane/model/inference_weights.hpp"
 #include "ane/model_file.hpp"
 #include "ane/model_tokenizer.hpp"
 #include "ane/progress.hpp"
@@ -28,7 +30,7 @@ int main(int argc, char** argv) {
     ane::prepare_runtime(argc, argv);
     CLI::App app{"ane-eval: validation loss and bits-per-byte of a model on a token file"};
     app.set_version_flag("--version", std::string("ane-eval ") + ANE_VERSION);
-    std::string model_path, data_path, tokenizer_path, device_name = "cpu", ane_mode = "full", gemm = "auto", precision = "fp32";
+    std::string model_path, data_path, tokenizer_path, weights_type, device_name = "cpu", ane_mode = "full", gemm = "auto", precision = "fp32";
     int seq = 0, stride = 0, batch = 8, threads = 0;
     std::int64_t max_tokens = 0;
     bool compact = false, json = false, progress_flag = false;
@@ -51,6 +53,9 @@ int main(int argc, char** argv) {
     app.add_flag("--compact", compact,
                  "softmax over the ids present in the data file (AutoANE's val_loss) instead of the full vocabulary");
     app.add_flag("--json", json, "print one JSON object: val_loss, val_bpb, tokens, bytes, seq, stride");
+    app.add_option("--weights", weights_type,
+                   "how the matrices are kept in memory: f32, f16, bf16, q8_0, q4_0 (default: as the file stores them, so a "
+                   "GGUF's F16/Q8_0/Q4_0/K-quant matrices stay encoded; a float32 model is encoded at load)");
     ane::add_device_flags(app, {device_name, ane_mode, gemm, precision});
     app.add_option("--threads", threads, "threads (default 0: all cores)")->check(r::between(0, 4096));
     app.add_flag("--progress", progress_flag, "show the progress line even when stderr is not a terminal");
@@ -68,6 +73,8 @@ int main(int argc, char** argv) {
     return ane::run_tool("ane-eval", [&] {
         ane::check_device(device_name);
         const ane::DeviceOptions device_opts = ane::device_options(threads, ane_mode, gemm, precision);
+        std::optional<ane::ggml::Type> weights_as;
+        if (!weights_type.empty()) weights_as = ane::parse_weight_type(weights_type);
         ane::FileChecks files(false);
         files.input(model_path, "the model");
         files.input(data_path, "--data");
@@ -76,7 +83,10 @@ int main(int argc, char** argv) {
             ane::require_usage(stride <= seq, "--stride ", stride, " is longer than the window --seq ", seq,
                                "; the range is [1, seq]");
         const ane::TokenFile data(data_path);
-        ane::Checkpoint ck = ane::load_model(model_path);
+        const ane::InferenceModel loaded = ane::load_inference_model(model_path, weights_as);
+        const ane::Checkpoint& ck = loaded.checkpoint;
+        // All float32: the batched training forward; matrices kept encoded: the KV-cache decoder.
+        const bool encoded = !loaded.weights.all_f32();
         const ane::ModelConfig& c = ck.weights.config;
         auto tokens = data.tokens();
         if (max_tokens > 0 && std::size_t(max_tokens) < tokens.size()) tokens = tokens.first(std::size_t(max_tokens));
@@ -103,21 +113,33 @@ int main(int argc, char** argv) {
                 const std::uint32_t t = tokens[i];
                 h = ane::dist::fingerprint(&t, sizeof t, h);
             }
-            ane::dist::require_same(ck.weights.fingerprint(h), "the model, the data or the flags they were started with");
+            h = ck.weights.fingerprint(h);
+            loaded.weights.for_each([&](const std::string&, const ane::QuantMatrix& m) {
+                if (m.type() != ane::ggml::Type::F32) h = ane::dist::fingerprint(m.data(), m.bytes(), h);
+            });
+            ane::dist::require_same(h, "the model, the data or the flags they were started with");
         }
         auto device = ane::make_device(device_name, device_opts);
-        ane::Transformer model(ck.weights, *device, batch, map, /*for_training=*/false, seq);
+        std::optional<ane::Transformer> model;
+        std::optional<ane::Decoder> decoder;
+        if (encoded)
+            decoder.emplace(loaded.weights, *device, seq);
+        else
+            model.emplace(ck.weights, *device, batch, map, /*for_training=*/false, seq);
         ane::ProgressLine line(verbosity.quiet || !ane::dist::is_root() ? 0 : (progress_flag ? 1 : -1));
         const auto t0 = std::chrono::steady_clock::now();
-        const ane::EvalResult mine = ane::evaluate_stream(model, tokens, ane::rank_share(windows), bytes ? &*bytes : nullptr,
-                                                       [&](const ane::EvalProgress& p) {
+        const auto show = [&](const ane::EvalProgress& p) {
             const double rate = p.tokens_done / std::max(p.seconds, 1e-9);
             char text[160];
             std::snprintf(text, sizeof(text), "evaluating %lld/%lld tokens  %.0f tok/s  ETA %s",
                           static_cast<long long>(p.tokens_done), static_cast<long long>(p.tokens_total), rate,
                           ane::format_duration((p.tokens_total - p.tokens_done) / std::max(rate, 1e-9)).c_str());
             line.update(text);
-        });
+        };
+        const ane::ByteCounter* counter = bytes ? &*bytes : nullptr;
+        const ane::EvalResult mine =
+            encoded ? ane::evaluate_stream(*decoder, map, tokens, ane::rank_share(windows), counter, show)
+                    : ane::evaluate_stream(*model, tokens, ane::rank_share(windows), counter, show);
         line.finish();
         const ane::EvalResult r = ane::sum_across_ranks(mine);
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -128,7 +150,8 @@ int main(int argc, char** argv) {
             nlohmann::json j = {{"val_loss", r.val_loss()}, {"tokens", r.tokens}, {"bytes", r.bytes},
                                 {"seq", seq}, {"stride", stride}, {"softmax", softmax},
                                 {"vocab", map.compact_vocab()}, {"windows", windows.size()},
-                                {"seconds", seconds}, {"tokens_per_second", r.tokens / std::max(seconds, 1e-9)}};
+                                {"seconds", seconds}, {"tokens_per_second", r.tokens / std::max(seconds, 1e-9)},
+                                {"weights", loaded.weights.summary()}};
             j["val_bpb"] = bytes ? nlohmann::json(r.val_bpb()) : nlohmann::json(nullptr);
             std::printf("%s\n", j.dump().c_str());
             return 0;
@@ -139,6 +162,7 @@ int main(int argc, char** argv) {
             return 0;
         }
         std::printf("model: %s (%lld parameters)\n", model_path.c_str(), static_cast<long long>(c.params()));
+        std::printf("weights: %s%s\n", loaded.weights.summary().c_str(), encoded ? ", run encoded (KV-cache decoder)" : "");
         std::printf("data: %s, %zu tokens evaluated\n", data_path.c_str(), tokens.size());
         std::printf("window: seq %d, stride %d, %zu windows; softmax over the %s vocabulary (%d ids)\n", seq, stride,
                     windows.size(), softmax, map.compact_vocab());

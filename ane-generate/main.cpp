@@ -13,6 +13,7 @@
 #include "ane/file_checks.hpp"
 #include "ane/file_io.hpp"
 #include "ane/generate.hpp"
+#include "ane/model/inference_weights.hpp"
 #include "ane/model_file.hpp"
 #include "ane/model_tokenizer.hpp"
 #include "ane/runtime.hpp"
@@ -23,7 +24,7 @@ int main(int argc, char** argv) {
     ane::prepare_runtime(argc, argv);
     CLI::App app{"ane-generate: generate text from a prompt (KV cache; greedy, top-k, top-p sampling)"};
     app.set_version_flag("--version", std::string("ane-generate ") + ANE_VERSION);
-    std::string model_path, prompt, prompt_file, tokenizer_path, device_name = "cpu", ane_mode = "full", gemm = "auto", precision = "fp32";
+    std::string model_path, prompt, prompt_file, tokenizer_path, weights_type, device_name = "cpu", ane_mode = "full", gemm = "auto", precision = "fp32";
     int n = 256, threads = 0, context = 0;
     ane::SamplerConfig sc;
     bool seed_given = false, chat = false, no_think = false;
@@ -53,6 +54,9 @@ int main(int argc, char** argv) {
         ->check(r::non_negative());
     app.add_option("--seed", sc.seed, "sampling seed (default: the time)")->each([&](const std::string&) { seed_given = true; });
     app.add_option("--ctx", context, "context length (default: the model's)")->check(r::between(1, 1 << 20));
+    app.add_option("--weights", weights_type,
+                   "how the matrices are kept in memory: f32, f16, bf16, q8_0, q4_0 (default: as the file stores them, so a "
+                   "GGUF's F16/Q8_0/Q4_0/K-quant matrices stay encoded; a float32 model is encoded at load)");
     ane::add_device_flags(app, {device_name, ane_mode, gemm, precision});
     app.add_option("--threads", threads, "threads (default 0: all cores)")->check(r::between(0, 4096));
     ane::add_verbosity_flags(app, verbosity);
@@ -66,6 +70,8 @@ int main(int argc, char** argv) {
         ane::require_usage(!chat || prompt_file.empty(), "--chat takes --prompt or turns on stdin, not --prompt-file");
         ane::check_device(device_name);
         const ane::DeviceOptions device_opts = ane::device_options(threads, ane_mode, gemm, precision);
+        std::optional<ane::ggml::Type> weights_as;
+        if (!weights_type.empty()) weights_as = ane::parse_weight_type(weights_type);
         ane::FileChecks files(false);
         files.input(model_path, "the model");
         files.input(tokenizer_path, "--tokenizer");
@@ -73,12 +79,13 @@ int main(int argc, char** argv) {
         files.input(prompt_file, "--prompt-file");
         std::string prompts;  // read before the model loads: a wrong --prompt-file fails at once
         if (!prompt_file.empty()) prompts = ane::read_text_file(prompt_file);
-        const ane::Checkpoint ck = ane::load_model(model_path);
+        const ane::InferenceModel model = ane::load_inference_model(model_path, weights_as);
+        const ane::Checkpoint& ck = model.checkpoint;
         const auto tok = ane::model_tokenizer(tokenizer_path, ck, model_path, /*required=*/true);
         const int vocab = ck.weights.config.vocab;
         auto device = ane::make_device(device_name, device_opts);
         const int ctx = context > 0 ? context : ck.weights.config.seq;
-        ane::Decoder decoder(ck.weights, *device, ctx);
+        ane::Decoder decoder(model.weights, *device, ctx);
         std::vector<int> stops;
         if (tok->eos_id() >= 0) stops.push_back(tok->eos_id());
         if (tok->bos_id() >= 0) stops.push_back(tok->bos_id());  // llama2.c: BOS delimits sequences
@@ -167,7 +174,9 @@ int main(int argc, char** argv) {
                      ids.size() / std::max(r.prompt_seconds, 1e-9), r.generated.size(),
                      r.generated.size() / std::max(r.generate_seconds, 1e-9),
                      r.context_full ? " (context full)" : r.stopped_at_end_token ? " (end of text)" : "");
-        if (verbosity.verbose) std::fprintf(stderr, "device: %s\n%s", device->describe().c_str(), device->kernel_report().c_str());
+        if (verbosity.verbose)
+            std::fprintf(stderr, "weights: %s\ndevice: %s\n%s", model.weights.summary().c_str(), device->describe().c_str(),
+                         device->kernel_report().c_str());
         return 0;
     });
 }

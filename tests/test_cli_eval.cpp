@@ -66,3 +66,40 @@ TEST(CliEval, JsonReportAndErrors) {
     EXPECT_EQ(test::run(kEval + " " + dir.path("m.bin")).exit_code, 2);  // --data missing
     EXPECT_NE(test::run(kEval + " --help").out.find("scored exactly once"), std::string::npos);
 }
+
+// stories260K as a Q8_0 and a Q4_0 GGUF: ane-eval keeps the blocks (the report says so) and
+// scores close to the float32 file; --weights re-encodes at load; a wrong name is a usage error.
+TEST(CliEval, EncodedWeightsScoreCloseToFloat32) {
+    const std::string gguf = test::shared_data("stories260K-gguf/stories260K.gguf");
+    const std::string text = test::shared_data("corpus-tinystories-valid-head/tinystories_val_head.txt");
+    ANE_REQUIRE_SHARED(gguf);
+    ANE_REQUIRE_SHARED(text);
+    test::TempDir dir;
+    const std::string convert = std::string(ANE_CONVERT_BIN);
+    auto ok = [](const test::RunResult& r) { ASSERT_EQ(r.exit_code, 0) << r.err; };
+    ok(test::run(convert + " tokens " + text + " -t " + gguf + " -o " + dir.path("val.bin")));
+    ok(test::run(convert + " export-gguf " + gguf + " -o " + dir.path("q8.gguf") + " --type q8_0"));
+    ok(test::run(convert + " export-gguf " + gguf + " -o " + dir.path("q4.gguf") + " --type q4_0"));
+    auto eval = [&](const std::string& model, const std::string& extra) {
+        const auto r = test::run(kEval + " " + model + " --data " + dir.path("val.bin") +
+                                 " --max-tokens 4000 --seq 256 --json --threads 2 " + extra);
+        EXPECT_EQ(r.exit_code, 0) << r.err;
+        return nlohmann::json::parse(r.out);
+    };
+    const auto f32 = eval(gguf, "");
+    const auto q8 = eval(dir.path("q8.gguf"), "");
+    const auto q4 = eval(dir.path("q4.gguf"), "");
+    const auto q8_at_load = eval(gguf, "--weights q8_0");
+    const auto f16_at_load = eval(gguf, "--weights f16");
+    EXPECT_NE(q8["weights"].get<std::string>().find("Q8_0 x "), std::string::npos) << q8["weights"];
+    EXPECT_NE(q4["weights"].get<std::string>().find("Q4_0 x "), std::string::npos) << q4["weights"];
+    const double base = f32["val_loss"];
+    EXPECT_NEAR(double(q8["val_loss"]), base, 0.01);
+    EXPECT_NEAR(double(q8_at_load["val_loss"]), double(q8["val_loss"]), 1e-4);  // the same encoder
+    EXPECT_NEAR(double(f16_at_load["val_loss"]), base, 1e-3);
+    EXPECT_NEAR(double(q4["val_loss"]), base, 0.1);
+    EXPECT_GT(double(q4["val_loss"]), double(q8["val_loss"]));
+    const auto bad = test::run(kEval + " " + gguf + " --data " + dir.path("val.bin") + " --weights q5_1");
+    EXPECT_EQ(bad.exit_code, 2);
+    EXPECT_NE(bad.err.find("f32, f16, bf16, q8_0, q4_0"), std::string::npos) << bad.err;
+}

@@ -58,6 +58,24 @@ TEST(CliGenerate, EveryDecodeKernelAndThreadCountGivesTheGreedyText) {
         }
 }
 
+// Every --weights encoding keeps stories260K's greedy opening, and -v says what ran.
+TEST(CliGenerate, EveryWeightEncodingGivesTheGreedyOpening) {
+    const std::string gguf = test::shared_data("stories260K-gguf/stories260K.gguf");
+    ANE_REQUIRE_SHARED(gguf);
+    for (const char* type : {"f32", "f16", "bf16", "q8_0", "q4_0"})
+        for (int threads : {1, 2}) {
+            const auto r = test::run(kGen + " " + gguf + " --temperature 0 -n 20 -v --weights " + type + " --threads " +
+                                     std::to_string(threads));
+            ASSERT_EQ(r.exit_code, 0) << r.err;
+            EXPECT_EQ(r.out.rfind("Once upon a time, there was a little girl named Lily.", 0), 0u)
+                << type << ", " << threads << " threads: " << r.out;
+            std::string upper = type;
+            for (char& ch : upper) ch = char(std::toupper(static_cast<unsigned char>(ch)));
+            EXPECT_NE(r.err.find("weights: "), std::string::npos) << r.err;
+            EXPECT_NE(r.err.find(upper + " x "), std::string::npos) << r.err;
+        }
+}
+
 TEST(CliGenerate, ClearErrors) {
     const std::string gguf = test::shared_data("stories260K-gguf/stories260K.gguf");
     ANE_REQUIRE_SHARED(gguf);

@@ -169,3 +169,27 @@ TEST(Eval, ArtifactScoresLikeItsUnpackedCheckpoint) {
     EXPECT_EQ(a.tokens, b.tokens);
     EXPECT_EQ(a.loss_sum, b.loss_sum);
 }
+
+// The KV-cache decoder (what encoded weights run on) scores a stream as the batched forward
+// does: full and compact softmax, plain and sliding windows.
+TEST(Eval, TheDecoderScoresAsTheBatchedForward) {
+    test::TempDir dir;
+    const Checkpoint ck = trained_model(dir);
+    const auto val = test::phrase_tokens(300, 4);
+    auto dev = make_device("cpu", 2);
+    for (bool compact : {false, true})
+        for (int stride : {16, 5}) {
+            const VocabMap map = compact ? VocabMap::build(val, ck.weights.config.vocab)
+                                         : VocabMap::identity(ck.weights.config.vocab);
+            const auto windows = plan_eval_windows(val.size(), 16, stride);
+            Transformer model(ck.weights, *dev, 4, map);
+            const EvalResult batched = evaluate_stream(model, val, windows, nullptr);
+            Decoder decoder(ck.weights, *dev, 16);
+            const EvalResult decoded = evaluate_stream(decoder, map, val, windows, nullptr);
+            EXPECT_EQ(decoded.tokens, batched.tokens);
+            EXPECT_NEAR(decoded.val_loss(), batched.val_loss(), 1e-5) << compact << " " << stride;
+            if (compact) {
+                EXPECT_LT(map.compact_vocab(), ck.weights.config.vocab);
+            }
+        }
+}

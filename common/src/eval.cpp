@@ -59,11 +59,15 @@ EvalResult sum_across_ranks(const EvalResult& mine) {
     return total;
 }
 
-EvalResult evaluate_stream(Transformer& model, TokenSpan tokens,
-                           const std::vector<EvalWindow>& windows, const ByteCounter* bytes,
-                           const std::function<void(const EvalProgress&)>& progress) {
-    const VocabMap& map = model.vocab_map();
-    const int B = model.max_batch();
+namespace {
+
+// The scoring loop of both models: forward(inputs, nb, L, from) runs nb windows of L tokens
+// and returns the logits of positions [from, L) of each, [nb * (L - from), compact vocab].
+using WindowForward = std::function<const float*(const std::int32_t*, int, int, int)>;
+
+EvalResult score_windows(const VocabMap& map, int B, TokenSpan tokens, const std::vector<EvalWindow>& windows,
+                         const ByteCounter* bytes, const std::function<void(const EvalProgress&)>& progress,
+                         const WindowForward& forward) {
     EvalResult r;
     EvalProgress p;
     for (const auto& w : windows) p.tokens_total += w.length - w.score_from;
@@ -89,9 +93,9 @@ EvalResult evaluate_stream(Transformer& model, TokenSpan tokens,
                 targets[std::size_t(b) * R + (t - from)] = c;
             }
         }
-        model.forward(inputs.data(), nb, L, from);
+        const float* logits = forward(inputs.data(), nb, L, from);
         row_loss.resize(std::size_t(nb) * R);
-        kernels::cross_entropy_rows(model.logits(), targets.data(), nb * R, map.compact_vocab(), row_loss.data());
+        kernels::cross_entropy_rows(logits, targets.data(), nb * R, map.compact_vocab(), row_loss.data());
         for (int b = 0; b < nb; ++b) {
             const std::size_t s = windows[i + b].start;
             for (int t = from; t < L; ++t) {
@@ -106,6 +110,38 @@ EvalResult evaluate_stream(Transformer& model, TokenSpan tokens,
         i = j;
     }
     return r;
+}
+
+}  // namespace
+
+EvalResult evaluate_stream(Transformer& model, TokenSpan tokens, const std::vector<EvalWindow>& windows,
+                           const ByteCounter* bytes, const std::function<void(const EvalProgress&)>& progress) {
+    return score_windows(model.vocab_map(), model.max_batch(), tokens, windows, bytes, progress,
+                         [&](const std::int32_t* inputs, int nb, int L, int from) {
+                             model.forward(inputs, nb, L, from);
+                             return model.logits();
+                         });
+}
+
+EvalResult evaluate_stream(Decoder& decoder, const VocabMap& map, TokenSpan tokens,
+                           const std::vector<EvalWindow>& windows, const ByteCounter* bytes,
+                           const std::function<void(const EvalProgress&)>& progress) {
+    std::vector<float> all, scored;
+    const int V = map.full_vocab(), C = map.compact_vocab();
+    return score_windows(map, 1, tokens, windows, bytes, progress,
+                         [&](const std::int32_t* inputs, int nb, int L, int from) {
+                             scored.resize(std::size_t(nb) * (L - from) * C);
+                             for (int b = 0; b < nb; ++b) {
+                                 decoder.reset();
+                                 decoder.feed(inputs + std::size_t(b) * L, L, &all);
+                                 for (int t = from; t < L; ++t) {
+                                     const float* row = all.data() + std::size_t(t) * V;
+                                     float* out = scored.data() + (std::size_t(b) * (L - from) + (t - from)) * C;
+                                     for (int c = 0; c < C; ++c) out[c] = row[map.to_full(c)];
+                                 }
+                             }
+                             return scored.data();
+                         });
 }
 
 }  // namespace ane

@@ -10,6 +10,7 @@
 #include <span>
 #include <vector>
 
+#include "ane/model/decoder.hpp"
 #include "ane/model/transformer.hpp"
 #include "ane/token_file.hpp"
 #include "ane/tokenizer.hpp"
@@ -47,6 +48,11 @@ std::vector<EvalWindow> rank_share(const std::vector<EvalWindow>& windows);
 EvalResult sum_across_ranks(const EvalResult& mine);
 
 EvalResult evaluate_stream(Transformer& model, TokenSpan tokens,
+                           const std::vector<EvalWindow>& windows, const ByteCounter* bytes,
+                           const std::function<void(const EvalProgress&)>& progress = {});
+// The same scores through the KV-cache decoder, one window at a time (weights kept encoded:
+// F16, Q8_0, ...); the softmax runs over `map`'s ids. The decoder's context must hold a window.
+EvalResult evaluate_stream(Decoder& decoder, const VocabMap& map, TokenSpan tokens,
                            const std::vector<EvalWindow>& windows, const ByteCounter* bytes,
                            const std::function<void(const EvalProgress&)>& progress = {});
 

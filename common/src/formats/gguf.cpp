@@ -505,7 +505,8 @@ void encode_into(const PlannedTensor& t, std::vector<std::uint8_t>& out, std::ve
         case ggml::Type::F16:
             float_to_fp16(src, reinterpret_cast<std::uint16_t*>(out.data()), n);
             break;
-        case ggml::Type::Q8_0: ggml::quantize_q8_0(src, out.data(), n); break;
+        case ggml::Type::Q8_0:
+        case ggml::Type::Q4_0: ggml::quantize(t.type, src, out.data(), n); break;
         default: throw error("internal: unexpected export type");
     }
 }
@@ -527,7 +528,8 @@ GgufExportType parse_gguf_export_type(const std::string& name) {
     if (name == "f32") return GgufExportType::F32;
     if (name == "f16") return GgufExportType::F16;
     if (name == "q8_0") return GgufExportType::Q8_0;
-    throw error("unknown GGUF type '", name, "' (expected f32, f16 or q8_0)");
+    if (name == "q4_0") return GgufExportType::Q4_0;
+    throw error("unknown GGUF type '", name, "' (expected f32, f16, q8_0 or q4_0)");
 }
 
 void write_gguf_model(const Checkpoint& ck, const std::vector<std::pair<std::string, GgufValue>>& tokenizer_kv,
@@ -546,7 +548,9 @@ void write_gguf_model(const Checkpoint& ck, const std::vector<std::pair<std::str
     auto add = [&](const std::string& name, const Tensor& t, bool is_norm, float scale = 1.0f) {
         ggml::Type tt = ggml::Type::F32;
         if (!is_norm && type == GgufExportType::F16) tt = ggml::Type::F16;
+        // Rows that are not whole 32-value blocks fall back to F16, as llama.cpp's quantizer does.
         if (!is_norm && type == GgufExportType::Q8_0) tt = t.cols() % 32 == 0 ? ggml::Type::Q8_0 : ggml::Type::F16;
+        if (!is_norm && type == GgufExportType::Q4_0) tt = t.cols() % 32 == 0 ? ggml::Type::Q4_0 : ggml::Type::F16;
         tensors.push_back({name, &t, tt, scale, encoded_bytes(tt, std::uint64_t(t.numel()))});
     };
     // llama.cpp has no residual scale: fold α into the branch outputs (Wo, W2).
@@ -583,11 +587,16 @@ void write_gguf_model(const Checkpoint& ck, const std::vector<std::pair<std::str
     }
 
     const auto key = [&](const char* k) { return arch + "." + k; };
+    // llama.cpp's LLAMA_FTYPE: ALL_F32 0, MOSTLY_F16 1, MOSTLY_Q4_0 2, MOSTLY_Q8_0 7.
+    const std::uint32_t file_type = type == GgufExportType::F32   ? 0
+                                    : type == GgufExportType::F16 ? 1
+                                    : type == GgufExportType::Q4_0 ? 2
+                                                                   : 7;
     std::vector<std::pair<std::string, GgufValue>> kv = {
         {"general.architecture", GgufValue::of_string(arch)},
         {"general.name", GgufValue::of_string(c.name.empty() ? "anetrain" : c.name)},
         {"general.alignment", GgufValue::of_u32(std::uint32_t(kDefaultAlignment))},
-        {"general.file_type", GgufValue::of_u32(type == GgufExportType::F32 ? 0 : type == GgufExportType::F16 ? 1 : 7)},
+        {"general.file_type", GgufValue::of_u32(file_type)},
         {key("context_length"), GgufValue::of_u32(std::uint32_t(c.seq))},
         {key("embedding_length"), GgufValue::of_u32(std::uint32_t(c.dim))},
         {key("feed_forward_length"), GgufValue::of_u32(std::uint32_t(c.hidden))},

@@ -89,8 +89,8 @@ bool looks_like_gguf(const std::uint8_t* data, std::size_t size);
 // ("layers.0.wq", "embed", "classifier") and their tensors in the checkpoint stay empty.
 Checkpoint read_gguf_model(const std::string& path, std::map<std::string, QuantMatrix>* kept = nullptr);
 
-// What export writes: F32, F16 or Q8_0 for matrices (norms always F32).
-enum class GgufExportType { F32, F16, Q8_0 };
+// What export writes: F32, F16, Q8_0 or Q4_0 for matrices (norms always F32).
+enum class GgufExportType { F32, F16, Q8_0, Q4_0 };
 GgufExportType parse_gguf_export_type(const std::string& name);
 
 // Writes a `llama` GGUF v3 that llama.cpp loads: metadata keys, tensors (output.weight when
