@@ -1,7 +1,8 @@
 // Generation speed at batch 1: prompt tokens/s and generated tokens/s for stories260K (GGUF)
-// and random models of the stories15M and stories110M shapes, at 1 and 2 threads. Decoding one
-// token reads every weight once, so it is memory-bound: the achieved GB/s of weight traffic is
-// printed next to the machine's copy bandwidth, measured in the same run.
+// and random models of the stories15M and stories110M shapes written as F32, Q8_0 and Q4_0
+// GGUFs, at 1 and 2 threads, beside llama.cpp's llama-bench on the same files when it is
+// found. Decoding one token reads every weight once, so it is memory-bound: the achieved GB/s
+// of weight traffic is printed next to the machine's copy bandwidth, measured in the same run.
 #include <chrono>
 #include <cstdio>
 #include <algorithm>
@@ -23,6 +24,7 @@
 #include "ane/formats/gguf_tokenizer.hpp"
 #include "ane/tokenizer.hpp"
 #include "ane/model/decoder.hpp"
+#include "ane/model/inference_weights.hpp"
 #include "ane/model/init.hpp"
 #include "ane/runtime.hpp"
 
@@ -66,13 +68,23 @@ struct Burner {
 struct Speed {
     double prompt = 0, gen = 0;
 };
-Speed run(const char* name, const ane::Weights& w, int threads, const std::string& gemm, double bw, double base,
-          const char* note = "") {
+// The bytes one decoded token reads: every layer matrix and the output matrix (of the
+// embedding, one row).
+double bytes_per_token(const ane::InferenceWeights& w) {
+    double bytes = double(w.output().bytes());
+    for (const auto& L : w.layers)
+        for (const ane::QuantMatrix* m : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w1, &L.w2, &L.w3}) bytes += double(m->bytes());
+    return bytes;
+}
+
+Speed run(const char* name, const ane::InferenceWeights& w, int threads, const std::string& gemm, double bw,
+          double base, const std::string& note = "") {
     auto dev = ane::make_device("cpu", ane::device_options(threads, "full", gemm));
     const int ctx = 256, prompt = 64, gen = 128;
+    const int vocab = w.config().vocab;
     ane::Decoder d(w, *dev, ctx);
     std::vector<std::int32_t> tokens(prompt);
-    for (int i = 0; i < prompt; ++i) tokens[std::size_t(i)] = (i * 7 + 1) % w.config.vocab;
+    for (int i = 0; i < prompt; ++i) tokens[std::size_t(i)] = (i * 7 + 1) % vocab;
     d.feed(tokens.data(), prompt);  // warm up
     d.reset();
     auto t0 = Clock::now();
@@ -80,14 +92,15 @@ Speed run(const char* name, const ane::Weights& w, int threads, const std::strin
     const double prompt_s = since(t0);
     t0 = Clock::now();
     for (int i = 0; i < gen; ++i) {
-        const std::int32_t next = std::int32_t(std::max_element(z, z + w.config.vocab) - z);
+        const std::int32_t next = std::int32_t(std::max_element(z, z + vocab) - z);
         z = d.feed(&next, 1);
     }
     const double gen_s = since(t0);
-    const double weight_bytes = double(w.config.params()) * 4.0;
+    const double weight_bytes = bytes_per_token(w);
     const double tps = gen / gen_s;
-    std::printf("%-13s %3d %-9s %12.0f %12.1f %10.2f %9.2f %9.2f%s\n", name, threads, gemm.c_str(), prompt / prompt_s,
-                tps, weight_bytes * tps / 1e9, weight_bytes * tps / 1e9 / bw, base > 0 ? tps / base : 1.0, note);
+    std::printf("%-13s %-5s %3d %-9s %12.0f %12.1f %10.2f %9.2f %9.2f%s\n", name, w.layers[0].w1.type_name().c_str(),
+                threads, gemm.c_str(), prompt / prompt_s, tps, weight_bytes * tps / 1e9, weight_bytes * tps / 1e9 / bw,
+                base > 0 ? tps / base : 1.0, note.c_str());
     std::fflush(stdout);
     return {prompt / prompt_s, tps};
 }
@@ -130,60 +143,67 @@ int main(int argc, char** argv) {
     std::printf("bench_generate: %s; OPENBLAS_CORETYPE=%s\n", cpu_model().c_str(), coretype ? coretype : "(unset)");
     std::printf("prompt 64 tokens, then 128 generated (greedy); memcpy bandwidth %.1f GB/s (read + write); decode "
                 "kernel %s\n", bw, ane::matvec_isa_name(ane::best_matvec_isa()));
-    std::printf("%-13s %3s %-9s %12s %12s %10s %9s %9s\n", "model", "thr", "gemm", "prompt tok/s", "gen tok/s",
-                "weight GB/s", "vs memcpy", "vs sgemv");
+    std::printf("%-13s %-5s %3s %-9s %12s %12s %10s %9s %9s\n", "model", "type", "thr", "gemm", "prompt tok/s",
+                "gen tok/s", "weight GB/s", "vs memcpy", "vs base");
+    // llama.cpp reads the same GGUF files (with Llama 2's vocabulary, which it needs to load).
+    const std::string llama = find_llama_bench();
+    const std::string spm = std::string(ANE_SOURCE_DIR) + "/../shared/data/tokenizer-llama2-sentencepiece/tokenizer.model";
+    std::vector<std::pair<std::string, ane::GgufValue>> vocab;
+    if (llama.empty())
+        std::printf("(llama.cpp rows skipped: no llama-bench on PATH and LLAMA_BENCH unset)\n");
+    else if (!std::ifstream(spm))
+        std::printf("(llama.cpp rows skipped: %s is absent)\n", spm.c_str());
+    else
+        vocab = ane::gguf_metadata_from_tokenizer(*ane::load_tokenizer(spm), 32000);
+
     const std::string gguf = std::string(ANE_SOURCE_DIR) + "/../shared/data/stories260K-gguf/stories260K.gguf";
-    std::vector<std::pair<const char*, ane::Weights>> models;
     try {
-        models.emplace_back("stories260K", ane::read_gguf_model(gguf).weights);
+        const ane::InferenceModel m = ane::load_inference_model(gguf, std::nullopt);
+        for (int threads : {1, 2}) {
+            const double base = run("stories260K", m.weights, threads, "openblas", bw, 0).gen;
+            run("stories260K", m.weights, threads, "auto", bw, base);
+        }
     } catch (const std::exception& e) {
         std::printf("(stories260K skipped: %s)\n", e.what());
     }
-    models.emplace_back("stories15m", ane::init_weights(ane::preset("stories15m"), 1));
-    models.emplace_back("stories110m", ane::init_weights(ane::preset("stories110m"), 1));
-    // openblas: OpenBLAS's sgemv for one token (the suite before its own kernel); auto: the
-    // default (own kernel over a bounded-spin pool; prompts on the faster library per shape).
-    std::map<std::pair<std::string, int>, Speed> ours;
-    for (const auto& [name, w] : models)
-        for (int threads : {1, 2}) {
-            const double base = run(name, w, threads, "openblas", bw, 0).gen;
-            ours[{name, threads}] = run(name, w, threads, "auto", bw, base);
-        }
-    // llama.cpp on the same weights (F32 GGUF with Llama 2's vocabulary), same threads and tokens.
-    const std::string llama = find_llama_bench();
-    const std::string spm = std::string(ANE_SOURCE_DIR) + "/../shared/data/tokenizer-llama2-sentencepiece/tokenizer.model";
-    if (llama.empty()) {
-        std::printf("(llama.cpp column skipped: no llama-bench on PATH and LLAMA_BENCH unset)\n");
-    } else if (!std::ifstream(spm)) {
-        std::printf("(llama.cpp column skipped: %s is absent)\n", spm.c_str());
-    } else {
-        const auto vocab = ane::gguf_metadata_from_tokenizer(*ane::load_tokenizer(spm), 32000);
-        for (const auto& [name, w] : models) {
-            if (w.config.vocab != 32000) continue;
+    // "vs base": F32 against OpenBLAS's sgemv (the suite before its own kernel), Q8_0 and Q4_0
+    // against our F32 at the same thread count.
+    for (const char* shape : {"stories15m", "stories110m"}) {
+        ane::Checkpoint ck;
+        ck.weights = ane::init_weights(ane::preset(shape), 1);
+        std::map<int, double> f32_speed;
+        for (auto [type, type_name] : {std::pair{ane::GgufExportType::F32, "F32"}, {ane::GgufExportType::Q8_0, "Q8_0"},
+                                       {ane::GgufExportType::Q4_0, "Q4_0"}}) {
             char path[] = "/tmp/bench_generate_XXXXXX";
             const int fd = mkstemp(path);
             if (fd < 0) continue;
             close(fd);
-            ane::Checkpoint ck;
-            ck.weights = w;
-            ane::write_gguf_model(ck, vocab, ane::GgufExportType::F32, path);
+            ane::write_gguf_model(ck, vocab, type, path);
+            const ane::InferenceModel m = ane::load_inference_model(path, std::nullopt);
             for (int threads : {1, 2}) {
+                double base = 0;
+                if (type == ane::GgufExportType::F32) {
+                    base = run(shape, m.weights, threads, "openblas", bw, 0).gen;
+                } else {
+                    base = f32_speed[threads];
+                }
+                const Speed us = run(shape, m.weights, threads, "auto", bw, base);
+                if (type == ane::GgufExportType::F32) f32_speed[threads] = us.gen;
+                if (vocab.empty()) continue;
                 const auto [pp, tg] = llama_bench(llama, path, threads);
-                const Speed us = ours[{name, threads}];
-                std::printf("%-13s %3d %-9s %12.0f %12.1f   F32 GGUF; ours / llama.cpp: prompt %.2f, decode %.2f\n",
-                            name, threads, "llama.cpp", pp, tg, pp > 0 ? us.prompt / pp : 0.0,
+                std::printf("%-13s %-5s %3d %-9s %12.0f %12.1f   ours / llama.cpp: prompt %.2f, decode %.2f\n", shape,
+                            type_name, threads, "llama.cpp", pp, tg, pp > 0 ? us.prompt / pp : 0.0,
                             tg > 0 ? us.gen / tg : 0.0);
                 std::fflush(stdout);
             }
+            // A busy machine: another process spinning on one of the cores.
+            {
+                Burner burner;
+                const double one = run(shape, m.weights, 1, "auto", bw, 0, "  (one core busy)").gen;
+                run(shape, m.weights, 2, "auto", bw, one, "  (one core busy; vs the 1-thread run beside it)");
+            }
             std::remove(path);
         }
-    }
-    // A busy machine: another process spinning on one of the cores.
-    for (const auto& [name, w] : models) {
-        if (std::string(name) == "stories260K") continue;
-        Burner burner;
-        const double one = run(name, w, 1, "auto", bw, 0, "  (one core busy)").gen;
-        run(name, w, 2, "auto", bw, one, "  (one core busy; vs the 1-thread run beside it)");
     }
     std::printf("device: %s\n", ane::make_device("cpu", 1)->describe().c_str());
     return 0;

@@ -1,5 +1,7 @@
 #include "ane/device/quant_matvec.hpp"
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -240,6 +242,100 @@ __attribute__((target("avx2,fma"))) float dot_bf16_avx2(const std::uint8_t* w, c
     return dot;
 }
 
+// ---- int8: the vector quantized to Q8_0 blocks once per product, integer dot products ----
+// (llama.cpp's scheme: per block, w·x = d_w d_x Σ q_w q_x). |q_w| times q_x with q_w's sign
+// makes the unsigned-by-signed byte products the instructions take.
+
+__attribute__((target("avx2,fma,f16c"))) inline __m256 i8_dot_maddubs(__m256i w, __m256i x) {
+    const __m256i pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
+    return _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
+}
+
+__attribute__((target("avx2,fma,f16c,avxvnni"))) inline __m256 i8_dot_vnni(__m256i w, __m256i x) {
+    return _mm256_cvtepi32_ps(
+        _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w)));
+}
+
+__attribute__((target("avx2,fma,f16c,avx512vnni,avx512vl"))) inline __m256 i8_dot_vnni512(__m256i w, __m256i x) {
+    return _mm256_cvtepi32_ps(
+        _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w)));
+}
+
+// Q4_0's 32 nibbles as bytes in value order (low nibbles, then high), minus 8.
+__attribute__((target("avx2,fma,f16c"))) inline __m256i q4_bytes(const std::uint8_t* q) {
+    const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
+    const __m256i both = _mm256_set_m128i(_mm_srli_epi16(packed, 4), packed);
+    return _mm256_sub_epi8(_mm256_and_si256(both, _mm256_set1_epi8(15)), _mm256_set1_epi8(8));
+}
+
+template <bool Q4>
+__attribute__((target("avx2,fma,f16c"))) inline __m256i block_bytes(const std::uint8_t* blk) {
+    return Q4 ? q4_bytes(blk + 2) : _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
+}
+
+__attribute__((target("avx2,fma,f16c"))) inline __m256 block_scale(const std::uint8_t* blk, float xd) {
+    return _mm256_set1_ps(_cvtsh_ss(*reinterpret_cast<const std::uint16_t*>(blk)) * xd);
+}
+
+// The four sums of a row group, as one vector [a0, a1, a2, a3].
+__attribute__((target("avx2,fma,f16c"))) inline __m128 hsum4(__m256 a0, __m256 a1, __m256 a2, __m256 a3) {
+    const __m256 s = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+    return _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+}
+
+// Rows of Q8_0 or Q4_0 blocks against the quantized vector, four rows at a time (sharing each
+// block of x, one reduction for four rows; a row of a small model has only 9-24 blocks), then
+// one at a time. The VNNI variants differ only in the byte product (one vpdpbusd for two
+// instructions) and the target they need, which is why the loop is a macro.
+#define ANE_I8_ROWS_LOOP(DOT)                                                                                    \
+    constexpr int block = Q4 ? 18 : 34;                                                                          \
+    int r = 0;                                                                                                   \
+    for (; r + 4 <= rows; r += 4) {                                                                              \
+        const std::uint8_t* w = W + std::size_t(r) * row_bytes;                                                 \
+        __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};   \
+        for (int b = 0; b < nb; ++b, w += block) {                                                               \
+            const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + 32 * std::size_t(b)));    \
+            for (int i = 0; i < 4; ++i) {                                                                        \
+                const std::uint8_t* blk = w + std::size_t(i) * row_bytes;                                        \
+                if ((b & 3) == 0) _mm_prefetch(reinterpret_cast<const char*>(blk + 8 * block), _MM_HINT_T0);     \
+                acc[i] = _mm256_fmadd_ps(block_scale(blk, xd[b]), DOT(block_bytes<Q4>(blk), x), acc[i]);         \
+            }                                                                                                    \
+        }                                                                                                        \
+        _mm_storeu_ps(out + r, hsum4(acc[0], acc[1], acc[2], acc[3]));                                          \
+    }                                                                                                            \
+    for (; r < rows; ++r) {                                                                                      \
+        const std::uint8_t* w = W + std::size_t(r) * row_bytes;                                                 \
+        __m256 acc = _mm256_setzero_ps();                                                                        \
+        for (int b = 0; b < nb; ++b, w += block) {                                                               \
+            const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + 32 * std::size_t(b)));    \
+            acc = _mm256_fmadd_ps(block_scale(w, xd[b]), DOT(block_bytes<Q4>(w), x), acc);                       \
+        }                                                                                                        \
+        out[r] = hsum256(acc);                                                                                   \
+    }
+
+// out[r] = row r of W (rows of row_bytes) · x, for r < rows.
+template <bool Q4>
+__attribute__((target("avx2,fma,f16c"))) void rows_i8_avx2(const std::uint8_t* W, std::size_t row_bytes, int rows,
+                                                            const std::int8_t* xq, const float* xd, int nb, float* out) {
+    ANE_I8_ROWS_LOOP(i8_dot_maddubs)
+}
+
+template <bool Q4>
+__attribute__((target("avx2,fma,f16c,avxvnni"))) void rows_i8_vnni(const std::uint8_t* W, std::size_t row_bytes,
+                                                                    int rows, const std::int8_t* xq, const float* xd,
+                                                                    int nb, float* out) {
+    ANE_I8_ROWS_LOOP(i8_dot_vnni)
+}
+
+template <bool Q4>
+__attribute__((target("avx2,fma,f16c,avx512vnni,avx512vl"))) void rows_i8_vnni512(const std::uint8_t* W,
+                                                                                  std::size_t row_bytes, int rows,
+                                                                                  const std::int8_t* xq,
+                                                                                  const float* xd, int nb, float* out) {
+    ANE_I8_ROWS_LOOP(i8_dot_vnni512)
+}
+#undef ANE_I8_ROWS_LOOP
+
 #endif
 
 using RowDot = float (*)(const std::uint8_t*, const float*, int);
@@ -266,12 +362,99 @@ RowDot row_dot(MatvecIsa isa, Type type) {
     return nullptr;
 }
 
+
+using I8Rows = void (*)(const std::uint8_t*, std::size_t, int, const std::int8_t*, const float*, int, float*);
+
+I8Rows i8_rows(Int8Dot kind, bool q4) {
+#if defined(__x86_64__)
+    switch (kind) {
+        case Int8Dot::avx2: return q4 ? rows_i8_avx2<true> : rows_i8_avx2<false>;
+        case Int8Dot::avx_vnni: return q4 ? rows_i8_vnni<true> : rows_i8_vnni<false>;
+        case Int8Dot::avx512_vnni: return q4 ? rows_i8_vnni512<true> : rows_i8_vnni512<false>;
+        case Int8Dot::none: break;
+    }
+#endif
+    (void)kind;
+    (void)q4;
+    return nullptr;
+}
+
+bool int8_type(Type t) { return t == Type::Q8_0 || t == Type::Q4_0; }
+
+// The vector as Q8_0 blocks with float scales: d = max|x| / 127, q = round(x / d).
+void quantize_vector(const float* x, int K, std::int8_t* q, float* d) {
+    for (int b = 0; b < K / kQK; ++b) {
+        float amax = 0.0f;
+        for (int i = 0; i < kQK; ++i) amax = std::max(amax, std::fabs(x[b * kQK + i]));
+        d[b] = amax / 127.0f;
+        const float id = amax > 0.0f ? 127.0f / amax : 0.0f;
+        for (int i = 0; i < kQK; ++i) q[b * kQK + i] = static_cast<std::int8_t>(std::lrintf(x[b * kQK + i] * id));
+    }
+}
+
+struct QuantizedVector {
+    std::vector<std::int8_t> q;
+    std::vector<float> d;
+    void set(const float* x, int K) {
+        q.resize(std::size_t(K));
+        d.resize(std::size_t(K / kQK));
+        quantize_vector(x, K, q.data(), d.data());
+    }
+};
+
+void rows_int8(Int8Dot kind, const QuantMatrix& W, const QuantizedVector& xv, int r0, int r1, float* y, float alpha,
+               float beta) {
+    const I8Rows rows = i8_rows(kind, W.type() == Type::Q4_0);
+    float dots[64];
+    for (int r = r0; r < r1; r += 64) {
+        const int n = std::min(64, r1 - r);
+        rows(W.row(r), W.row_bytes(), n, xv.q.data(), xv.d.data(), W.cols() / kQK, dots);
+        for (int i = 0; i < n; ++i) y[r + i] = finish(dots[i], alpha, beta, y[r + i]);
+    }
+}
+
 }  // namespace
 
+Int8Dot best_int8_dot() {
+#if defined(__x86_64__)
+    static const Int8Dot kind = !(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                                  __builtin_cpu_supports("f16c"))
+                                    ? Int8Dot::none
+                                : __builtin_cpu_supports("avxvnni") ? Int8Dot::avx_vnni
+                                : __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl")
+                                    ? Int8Dot::avx512_vnni
+                                    : Int8Dot::avx2;
+    return kind;
+#else
+    return Int8Dot::none;
+#endif
+}
+
+const char* int8_dot_name(Int8Dot kind) {
+    switch (kind) {
+        case Int8Dot::none: return "none";
+        case Int8Dot::avx2: return "AVX2";
+        case Int8Dot::avx_vnni: return "AVX-VNNI";
+        case Int8Dot::avx512_vnni: return "AVX512-VNNI";
+    }
+    return "?";
+}
+
+void quant_vector_round_trip(const float* x, int K, float* out) {
+    QuantizedVector v;
+    v.set(x, K);
+    for (int i = 0; i < K; ++i) out[i] = float(v.q[std::size_t(i)]) * v.d[std::size_t(i / kQK)];
+}
+
 void quant_matvec_rows(MatvecIsa isa, const QuantMatrix& W, const float* x, int r0, int r1, float* y, float alpha,
-                       float beta) {
+                       float beta, Int8Dot int8) {
     const Type type = W.type();
     const int K = W.cols();
+    if (int8 != Int8Dot::none && int8_type(type)) {
+        thread_local QuantizedVector xv;
+        xv.set(x, K);
+        return rows_int8(int8, W, xv, r0, r1, y, alpha, beta);
+    }
     if (type == Type::F32) return matvec_rows(isa, W.f32(), x, K, r0, r1, y, alpha, beta);
     if (const RowDot dot = row_dot(isa, type)) {
         for (int r = r0; r < r1; ++r) y[r] = finish(dot(W.row(r), x, K), alpha, beta, y[r]);
@@ -292,6 +475,15 @@ void quant_matvec_rows(MatvecIsa isa, const QuantMatrix& W, const float* x, int 
 
 void quant_matvec(SpinPool& pool, const QuantMatrix& W, const float* x, float* y, float alpha, float beta) {
     const MatvecIsa isa = best_matvec_isa();
+    if (const Int8Dot int8 = best_int8_dot(); int8 != Int8Dot::none && int8_type(W.type())) {
+        thread_local QuantizedVector scratch;
+        // A named local: a lambda does not capture a thread_local, and a worker would see its own.
+        QuantizedVector& xv = scratch;  // quantized once per product, read by every thread
+        xv.set(x, W.cols());
+        for_row_chunks(pool, W.rows(), W.row_bytes(),
+                       [&](int r0, int r1) { rows_int8(int8, W, xv, r0, r1, y, alpha, beta); });
+        return;
+    }
     for_row_chunks(pool, W.rows(), W.row_bytes(),
                    [&](int r0, int r1) { quant_matvec_rows(isa, W, x, r0, r1, y, alpha, beta); });
 }

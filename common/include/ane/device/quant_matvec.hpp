@@ -10,10 +10,21 @@
 
 namespace ane {
 
-// Rows [row_begin, row_end) on one thread with the kernel of `isa` (which the CPU must have).
+// Q8_0 and Q4_0 rows can instead take integer dot products, as llama.cpp does: the vector is
+// quantized to Q8_0 blocks (float scales) once per product, so the result carries that
+// rounding (about 0.4% of each block's magnitude).
+enum class Int8Dot { none, avx2, avx_vnni, avx512_vnni };
+// AVX-VNNI, else AVX512-VNNI (256-bit), else AVX2 (maddubs), else none (float decoding).
+Int8Dot best_int8_dot();
+const char* int8_dot_name(Int8Dot kind);
+// What the int8 kernels multiply by: x quantized to Q8_0 blocks and back (K a multiple of 32).
+void quant_vector_round_trip(const float* x, int K, float* out);
+
+// Rows [row_begin, row_end) on one thread with the kernel of `isa` (which the CPU must have);
+// Q8_0/Q4_0 with `int8`'s integer dot products unless it is none.
 void quant_matvec_rows(MatvecIsa isa, const QuantMatrix& W, const float* x, int row_begin, int row_end, float* y,
-                       float alpha, float beta);
-// All rows over the pool, with best_matvec_isa().
+                       float alpha, float beta, Int8Dot int8 = Int8Dot::none);
+// All rows over the pool, with best_matvec_isa() and best_int8_dot().
 void quant_matvec(SpinPool& pool, const QuantMatrix& W, const float* x, float* y, float alpha, float beta);
 
 // Calls rows(begin, end) over the pool for N rows of row_bytes each: chunks that threads take
