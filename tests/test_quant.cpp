@@ -178,12 +178,59 @@ TEST(Quant, EveryKernelOnEveryEncodingMatchesTheDoubleReference) {
     }
 }
 
+// The rows8 layout holds the same values, and every kernel (VNNI on groups of 8 rows, or the
+// decoded fallback) gives the product on the quantized vector; the pool splits at groups.
+TEST(Quant, TheRows8LayoutKeepsTheValuesAndItsKernelsMatchTheReference) {
+    for (int K : {32, 96, 288, 768})
+        for (auto type : {ggml::Type::Q8_0, ggml::Type::Q4_0}) {
+            const int N = 40;
+            const QuantMatrix flat = QuantMatrix::encode(random_matrix(N, K, unsigned(K) + 3), type);
+            QuantMatrix m = flat;
+            ASSERT_TRUE(QuantMatrix::can_interleave(type, N));
+            m.interleave_rows8();
+            EXPECT_EQ(m.layout(), QuantMatrix::Layout::rows8);
+            EXPECT_EQ(m.bytes(), flat.bytes());
+            const Tensor a = flat.decode(), b = m.decode();
+            ASSERT_TRUE(a.bit_equal(b)) << flat.type_name() << " K=" << K;
+            const Tensor x = random_matrix(1, K, unsigned(K) + 4, 1.0f);
+            const Tensor y0 = random_matrix(1, N, unsigned(K) + 5, 1.0f);
+            std::vector<float> xq(static_cast<std::size_t>(K));
+            quant_vector_round_trip(x.data(), K, xq.data());
+            for (Int8Dot int8 : int8_kernels_here(best_matvec_isa())) {
+                const bool integer = int8 == Int8Dot::avx_vnni || int8 == Int8Dot::avx512_vnni;
+                double scale = 0;
+                const auto want = reference(flat, integer ? xq.data() : x.data(), y0.data(), 0.5f, 1.0f, scale);
+                std::vector<float> y(y0.data(), y0.data() + N);
+                quant_matvec_rows(best_matvec_isa(), m, x.data(), 8, 32, y.data(), 0.5f, 1.0f, int8);
+                for (int r = 0; r < N; ++r) {
+                    const double expect = r >= 8 && r < 32 ? want[std::size_t(r)] : double(y0[r]);
+                    ASSERT_NEAR(y[std::size_t(r)], expect, 2e-6 * scale)
+                        << flat.type_name() << " int8 " << int8_dot_name(int8) << " K=" << K << " row " << r;
+                }
+            }
+            if (best_int8_dot() == Int8Dot::avx_vnni || best_int8_dot() == Int8Dot::avx512_vnni) {
+                SpinPool pool(2);
+                const QuantMatrix big = [&] {
+                    QuantMatrix q = QuantMatrix::encode(random_matrix(1000, K, 9), type);
+                    q.interleave_rows8();
+                    return q;
+                }();
+                std::vector<float> one(1000), all(1000);
+                quant_matvec_rows(best_matvec_isa(), big, x.data(), 0, 1000, one.data(), 1.0f, 0.0f, best_int8_dot());
+                quant_matvec(pool, big, x.data(), all.data(), 1.0f, 0.0f);
+                for (int r = 0; r < 1000; ++r) ASSERT_EQ(one[std::size_t(r)], all[std::size_t(r)]) << r;
+            }
+        }
+}
+
 TEST(Quant, TheDeviceProductsMatchTheDecodedFloat32Product) {
     CpuDevice dev(2, GemmLibrary::automatic);
-    const int N = 300, K = 128;
+    const int N = 304, K = 128;
     const Tensor t = random_matrix(N, K, 11);
-    for (auto type : {ggml::Type::F16, ggml::Type::Q8_0, ggml::Type::Q4_0}) {
-        const QuantMatrix m = QuantMatrix::encode(t, type);
+    for (auto [type, rows8] : {std::pair{ggml::Type::F16, false}, {ggml::Type::Q8_0, false}, {ggml::Type::Q4_0, false},
+                               {ggml::Type::Q8_0, true}, {ggml::Type::Q4_0, true}}) {
+        QuantMatrix m = QuantMatrix::encode(t, type);
+        if (rows8) m.interleave_rows8();
         const Tensor w = m.decode();
         for (int M : {1, 5}) {
             const Tensor X = random_matrix(M, K, unsigned(M), 1.0f);
@@ -217,9 +264,12 @@ TEST(Quant, TheDecoderOnEncodedWeightsEqualsFloat32OnTheDecodedValues) {
         for (auto type : {ggml::Type::F16, ggml::Type::BF16, ggml::Type::Q8_0, ggml::Type::Q4_0}) {
             Weights decoded = w;
             InferenceWeights q = InferenceWeights::view(w);
+            int encoded = 0;
             auto encode = [&](QuantMatrix& m, Tensor& t) {
                 m = QuantMatrix::encode(t, QuantMatrix::can_encode(type, int(t.cols())) ? type : ggml::Type::F16);
                 t = m.decode();
+                // Every other matrix in the rows8 layout (the decoder takes both).
+                if (QuantMatrix::can_interleave(m.type(), m.rows()) && encoded++ % 2 == 0) m.interleave_rows8();
             };
             for (std::size_t l = 0; l < q.layers.size(); ++l) {
                 InferenceLayer& L = q.layers[l];

@@ -143,17 +143,17 @@ void matvec_rows(MatvecIsa isa, const float* W, const float* x, int K, int row_b
     rows_portable(W, x, K, row_begin, row_end, y, alpha, beta);
 }
 
-void for_row_chunks(SpinPool& pool, int N, std::size_t row_bytes, const std::function<void(int, int)>& rows) {
+void for_row_chunks(SpinPool& pool, int N, std::size_t row_bytes, const std::function<void(int, int)>& rows,
+                    int granule) {
     // Below ~64 KB of weights one thread is done before the others would start.
     if (pool.threads() == 1 || double(N) * double(row_bytes) < 65536.0) return rows(0, N);
-    // An even chunk count: the kernels take rows in pairs or fours.
-    const int pairs = (N + 1) / 2;
-    const int chunks = std::min(pairs, 8 * pool.threads());
+    const int units = (N + granule - 1) / granule;  // the kernels take rows in pairs, fours or eights
+    const int chunks = std::min(units, 8 * pool.threads());
     std::atomic<int> next{0};
     pool.run([&](int, int) {
         for (int c = next.fetch_add(1); c < chunks; c = next.fetch_add(1)) {
-            const int r0 = std::min(N, 2 * int(std::int64_t(pairs) * c / chunks));
-            const int r1 = std::min(N, 2 * int(std::int64_t(pairs) * (c + 1) / chunks));
+            const int r0 = std::min(N, granule * int(std::int64_t(units) * c / chunks));
+            const int r1 = std::min(N, granule * int(std::int64_t(units) * (c + 1) / chunks));
             rows(r0, r1);
         }
     });

@@ -336,6 +336,71 @@ __attribute__((target("avx2,fma,f16c,avx512vnni,avx512vl"))) void rows_i8_vnni51
 }
 #undef ANE_I8_ROWS_LOOP
 
+// Groups of 8 rows in the rows8 layout: lane j of every vector is row j, so a block's four-byte
+// runs of x are broadcast and the quants multiply as loaded. The quants are unsigned (Q4_0's
+// nibbles 0..15, Q8_0's q + 128): the offset times the block's sum of x is taken back at the
+// start. Two sums per block halve the chain of dependent dot products.
+#define ANE_ROWS8_LOOP(DPBUSD)                                                                                   \
+    constexpr std::size_t qb = Q4 ? 16 : 32, gbb = 8 * (qb + 2);                                                 \
+    constexpr int offset = Q4 ? 8 : 128;                                                                         \
+    const __m256i low4 = _mm256_set1_epi8(15);                                                                   \
+    for (int g = 0; g < groups; ++g) {                                                                           \
+        const std::uint8_t* blk = W + std::size_t(g) * nb * gbb;                                                 \
+        __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();                                           \
+        for (int b = 0; b < nb; ++b, blk += gbb) {                                                               \
+            _mm_prefetch(reinterpret_cast<const char*>(blk + 4 * gbb), _MM_HINT_T0);                             \
+            _mm_prefetch(reinterpret_cast<const char*>(blk + 4 * gbb + 64), _MM_HINT_T0);                        \
+            const std::int8_t* x = xq + 32 * std::size_t(b);                                                     \
+            auto run = [&](int c) {                                                                              \
+                std::int32_t v;                                                                                  \
+                std::memcpy(&v, x + 4 * c, 4);                                                                   \
+                return _mm256_set1_epi32(v);                                                                     \
+            };                                                                                                   \
+            auto quants = [&](int c) {                                                                           \
+                return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 16 + 32 * std::size_t(c)));     \
+            };                                                                                                   \
+            __m256i s0 = _mm256_set1_epi32(-offset * sx[b]), s1 = _mm256_setzero_si256();                        \
+            if (Q4) {                                                                                            \
+                for (int c = 0; c < 4; ++c) {                                                                    \
+                    const __m256i v = quants(c);                                                                 \
+                    s0 = DPBUSD(s0, _mm256_and_si256(v, low4), run(c));                                          \
+                    s1 = DPBUSD(s1, _mm256_and_si256(_mm256_srli_epi16(v, 4), low4), run(c + 4));                \
+                }                                                                                                \
+            } else {                                                                                             \
+                for (int c = 0; c < 8; c += 2) {                                                                 \
+                    s0 = DPBUSD(s0, quants(c), run(c));                                                          \
+                    s1 = DPBUSD(s1, quants(c + 1), run(c + 1));                                                  \
+                }                                                                                                \
+            }                                                                                                    \
+            const __m256 scale = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk))), \
+                                               _mm256_set1_ps(xd[b]));                                           \
+            const __m256 dot = _mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1));                                     \
+            if (b & 1)                                                                                           \
+                acc1 = _mm256_fmadd_ps(scale, dot, acc1);                                                        \
+            else                                                                                                 \
+                acc0 = _mm256_fmadd_ps(scale, dot, acc0);                                                        \
+        }                                                                                                        \
+        _mm256_storeu_ps(out + 8 * std::size_t(g), _mm256_add_ps(acc0, acc1));                                   \
+    }
+
+// out[8g + j] = row 8g + j · x for g < groups; W at the first group's bytes.
+template <bool Q4>
+__attribute__((target("avx2,fma,f16c,avxvnni"))) void rows8_vnni(const std::uint8_t* W, int groups,
+                                                                  const std::int8_t* xq, const float* xd,
+                                                                  const std::int32_t* sx, int nb, float* out) {
+    ANE_ROWS8_LOOP(_mm256_dpbusd_avx_epi32)
+}
+
+template <bool Q4>
+__attribute__((target("avx2,fma,f16c,avx512vnni,avx512vl"))) void rows8_vnni512(const std::uint8_t* W, int groups,
+                                                                                const std::int8_t* xq,
+                                                                                const float* xd,
+                                                                                const std::int32_t* sx, int nb,
+                                                                                float* out) {
+    ANE_ROWS8_LOOP(_mm256_dpbusd_epi32)
+}
+#undef ANE_ROWS8_LOOP
+
 #endif
 
 using RowDot = float (*)(const std::uint8_t*, const float*, int);
@@ -395,17 +460,41 @@ void quantize_vector(const float* x, int K, std::int8_t* q, float* d) {
 struct QuantizedVector {
     std::vector<std::int8_t> q;
     std::vector<float> d;
+    std::vector<std::int32_t> sum;  // of each block's q (the rows8 kernels' offset)
     void set(const float* x, int K) {
         q.resize(std::size_t(K));
         d.resize(std::size_t(K / kQK));
+        sum.assign(std::size_t(K / kQK), 0);
         quantize_vector(x, K, q.data(), d.data());
+        for (int i = 0; i < K; ++i) sum[std::size_t(i / kQK)] += q[std::size_t(i)];
     }
 };
 
+using Rows8 = void (*)(const std::uint8_t*, int, const std::int8_t*, const float*, const std::int32_t*, int, float*);
+
+Rows8 rows8_kernel(Int8Dot kind, bool q4) {
+#if defined(__x86_64__)
+    if (kind == Int8Dot::avx_vnni) return q4 ? rows8_vnni<true> : rows8_vnni<false>;
+    if (kind == Int8Dot::avx512_vnni) return q4 ? rows8_vnni512<true> : rows8_vnni512<false>;
+#endif
+    (void)kind;
+    (void)q4;
+    return nullptr;
+}
+
 void rows_int8(Int8Dot kind, const QuantMatrix& W, const QuantizedVector& xv, int r0, int r1, float* y, float alpha,
                float beta) {
-    const I8Rows rows = i8_rows(kind, W.type() == Type::Q4_0);
     float dots[64];
+    if (W.layout() == QuantMatrix::Layout::rows8) {  // r0, r1 are multiples of 8 (for_row_chunks)
+        const Rows8 rows8 = rows8_kernel(kind, W.type() == Type::Q4_0);
+        for (int r = r0; r < r1; r += 64) {
+            const int n = std::min(64, r1 - r);
+            rows8(W.group(r / 8), n / 8, xv.q.data(), xv.d.data(), xv.sum.data(), W.cols() / kQK, dots);
+            for (int i = 0; i < n; ++i) y[r + i] = finish(dots[i], alpha, beta, y[r + i]);
+        }
+        return;
+    }
+    const I8Rows rows = i8_rows(kind, W.type() == Type::Q4_0);
     for (int r = r0; r < r1; r += 64) {
         const int n = std::min(64, r1 - r);
         rows(W.row(r), W.row_bytes(), n, xv.q.data(), xv.d.data(), W.cols() / kQK, dots);
@@ -450,10 +539,21 @@ void quant_matvec_rows(MatvecIsa isa, const QuantMatrix& W, const float* x, int 
                        float beta, Int8Dot int8) {
     const Type type = W.type();
     const int K = W.cols();
-    if (int8 != Int8Dot::none && int8_type(type)) {
+    const bool rows8 = W.layout() == QuantMatrix::Layout::rows8;
+    if (int8 != Int8Dot::none && int8_type(type) && (!rows8 || rows8_kernel(int8, type == Type::Q4_0))) {
+        require(!rows8 || (r0 % 8 == 0 && (r1 % 8 == 0 || r1 == W.rows())), "rows8: rows in groups of 8");
         thread_local QuantizedVector xv;
         xv.set(x, K);
         return rows_int8(int8, W, xv, r0, r1, y, alpha, beta);
+    }
+    if (rows8) {  // no kernel for this layout: row by row, decoded
+        thread_local std::vector<float> row;
+        row.resize(std::size_t(K));
+        for (int r = r0; r < r1; ++r) {
+            W.decode_rows(r, r + 1, row.data());
+            matvec_rows(isa, row.data(), x, K, 0, 1, y + r, alpha, beta);
+        }
+        return;
     }
     if (type == Type::F32) return matvec_rows(isa, W.f32(), x, K, r0, r1, y, alpha, beta);
     if (const RowDot dot = row_dot(isa, type)) {
@@ -480,8 +580,9 @@ void quant_matvec(SpinPool& pool, const QuantMatrix& W, const float* x, float* y
         // A named local: a lambda does not capture a thread_local, and a worker would see its own.
         QuantizedVector& xv = scratch;  // quantized once per product, read by every thread
         xv.set(x, W.cols());
+        const bool rows8 = W.layout() == QuantMatrix::Layout::rows8;
         for_row_chunks(pool, W.rows(), W.row_bytes(),
-                       [&](int r0, int r1) { rows_int8(int8, W, xv, r0, r1, y, alpha, beta); });
+                       [&](int r0, int r1) { rows_int8(int8, W, xv, r0, r1, y, alpha, beta); }, rows8 ? 8 : 2);
         return;
     }
     for_row_chunks(pool, W.rows(), W.row_bytes(),

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "ane/device/quant_matvec.hpp"
 #include "ane/error.hpp"
 #include "ane/formats/gguf.hpp"
 #include "ane/model_file.hpp"
@@ -98,6 +99,12 @@ InferenceModel load_inference_model(const std::string& path, std::optional<ggml:
         m = m.type() == ggml::Type::F32 ? QuantMatrix::encode(t, to) : m.converted(to);
         t = Tensor();
     };
+    // Q8_0/Q4_0 in groups of 8 rows where the CPU has the integer kernels for that layout.
+    const Int8Dot int8 = best_int8_dot();
+    const bool interleave = int8 == Int8Dot::avx_vnni || int8 == Int8Dot::avx512_vnni;
+    auto lay_out = [&](QuantMatrix& m) {
+        if (interleave && QuantMatrix::can_interleave(m.type(), m.rows())) m.interleave_rows8();
+    };
     for (std::size_t l = 0; l < w.layers.size(); ++l) {
         const std::string p = "layers." + std::to_string(l) + ".";
         each_layer_matrix(q.layers[l], w.layers[l],
@@ -105,6 +112,10 @@ InferenceModel load_inference_model(const std::string& path, std::optional<ggml:
     }
     place("embed", q.embed, w.embed);
     if (!w.config.tied) place("classifier", q.classifier, w.classifier);
+    for (auto& L : q.layers)
+        for (QuantMatrix* m : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w1, &L.w2, &L.w3}) lay_out(*m);
+    lay_out(q.embed);
+    if (!w.config.tied) lay_out(q.classifier);
     return model;
 }
 

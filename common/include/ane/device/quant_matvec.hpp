@@ -28,8 +28,9 @@ void quant_matvec_rows(MatvecIsa isa, const QuantMatrix& W, const float* x, int 
 void quant_matvec(SpinPool& pool, const QuantMatrix& W, const float* x, float* y, float alpha, float beta);
 
 // Calls rows(begin, end) over the pool for N rows of row_bytes each: chunks that threads take
-// as they come (a thread sharing its core with another process takes fewer), boundaries even.
-// Small matrices run on the calling thread alone.
-void for_row_chunks(SpinPool& pool, int N, std::size_t row_bytes, const std::function<void(int, int)>& rows);
+// as they come (a thread sharing its core with another process takes fewer), boundaries a
+// multiple of `granule`. Small matrices run on the calling thread alone.
+void for_row_chunks(SpinPool& pool, int N, std::size_t row_bytes, const std::function<void(int, int)>& rows,
+                    int granule = 2);
 
 }  // namespace ane

@@ -44,8 +44,25 @@ public:
     // Q/K rows from split halves to the interleaved RoPE pairing (a copy when this is a view).
     void rope_rows_halves_to_interleaved(int n_heads, int head_dim);
 
+    // Q8_0 and Q4_0 may be laid out in groups of 8 rows for the integer kernels (one 32-bit lane
+    // per row: no horizontal sums, one scale vector per block): per group and block, the 8 fp16
+    // scales, then the quants in 4-byte runs, run c of rows 0..7 before run c + 1. Q8_0 quants
+    // are stored plus 128 (unsigned). The same bytes as the ggml blocks; row() is then invalid.
+    enum class Layout { ggml, rows8 };
+    Layout layout() const { return layout_; }
+    static bool can_interleave(ggml::Type type, int rows) {
+        return (type == ggml::Type::Q8_0 || type == ggml::Type::Q4_0) && rows % 8 == 0;
+    }
+    void interleave_rows8();
+    // Group g's bytes (rows 8g..8g+7) in the rows8 layout.
+    const std::uint8_t* group(int g) const { return data() + std::size_t(g) * 8 * row_bytes_; }
+
 private:
+    // Row r's ggml blocks, from either layout, into out (row_bytes).
+    void ggml_row(int r, std::uint8_t* out) const;
+
     ggml::Type type_ = ggml::Type::F32;
+    Layout layout_ = Layout::ggml;
     int rows_ = 0, cols_ = 0;
     std::size_t row_bytes_ = 0;
     std::vector<std::uint8_t> owned_;
