@@ -223,6 +223,23 @@ TEST(Quant, TheRows8LayoutKeepsTheValuesAndItsKernelsMatchTheReference) {
         }
 }
 
+// Whether the cpu device's product of M tokens with m takes integer dot products (on each
+// token quantized to Q8_0 blocks): one token on Q8_0/Q4_0 wherever AVX2 is, a batch only on
+// the rows8 layout with VNNI.
+bool takes_int8(const QuantMatrix& m, int M) {
+    if (m.type() != ggml::Type::Q8_0 && m.type() != ggml::Type::Q4_0) return false;
+    if (M == 1) return best_int8_dot() != Int8Dot::none;
+    return m.layout() == QuantMatrix::Layout::rows8 &&
+           (best_int8_dot() == Int8Dot::avx_vnni || best_int8_dot() == Int8Dot::avx512_vnni);
+}
+
+// Every token of X quantized to Q8_0 blocks and back.
+Tensor round_trip_rows(const Tensor& X) {
+    Tensor out = X;
+    for (std::int64_t r = 0; r < X.rows(); ++r) quant_vector_round_trip(X.row(r), int(X.cols()), out.row(r));
+    return out;
+}
+
 TEST(Quant, TheDeviceProductsMatchTheDecodedFloat32Product) {
     CpuDevice dev(2, GemmLibrary::automatic);
     const int N = 304, K = 128;
@@ -232,29 +249,38 @@ TEST(Quant, TheDeviceProductsMatchTheDecodedFloat32Product) {
         QuantMatrix m = QuantMatrix::encode(t, type);
         if (rows8) m.interleave_rows8();
         const Tensor w = m.decode();
-        for (int M : {1, 5}) {
+        for (int M : {1, 2, 5, 9}) {  // the batched kernel takes up to 4 tokens per pass
             const Tensor X = random_matrix(M, K, unsigned(M), 1.0f);
             const Tensor Y0 = random_matrix(M, N, unsigned(M) + 7, 1.0f);
-            // One token's Q8_0/Q4_0 product takes integer dot products on a quantized x.
-            Tensor Xq = X;
-            const bool integer = M == 1 && type != ggml::Type::F16 && best_int8_dot() != Int8Dot::none;
-            if (integer) quant_vector_round_trip(X.data(), K, Xq.data());
-            Tensor want = Y0;
+            const Tensor Xq = takes_int8(m, M) ? round_trip_rows(X) : X;
+            Tensor want = Y0, want_float = Y0;
             dev.matmul_forward(Xq.data(), w.data(), M, N, K, want.data(), 0.5f, 1.0f);
+            dev.matmul_forward(X.data(), w.data(), M, N, K, want_float.data(), 0.5f, 1.0f);
             Tensor cpu = Y0, base = Y0;
             dev.quant_matmul_forward(X.data(), m, M, cpu.data(), 0.5f, 1.0f);
-            dev.Device::quant_matmul_forward(Xq.data(), m, M, base.data(), 0.5f, 1.0f);  // what ane-sim runs
+            dev.Device::quant_matmul_forward(X.data(), m, M, base.data(), 0.5f, 1.0f);  // what ane-sim runs
             for (std::int64_t i = 0; i < want.numel(); ++i) {
                 ASSERT_NEAR(cpu[i], want[i], 1e-4f * (1 + std::fabs(want[i]))) << m.type_name() << " M=" << M;
-                ASSERT_NEAR(base[i], want[i], 1e-4f * (1 + std::fabs(want[i]))) << m.type_name() << " M=" << M;
+                ASSERT_NEAR(base[i], want_float[i], 1e-4f * (1 + std::fabs(want_float[i]))) << m.type_name() << " M=" << M;
             }
         }
     }
 }
 
+// The relative RMS difference of two sets of logits.
+double relative_rms(const std::vector<float>& a, const std::vector<float>& b) {
+    double err2 = 0, norm2 = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        err2 += (double(a[i]) - b[i]) * (double(a[i]) - b[i]);
+        norm2 += double(b[i]) * b[i];
+    }
+    return std::sqrt(err2 / std::max(norm2, 1e-30));
+}
+
 // Encoded weights in the decoder give the logits of float32 weights holding the decoded
-// values (the same model), and the KV cache fed one token at a time follows the whole prompt
-// (exactly for F16/BF16; Q8_0/Q4_0 tokens take integer products on a quantized vector).
+// values (the same model), and the KV cache fed one token at a time follows the whole prompt:
+// exactly for F16/BF16; Q8_0/Q4_0 products that take integer dot products on a quantized
+// vector (takes_int8) follow within what that rounding makes of a random model.
 TEST(Quant, TheDecoderOnEncodedWeightsEqualsFloat32OnTheDecodedValues) {
     for (bool tied : {true, false}) {
         const ModelConfig c = quant_config(tied);
@@ -280,29 +306,22 @@ TEST(Quant, TheDecoderOnEncodedWeightsEqualsFloat32OnTheDecodedValues) {
             encode(q.embed, decoded.embed);
             if (!tied) encode(q.classifier, decoded.classifier);
             EXPECT_FALSE(q.all_f32());
-            std::vector<float> want, all;
+            const bool integer = (type == ggml::Type::Q8_0 || type == ggml::Type::Q4_0) && best_int8_dot() != Int8Dot::none;
+            const bool batch_integer = integer && takes_int8(q.layers[0].wq, 2);
+            std::vector<float> want, all, one_by_one;
             Decoder(decoded, *dev, c.seq).feed(tokens.data(), int(tokens.size()), &want);
             Decoder(q, *dev, c.seq).feed(tokens.data(), int(tokens.size()), &all);
             ASSERT_EQ(all.size(), want.size());
-            for (std::size_t i = 0; i < all.size(); ++i)
-                ASSERT_NEAR(all[i], want[i], 1e-4 * (1 + std::fabs(want[i]))) << ggml::type_name(std::uint32_t(type)) << " " << i;
-            const bool integer = (type == ggml::Type::Q8_0 || type == ggml::Type::Q4_0) && best_int8_dot() != Int8Dot::none;
             Decoder one(q, *dev, c.seq);
-            double err2 = 0, norm2 = 0;
             for (std::size_t t = 0; t < tokens.size(); ++t) {
                 const float* z = one.feed(&tokens[t], 1);
-                for (int v = 0; v < c.vocab; ++v) {
-                    const double want_z = all[t * c.vocab + v];
-                    if (!integer) {
-                        ASSERT_NEAR(z[v], want_z, 1e-4 * (1 + std::fabs(want_z))) << t;
-                    }
-                    err2 += (z[v] - want_z) * (z[v] - want_z);
-                    norm2 += want_z * want_z;
-                }
+                one_by_one.insert(one_by_one.end(), z, z + c.vocab);
             }
+            const std::string name = ggml::type_name(std::uint32_t(type));
             // The kernels are exact on the quantized vector (tested above); through two random
             // layers its rounding grows to 2.5-4.3% of the logits' RMS (measured).
-            EXPECT_LT(std::sqrt(err2 / norm2), integer ? 0.06 : 1e-5) << ggml::type_name(std::uint32_t(type));
+            EXPECT_LT(relative_rms(all, want), batch_integer ? 0.06 : 2e-6) << name;
+            EXPECT_LT(relative_rms(one_by_one, want), integer ? 0.06 : 2e-6) << name;
         }
     }
 }
@@ -328,7 +347,19 @@ TEST(Quant, AGgufsBlocksAreKeptAsStored) {
     std::vector<float> a, b, f;
     Decoder(kept.weights, *dev, c.seq).feed(tokens.data(), 7, &a);
     Decoder(expanded.weights, *dev, c.seq).feed(tokens.data(), 7, &b);
-    for (std::size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], 1e-4) << i;
+    if (takes_int8(kept.weights.layers[0].wq, 7)) {
+        // Integer products quantize each token: a random model's logits move by up to ~20%
+        // (measured), so what is checked is that a prompt and one token at a time agree.
+        std::vector<float> one_by_one;
+        Decoder one(kept.weights, *dev, c.seq);
+        for (int t = 0; t < 7; ++t) {
+            const float* z = one.feed(&tokens[std::size_t(t)], 1);
+            one_by_one.insert(one_by_one.end(), z, z + c.vocab);
+        }
+        EXPECT_LT(relative_rms(a, one_by_one), 1e-5);
+    } else {
+        EXPECT_LT(relative_rms(a, b), 2e-6);
+    }
     const InferenceModel as_f32 = load_inference_model(path, ggml::Type::F32);
     EXPECT_TRUE(as_f32.weights.all_f32());
     Decoder(as_f32.weights, *dev, c.seq).feed(tokens.data(), 7, &f);

@@ -104,6 +104,7 @@ void CpuDevice::quant_matmul_forward(const float* X, const QuantMatrix& W, int M
     ScopedTimer t(profile_.matmul_s);
     profile_.matmul_flops += 2.0 * M * N * K;
     if (M == 1) return quant_matvec(pool(), W, X, Y, alpha, beta);
+    if (quant_matmul_int8(pool(), W, X, M, Y, alpha, beta)) return;
     // Tiles of about 4 MB of floats: decoded once, read by every row of X.
     const int tile = std::max(1, std::min(N, (1 << 20) / K));
     decoded_.resize(std::size_t(tile) * K);

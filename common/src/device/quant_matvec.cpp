@@ -401,6 +401,66 @@ __attribute__((target("avx2,fma,f16c,avx512vnni,avx512vl"))) void rows8_vnni512(
 }
 #undef ANE_ROWS8_LOOP
 
+// Several tokens against groups of 8 rows (a prompt): each block's quants are loaded and
+// unpacked once and serve T tokens, whose sums stay in registers.
+struct TokenBlocks {
+    const std::int8_t* q;
+    const float* d;
+    const std::int32_t* sum;
+};
+
+#define ANE_ROWS8_TOKENS_LOOP(DPBUSD)                                                                            \
+    constexpr std::size_t qb = Q4 ? 16 : 32, gbb = 8 * (qb + 2);                                                 \
+    constexpr int offset = Q4 ? 8 : 128;                                                                         \
+    const __m256i low4 = _mm256_set1_epi8(15);                                                                   \
+    for (int g = 0; g < groups; ++g) {                                                                           \
+        const std::uint8_t* blk = W + std::size_t(g) * nb * gbb;                                                 \
+        __m256 acc[T];                                                                                           \
+        for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();                                                \
+        for (int b = 0; b < nb; ++b, blk += gbb) {                                                               \
+            __m256i w[8];                                                                                        \
+            for (int c = 0; c < int(qb / 4); ++c) {                                                              \
+                const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 16 + 32 * std::size_t(c))); \
+                if (Q4) {                                                                                        \
+                    w[c] = _mm256_and_si256(v, low4);                                                            \
+                    w[c + 4] = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);                                  \
+                } else {                                                                                         \
+                    w[c] = v;                                                                                    \
+                }                                                                                                \
+            }                                                                                                    \
+            const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk)));          \
+            for (int t = 0; t < T; ++t) {                                                                        \
+                const std::int8_t* x = tok[t].q + 32 * std::size_t(b);                                           \
+                __m256i s0 = _mm256_set1_epi32(-offset * tok[t].sum[b]), s1 = _mm256_setzero_si256();            \
+                for (int c = 0; c < 8; c += 2) {                                                                 \
+                    std::int32_t v0, v1;                                                                         \
+                    std::memcpy(&v0, x + 4 * c, 4);                                                              \
+                    std::memcpy(&v1, x + 4 * c + 4, 4);                                                          \
+                    s0 = DPBUSD(s0, w[c], _mm256_set1_epi32(v0));                                                \
+                    s1 = DPBUSD(s1, w[c + 1], _mm256_set1_epi32(v1));                                            \
+                }                                                                                                \
+                acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(tok[t].d[b])),                         \
+                                         _mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1)), acc[t]);                   \
+            }                                                                                                    \
+        }                                                                                                        \
+        for (int t = 0; t < T; ++t) _mm256_storeu_ps(out + std::size_t(t) * ldo + 8 * std::size_t(g), acc[t]);  \
+    }
+
+// out[t * ldo + 8g + j] = row 8g + j · token t, for g < groups and t < T.
+template <bool Q4, int T>
+__attribute__((target("avx2,fma,f16c,avxvnni"))) void rows8_tokens_vnni(const std::uint8_t* W, int groups,
+                                                                         const TokenBlocks* tok, int nb, float* out,
+                                                                         std::size_t ldo) {
+    ANE_ROWS8_TOKENS_LOOP(_mm256_dpbusd_avx_epi32)
+}
+
+template <bool Q4, int T>
+__attribute__((target("avx2,fma,f16c,avx512vnni,avx512vl"))) void rows8_tokens_vnni512(
+    const std::uint8_t* W, int groups, const TokenBlocks* tok, int nb, float* out, std::size_t ldo) {
+    ANE_ROWS8_TOKENS_LOOP(_mm256_dpbusd_epi32)
+}
+#undef ANE_ROWS8_TOKENS_LOOP
+
 #endif
 
 using RowDot = float (*)(const std::uint8_t*, const float*, int);
@@ -479,6 +539,23 @@ Rows8 rows8_kernel(Int8Dot kind, bool q4) {
 #endif
     (void)kind;
     (void)q4;
+    return nullptr;
+}
+
+using Rows8Tokens = void (*)(const std::uint8_t*, int, const TokenBlocks*, int, float*, std::size_t);
+
+template <bool Q4>
+Rows8Tokens rows8_tokens_for(Int8Dot kind, int T) {
+#if defined(__x86_64__)
+    static constexpr Rows8Tokens vnni[4] = {rows8_tokens_vnni<Q4, 1>, rows8_tokens_vnni<Q4, 2>,
+                                            rows8_tokens_vnni<Q4, 3>, rows8_tokens_vnni<Q4, 4>};
+    static constexpr Rows8Tokens vnni512[4] = {rows8_tokens_vnni512<Q4, 1>, rows8_tokens_vnni512<Q4, 2>,
+                                               rows8_tokens_vnni512<Q4, 3>, rows8_tokens_vnni512<Q4, 4>};
+    if (kind == Int8Dot::avx_vnni) return vnni[T - 1];
+    if (kind == Int8Dot::avx512_vnni) return vnni512[T - 1];
+#endif
+    (void)kind;
+    (void)T;
     return nullptr;
 }
 
@@ -571,6 +648,43 @@ void quant_matvec_rows(MatvecIsa isa, const QuantMatrix& W, const float* x, int 
         W.decode_rows(r, r + 1, row.data());
         matvec_rows(isa, row.data(), x, K, 0, 1, y + r, alpha, beta);
     }
+}
+
+bool quant_matmul_int8(SpinPool& pool, const QuantMatrix& W, const float* X, int M, float* Y, float alpha,
+                       float beta) {
+    const Int8Dot kind = best_int8_dot();
+    const bool q4 = W.type() == Type::Q4_0;
+    if (W.layout() != QuantMatrix::Layout::rows8 || !(q4 ? rows8_tokens_for<true>(kind, 1) : rows8_tokens_for<false>(kind, 1)))
+        return false;
+    const int N = W.rows(), K = W.cols(), nb = K / kQK;
+    thread_local std::vector<QuantizedVector> scratch;
+    std::vector<QuantizedVector>& tokens = scratch;  // a lambda does not capture a thread_local
+    if (tokens.size() < std::size_t(M)) tokens.resize(std::size_t(M));
+    std::vector<TokenBlocks> blocks(static_cast<std::size_t>(M));
+    for (int m = 0; m < M; ++m) {
+        tokens[std::size_t(m)].set(X + std::size_t(m) * K, K);
+        blocks[std::size_t(m)] = {tokens[std::size_t(m)].q.data(), tokens[std::size_t(m)].d.data(),
+                                  tokens[std::size_t(m)].sum.data()};
+    }
+    constexpr int kTokens = 4;  // per pass over a chunk of rows (its weights stay in L2)
+    for_row_chunks(
+        pool, N, W.row_bytes() * std::size_t(M),
+        [&](int r0, int r1) {
+            thread_local std::vector<float> out;
+            out.resize(std::size_t(kTokens) * (r1 - r0));
+            for (int t0 = 0; t0 < M; t0 += kTokens) {
+                const int T = std::min(kTokens, M - t0);
+                const Rows8Tokens kernel = q4 ? rows8_tokens_for<true>(kind, T) : rows8_tokens_for<false>(kind, T);
+                kernel(W.group(r0 / 8), (r1 - r0) / 8, blocks.data() + t0, nb, out.data(), std::size_t(r1 - r0));
+                for (int t = 0; t < T; ++t)
+                    for (int i = 0; i < r1 - r0; ++i) {
+                        float& y = Y[std::size_t(t0 + t) * N + r0 + i];
+                        y = finish(out[std::size_t(t) * (r1 - r0) + i], alpha, beta, y);
+                    }
+            }
+        },
+        8);
+    return true;
 }
 
 void quant_matvec(SpinPool& pool, const QuantMatrix& W, const float* x, float* y, float alpha, float beta) {
