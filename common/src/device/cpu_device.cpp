@@ -2,6 +2,7 @@
 // elementwise kernels on OpenMP.
 #include <omp.h>
 
+#include <atomic>
 #include <cstdlib>
 
 #include <thread>
@@ -91,6 +92,14 @@ void CpuDevice::matmul_forward(const float* X, const float* W, int M, int N, int
         return;
     }
     gemm_(false, true, M, N, K, alpha, X, K, W, K, beta, Y, N);
+}
+
+void CpuDevice::parallel_for(int n, const std::function<void(int, int)>& body) {
+    if (n <= 1 || threads_ == 1) return body(0, n);
+    std::atomic<int> next{0};
+    pool().run([&](int, int) {
+        for (int i = next.fetch_add(1); i < n; i = next.fetch_add(1)) body(i, i + 1);
+    });
 }
 
 SpinPool& CpuDevice::pool() {

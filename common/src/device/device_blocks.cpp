@@ -1,5 +1,7 @@
 // The blocks' default implementations: the primitives in the order the cpu device has always
 // run them, so a device that fuses nothing computes exactly what it did before.
+#include <omp.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -56,6 +58,15 @@ const char* ane_mode_name(AneMode mode) {
         case AneMode::cpu_bwd: return "cpu-bwd";
     }
     return "?";
+}
+
+void Device::parallel_for(int n, const std::function<void(int, int)>& body) {
+#pragma omp parallel
+    {
+        const int t = omp_get_thread_num(), T = omp_get_num_threads();
+        const int begin = int(std::int64_t(n) * t / T), end = int(std::int64_t(n) * (t + 1) / T);
+        if (begin < end) body(begin, end);
+    }
 }
 
 void Device::quant_matmul_forward(const float* X, const QuantMatrix& W, int M, float* Y, float alpha, float beta) {

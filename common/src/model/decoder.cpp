@@ -103,17 +103,20 @@ void Decoder::feed_chunk(const std::int32_t* tokens, int n, std::vector<float>* 
         const float* K = k_cache_[l].data();
         const float* V = v_cache_[l].data();
         const int span_max = pos_ + n;
-#pragma omp parallel if (std::int64_t(n) * nh * span_max * hd >= (1 << 16))
-        {
-            std::vector<float> p(static_cast<std::size_t>(span_max));
-#pragma omp for collapse(2) schedule(static)
-            for (int t = 0; t < n; ++t)
-                for (int h = 0; h < nh; ++h) {
-                    const int g = h / r;
-                    kernels::attend_one(q_.row(t) + h * hd, K + g * hd, V + g * hd, KV, pos_ + t + 1, hd, scale,
-                                        p.data(), o_.row(t) + h * hd);
-                }
-        }
+        auto attend = [&](int begin, int end) {
+            thread_local std::vector<float> p;
+            p.resize(static_cast<std::size_t>(span_max));
+            for (int i = begin; i < end; ++i) {
+                const int t = i / nh, h = i % nh, g = h / r;
+                kernels::attend_one(q_.row(t) + h * hd, K + g * hd, V + g * hd, KV, pos_ + t + 1, hd, scale, p.data(),
+                                    o_.row(t) + h * hd);
+            }
+        };
+        // Each (token, head) pair is a task; below ~16K multiply-adds the caller does them all.
+        if (std::int64_t(n) * nh * span_max * hd >= (1 << 14))
+            dev_.parallel_for(n * nh, attend);
+        else
+            attend(0, n * nh);
         product(Projection::wo, o_.data(), M.wo, n, x_.data(), alpha, 1.0f);
         kernels::rmsnorm_forward(x_.data(), W.rms_ffn.data(), n, D, eps, f_.data(), rstd_.data());
         if (all_f32_) {

@@ -30,6 +30,8 @@ public:
                            float* o, float* probs) override;
     void attention_backward(const float* q, const float* k, const float* v, const float* probs, const float* dout,
                             int B, int S, int nh, int nkv, int hd, float* dq, float* dk, float* dv) override;
+    // On the bounded-spin pool, tasks handed out one at a time.
+    void parallel_for(int n, const std::function<void(int, int)>& body) override;
     // The matrix-product library line (which library ran which shapes).
     std::string kernel_report() const override;
 

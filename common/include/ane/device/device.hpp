@@ -6,6 +6,7 @@
 // Activations are token-major [T, C]; weights are [out, in] row-major.
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <vector>
 #include <memory>
 #include <string>
@@ -108,6 +109,10 @@ public:
     // kvBwd: da[T,D] += dk Wk + dv Wv.
     virtual void kv_input_grad(const float* dk, const float* dv, const float* wk, const float* wv, int T, int KV, int D,
                                float* da);
+
+    // Calls body(begin, end) on the device's threads over ranges covering [0, n) (the KV-cache
+    // attention of decoding, whose tasks take microseconds). The default: OpenMP.
+    virtual void parallel_for(int n, const std::function<void(int, int)>& body);
 
     // The model's weights changed (an optimizer update, a perturbation): a device holding
     // staged copies writes them again before their next use.
