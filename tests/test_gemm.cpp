@@ -1,6 +1,8 @@
 // The cpu device's matrix products on each library against a double-precision reference.
 #include <gtest/gtest.h>
 
+#include <atomic>
+
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -209,6 +211,36 @@ TEST(Matvec, EveryKernelTheCpuHasMatchesTheDoubleReference) {
                     ASSERT_NEAR(y[n], want, 1e-4) << ane::matvec_isa_name(isa) << " K " << K << " row " << n;
                 }
             }
+}
+
+// A worker that stalls in the middle of shared work (as on a busy core) makes the caller run
+// the next work alone for a while; the work is done either way.
+TEST(Matvec, APoolWhoseWorkerStallsRunsTheCallerAlone) {
+    ane::SpinPool pool(2, 20);
+    const auto caller = std::this_thread::get_id();
+    std::atomic<int> items{0}, by_worker{0};
+    auto share = [&](bool stall) {
+        std::atomic<int> next{0};
+        pool.share([&] {
+            for (int i = next.fetch_add(1); i < 64; i = next.fetch_add(1)) {
+                ++items;
+                if (std::this_thread::get_id() != caller) {
+                    ++by_worker;
+                    if (stall) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+                }
+            }
+        });
+    };
+    for (int tries = 0; tries < 100 && pool.stalls() == 0; ++tries) share(true);  // until the worker took an item
+    ASSERT_EQ(pool.stalls(), 1);
+    by_worker = 0;
+    items = 0;
+    for (int i = 0; i < 20; ++i) share(false);
+    EXPECT_EQ(items.load(), 20 * 64);
+    EXPECT_EQ(by_worker.load(), 0);  // within alone_ms of the stall: the caller alone
+    std::this_thread::sleep_for(std::chrono::milliseconds(int(ane::SpinPool::alone_ms) + 20));
+    for (int i = 0; i < 200 && by_worker.load() == 0; ++i) share(false);
+    EXPECT_GT(by_worker.load(), 0);  // then the pool again
 }
 
 TEST(Matvec, ThePoolSplitsRowsAndEveryThreadRunsEachJob) {

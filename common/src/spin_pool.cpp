@@ -69,8 +69,24 @@ void SpinPool::work(int index) {
     }
 }
 
-void SpinPool::run(const std::function<void(int, int)>& job) {
-    if (workers_.empty()) return job(0, 1);
+void SpinPool::run(const std::function<void(int, int)>& job) { run_timed(job); }
+
+void SpinPool::share(const std::function<void()>& work) {
+    const auto now = std::chrono::steady_clock::now();
+    if (workers_.empty() || now < alone_until_) return work();
+    const double waited = run_timed([&](int, int) { work(); });
+    if (waited * 1e3 > stall_ms) {
+        ++stalls_;
+        alone_until_ = std::chrono::steady_clock::now() +
+                       std::chrono::microseconds(static_cast<std::int64_t>(alone_ms * 1e3));
+    }
+}
+
+double SpinPool::run_timed(const std::function<void(int, int)>& job) {
+    if (workers_.empty()) {
+        job(0, 1);
+        return 0.0;
+    }
     job_ = &job;
     pending_.store(int(workers_.size()));
     generation_.fetch_add(1);
@@ -79,7 +95,9 @@ void SpinPool::run(const std::function<void(int, int)>& job) {
         wake_.notify_all();
     }
     job(0, threads());
+    const auto done = std::chrono::steady_clock::now();
     wait_for([&] { return pending_.load() == 0; }, false);
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - done).count();
 }
 
 }  // namespace ane

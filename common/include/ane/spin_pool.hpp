@@ -5,6 +5,7 @@
 // on an idle machine the next job starts within nanoseconds, and on a busy one a waiting
 // worker burns at most that spin before giving its core back.
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -25,9 +26,20 @@ public:
     // Calls job(index, threads) once on each of the threads (the caller is index 0) and
     // returns when all have returned. Not reentrant: one job at a time.
     void run(const std::function<void(int, int)>& job);
+    // For work that threads take item by item until none is left, so that any number of
+    // threads finish it: work() runs on every thread. When a worker was descheduled in the
+    // middle of a job (the caller, done with its items, waited more than stall_ms for it: the
+    // machine is busy), the caller runs the work alone for the next alone_ms, then tries the
+    // pool again, so a busy core costs at most the speed of one thread.
+    void share(const std::function<void()>& work);
+    static constexpr double stall_ms = 0.5, alone_ms = 200.0;
+    // How many times the pool fell back to the caller alone (for reports and tests).
+    int stalls() const { return stalls_; }
 
 private:
     void work(int index);
+    // run(), returning how long the caller waited for the workers after its own part.
+    double run_timed(const std::function<void(int, int)>& job);
     bool wait_for(const std::function<bool()>& ready, bool may_sleep);
 
     std::vector<std::thread> workers_;
@@ -39,6 +51,8 @@ private:
     std::mutex mutex_;
     std::condition_variable wake_;
     const int spin_us_;
+    std::chrono::steady_clock::time_point alone_until_{};
+    int stalls_ = 0;
 };
 
 }  // namespace ane

@@ -75,8 +75,11 @@ std::string CpuDevice::describe() const {
 std::string CpuDevice::kernel_report() const {
     std::string text = gemm_.report() + "\n";
     if (pool_)
-        text += std::string("matrix-vector products: own ") + matvec_isa_name(best_matvec_isa()) + " kernel on " +
-                std::to_string(pool_->threads()) + " thread(s), waiting by a bounded spin\n";
+        text += std::string("matrix-vector products: own ") + matvec_isa_name(best_matvec_isa()) + " kernel (int8: " +
+                int8_dot_name(best_int8_dot()) + ") on " + std::to_string(pool_->threads()) +
+                " thread(s), waiting by a bounded spin; " + std::to_string(pool_->stalls()) +
+                " stall(s) of a busy core, each followed by " + std::to_string(int(SpinPool::alone_ms)) +
+                " ms on one thread\n";
     return text;
 }
 
@@ -97,7 +100,7 @@ void CpuDevice::matmul_forward(const float* X, const float* W, int M, int N, int
 void CpuDevice::parallel_for(int n, const std::function<void(int, int)>& body) {
     if (n <= 1 || threads_ == 1) return body(0, n);
     std::atomic<int> next{0};
-    pool().run([&](int, int) {
+    pool().share([&] {
         for (int i = next.fetch_add(1); i < n; i = next.fetch_add(1)) body(i, i + 1);
     });
 }

@@ -150,7 +150,7 @@ void for_row_chunks(SpinPool& pool, int N, std::size_t row_bytes, const std::fun
     const int units = (N + granule - 1) / granule;  // the kernels take rows in pairs, fours or eights
     const int chunks = std::min(units, 8 * pool.threads());
     std::atomic<int> next{0};
-    pool.run([&](int, int) {
+    pool.share([&] {
         for (int c = next.fetch_add(1); c < chunks; c = next.fetch_add(1)) {
             const int r0 = std::min(N, granule * int(std::int64_t(units) * c / chunks));
             const int r1 = std::min(N, granule * int(std::int64_t(units) * (c + 1) / chunks));

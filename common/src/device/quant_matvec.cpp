@@ -1,6 +1,7 @@
 #include "ane/device/quant_matvec.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -506,8 +507,36 @@ I8Rows i8_rows(Int8Dot kind, bool q4) {
 
 bool int8_type(Type t) { return t == Type::Q8_0 || t == Type::Q4_0; }
 
+#if defined(__x86_64__)
+__attribute__((target("avx2,fma"))) void quantize_vector_avx2(const float* x, int K, std::int8_t* q, float* d) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);  // undoes the per-lane packs
+    for (int b = 0; b < K / kQK; ++b) {
+        const float* xb = x + std::size_t(b) * kQK;
+        const __m256 v0 = _mm256_loadu_ps(xb), v1 = _mm256_loadu_ps(xb + 8), v2 = _mm256_loadu_ps(xb + 16),
+                     v3 = _mm256_loadu_ps(xb + 24);
+        const __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v0), _mm256_andnot_ps(sign, v1)),
+                                       _mm256_max_ps(_mm256_andnot_ps(sign, v2), _mm256_andnot_ps(sign, v3)));
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        const float amax = _mm_cvtss_f32(_mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1)));
+        d[b] = amax / 127.0f;
+        const __m256 id = _mm256_set1_ps(amax > 0.0f ? 127.0f / amax : 0.0f);
+        // Nearest even, as lrintf in the portable version.
+        const __m256i i0 = _mm256_cvtps_epi32(_mm256_mul_ps(v0, id)), i1 = _mm256_cvtps_epi32(_mm256_mul_ps(v1, id)),
+                      i2 = _mm256_cvtps_epi32(_mm256_mul_ps(v2, id)), i3 = _mm256_cvtps_epi32(_mm256_mul_ps(v3, id));
+        const __m256i bytes = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + std::size_t(b) * kQK),
+                            _mm256_permutevar8x32_epi32(bytes, order));
+    }
+}
+#endif
+
 // The vector as Q8_0 blocks with float scales: d = max|x| / 127, q = round(x / d).
 void quantize_vector(const float* x, int K, std::int8_t* q, float* d) {
+#if defined(__x86_64__)
+    if (best_matvec_isa() != MatvecIsa::portable) return quantize_vector_avx2(x, K, q, d);
+#endif
     for (int b = 0; b < K / kQK; ++b) {
         float amax = 0.0f;
         for (int i = 0; i < kQK; ++i) amax = std::max(amax, std::fabs(x[b * kQK + i]));
@@ -661,11 +690,13 @@ bool quant_matmul_int8(SpinPool& pool, const QuantMatrix& W, const float* X, int
     std::vector<QuantizedVector>& tokens = scratch;  // a lambda does not capture a thread_local
     if (tokens.size() < std::size_t(M)) tokens.resize(std::size_t(M));
     std::vector<TokenBlocks> blocks(static_cast<std::size_t>(M));
-    for (int m = 0; m < M; ++m) {
-        tokens[std::size_t(m)].set(X + std::size_t(m) * K, K);
+    std::atomic<int> next{0};
+    pool.share([&] {
+        for (int m = next.fetch_add(1); m < M; m = next.fetch_add(1)) tokens[std::size_t(m)].set(X + std::size_t(m) * K, K);
+    });
+    for (int m = 0; m < M; ++m)
         blocks[std::size_t(m)] = {tokens[std::size_t(m)].q.data(), tokens[std::size_t(m)].d.data(),
                                   tokens[std::size_t(m)].sum.data()};
-    }
     constexpr int kTokens = 4;  // per pass over a chunk of rows (its weights stay in L2)
     for_row_chunks(
         pool, N, W.row_bytes() * std::size_t(M),
