@@ -25,7 +25,7 @@ int main(int argc, char** argv) {
     CLI::App app{"ane-generate: generate text from a prompt (KV cache; greedy, top-k, top-p sampling)"};
     app.set_version_flag("--version", std::string("ane-generate ") + ANE_VERSION);
     std::string model_path, prompt, prompt_file, tokenizer_path, weights_type, device_name = "cpu", ane_mode = "full", gemm = "auto", precision = "fp32";
-    int n = 256, threads = 0, context = 0;
+    int n = 256, threads = 0, context = 0, parallel = 8;
     ane::SamplerConfig sc;
     bool seed_given = false, chat = false, no_think = false;
     std::string system_prompt;
@@ -34,6 +34,10 @@ int main(int argc, char** argv) {
     app.add_option("model", model_path, "any model file: BLZT, GGUF, artifact, Hugging Face, llama2.c")->required();
     auto* prompt_opt = app.add_option("-p,--prompt", prompt, "the prompt ('-' reads it from stdin); without one, text starts from BOS");
     app.add_option("--prompt-file", prompt_file, "one prompt per line ('-' reads stdin); writes one JSON object per line");
+    app.add_option("--parallel", parallel,
+                   "--prompt-file: prompts decoded together, one token of each per step in one product (default 8; "
+                   "each holds its own KV cache)")
+        ->check(r::between(1, 256));
     app.add_option("-n,--n-predict", n, "most tokens to generate (default 256)")->check(r::between(0, 1 << 24));
     app.add_option("-t,--tokenizer", tokenizer_path,
                    "SentencePiece .model, llama2.c tokenizer.bin, a GGUF vocabulary or a tokenizer.json (default: the "
@@ -85,7 +89,8 @@ int main(int argc, char** argv) {
         const int vocab = ck.weights.config.vocab;
         auto device = ane::make_device(device_name, device_opts);
         const int ctx = context > 0 ? context : ck.weights.config.seq;
-        ane::Decoder decoder(model.weights, *device, ctx);
+        const int sequences = prompt_file.empty() ? 1 : parallel;
+        ane::Decoder decoder(model.weights, *device, ctx, 512, sequences);
         std::vector<int> stops;
         if (tok->eos_id() >= 0) stops.push_back(tok->eos_id());
         if (tok->bos_id() >= 0) stops.push_back(tok->bos_id());  // llama2.c: BOS delimits sequences
@@ -126,15 +131,40 @@ int main(int argc, char** argv) {
 
         if (!prompt_file.empty()) {
             std::istringstream in(prompts);
+            std::vector<std::string> lines;
+            std::vector<std::vector<std::int32_t>> encoded;
             for (std::string line; std::getline(in, line);) {
                 if (line.empty()) continue;
-                const auto [ids, completion, r] = run(line, false);
-                std::printf("%s\n", nlohmann::json{{"prompt", line}, {"completion", completion},
-                                                   {"prompt_tokens", ids.size()}, {"generated_tokens", r.generated.size()}}
-                                        .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
-                                        .c_str());
-                std::fflush(stdout);
+                lines.push_back(line);
+                encoded.push_back(encode_prompt(line));
             }
+            // Each prompt's text, built from its tokens as they come (one line each at the end).
+            std::vector<std::string> completions(lines.size());
+            std::vector<int> prev(encoded.size());
+            for (std::size_t i = 0; i < encoded.size(); ++i) prev[i] = encoded[i].back();
+            // Printed in the order of the file, each as soon as it and every line before it are done.
+            std::vector<bool> done(lines.size(), false);
+            std::vector<std::size_t> generated(lines.size(), 0);
+            std::size_t printed = 0;
+            ane::generate_batch(
+                decoder, sc, vocab, encoded, n, stops,
+                [&](std::size_t i, int id) {
+                    completions[i] += tok->token_text(prev[i], id);
+                    prev[i] = id;
+                },
+                [&](std::size_t i, const ane::GenerateResult& r) {
+                    done[i] = true;
+                    generated[i] = r.generated.size();
+                    for (; printed < lines.size() && done[printed]; ++printed) {
+                        std::printf("%s\n", nlohmann::json{{"prompt", lines[printed]},
+                                                           {"completion", completions[printed]},
+                                                           {"prompt_tokens", encoded[printed].size()},
+                                                           {"generated_tokens", generated[printed]}}
+                                                .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+                                                .c_str());
+                        std::fflush(stdout);
+                    }
+                });
             return 0;
         }
         if (chat) {

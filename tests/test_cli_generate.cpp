@@ -1,6 +1,7 @@
 // End-to-end tests of the ane-generate executable.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <nlohmann/json.hpp>
@@ -74,6 +75,25 @@ TEST(CliGenerate, EveryWeightEncodingGivesTheGreedyOpening) {
             EXPECT_NE(r.err.find("weights: "), std::string::npos) << r.err;
             EXPECT_NE(r.err.find(upper + " x "), std::string::npos) << r.err;
         }
+}
+
+// --prompt-file decodes its prompts together (one product per step for all of them) and
+// prints what one prompt at a time prints, in the file's order.
+TEST(CliGenerate, PromptsDecodedTogetherGiveWhatEachGivesAlone) {
+    const std::string gguf = test::shared_data("stories260K-gguf/stories260K.gguf");
+    ANE_REQUIRE_SHARED(gguf);
+    test::TempDir dir;
+    std::ofstream(dir.path("prompts.txt")) << "Once upon a time\nThe sun\n\nTom and Lily went to the park\nThe dog\nA bird\n";
+    for (const char* weights : {"f32", "q8_0"}) {
+        const std::string base = kGen + " " + gguf + " --prompt-file " + dir.path("prompts.txt") +
+                                  " -n 24 --temperature 0 --threads 2 --weights " + weights;
+        const auto alone = test::run(base + " --parallel 1");
+        const auto together = test::run(base + " --parallel 3");
+        ASSERT_EQ(alone.exit_code, 0) << alone.err;
+        ASSERT_EQ(together.exit_code, 0) << together.err;
+        EXPECT_EQ(together.out, alone.out) << weights;
+        EXPECT_EQ(std::count(together.out.begin(), together.out.end(), '\n'), 5);
+    }
 }
 
 TEST(CliGenerate, ClearErrors) {

@@ -223,14 +223,10 @@ TEST(Quant, TheRows8LayoutKeepsTheValuesAndItsKernelsMatchTheReference) {
         }
 }
 
-// Whether the cpu device's product of M tokens with m takes integer dot products (on each
-// token quantized to Q8_0 blocks): one token on Q8_0/Q4_0 wherever AVX2 is, a batch only on
-// the rows8 layout with VNNI.
-bool takes_int8(const QuantMatrix& m, int M) {
-    if (m.type() != ggml::Type::Q8_0 && m.type() != ggml::Type::Q4_0) return false;
-    if (M == 1) return best_int8_dot() != Int8Dot::none;
-    return m.layout() == QuantMatrix::Layout::rows8 &&
-           (best_int8_dot() == Int8Dot::avx_vnni || best_int8_dot() == Int8Dot::avx512_vnni);
+// Whether the cpu device's product with m takes integer dot products (on each token quantized
+// to Q8_0 blocks): Q8_0/Q4_0 wherever the CPU has the integer kernels (AVX2 and up).
+bool takes_int8(const QuantMatrix& m, int /*M*/) {
+    return (m.type() == ggml::Type::Q8_0 || m.type() == ggml::Type::Q4_0) && best_int8_dot() != Int8Dot::none;
 }
 
 // Every token of X quantized to Q8_0 blocks and back.
@@ -367,4 +363,43 @@ TEST(Quant, AGgufsBlocksAreKeptAsStored) {
     const InferenceModel q4 = load_inference_model(path, ggml::Type::Q4_0);
     EXPECT_EQ(q4.weights.layers[0].w1.type(), ggml::Type::Q4_0);
     EXPECT_EQ(q4.weights.layers[0].w2.type(), ggml::Type::F16);
+}
+
+// Several sequences decoded in one batch per step give each sequence's own logits (as fed
+// alone), on float32 and on encoded weights.
+TEST(Quant, ABatchOfSequencesDecodesAsEachAlone) {
+    const ModelConfig c = quant_config(false);
+    const Weights w = test::random_weights(c, 29);
+    auto dev = make_device("cpu", 2);
+    const InferenceWeights f32 = InferenceWeights::view(w);
+    InferenceWeights q8 = InferenceWeights::view(w);
+    for (auto& L : q8.layers)
+        for (QuantMatrix* m : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w1, &L.w3}) *m = QuantMatrix::encode(m->decode(), ggml::Type::Q8_0);
+    for (const InferenceWeights* weights : {&f32, static_cast<const InferenceWeights*>(&q8)}) {
+        const std::vector<std::vector<std::int32_t>> prompts = {{1, 2, 3}, {4, 5}, {6, 7, 8, 9}};
+        const std::vector<std::int32_t> steps[2] = {{10, 11, 12}, {13, 14, 15}};  // one token per sequence per step
+        Decoder batch(*weights, *dev, c.seq, 512, 3);
+        EXPECT_EQ(batch.sequences(), 3);
+        for (int s = 0; s < 3; ++s) batch.feed(prompts[s].data(), int(prompts[s].size()), nullptr, s);
+        std::vector<float> batched;
+        const int order[3] = {2, 0, 1};
+        for (const auto& step : steps) {
+            const float* z = batch.feed_batch(step.data(), order, 3);
+            batched.insert(batched.end(), z, z + 3 * c.vocab);
+        }
+        for (int i = 0; i < 3; ++i) {
+            const int s = order[i];
+            Decoder alone(*weights, *dev, c.seq);
+            alone.feed(prompts[s].data(), int(prompts[s].size()));
+            for (int k = 0; k < 2; ++k) {
+                const float* z = alone.feed(&steps[k][i], 1);
+                for (int v = 0; v < c.vocab; ++v)
+                    ASSERT_NEAR(batched[(std::size_t(k) * 3 + i) * c.vocab + v], z[v], 1e-3 * (1 + std::fabs(z[v])))
+                        << "sequence " << s << " step " << k;
+            }
+            EXPECT_EQ(batch.position(s), int(prompts[s].size()) + 2);
+        }
+        const int twice[2] = {1, 1};
+        EXPECT_THROW(batch.feed_batch(steps[0].data(), twice, 2), Error);
+    }
 }

@@ -683,7 +683,9 @@ bool quant_matmul_int8(SpinPool& pool, const QuantMatrix& W, const float* X, int
                        float beta) {
     const Int8Dot kind = best_int8_dot();
     const bool q4 = W.type() == Type::Q4_0;
-    if (W.layout() != QuantMatrix::Layout::rows8 || !(q4 ? rows8_tokens_for<true>(kind, 1) : rows8_tokens_for<false>(kind, 1)))
+    const bool rows8 = W.layout() == QuantMatrix::Layout::rows8;
+    if (kind == Int8Dot::none || !int8_type(W.type()) ||
+        (rows8 && !(q4 ? rows8_tokens_for<true>(kind, 1) : rows8_tokens_for<false>(kind, 1))))
         return false;
     const int N = W.rows(), K = W.cols(), nb = K / kQK;
     thread_local std::vector<QuantizedVector> scratch;
@@ -697,6 +699,13 @@ bool quant_matmul_int8(SpinPool& pool, const QuantMatrix& W, const float* X, int
     for (int m = 0; m < M; ++m)
         blocks[std::size_t(m)] = {tokens[std::size_t(m)].q.data(), tokens[std::size_t(m)].d.data(),
                                   tokens[std::size_t(m)].sum.data()};
+    if (!rows8) {  // the ggml layout: token by token on the one-token kernels
+        for_row_chunks(pool, N, W.row_bytes() * std::size_t(M), [&](int r0, int r1) {
+            for (int m = 0; m < M; ++m)
+                rows_int8(kind, W, tokens[std::size_t(m)], r0, r1, Y + std::size_t(m) * N, alpha, beta);
+        });
+        return true;
+    }
     constexpr int kTokens = 4;  // per pass over a chunk of rows (its weights stay in L2)
     for_row_chunks(
         pool, N, W.row_bytes() * std::size_t(M),

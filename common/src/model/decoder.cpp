@@ -12,29 +12,35 @@
 namespace ane {
 
 Decoder::Decoder(const Weights& weights, Device& device, int context, int max_chunk)
-    : Decoder(InferenceWeights::view(weights), device, context, max_chunk, /*keep_copy=*/true) {}
+    : Decoder(InferenceWeights::view(weights), device, context, max_chunk, 1, /*keep_copy=*/true) {}
 
-Decoder::Decoder(const InferenceWeights& weights, Device& device, int context, int max_chunk)
-    : Decoder(weights, device, context, max_chunk, /*keep_copy=*/false) {}
+Decoder::Decoder(const InferenceWeights& weights, Device& device, int context, int max_chunk, int sequences)
+    : Decoder(weights, device, context, max_chunk, sequences, /*keep_copy=*/false) {}
 
 // keep_copy: `weights` is a temporary set of views, kept here.
-Decoder::Decoder(const InferenceWeights& weights, Device& device, int context, int max_chunk, bool keep_copy)
+Decoder::Decoder(const InferenceWeights& weights, Device& device, int context, int max_chunk, int sequences,
+                 bool keep_copy)
     : view_(keep_copy ? weights : InferenceWeights{}),
       w_(keep_copy ? view_ : weights),
       base_(*weights.base),
       all_f32_(weights.all_f32()),
       dev_(device),
       context_(context),
-      max_chunk_(std::max(1, std::min(max_chunk, context))) {
+      max_chunk_(std::max({1, std::min(max_chunk, context), sequences})),
+      pos_(std::size_t(std::max(1, sequences)), 0) {
     const ModelConfig& c = base_.config;
     require(context >= 1, "context must be at least 1");
-    require_memory(4.0 * (2.0 * c.layers * context * c.kv_dim() + double(context) * c.head_dim),
-                   "a context of " + std::to_string(context) + " tokens");
+    require(sequences >= 1, "at least one sequence");
+    require_memory(4.0 * (2.0 * sequences * c.layers * double(context) * c.kv_dim() + double(context) * c.head_dim),
+                   std::to_string(sequences) + " context(s) of " + std::to_string(context) + " tokens");
     const std::int64_t T = max_chunk_, D = c.dim, Q = c.q_dim(), KV = c.kv_dim(), H = c.hidden;
-    for (int l = 0; l < c.layers; ++l) {
-        k_cache_.emplace_back(Shape{context, KV});
-        v_cache_.emplace_back(Shape{context, KV});
-    }
+    for (int s = 0; s < sequences; ++s)
+        for (int l = 0; l < c.layers; ++l) {
+            k_cache_.emplace_back(Shape{context, KV});
+            v_cache_.emplace_back(Shape{context, KV});
+        }
+    row_seq_.resize(std::size_t(T));
+    row_pos_.resize(std::size_t(T));
     rope_cos_ = Tensor({context, c.head_dim / 2});
     rope_sin_ = Tensor({context, c.head_dim / 2});
     kernels::rope_tables(context, c.head_dim, c.rope_theta, rope_cos_.data(), rope_sin_.data(), c.rope_divisors());
@@ -53,16 +59,40 @@ Decoder::Decoder(const InferenceWeights& weights, Device& device, int context, i
     logits_ = Tensor({T, c.vocab});
 }
 
-const float* Decoder::feed(const std::int32_t* tokens, int n, std::vector<float>* all_logits) {
+const float* Decoder::feed(const std::int32_t* tokens, int n, std::vector<float>* all_logits, int sequence) {
     require(n >= 1, "nothing to decode");
-    require(pos_ + n <= context_, "the context of ", context_, " tokens is full (", pos_, " used, ", n, " more asked)");
+    require(sequence >= 0 && sequence < sequences(), "no sequence ", sequence);
+    int& pos = pos_[std::size_t(sequence)];
+    require(pos + n <= context_, "the context of ", context_, " tokens is full (", pos, " used, ", n, " more asked)");
     if (all_logits) all_logits->clear();
+    const int V = base_.config.vocab;
     int last = 0;
     for (int i = 0; i < n; i += max_chunk_) {
         last = std::min(max_chunk_, n - i);
-        feed_chunk(tokens + i, last, all_logits);
+        for (int t = 0; t < last; ++t) {
+            row_seq_[std::size_t(t)] = sequence;
+            row_pos_[std::size_t(t)] = pos + t;
+        }
+        feed_rows(tokens + i, row_seq_.data(), row_pos_.data(), last, all_logits != nullptr);
+        if (all_logits) all_logits->insert(all_logits->end(), logits_.data(), logits_.data() + std::size_t(last) * V);
+        pos += last;
     }
     return logits_.row(all_logits ? last - 1 : 0);
+}
+
+const float* Decoder::feed_batch(const std::int32_t* tokens, const int* sequences, int n) {
+    require(n >= 1 && n <= max_chunk_, "a batch of ", n, " tokens (1 to ", max_chunk_, ")");
+    for (int t = 0; t < n; ++t) {
+        const int s = sequences[t];
+        require(s >= 0 && s < this->sequences(), "no sequence ", s);
+        for (int u = 0; u < t; ++u) require(sequences[u] != s, "sequence ", s, " twice in one batch");
+        require(pos_[std::size_t(s)] < context_, "the context of ", context_, " tokens of sequence ", s, " is full");
+        row_seq_[std::size_t(t)] = s;
+        row_pos_[std::size_t(t)] = pos_[std::size_t(s)];
+    }
+    feed_rows(tokens, row_seq_.data(), row_pos_.data(), n, true);
+    for (int t = 0; t < n; ++t) ++pos_[std::size_t(sequences[t])];
+    return logits_.data();
 }
 
 void Decoder::product(Projection p, const float* X, const QuantMatrix& W, int n, float* Y, float alpha, float beta) {
@@ -70,7 +100,7 @@ void Decoder::product(Projection p, const float* X, const QuantMatrix& W, int n,
     dev_.quant_matmul_forward(X, W, n, Y, alpha, beta);
 }
 
-void Decoder::feed_chunk(const std::int32_t* tokens, int n, std::vector<float>* all_logits) {
+void Decoder::feed_rows(const std::int32_t* tokens, const int* seq, const int* pos, int n, bool all_rows) {
     const ModelConfig& c = base_.config;
     const int D = c.dim, Q = c.q_dim(), KV = c.kv_dim(), H = c.hidden, hd = c.head_dim;
     const int nh = c.heads, nkv = c.kv_heads, r = nh / nkv;
@@ -80,8 +110,9 @@ void Decoder::feed_chunk(const std::int32_t* tokens, int n, std::vector<float>* 
         w_.embed.decode_rows(tokens[t], tokens[t] + 1, x_.row(t));
     }
     dev_.begin_pass(1, n);
-    const float* cos_at = rope_cos_.row(pos_);
-    const float* sin_at = rope_sin_.row(pos_);
+    // Rows at consecutive positions of one sequence (a prompt) take RoPE in one call.
+    bool consecutive = true;
+    for (int t = 1; t < n; ++t) consecutive = consecutive && seq[t] == seq[0] && pos[t] == pos[0] + t;
     for (int l = 0; l < c.layers; ++l) {
         const LayerWeights& W = base_.layers[l];
         const InferenceLayer& M = w_.layers[l];
@@ -95,21 +126,27 @@ void Decoder::feed_chunk(const std::int32_t* tokens, int n, std::vector<float>* 
         }
         qkv_extras_forward(c, W, n, q_.data(), k_.data(), v_.data(), q_.data(), k_.data(), rstd_heads_.data(),
                            rstd_heads_.data());  // in place; the norms are not kept
-        // Positions pos_ .. pos_ + n - 1: the tables from row pos_ on, never wrapping.
-        kernels::rope_apply(q_.data(), n, context_, nh, hd, cos_at, sin_at, false);
-        kernels::rope_apply(k_.data(), n, context_, nkv, hd, cos_at, sin_at, false);
-        std::memcpy(k_cache_[l].row(pos_), k_.data(), sizeof(float) * std::size_t(n) * KV);
-        std::memcpy(v_cache_[l].row(pos_), v_.data(), sizeof(float) * std::size_t(n) * KV);
-        const float* K = k_cache_[l].data();
-        const float* V = v_cache_[l].data();
-        const int span_max = pos_ + n;
+        // Row t at position pos[t]: the tables from row pos[t] on, never wrapping.
+        for (int t = 0; t < n; t += consecutive ? n : 1) {
+            const int rows = consecutive ? n : 1;
+            kernels::rope_apply(q_.row(t), rows, context_, nh, hd, rope_cos_.row(pos[t]), rope_sin_.row(pos[t]), false);
+            kernels::rope_apply(k_.row(t), rows, context_, nkv, hd, rope_cos_.row(pos[t]), rope_sin_.row(pos[t]), false);
+        }
+        int span_max = 0;
+        for (int t = 0; t < n; ++t) {
+            const std::size_t cache = std::size_t(seq[t]) * c.layers + l;
+            std::memcpy(k_cache_[cache].row(pos[t]), k_.row(t), sizeof(float) * std::size_t(KV));
+            std::memcpy(v_cache_[cache].row(pos[t]), v_.row(t), sizeof(float) * std::size_t(KV));
+            span_max = std::max(span_max, pos[t] + 1);
+        }
         auto attend = [&](int begin, int end) {
             thread_local std::vector<float> p;
             p.resize(static_cast<std::size_t>(span_max));
             for (int i = begin; i < end; ++i) {
                 const int t = i / nh, h = i % nh, g = h / r;
-                kernels::attend_one(q_.row(t) + h * hd, K + g * hd, V + g * hd, KV, pos_ + t + 1, hd, scale, p.data(),
-                                    o_.row(t) + h * hd);
+                const std::size_t cache = std::size_t(seq[t]) * c.layers + l;
+                kernels::attend_one(q_.row(t) + h * hd, k_cache_[cache].data() + g * hd, v_cache_[cache].data() + g * hd,
+                                    KV, pos[t] + 1, hd, scale, p.data(), o_.row(t) + h * hd);
             }
         };
         // Each (token, head) pair is a task; below ~16K multiply-adds the caller does them all.
@@ -130,16 +167,14 @@ void Decoder::feed_chunk(const std::int32_t* tokens, int n, std::vector<float>* 
         }
     }
     const QuantMatrix& cls = w_.output();
-    if (all_logits) {
+    if (all_rows) {
         kernels::rmsnorm_forward(x_.data(), base_.rms_final.data(), n, D, eps, f_.data(), rstd_.data());
         dev_.quant_matmul_forward(f_.data(), cls, n, logits_.data());
-        all_logits->insert(all_logits->end(), logits_.data(), logits_.data() + std::size_t(n) * c.vocab);
     } else {
         // Only the last token's logits are needed.
         kernels::rmsnorm_forward(x_.row(n - 1), base_.rms_final.data(), 1, D, eps, f_.data(), rstd_.data());
         dev_.quant_matmul_forward(f_.data(), cls, 1, logits_.data());
     }
-    pos_ += n;
 }
 
 }  // namespace ane

@@ -24,9 +24,10 @@ void quant_vector_round_trip(const float* x, int K, float* out);
 // Q8_0/Q4_0 with `int8`'s integer dot products unless it is none.
 void quant_matvec_rows(MatvecIsa isa, const QuantMatrix& W, const float* x, int row_begin, int row_end, float* y,
                        float alpha, float beta, Int8Dot int8 = Int8Dot::none);
-// Y[M, N] = alpha X[M, K] · Wᵀ + beta Y for a rows8 matrix on the VNNI kernels over the pool
-// (every token quantized as above; the weights read once per four tokens). False, doing
-// nothing, for another layout or a CPU without VNNI.
+// Y[M, N] = alpha X[M, K] · Wᵀ + beta Y for Q8_0/Q4_0 on the integer kernels over the pool,
+// every token quantized as above (so a prompt computes what its tokens one at a time would):
+// a rows8 matrix reads its weights once per four tokens, the ggml layout once per token.
+// False, doing nothing, for other types or a CPU without the integer kernels.
 bool quant_matmul_int8(SpinPool& pool, const QuantMatrix& W, const float* X, int M, float* Y, float alpha,
                        float beta);
 // All rows over the pool, with best_matvec_isa() and best_int8_dot().

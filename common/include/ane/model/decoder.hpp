@@ -13,23 +13,31 @@ namespace ane {
 
 class Decoder {
 public:
-    // context: the most positions the cache holds (at most the model's seq unless overridden).
-    Decoder(const InferenceWeights& weights, Device& device, int context, int max_chunk = 512);
+    // context: the most positions the cache holds (at most the model's seq unless overridden);
+    // sequences: how many independent caches (batch decoding: one token of each sequence per
+    // step, all in one product per weight).
+    Decoder(const InferenceWeights& weights, Device& device, int context, int max_chunk = 512, int sequences = 1);
     // Float32 weights, viewed (they must outlive the decoder).
     Decoder(const Weights& weights, Device& device, int context, int max_chunk = 512);
 
     int context() const { return context_; }
-    int position() const { return pos_; }  // tokens processed so far
-    void reset() { pos_ = 0; }
+    int sequences() const { return int(pos_.size()); }
+    int position(int sequence = 0) const { return pos_[std::size_t(sequence)]; }  // tokens processed so far
+    void reset(int sequence = 0) { pos_[std::size_t(sequence)] = 0; }
 
-    // Processes n tokens at positions position()..position()+n-1 and returns the logits of the
-    // last one ([vocab]); all_logits, when set, receives [n, vocab]. Throws when the context
-    // would overflow.
-    const float* feed(const std::int32_t* tokens, int n, std::vector<float>* all_logits = nullptr);
+    // Processes n tokens of a sequence at positions position()..position()+n-1 and returns the
+    // logits of the last one ([vocab]); all_logits, when set, receives [n, vocab]. Throws when
+    // the context would overflow.
+    const float* feed(const std::int32_t* tokens, int n, std::vector<float>* all_logits = nullptr, int sequence = 0);
+    // One token for each of n distinct sequences (each at its own next position), in one
+    // product per weight: returns their logits [n, vocab]. n is at most max(max_chunk, sequences).
+    const float* feed_batch(const std::int32_t* tokens, const int* sequences, int n);
 
 private:
-    Decoder(const InferenceWeights& weights, Device& device, int context, int max_chunk, bool keep_copy);
-    void feed_chunk(const std::int32_t* tokens, int n, std::vector<float>* all_logits);
+    Decoder(const InferenceWeights& weights, Device& device, int context, int max_chunk, int sequences, bool keep_copy);
+    // Rows t < n: token tokens[t] of sequence seq[t] at position pos[t]; logits of every row
+    // (all_rows) or of the last one only.
+    void feed_rows(const std::int32_t* tokens, const int* seq, const int* pos, int n, bool all_rows);
     void product(Projection p, const float* X, const QuantMatrix& W, int n, float* Y, float alpha = 1.0f,
                  float beta = 0.0f);
     InferenceWeights view_;  // when made from float32 Weights
@@ -37,8 +45,10 @@ private:
     const Weights& base_;    // norms, biases
     bool all_f32_;
     Device& dev_;
-    int context_, max_chunk_, pos_ = 0;
-    std::vector<Tensor> k_cache_, v_cache_;  // per layer [context, kv_dim]
+    int context_, max_chunk_;
+    std::vector<int> pos_;                   // per sequence
+    std::vector<Tensor> k_cache_, v_cache_;  // per sequence and layer [context, kv_dim]
+    std::vector<int> row_seq_, row_pos_;
     Tensor rope_cos_, rope_sin_;
     Tensor x_, a_, q_, k_, v_, o_, f_, h1_, h3_, g_, rstd_, logits_;
     Tensor rstd_heads_;  // QK-norm only
