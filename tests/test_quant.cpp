@@ -10,6 +10,7 @@
 #include "ane/device/cpu_device.hpp"
 #include "ane/device/quant_matvec.hpp"
 #include "ane/error.hpp"
+#include "ane/formats/artifact.hpp"
 #include "ane/formats/gguf.hpp"
 #include "ane/half.hpp"
 #include "ane/model/decoder.hpp"
@@ -402,4 +403,31 @@ TEST(Quant, ABatchOfSequencesDecodesAsEachAlone) {
         const int twice[2] = {1, 1};
         EXPECT_THROW(batch.feed_batch(steps[0].data(), twice, 2), Error);
     }
+}
+
+// An int8 artifact's rows run as the Q8_0 they exactly are: the kept matrices decode to the
+// values the artifact reader gives.
+TEST(Quant, AnArtifactsInt8RowsAreKeptAsTheirExactQ8_0) {
+    ModelConfig c = quant_config(false);
+    c.dim = 256;
+    c.hidden = 320;
+    c.heads = 4;
+    c.kv_heads = 4;
+    c.head_dim = 64;
+    c.vocab = 300;
+    Checkpoint ck;
+    ck.weights = test::random_weights(c, 31);
+    test::TempDir dir;
+    const std::string path = dir.path("m.int8.zlib");
+    write_artifact(ck, path, ArtifactCodec::Zlib, 1);
+    const Checkpoint unpacked = read_artifact(path);
+    const InferenceModel kept = load_inference_model(path, std::nullopt);
+    int q8 = 0;
+    kept.weights.for_each([&](const std::string& name, const QuantMatrix& m) {
+        const Tensor* want = const_cast<Weights&>(unpacked.weights).find(name);
+        ASSERT_NE(want, nullptr) << name;
+        if (m.type() == ggml::Type::Q8_0) ++q8;
+        EXPECT_TRUE(m.decode().bit_equal(*want)) << name << " " << m.type_name();
+    });
+    EXPECT_EQ(q8, 2 * 3 + 2);  // w1, w2, w3 of both layers (over 65,536 values), embed, classifier
 }

@@ -16,5 +16,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         });
     });
     ane::fuzz::expect_clean([&] { ane::read_gguf_model(f.path()); });
+    ane::fuzz::expect_clean([&] {
+        std::map<std::string, ane::QuantMatrix> kept;  // encoded matrices kept for inference
+        ane::read_gguf_model(f.path(), &kept);
+    });
     return 0;
 }

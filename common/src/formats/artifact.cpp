@@ -224,7 +224,7 @@ PackReport write_artifact(const Checkpoint& ck, const std::string& path, Artifac
     return report;
 }
 
-Checkpoint read_artifact(const std::string& path) {
+Checkpoint read_artifact(const std::string& path, std::map<std::string, QuantMatrix>* kept) {
     const MappedFile f(path);
     ByteReader r(f.bytes(), path);
     require(looks_like_artifact(f.data(), f.size()), path, ": not an anetrain int8 artifact (bad magic)");
@@ -262,7 +262,8 @@ Checkpoint read_artifact(const std::string& path) {
     if (header.contains("metadata") && header["metadata"].is_object()) ck.metadata = header["metadata"];
     const std::size_t data_start = p.pos();
     const std::uint64_t data_size = raw.size() - data_start;
-    std::size_t found = 0;
+    std::size_t found = 0, expected = 0;  // counted before kept tensors are emptied
+    ck.weights.for_each([&](const std::string&, const Tensor&) { ++expected; });
     for (const auto& e : header["tensors"]) {
         require(e.is_object() && e.contains("name") && e["name"].is_string() && e.contains("encoding") &&
                     e["encoding"].is_string() && e.contains("offset") && e["offset"].is_number_unsigned() &&
@@ -290,6 +291,20 @@ Checkpoint read_artifact(const std::string& path) {
             const std::int64_t rows = dst->rows(), cols = dst->cols();
             require(dst->shape().size() == 2 && nbytes == std::uint64_t(rows * cols + rows * 2), path, ": tensor '",
                     name, "' has ", nbytes, " bytes, expected ", rows * cols + rows * 2);
+            if (kept && cols % 32 == 0) {
+                // Exactly Q8_0: every block of a row takes the row's fp16 scale.
+                std::vector<std::uint8_t> blocks(std::size_t(rows * cols / 32 * 34));
+                for (std::int64_t row = 0; row < rows; ++row)
+                    for (std::int64_t blk = 0; blk < cols / 32; ++blk) {
+                        std::uint8_t* out = blocks.data() + std::size_t(row * (cols / 32) + blk) * 34;
+                        std::memcpy(out, b + rows * cols + 2 * row, 2);
+                        std::memcpy(out + 2, b + row * cols + blk * 32, 32);
+                    }
+                (*kept)[name] = QuantMatrix::from_blocks(ggml::Type::Q8_0, int(rows), int(cols), blocks.data());
+                *dst = Tensor();
+                ++found;
+                continue;
+            }
             const auto* q = reinterpret_cast<const std::int8_t*>(b);
             for (std::int64_t row = 0; row < rows; ++row) {
                 std::uint16_t sh;
@@ -303,8 +318,6 @@ Checkpoint read_artifact(const std::string& path) {
         }
         ++found;
     }
-    std::size_t expected = 0;
-    ck.weights.for_each([&](const std::string&, const Tensor&) { ++expected; });
     require(found == expected, path, ": holds ", found, " of the model's ", expected, " tensors");
     ck.state.total_steps = 0;
     return ck;

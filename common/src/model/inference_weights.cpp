@@ -4,6 +4,7 @@
 
 #include "ane/device/quant_matvec.hpp"
 #include "ane/error.hpp"
+#include "ane/formats/artifact.hpp"
 #include "ane/formats/gguf.hpp"
 #include "ane/model_file.hpp"
 
@@ -74,8 +75,10 @@ std::string InferenceWeights::summary() const {
 InferenceModel load_inference_model(const std::string& path, std::optional<ggml::Type> type) {
     InferenceModel model;
     std::map<std::string, QuantMatrix> kept;
-    const bool gguf = detect_file_kind(path) == FileKind::Gguf;
-    model.checkpoint = gguf ? read_gguf_model(path, &kept) : load_model(path);
+    const FileKind kind = detect_file_kind(path);
+    model.checkpoint = kind == FileKind::Gguf       ? read_gguf_model(path, &kept)
+                       : kind == FileKind::Artifact ? read_artifact(path, &kept)
+                                                    : load_model(path);
     Weights& w = model.checkpoint.weights;
     InferenceWeights& q = model.weights;
     q.base = &w;

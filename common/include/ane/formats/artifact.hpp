@@ -4,10 +4,12 @@
 // in the row; tensors of at most 65,536 elements (and all 1-D ones) as fp16; the model
 // config and names in a JSON header; the whole payload compressed with zlib or zstd.
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "ane/checkpoint.hpp"
+#include "ane/model/quant_matrix.hpp"
 
 namespace ane {
 
@@ -30,8 +32,10 @@ struct PackReport {
 
 bool looks_like_artifact(const std::uint8_t* data, std::size_t size);
 PackReport write_artifact(const Checkpoint& ck, const std::string& path, ArtifactCodec codec, int level);
-// Dequantized in memory.
-Checkpoint read_artifact(const std::string& path);
+// Dequantized in memory. With `kept`, the int8 rows of a width that is whole 32-value blocks
+// are not: they go there as the Q8_0 matrix they exactly are (each block with its row's
+// scale), under their canonical names, and their tensors in the checkpoint stay empty.
+Checkpoint read_artifact(const std::string& path, std::map<std::string, QuantMatrix>* kept = nullptr);
 
 // The clip value of one row: linear interpolation at quantile q of |w| (as torch.quantile).
 float row_clip_value(const float* row, std::int64_t n, double q = kClipQuantile);

@@ -46,7 +46,8 @@ struct InferenceModel {
 };
 
 // Loads any model file. Without `type`, matrices stay as the file stores them: a GGUF's F16,
-// BF16 and quantized matrices are kept encoded, every other format is float32. With `type`,
+// BF16 and quantized matrices are kept encoded, an int8 artifact's rows run as the Q8_0 they
+// exactly are (rows of a multiple of 32 values), every other format is float32. With `type`,
 // each matrix is encoded as that type; a matrix whose rows are not whole blocks of it (a
 // Q8_0/Q4_0 row of a length not a multiple of 32) becomes F16 instead, as llama.cpp's
 // quantizer falls back. The float32 tensors encoded are freed. Where the CPU has VNNI, Q8_0
