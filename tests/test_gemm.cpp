@@ -228,6 +228,10 @@ TEST(Matvec, APoolWhoseWorkerStallsRunsTheCallerAlone) {
                     ++by_worker;
                     if (stall) std::this_thread::sleep_for(std::chrono::milliseconds(10));
                 }
+                // Items of ~20 us, so that a spinning worker joins before the caller is done.
+                const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(20);
+                while (std::chrono::steady_clock::now() < until) {
+                }
             }
         });
     };

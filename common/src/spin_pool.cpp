@@ -58,46 +58,83 @@ bool SpinPool::wait_for(const std::function<bool()>& ready, bool may_sleep) {
     return true;
 }
 
+namespace {
+constexpr std::uint64_t kClosed = 1ull << 32, kActive = kClosed - 1;
+constexpr int kGenerationShift = 33;
+}  // namespace
+
 void SpinPool::work(int index) {
     std::uint64_t seen = 0;
     for (;;) {
         wait_for([&] { return generation_.load() != seen; }, true);
         seen = generation_.load();
         if (stop_.load()) return;
+        const bool everyone = everyone_;
+        // A share() job may be gone and the next job published while this thread woke: then
+        // its fields are the next job's, and the next round of the loop takes it.
+        if (generation_.load() != seen) continue;
+        if (everyone) {
+            (*job_)(index, threads());
+            pending_.fetch_sub(1);
+            continue;
+        }
+        // Join unless the caller has closed this generation's job (or moved past it).
+        std::uint64_t state = shared_.load();
+        bool joined = false;
+        while ((state >> kGenerationShift) == (seen & ((1ull << 31) - 1)) && !(state & kClosed))
+            if (shared_.compare_exchange_weak(state, state + 1)) {
+                joined = true;
+                break;
+            }
+        if (!joined) continue;
         (*job_)(index, threads());
-        pending_.fetch_sub(1);
+        shared_.fetch_sub(1);
     }
 }
 
-void SpinPool::run(const std::function<void(int, int)>& job) { run_timed(job); }
-
-void SpinPool::share(const std::function<void()>& work) {
-    const auto now = std::chrono::steady_clock::now();
-    if (workers_.empty() || now < alone_until_) return work();
-    const double waited = run_timed([&](int, int) { work(); });
-    if (waited * 1e3 > stall_ms) {
-        ++stalls_;
-        alone_until_ = std::chrono::steady_clock::now() +
-                       std::chrono::microseconds(static_cast<std::int64_t>(alone_ms * 1e3));
-    }
-}
-
-double SpinPool::run_timed(const std::function<void(int, int)>& job) {
-    if (workers_.empty()) {
-        job(0, 1);
-        return 0.0;
-    }
-    job_ = &job;
-    pending_.store(int(workers_.size()));
-    generation_.fetch_add(1);
+void SpinPool::wake_sleepers() {
     if (sleepers_.load() > 0) {
         { std::lock_guard<std::mutex> lock(mutex_); }
         wake_.notify_all();
     }
+}
+
+void SpinPool::publish(const std::function<void(int, int)>& job, bool everyone) {
+    job_ = &job;
+    everyone_ = everyone;
+    const std::uint64_t next = generation_.load() + 1;
+    if (everyone)
+        pending_.store(int(workers_.size()));
+    else
+        shared_.store((next & ((1ull << 31) - 1)) << kGenerationShift);
+    generation_.store(next);
+    wake_sleepers();
+}
+
+void SpinPool::run(const std::function<void(int, int)>& job) {
+    if (workers_.empty()) return job(0, 1);
+    publish(job, true);
     job(0, threads());
-    const auto done = std::chrono::steady_clock::now();
     wait_for([&] { return pending_.load() == 0; }, false);
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - done).count();
+}
+
+void SpinPool::share(const std::function<void()>& work) {
+    using Clock = std::chrono::steady_clock;
+    const auto start = Clock::now();
+    if (workers_.empty() || start < alone_until_) return work();
+    const std::function<void(int, int)> job = [&](int, int) { work(); };
+    publish(job, false);
+    work();
+    const auto done = Clock::now();
+    // Closed: a worker that has not joined by now skips this job; wait for those that did.
+    shared_.fetch_or(kClosed);
+    wait_for([&] { return (shared_.load() & kActive) == 0; }, false);
+    const double waited = std::chrono::duration<double>(Clock::now() - done).count();
+    const double own = std::chrono::duration<double>(done - start).count();
+    if (waited * 1e3 > stall_ms && waited > 0.5 * own) {
+        ++stalls_;
+        alone_until_ = Clock::now() + std::chrono::microseconds(static_cast<std::int64_t>(alone_ms * 1e3));
+    }
 }
 
 }  // namespace ane

@@ -27,10 +27,13 @@ public:
     // returns when all have returned. Not reentrant: one job at a time.
     void run(const std::function<void(int, int)>& job);
     // For work that threads take item by item until none is left, so that any number of
-    // threads finish it: work() runs on every thread. When a worker was descheduled in the
-    // middle of a job (the caller, done with its items, waited more than stall_ms for it: the
-    // machine is busy), the caller runs the work alone for the next alone_ms, then tries the
-    // pool again, so a busy core costs at most the speed of one thread.
+    // threads finish it: work() runs on the caller and on every worker that joins before the
+    // caller is done with it; a worker that wakes later (asleep, or its core taken by another
+    // process) skips the job instead of making the caller wait. When a worker that did join
+    // is descheduled in the middle of it (the caller, done, waited more than stall_ms and more
+    // than half its own time for it: the machine is busy), the caller runs the work alone for
+    // the next alone_ms, then tries the pool again, so a busy core costs about the speed of
+    // one thread.
     void share(const std::function<void()>& work);
     static constexpr double stall_ms = 0.5, alone_ms = 200.0;
     // How many times the pool fell back to the caller alone (for reports and tests).
@@ -38,14 +41,19 @@ public:
 
 private:
     void work(int index);
-    // run(), returning how long the caller waited for the workers after its own part.
-    double run_timed(const std::function<void(int, int)>& job);
+    // Publishes a job: every worker runs it (everyone) or those that join in time (share).
+    void publish(const std::function<void(int, int)>& job, bool everyone);
+    void wake_sleepers();
     bool wait_for(const std::function<bool()>& ready, bool may_sleep);
 
     std::vector<std::thread> workers_;
     const std::function<void(int, int)>* job_ = nullptr;
+    bool everyone_ = true;
     std::atomic<std::uint64_t> generation_{0};
-    std::atomic<int> pending_{0};
+    std::atomic<int> pending_{0};  // run(): workers not yet done
+    // share(): the job's generation (bits 33 and up), closed to joiners (bit 32), and how many
+    // workers joined and are not done (low 32 bits).
+    std::atomic<std::uint64_t> shared_{0};
     std::atomic<int> sleepers_{0};
     std::atomic<bool> stop_{false};
     std::mutex mutex_;

@@ -1,4 +1,5 @@
 #include "ane/device/matvec.hpp"
+#include "simd_sums.hpp"
 #include "ane/device/quant_matvec.hpp"
 
 #include <algorithm>
@@ -12,6 +13,11 @@
 namespace ane {
 
 namespace {
+
+#if defined(__x86_64__)
+using simd::hsum256;
+using simd::hsum512;
+#endif
 
 inline float finish(float dot, float alpha, float beta, float y) { return beta == 0.0f ? alpha * dot : alpha * dot + beta * y; }
 
@@ -35,15 +41,6 @@ void rows_portable(const float* W, const float* x, int K, int r0, int r1, float*
 }
 
 #if defined(__x86_64__)
-
-// GCC 12's _mm512_reduce_add_ps warns of an uninitialised variable inside its own header.
-__attribute__((target("avx512f"))) float hsum512(__m512 v) {
-    alignas(64) float lanes[16];
-    _mm512_store_ps(lanes, v);
-    float s = 0.0f;
-    for (float l : lanes) s += l;
-    return s;
-}
 
 // Four rows at a time (four weight streams in flight), two accumulators per row.
 __attribute__((target("avx512f"))) void rows_avx512(const float* W, const float* x, int K, int r0, int r1, float* y,
@@ -74,12 +71,6 @@ __attribute__((target("avx512f"))) void rows_avx512(const float* W, const float*
         for (; k + 16 <= K; k += 16) a0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + k), _mm512_loadu_ps(x + k), a0);
         y[r] = finish(dot_tail(a, x, k, K, hsum512(a0)), alpha, beta, y[r]);
     }
-}
-
-__attribute__((target("avx2,fma"))) float hsum256(__m256 v) {
-    const __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    const __m128 t = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    return _mm_cvtss_f32(_mm_add_ss(t, _mm_shuffle_ps(t, t, 1)));
 }
 
 __attribute__((target("avx2,fma"))) void rows_avx2(const float* W, const float* x, int K, int r0, int r1, float* y,

@@ -1,0 +1,334 @@
+#include "int8_kernels.hpp"
+#include "simd_sums.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+namespace ane::int8 {
+
+namespace {
+
+#if defined(__x86_64__)
+using simd::hsum256;
+using simd::hsum512;
+#endif
+
+constexpr int kQK = kBlock;
+
+#if defined(__x86_64__)
+
+// The ggml layout: |q_w| times q_x with q_w's sign makes the unsigned-by-signed byte products
+// the instructions take.
+
+__attribute__((target("avx2,fma,f16c"))) inline __m256 i8_dot_maddubs(__m256i w, __m256i x) {
+    const __m256i pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
+    return _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
+}
+
+__attribute__((target("avx2,fma,f16c,avxvnni"))) inline __m256 i8_dot_vnni(__m256i w, __m256i x) {
+    return _mm256_cvtepi32_ps(
+        _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w)));
+}
+
+__attribute__((target("avx2,fma,f16c,avx512vnni,avx512vl"))) inline __m256 i8_dot_vnni512(__m256i w, __m256i x) {
+    return _mm256_cvtepi32_ps(
+        _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w)));
+}
+
+// Q4_0's 32 nibbles as bytes in value order (low nibbles, then high), minus 8.
+__attribute__((target("avx2,fma,f16c"))) inline __m256i q4_bytes(const std::uint8_t* q) {
+    const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
+    const __m256i both = _mm256_set_m128i(_mm_srli_epi16(packed, 4), packed);
+    return _mm256_sub_epi8(_mm256_and_si256(both, _mm256_set1_epi8(15)), _mm256_set1_epi8(8));
+}
+
+template <bool Q4>
+__attribute__((target("avx2,fma,f16c"))) inline __m256i block_bytes(const std::uint8_t* blk) {
+    return Q4 ? q4_bytes(blk + 2) : _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
+}
+
+__attribute__((target("avx2,fma,f16c"))) inline __m256 block_scale(const std::uint8_t* blk, float xd) {
+    return _mm256_set1_ps(_cvtsh_ss(*reinterpret_cast<const std::uint16_t*>(blk)) * xd);
+}
+
+// The four sums of a row group, as one vector [a0, a1, a2, a3].
+__attribute__((target("avx2,fma,f16c"))) inline __m128 hsum4(__m256 a0, __m256 a1, __m256 a2, __m256 a3) {
+    const __m256 s = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+    return _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+}
+
+// Rows of Q8_0 or Q4_0 blocks against the quantized vector, four rows at a time (sharing each
+// block of x, one reduction for four rows; a row of a small model has only 9-24 blocks), then
+// one at a time. The VNNI variants differ only in the byte product (one vpdpbusd for two
+// instructions) and the target they need, which is why the loop is a macro.
+#define ANE_I8_ROWS_LOOP(DOT)                                                                                    \
+    constexpr int block = Q4 ? 18 : 34;                                                                          \
+    int r = 0;                                                                                                   \
+    for (; r + 4 <= rows; r += 4) {                                                                              \
+        const std::uint8_t* w = W + std::size_t(r) * row_bytes;                                                 \
+        __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};   \
+        for (int b = 0; b < nb; ++b, w += block) {                                                               \
+            const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + 32 * std::size_t(b)));    \
+            for (int i = 0; i < 4; ++i) {                                                                        \
+                const std::uint8_t* blk = w + std::size_t(i) * row_bytes;                                        \
+                if ((b & 3) == 0) _mm_prefetch(reinterpret_cast<const char*>(blk + 8 * block), _MM_HINT_T0);     \
+                acc[i] = _mm256_fmadd_ps(block_scale(blk, xd[b]), DOT(block_bytes<Q4>(blk), x), acc[i]);         \
+            }                                                                                                    \
+        }                                                                                                        \
+        _mm_storeu_ps(out + r, hsum4(acc[0], acc[1], acc[2], acc[3]));                                          \
+    }                                                                                                            \
+    for (; r < rows; ++r) {                                                                                      \
+        const std::uint8_t* w = W + std::size_t(r) * row_bytes;                                                 \
+        __m256 acc = _mm256_setzero_ps();                                                                        \
+        for (int b = 0; b < nb; ++b, w += block) {                                                               \
+            const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + 32 * std::size_t(b)));    \
+            acc = _mm256_fmadd_ps(block_scale(w, xd[b]), DOT(block_bytes<Q4>(w), x), acc);                       \
+        }                                                                                                        \
+        out[r] = hsum256(acc);                                                                                   \
+    }
+
+// out[r] = row r of W (rows of row_bytes) · x, for r < rows.
+template <bool Q4>
+__attribute__((target("avx2,fma,f16c"))) void rows_i8_avx2(const std::uint8_t* W, std::size_t row_bytes, int rows,
+                                                            const std::int8_t* xq, const float* xd, int nb, float* out) {
+    ANE_I8_ROWS_LOOP(i8_dot_maddubs)
+}
+
+template <bool Q4>
+__attribute__((target("avx2,fma,f16c,avxvnni"))) void rows_i8_vnni(const std::uint8_t* W, std::size_t row_bytes,
+                                                                    int rows, const std::int8_t* xq, const float* xd,
+                                                                    int nb, float* out) {
+    ANE_I8_ROWS_LOOP(i8_dot_vnni)
+}
+
+template <bool Q4>
+__attribute__((target("avx2,fma,f16c,avx512vnni,avx512vl"))) void rows_i8_vnni512(const std::uint8_t* W,
+                                                                                  std::size_t row_bytes, int rows,
+                                                                                  const std::int8_t* xq,
+                                                                                  const float* xd, int nb, float* out) {
+    ANE_I8_ROWS_LOOP(i8_dot_vnni512)
+}
+#undef ANE_I8_ROWS_LOOP
+
+// Groups of 8 rows in the rows8 layout: lane j of every vector is row j, so a block's four-byte
+// runs of x are broadcast and the quants multiply as loaded. The quants are unsigned (Q4_0's
+// nibbles 0..15, Q8_0's q + 128): the offset times the block's sum of x is taken back at the
+// start. Two sums per block halve the chain of dependent dot products.
+#define ANE_ROWS8_LOOP(DPBUSD)                                                                                   \
+    constexpr std::size_t qb = Q4 ? 16 : 32, gbb = 8 * (qb + 2);                                                 \
+    constexpr int offset = Q4 ? 8 : 128;                                                                         \
+    const __m256i low4 = _mm256_set1_epi8(15);                                                                   \
+    for (int g = 0; g < groups; ++g) {                                                                           \
+        const std::uint8_t* blk = W + std::size_t(g) * nb * gbb;                                                 \
+        __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();                                           \
+        for (int b = 0; b < nb; ++b, blk += gbb) {                                                               \
+            _mm_prefetch(reinterpret_cast<const char*>(blk + 4 * gbb), _MM_HINT_T0);                             \
+            _mm_prefetch(reinterpret_cast<const char*>(blk + 4 * gbb + 64), _MM_HINT_T0);                        \
+            const std::int8_t* x = xq + 32 * std::size_t(b);                                                     \
+            auto run = [&](int c) {                                                                              \
+                std::int32_t v;                                                                                  \
+                std::memcpy(&v, x + 4 * c, 4);                                                                   \
+                return _mm256_set1_epi32(v);                                                                     \
+            };                                                                                                   \
+            auto quants = [&](int c) {                                                                           \
+                return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 16 + 32 * std::size_t(c)));     \
+            };                                                                                                   \
+            __m256i s0 = _mm256_set1_epi32(-offset * sx[b]), s1 = _mm256_setzero_si256();                        \
+            if (Q4) {                                                                                            \
+                for (int c = 0; c < 4; ++c) {                                                                    \
+                    const __m256i v = quants(c);                                                                 \
+                    s0 = DPBUSD(s0, _mm256_and_si256(v, low4), run(c));                                          \
+                    s1 = DPBUSD(s1, _mm256_and_si256(_mm256_srli_epi16(v, 4), low4), run(c + 4));                \
+                }                                                                                                \
+            } else {                                                                                             \
+                for (int c = 0; c < 8; c += 2) {                                                                 \
+                    s0 = DPBUSD(s0, quants(c), run(c));                                                          \
+                    s1 = DPBUSD(s1, quants(c + 1), run(c + 1));                                                  \
+                }                                                                                                \
+            }                                                                                                    \
+            const __m256 scale = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk))), \
+                                               _mm256_set1_ps(xd[b]));                                           \
+            const __m256 dot = _mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1));                                     \
+            if (b & 1)                                                                                           \
+                acc1 = _mm256_fmadd_ps(scale, dot, acc1);                                                        \
+            else                                                                                                 \
+                acc0 = _mm256_fmadd_ps(scale, dot, acc0);                                                        \
+        }                                                                                                        \
+        _mm256_storeu_ps(out + 8 * std::size_t(g), _mm256_add_ps(acc0, acc1));                                   \
+    }
+
+// out[8g + j] = row 8g + j · x for g < groups; W at the first group's bytes.
+template <bool Q4>
+__attribute__((target("avx2,fma,f16c,avxvnni"))) void rows8_vnni(const std::uint8_t* W, int groups,
+                                                                  const std::int8_t* xq, const float* xd,
+                                                                  const std::int32_t* sx, int nb, float* out) {
+    ANE_ROWS8_LOOP(_mm256_dpbusd_avx_epi32)
+}
+
+template <bool Q4>
+__attribute__((target("avx2,fma,f16c,avx512vnni,avx512vl"))) void rows8_vnni512(const std::uint8_t* W, int groups,
+                                                                                const std::int8_t* xq,
+                                                                                const float* xd,
+                                                                                const std::int32_t* sx, int nb,
+                                                                                float* out) {
+    ANE_ROWS8_LOOP(_mm256_dpbusd_epi32)
+}
+#undef ANE_ROWS8_LOOP
+
+// Several tokens against groups of 8 rows (a prompt): each block's quants are loaded and
+// unpacked once and serve T tokens, whose sums stay in registers.
+#define ANE_ROWS8_TOKENS_LOOP(DPBUSD)                                                                            \
+    constexpr std::size_t qb = Q4 ? 16 : 32, gbb = 8 * (qb + 2);                                                 \
+    constexpr int offset = Q4 ? 8 : 128;                                                                         \
+    const __m256i low4 = _mm256_set1_epi8(15);                                                                   \
+    for (int g = 0; g < groups; ++g) {                                                                           \
+        const std::uint8_t* blk = W + std::size_t(g) * nb * gbb;                                                 \
+        __m256 acc[T];                                                                                           \
+        for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();                                                \
+        for (int b = 0; b < nb; ++b, blk += gbb) {                                                               \
+            __m256i w[8];                                                                                        \
+            for (int c = 0; c < int(qb / 4); ++c) {                                                              \
+                const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 16 + 32 * std::size_t(c))); \
+                if (Q4) {                                                                                        \
+                    w[c] = _mm256_and_si256(v, low4);                                                            \
+                    w[c + 4] = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);                                  \
+                } else {                                                                                         \
+                    w[c] = v;                                                                                    \
+                }                                                                                                \
+            }                                                                                                    \
+            const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk)));          \
+            for (int t = 0; t < T; ++t) {                                                                        \
+                const std::int8_t* x = tok[t].q + 32 * std::size_t(b);                                           \
+                __m256i s0 = _mm256_set1_epi32(-offset * tok[t].sum[b]), s1 = _mm256_setzero_si256();            \
+                for (int c = 0; c < 8; c += 2) {                                                                 \
+                    std::int32_t v0, v1;                                                                         \
+                    std::memcpy(&v0, x + 4 * c, 4);                                                              \
+                    std::memcpy(&v1, x + 4 * c + 4, 4);                                                          \
+                    s0 = DPBUSD(s0, w[c], _mm256_set1_epi32(v0));                                                \
+                    s1 = DPBUSD(s1, w[c + 1], _mm256_set1_epi32(v1));                                            \
+                }                                                                                                \
+                acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(tok[t].d[b])),                         \
+                                         _mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1)), acc[t]);                   \
+            }                                                                                                    \
+        }                                                                                                        \
+        for (int t = 0; t < T; ++t) _mm256_storeu_ps(out + std::size_t(t) * ldo + 8 * std::size_t(g), acc[t]);  \
+    }
+
+// out[t * ldo + 8g + j] = row 8g + j · token t, for g < groups and t < T.
+template <bool Q4, int T>
+__attribute__((target("avx2,fma,f16c,avxvnni"))) void rows8_tokens_vnni(const std::uint8_t* W, int groups,
+                                                                         const TokenBlocks* tok, int nb, float* out,
+                                                                         std::size_t ldo) {
+    ANE_ROWS8_TOKENS_LOOP(_mm256_dpbusd_avx_epi32)
+}
+
+template <bool Q4, int T>
+__attribute__((target("avx2,fma,f16c,avx512vnni,avx512vl"))) void rows8_tokens_vnni512(
+    const std::uint8_t* W, int groups, const TokenBlocks* tok, int nb, float* out, std::size_t ldo) {
+    ANE_ROWS8_TOKENS_LOOP(_mm256_dpbusd_epi32)
+}
+#undef ANE_ROWS8_TOKENS_LOOP
+
+#endif
+
+#if defined(__x86_64__)
+__attribute__((target("avx2,fma"))) void quantize_vector_avx2(const float* x, int K, std::int8_t* q, float* d) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);  // undoes the per-lane packs
+    for (int b = 0; b < K / kQK; ++b) {
+        const float* xb = x + std::size_t(b) * kQK;
+        const __m256 v0 = _mm256_loadu_ps(xb), v1 = _mm256_loadu_ps(xb + 8), v2 = _mm256_loadu_ps(xb + 16),
+                     v3 = _mm256_loadu_ps(xb + 24);
+        const __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v0), _mm256_andnot_ps(sign, v1)),
+                                       _mm256_max_ps(_mm256_andnot_ps(sign, v2), _mm256_andnot_ps(sign, v3)));
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        const float amax = _mm_cvtss_f32(_mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1)));
+        d[b] = amax / 127.0f;
+        const __m256 id = _mm256_set1_ps(amax > 0.0f ? 127.0f / amax : 0.0f);
+        // Nearest even, as lrintf in the portable version.
+        const __m256i i0 = _mm256_cvtps_epi32(_mm256_mul_ps(v0, id)), i1 = _mm256_cvtps_epi32(_mm256_mul_ps(v1, id)),
+                      i2 = _mm256_cvtps_epi32(_mm256_mul_ps(v2, id)), i3 = _mm256_cvtps_epi32(_mm256_mul_ps(v3, id));
+        const __m256i bytes = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + std::size_t(b) * kQK),
+                            _mm256_permutevar8x32_epi32(bytes, order));
+    }
+}
+#endif
+
+}  // namespace
+
+void quantize_vector(const float* x, int K, std::int8_t* q, float* d) {
+#if defined(__x86_64__)
+    if (best_matvec_isa() != MatvecIsa::portable) return quantize_vector_avx2(x, K, q, d);
+#endif
+    for (int b = 0; b < K / kQK; ++b) {
+        float amax = 0.0f;
+        for (int i = 0; i < kQK; ++i) amax = std::max(amax, std::fabs(x[b * kQK + i]));
+        d[b] = amax / 127.0f;
+        const float id = amax > 0.0f ? 127.0f / amax : 0.0f;
+        for (int i = 0; i < kQK; ++i) q[b * kQK + i] = static_cast<std::int8_t>(std::lrintf(x[b * kQK + i] * id));
+    }
+}
+
+void QuantizedVector::set(const float* x, int K) {
+    q.resize(std::size_t(K));
+    d.resize(std::size_t(K / kQK));
+    sum.assign(std::size_t(K / kQK), 0);
+    quantize_vector(x, K, q.data(), d.data());
+    for (int i = 0; i < K; ++i) sum[std::size_t(i / kQK)] += q[std::size_t(i)];
+}
+
+RowsKernel rows_kernel(Int8Dot kind, bool q4) {
+#if defined(__x86_64__)
+    switch (kind) {
+        case Int8Dot::avx2: return q4 ? rows_i8_avx2<true> : rows_i8_avx2<false>;
+        case Int8Dot::avx_vnni: return q4 ? rows_i8_vnni<true> : rows_i8_vnni<false>;
+        case Int8Dot::avx512_vnni: return q4 ? rows_i8_vnni512<true> : rows_i8_vnni512<false>;
+        case Int8Dot::none: break;
+    }
+#endif
+    (void)kind;
+    (void)q4;
+    return nullptr;
+}
+
+
+Rows8 rows8_kernel(Int8Dot kind, bool q4) {
+#if defined(__x86_64__)
+    if (kind == Int8Dot::avx_vnni) return q4 ? rows8_vnni<true> : rows8_vnni<false>;
+    if (kind == Int8Dot::avx512_vnni) return q4 ? rows8_vnni512<true> : rows8_vnni512<false>;
+#endif
+    (void)kind;
+    (void)q4;
+    return nullptr;
+}
+
+namespace {
+template <bool Q4>
+Rows8Tokens rows8_tokens_for(Int8Dot kind, int T) {
+#if defined(__x86_64__)
+    static constexpr Rows8Tokens vnni[4] = {rows8_tokens_vnni<Q4, 1>, rows8_tokens_vnni<Q4, 2>,
+                                            rows8_tokens_vnni<Q4, 3>, rows8_tokens_vnni<Q4, 4>};
+    static constexpr Rows8Tokens vnni512[4] = {rows8_tokens_vnni512<Q4, 1>, rows8_tokens_vnni512<Q4, 2>,
+                                               rows8_tokens_vnni512<Q4, 3>, rows8_tokens_vnni512<Q4, 4>};
+    if (kind == Int8Dot::avx_vnni) return vnni[T - 1];
+    if (kind == Int8Dot::avx512_vnni) return vnni512[T - 1];
+#endif
+    (void)kind;
+    (void)T;
+    return nullptr;
+}
+}  // namespace
+
+Rows8Tokens rows8_tokens_kernel(Int8Dot kind, bool q4, int T) {
+    return q4 ? rows8_tokens_for<true>(kind, T) : rows8_tokens_for<false>(kind, T);
+}
+
+
+}  // namespace ane::int8

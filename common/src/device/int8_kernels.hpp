@@ -1,0 +1,50 @@
+#pragma once
+// The integer kernels of Q8_0 and Q4_0 rows (inside the cpu device; quant_matvec.cpp calls
+// them): the input quantized to Q8_0 blocks with float scales, then per block
+// d_w d_x Σ q_w q_x, as llama.cpp computes it. Each kernel needs the CPU feature its Int8Dot
+// names; the getters return nullptr where there is none.
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "ane/device/quant_matvec.hpp"
+
+namespace ane::int8 {
+
+constexpr int kBlock = 32;  // values per Q8_0 / Q4_0 block
+
+// The vector as Q8_0 blocks with float scales: d = max|x| / 127, q = round(x / d) (nearest
+// even); K a multiple of 32.
+void quantize_vector(const float* x, int K, std::int8_t* q, float* d);
+
+struct QuantizedVector {
+    std::vector<std::int8_t> q;
+    std::vector<float> d;
+    std::vector<std::int32_t> sum;  // of each block's q (the rows8 kernels' offset)
+    void set(const float* x, int K);
+};
+
+// A token as the rows8 kernels read it.
+struct TokenBlocks {
+    const std::int8_t* q;
+    const float* d;
+    const std::int32_t* sum;
+};
+
+// The ggml layout: out[r] = row r of W (rows of row_bytes) · x for r < rows; nb blocks a row.
+using RowsKernel = void (*)(const std::uint8_t* W, std::size_t row_bytes, int rows, const std::int8_t* xq,
+                            const float* xd, int nb, float* out);
+RowsKernel rows_kernel(Int8Dot kind, bool q4);
+
+// The rows8 layout (QuantMatrix::Layout): out[8g + j] = row 8g + j · x for g < groups, W at
+// the first group's bytes. VNNI only.
+using Rows8 = void (*)(const std::uint8_t* W, int groups, const std::int8_t* xq, const float* xd,
+                       const std::int32_t* sum, int nb, float* out);
+Rows8 rows8_kernel(Int8Dot kind, bool q4);
+
+// The rows8 layout against T (1..4) tokens: out[t * ldo + 8g + j] = row 8g + j · token t.
+using Rows8Tokens = void (*)(const std::uint8_t* W, int groups, const TokenBlocks* tokens, int nb, float* out,
+                             std::size_t ldo);
+Rows8Tokens rows8_tokens_kernel(Int8Dot kind, bool q4, int T);
+
+}  // namespace ane::int8
