@@ -132,8 +132,14 @@ void SpinPool::share(const std::function<void()>& work) {
     const double waited = std::chrono::duration<double>(Clock::now() - done).count();
     const double own = std::chrono::duration<double>(done - start).count();
     if (waited * 1e3 > stall_ms && waited > 0.5 * own) {
-        ++stalls_;
-        alone_until_ = Clock::now() + std::chrono::microseconds(static_cast<std::int64_t>(alone_ms * 1e3));
+        // One stall can be a hiccup of an idle machine (an interrupt, a page fault); a second
+        // within repeat_ms is a busy core.
+        const auto now = Clock::now();
+        if (now - last_stall_ < std::chrono::microseconds(static_cast<std::int64_t>(repeat_ms * 1e3))) {
+            ++stalls_;
+            alone_until_ = now + std::chrono::microseconds(static_cast<std::int64_t>(alone_ms * 1e3));
+        }
+        last_stall_ = now;
     }
 }
 

@@ -31,11 +31,11 @@ public:
     // caller is done with it; a worker that wakes later (asleep, or its core taken by another
     // process) skips the job instead of making the caller wait. When a worker that did join
     // is descheduled in the middle of it (the caller, done, waited more than stall_ms and more
-    // than half its own time for it: the machine is busy), the caller runs the work alone for
-    // the next alone_ms, then tries the pool again, so a busy core costs about the speed of
-    // one thread.
+    // than half its own time for it) twice within repeat_ms, the machine is busy: the caller
+    // runs the work alone for the next alone_ms, then tries the pool again, so a busy core
+    // costs about the speed of one thread.
     void share(const std::function<void()>& work);
-    static constexpr double stall_ms = 0.5, alone_ms = 200.0;
+    static constexpr double stall_ms = 0.5, repeat_ms = 100.0, alone_ms = 200.0;
     // How many times the pool fell back to the caller alone (for reports and tests).
     int stalls() const { return stalls_; }
 
@@ -59,7 +59,7 @@ private:
     std::mutex mutex_;
     std::condition_variable wake_;
     const int spin_us_;
-    std::chrono::steady_clock::time_point alone_until_{};
+    std::chrono::steady_clock::time_point alone_until_{}, last_stall_{};
     int stalls_ = 0;
 };
 

@@ -78,8 +78,9 @@ std::string CpuDevice::kernel_report() const {
         text += std::string("matrix-vector products: own ") + matvec_isa_name(best_matvec_isa()) + " kernel (int8: " +
                 int8_dot_name(best_int8_dot()) + ") on " + std::to_string(pool_->threads()) +
                 " thread(s), waiting by a bounded spin; " + std::to_string(pool_->stalls()) +
-                " stall(s) of a busy core, each followed by " + std::to_string(int(SpinPool::alone_ms)) +
-                " ms on one thread\n";
+                " time(s) a busy core was seen (a worker stalled twice within " +
+                std::to_string(int(SpinPool::repeat_ms)) + " ms), each followed by " +
+                std::to_string(int(SpinPool::alone_ms)) + " ms on one thread\n";
     return text;
 }
 
