@@ -41,8 +41,13 @@ struct InferenceModel {
     Checkpoint checkpoint;  // tokenizer, metadata; matrices kept encoded are empty here
     InferenceWeights weights;
     InferenceModel() = default;
-    InferenceModel(InferenceModel&&) = default;
+    // The views stay valid (tensor buffers move with their tensors); base follows the move.
+    InferenceModel(InferenceModel&& other) noexcept
+        : checkpoint(std::move(other.checkpoint)), weights(std::move(other.weights)) {
+        weights.base = &checkpoint.weights;
+    }
     InferenceModel(const InferenceModel&) = delete;
+    InferenceModel& operator=(const InferenceModel&) = delete;
 };
 
 // Loads any model file. Without `type`, matrices stay as the file stores them: a GGUF's F16,
