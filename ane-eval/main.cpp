@@ -75,6 +75,11 @@ int main(int argc, char** argv) {
         const ane::DeviceOptions device_opts = ane::device_options(threads, ane_mode, gemm, precision);
         std::optional<ane::ggml::Type> weights_as;
         if (!weights_type.empty()) weights_as = ane::parse_weight_type(weights_type);
+        if (device_name != "cpu") {  // the Neural Engine devices run their own fp16 copies of float32 weights
+            ane::require_usage(!weights_as || *weights_as == ane::ggml::Type::F32, "--weights ", weights_type,
+                               " is for --device cpu");
+            weights_as = ane::ggml::Type::F32;
+        }
         ane::FileChecks files(false);
         files.input(model_path, "the model");
         files.input(data_path, "--data");

@@ -1,5 +1,6 @@
 // ane-generate: text from a prompt with a KV cache, from any model file the suite reads.
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <optional>
@@ -76,6 +77,11 @@ int main(int argc, char** argv) {
         const ane::DeviceOptions device_opts = ane::device_options(threads, ane_mode, gemm, precision);
         std::optional<ane::ggml::Type> weights_as;
         if (!weights_type.empty()) weights_as = ane::parse_weight_type(weights_type);
+        if (device_name != "cpu") {  // the Neural Engine devices run their own fp16 copies of float32 weights
+            ane::require_usage(!weights_as || *weights_as == ane::ggml::Type::F32, "--weights ", weights_type,
+                               " is for --device cpu");
+            weights_as = ane::ggml::Type::F32;
+        }
         ane::FileChecks files(false);
         files.input(model_path, "the model");
         files.input(tokenizer_path, "--tokenizer");
@@ -89,7 +95,13 @@ int main(int argc, char** argv) {
         const int vocab = ck.weights.config.vocab;
         auto device = ane::make_device(device_name, device_opts);
         const int ctx = context > 0 ? context : ck.weights.config.seq;
-        const int sequences = prompt_file.empty() ? 1 : parallel;
+        // One KV cache per prompt decoded together: at most --parallel, at most the file's prompts.
+        int prompt_lines = 0;
+        {
+            std::istringstream in(prompts);
+            for (std::string line; std::getline(in, line);) prompt_lines += !line.empty();
+        }
+        const int sequences = prompt_file.empty() ? 1 : std::max(1, std::min(parallel, prompt_lines));
         ane::Decoder decoder(model.weights, *device, ctx, 512, sequences);
         std::vector<int> stops;
         if (tok->eos_id() >= 0) stops.push_back(tok->eos_id());

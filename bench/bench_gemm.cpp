@@ -54,12 +54,9 @@ int main() {
     const char* coretype = std::getenv("OPENBLAS_CORETYPE");
     std::printf("bench_gemm: %s; OPENBLAS_CORETYPE=%s\n", cpu_model().c_str(), coretype ? coretype : "(unset)");
     std::printf("device: %s\n", ane::make_device("cpu", 1)->describe().c_str());
-    bool bf16 = false;
-    try {
-        bf16 = ane::parse_precision("bf16") == ane::Precision::bf16;
-    } catch (const ane::UsageError& e) {
-        std::printf("no bf16 column: %s\n", e.what());
-    }
+    const std::string no_bf16 = ane::bf16_missing();
+    const bool bf16 = no_bf16.empty();
+    if (!bf16) std::printf("no bf16 column: %s\n", no_bf16.c_str());
     const int T = 1024;
     const std::vector<Shape> shapes = {
         {"autoresearch Wq fwd", false, true, T, 512, 512},   {"autoresearch Wk fwd", false, true, T, 128, 512},

@@ -229,11 +229,10 @@ int main(int argc, char** argv) {
                 if (!t.is_discarded() && t.contains("tokens_per_second")) torch_tps = t["tokens_per_second"].get<double>();
             }
             std::vector<std::string> settings{"openblas", "auto"};
-            try {
-                if (ane::parse_precision("bf16") == ane::Precision::bf16) settings.push_back("bf16");
-            } catch (const ane::UsageError& e) {
-                std::printf("    (no bf16 row: %s)\n", e.what());
-            }
+            if (const std::string why = ane::bf16_missing(); why.empty())
+                settings.push_back("bf16");
+            else
+                std::printf("    (no bf16 row: %s)\n", why.c_str());
             for (const std::string& gemm : settings) {
                 const auto ours = run_json(self_path() + " --steps " + std::to_string(steps) + " --case " + name + " " +
                                            std::to_string(threads) + " " + gemm);

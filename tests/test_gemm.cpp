@@ -150,13 +150,7 @@ float to_bf16(float x) {
     return x;
 }
 
-bool bf16_here() {
-    try {
-        return ane::parse_precision("bf16") == ane::Precision::bf16;
-    } catch (const ane::UsageError&) {
-        return false;
-    }
-}
+bool bf16_here() { return ane::bf16_missing().empty(); }
 
 }  // namespace
 

@@ -62,7 +62,7 @@ std::vector<Int8Dot> int8_kernels_here(MatvecIsa isa) {
     if (isa == MatvecIsa::portable || best_int8_dot() == Int8Dot::none) return kinds;
     kinds.push_back(Int8Dot::avx2);
 #if defined(__x86_64__)
-    if (__builtin_cpu_supports("avxvnni")) kinds.push_back(Int8Dot::avx_vnni);
+    if (best_int8_dot() == Int8Dot::avx_vnni) kinds.push_back(Int8Dot::avx_vnni);
     if (__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl")) kinds.push_back(Int8Dot::avx512_vnni);
 #endif
     return kinds;

@@ -15,9 +15,6 @@
 
 namespace ane {
 
-namespace {
-
-// Why bf16 products cannot run here, or empty when they can.
 std::string bf16_missing() {
 #if defined(ANE_HAVE_ONEDNN)
     const unsigned isa = unsigned(dnnl_get_effective_cpu_isa());
@@ -28,8 +25,6 @@ std::string bf16_missing() {
     return "this build has no oneDNN";
 #endif
 }
-
-}  // namespace
 
 Precision parse_precision(const std::string& text) {
     if (text == "fp32") return Precision::fp32;

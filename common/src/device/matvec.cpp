@@ -1,4 +1,5 @@
 #include "ane/device/matvec.hpp"
+#include "cpu_features.hpp"
 #include "simd_sums.hpp"
 #include "ane/device/quant_matvec.hpp"
 
@@ -107,7 +108,7 @@ __attribute__((target("avx2,fma"))) void rows_avx2(const float* W, const float* 
 MatvecIsa best_matvec_isa() {
 #if defined(__x86_64__)
     static const MatvecIsa isa = __builtin_cpu_supports("avx512f")                                     ? MatvecIsa::avx512
-                                 : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c") ? MatvecIsa::avx2
+                                 : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu::has_f16c() ? MatvecIsa::avx2
                                                                                                      : MatvecIsa::portable;
     return isa;
 #else

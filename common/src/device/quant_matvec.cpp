@@ -1,4 +1,5 @@
 #include "ane/device/quant_matvec.hpp"
+#include "cpu_features.hpp"
 #include "simd_sums.hpp"
 
 #include <algorithm>
@@ -201,10 +202,9 @@ void decoded_rows(MatvecIsa isa, const QuantMatrix& W, const float* x, int r0, i
 
 Int8Dot best_int8_dot() {
 #if defined(__x86_64__)
-    static const Int8Dot kind = !(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                                  __builtin_cpu_supports("f16c"))
+    static const Int8Dot kind = !(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu::has_f16c())
                                     ? Int8Dot::none
-                                : __builtin_cpu_supports("avxvnni") ? Int8Dot::avx_vnni
+                                : cpu::has_avx_vnni() ? Int8Dot::avx_vnni
                                 : __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl")
                                     ? Int8Dot::avx512_vnni
                                     : Int8Dot::avx2;

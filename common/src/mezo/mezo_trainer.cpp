@@ -286,14 +286,19 @@ TrainSummary train_mezo(const MezoOptions& options, const TrainCallbacks& cb, co
     double last_loss = 0;
     for (;;) {
         // Rank 0 decides when to stop and the learning rate (both may follow its clock).
-        double decision[2] = {stop.load() ? 2.0 : budget.done(ck.state.step, run_seconds(), sum.steps_done) ? 1.0 : 0.0,
-                              budget.lr(schedule, int(ck.state.step), run_seconds())};
+        // One reading of the clock decides; a run that stops on --time records that reading.
+        const double now_s = run_seconds();
+        double decision[2] = {stop.load() ? 2.0 : budget.done(ck.state.step, now_s, sum.steps_done) ? 1.0 : 0.0,
+                              budget.lr(schedule, int(ck.state.step), now_s)};
         dist::broadcast(decision, 2);
         if (decision[0] == 2.0) {
             sum.interrupted = true;
             break;
         }
-        if (decision[0] == 1.0) break;
+        if (decision[0] == 1.0) {
+            if (sum.steps_done > 0) ck.state.cum_wall_ms = std::max(ck.state.cum_wall_ms, now_s * 1000.0);
+            break;
+        }
         const auto t_step = Clock::now();
         const DeviceProfile before = device->profile();
         const double fwd_before = sum.forward_seconds;

@@ -25,6 +25,8 @@ enum class Precision { fp32, bf16 };
 // "fp32" or "bf16"; bf16 only where this build has oneDNN and the CPU has bf16 instructions
 // (AVX512_BF16 or AMX), else a UsageError saying which is missing.
 Precision parse_precision(const std::string& text);
+// Why bf16 products cannot run here (no oneDNN, no bf16 instructions), or "" when they can.
+std::string bf16_missing();
 const char* precision_name(Precision precision);
 
 // bf16 products on oneDNN's matmul: each call rounds its operands to bf16 (nearest even) into
