@@ -66,30 +66,30 @@ __attribute__((target("avx2,fma,f16c"))) inline __m128 hsum4(__m256 a0, __m256 a
 // block of x, one reduction for four rows; a row of a small model has only 9-24 blocks), then
 // one at a time. The VNNI variants differ only in the byte product (one vpdpbusd for two
 // instructions) and the target they need, which is why the loop is a macro.
-#define ANE_I8_ROWS_LOOP(DOT)                                                                                    \
-    constexpr int block = Q4 ? 18 : 34;                                                                          \
-    int r = 0;                                                                                                   \
-    for (; r + 4 <= rows; r += 4) {                                                                              \
-        const std::uint8_t* w = W + std::size_t(r) * row_bytes;                                                 \
-        __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};   \
-        for (int b = 0; b < nb; ++b, w += block) {                                                               \
-            const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + 32 * std::size_t(b)));    \
-            for (int i = 0; i < 4; ++i) {                                                                        \
-                const std::uint8_t* blk = w + std::size_t(i) * row_bytes;                                        \
-                if ((b & 3) == 0) _mm_prefetch(reinterpret_cast<const char*>(blk + 8 * block), _MM_HINT_T0);     \
-                acc[i] = _mm256_fmadd_ps(block_scale(blk, xd[b]), DOT(block_bytes<Q4>(blk), x), acc[i]);         \
-            }                                                                                                    \
-        }                                                                                                        \
-        _mm_storeu_ps(out + r, hsum4(acc[0], acc[1], acc[2], acc[3]));                                          \
-    }                                                                                                            \
-    for (; r < rows; ++r) {                                                                                      \
-        const std::uint8_t* w = W + std::size_t(r) * row_bytes;                                                 \
-        __m256 acc = _mm256_setzero_ps();                                                                        \
-        for (int b = 0; b < nb; ++b, w += block) {                                                               \
-            const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + 32 * std::size_t(b)));    \
-            acc = _mm256_fmadd_ps(block_scale(w, xd[b]), DOT(block_bytes<Q4>(w), x), acc);                       \
-        }                                                                                                        \
-        out[r] = hsum256(acc);                                                                                   \
+#define ANE_I8_ROWS_LOOP(DOT)                                                                                        \
+    constexpr int block = Q4 ? 18 : 34;                                                                              \
+    int r = 0;                                                                                                       \
+    for (; r + 4 <= rows; r += 4) {                                                                                  \
+        const std::uint8_t* w = W + std::size_t(r) * row_bytes;                                                      \
+        __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};        \
+        for (int b = 0; b < nb; ++b, w += block) {                                                                   \
+            const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + 32 * std::size_t(b)));        \
+            for (int i = 0; i < 4; ++i) {                                                                            \
+                const std::uint8_t* blk = w + std::size_t(i) * row_bytes;                                            \
+                if ((b & 3) == 0) _mm_prefetch(reinterpret_cast<const char*>(blk + 8 * block), _MM_HINT_T0);         \
+                acc[i] = _mm256_fmadd_ps(block_scale(blk, xd[b]), DOT(block_bytes<Q4>(blk), x), acc[i]);             \
+            }                                                                                                        \
+        }                                                                                                            \
+        _mm_storeu_ps(out + r, hsum4(acc[0], acc[1], acc[2], acc[3]));                                               \
+    }                                                                                                                \
+    for (; r < rows; ++r) {                                                                                          \
+        const std::uint8_t* w = W + std::size_t(r) * row_bytes;                                                      \
+        __m256 acc = _mm256_setzero_ps();                                                                            \
+        for (int b = 0; b < nb; ++b, w += block) {                                                                   \
+            const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + 32 * std::size_t(b)));        \
+            acc = _mm256_fmadd_ps(block_scale(w, xd[b]), DOT(block_bytes<Q4>(w), x), acc);                           \
+        }                                                                                                            \
+        out[r] = hsum256(acc);                                                                                       \
     }
 
 // out[r] = row r of W (rows of row_bytes) · x, for r < rows.
@@ -115,51 +115,54 @@ __attribute__((target("avx2,fma,f16c,avx512vnni,avx512vl"))) void rows_i8_vnni51
 }
 #undef ANE_I8_ROWS_LOOP
 
+// Helpers of the rows8 loops (clang does not carry a function's target into its lambdas).
+__attribute__((target("avx2,fma,f16c"))) inline __m256i broadcast_run(const std::int8_t* x) {
+    std::int32_t v;
+    std::memcpy(&v, x, 4);
+    return _mm256_set1_epi32(v);
+}
+
+__attribute__((target("avx2,fma,f16c"))) inline __m256i load_run(const std::uint8_t* p) {
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+}
+
 // Groups of 8 rows in the rows8 layout: lane j of every vector is row j, so a block's four-byte
 // runs of x are broadcast and the quants multiply as loaded. The quants are unsigned (Q4_0's
 // nibbles 0..15, Q8_0's q + 128): the offset times the block's sum of x is taken back at the
 // start. Two sums per block halve the chain of dependent dot products.
-#define ANE_ROWS8_LOOP(DPBUSD)                                                                                   \
-    constexpr std::size_t qb = Q4 ? 16 : 32, gbb = 8 * (qb + 2);                                                 \
-    constexpr int offset = Q4 ? 8 : 128;                                                                         \
-    const __m256i low4 = _mm256_set1_epi8(15);                                                                   \
-    for (int g = 0; g < groups; ++g) {                                                                           \
-        const std::uint8_t* blk = W + std::size_t(g) * nb * gbb;                                                 \
-        __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();                                           \
-        for (int b = 0; b < nb; ++b, blk += gbb) {                                                               \
-            _mm_prefetch(reinterpret_cast<const char*>(blk + 4 * gbb), _MM_HINT_T0);                             \
-            _mm_prefetch(reinterpret_cast<const char*>(blk + 4 * gbb + 64), _MM_HINT_T0);                        \
-            const std::int8_t* x = xq + 32 * std::size_t(b);                                                     \
-            auto run = [&](int c) {                                                                              \
-                std::int32_t v;                                                                                  \
-                std::memcpy(&v, x + 4 * c, 4);                                                                   \
-                return _mm256_set1_epi32(v);                                                                     \
-            };                                                                                                   \
-            auto quants = [&](int c) {                                                                           \
-                return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 16 + 32 * std::size_t(c)));     \
-            };                                                                                                   \
-            __m256i s0 = _mm256_set1_epi32(-offset * sx[b]), s1 = _mm256_setzero_si256();                        \
-            if (Q4) {                                                                                            \
-                for (int c = 0; c < 4; ++c) {                                                                    \
-                    const __m256i v = quants(c);                                                                 \
-                    s0 = DPBUSD(s0, _mm256_and_si256(v, low4), run(c));                                          \
-                    s1 = DPBUSD(s1, _mm256_and_si256(_mm256_srli_epi16(v, 4), low4), run(c + 4));                \
-                }                                                                                                \
-            } else {                                                                                             \
-                for (int c = 0; c < 8; c += 2) {                                                                 \
-                    s0 = DPBUSD(s0, quants(c), run(c));                                                          \
-                    s1 = DPBUSD(s1, quants(c + 1), run(c + 1));                                                  \
-                }                                                                                                \
-            }                                                                                                    \
+#define ANE_ROWS8_LOOP(DPBUSD)                                                                                       \
+    constexpr std::size_t qb = Q4 ? 16 : 32, gbb = 8 * (qb + 2);                                                     \
+    constexpr int offset = Q4 ? 8 : 128;                                                                             \
+    const __m256i low4 = _mm256_set1_epi8(15);                                                                       \
+    for (int g = 0; g < groups; ++g) {                                                                               \
+        const std::uint8_t* blk = W + std::size_t(g) * nb * gbb;                                                     \
+        __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();                                               \
+        for (int b = 0; b < nb; ++b, blk += gbb) {                                                                   \
+            _mm_prefetch(reinterpret_cast<const char*>(blk + 4 * gbb), _MM_HINT_T0);                                 \
+            _mm_prefetch(reinterpret_cast<const char*>(blk + 4 * gbb + 64), _MM_HINT_T0);                            \
+            const std::int8_t* x = xq + 32 * std::size_t(b);                                                         \
+            __m256i s0 = _mm256_set1_epi32(-offset * sx[b]), s1 = _mm256_setzero_si256();                            \
+            if (Q4) {                                                                                                \
+                for (int c = 0; c < 4; ++c) {                                                                        \
+                    const __m256i v = load_run(blk + 16 + 32 * std::size_t(c));                                      \
+                    s0 = DPBUSD(s0, _mm256_and_si256(v, low4), broadcast_run(x + 4 * c));                            \
+                    s1 = DPBUSD(s1, _mm256_and_si256(_mm256_srli_epi16(v, 4), low4), broadcast_run(x + 4 * (c + 4))); \
+                }                                                                                                    \
+            } else {                                                                                                 \
+                for (int c = 0; c < 8; c += 2) {                                                                     \
+                    s0 = DPBUSD(s0, load_run(blk + 16 + 32 * std::size_t(c)), broadcast_run(x + 4 * c));             \
+                    s1 = DPBUSD(s1, load_run(blk + 16 + 32 * std::size_t(c + 1)), broadcast_run(x + 4 * (c + 1)));   \
+                }                                                                                                    \
+            }                                                                                                        \
             const __m256 scale = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk))), \
-                                               _mm256_set1_ps(xd[b]));                                           \
-            const __m256 dot = _mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1));                                     \
-            if (b & 1)                                                                                           \
-                acc1 = _mm256_fmadd_ps(scale, dot, acc1);                                                        \
-            else                                                                                                 \
-                acc0 = _mm256_fmadd_ps(scale, dot, acc0);                                                        \
-        }                                                                                                        \
-        _mm256_storeu_ps(out + 8 * std::size_t(g), _mm256_add_ps(acc0, acc1));                                   \
+                                               _mm256_set1_ps(xd[b]));                                               \
+            const __m256 dot = _mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1));                                         \
+            if (b & 1)                                                                                               \
+                acc1 = _mm256_fmadd_ps(scale, dot, acc1);                                                            \
+            else                                                                                                     \
+                acc0 = _mm256_fmadd_ps(scale, dot, acc0);                                                            \
+        }                                                                                                            \
+        _mm256_storeu_ps(out + 8 * std::size_t(g), _mm256_add_ps(acc0, acc1));                                       \
     }
 
 // out[8g + j] = row 8g + j · x for g < groups; W at the first group's bytes.
@@ -182,41 +185,41 @@ __attribute__((target("avx2,fma,f16c,avx512vnni,avx512vl"))) void rows8_vnni512(
 
 // Several tokens against groups of 8 rows (a prompt): each block's quants are loaded and
 // unpacked once and serve T tokens, whose sums stay in registers.
-#define ANE_ROWS8_TOKENS_LOOP(DPBUSD)                                                                            \
-    constexpr std::size_t qb = Q4 ? 16 : 32, gbb = 8 * (qb + 2);                                                 \
-    constexpr int offset = Q4 ? 8 : 128;                                                                         \
-    const __m256i low4 = _mm256_set1_epi8(15);                                                                   \
-    for (int g = 0; g < groups; ++g) {                                                                           \
-        const std::uint8_t* blk = W + std::size_t(g) * nb * gbb;                                                 \
-        __m256 acc[T];                                                                                           \
-        for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();                                                \
-        for (int b = 0; b < nb; ++b, blk += gbb) {                                                               \
-            __m256i w[8];                                                                                        \
-            for (int c = 0; c < int(qb / 4); ++c) {                                                              \
+#define ANE_ROWS8_TOKENS_LOOP(DPBUSD)                                                                                \
+    constexpr std::size_t qb = Q4 ? 16 : 32, gbb = 8 * (qb + 2);                                                     \
+    constexpr int offset = Q4 ? 8 : 128;                                                                             \
+    const __m256i low4 = _mm256_set1_epi8(15);                                                                       \
+    for (int g = 0; g < groups; ++g) {                                                                               \
+        const std::uint8_t* blk = W + std::size_t(g) * nb * gbb;                                                     \
+        __m256 acc[T];                                                                                               \
+        for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();                                                    \
+        for (int b = 0; b < nb; ++b, blk += gbb) {                                                                   \
+            __m256i w[8];                                                                                            \
+            for (int c = 0; c < int(qb / 4); ++c) {                                                                  \
                 const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 16 + 32 * std::size_t(c))); \
-                if (Q4) {                                                                                        \
-                    w[c] = _mm256_and_si256(v, low4);                                                            \
-                    w[c + 4] = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);                                  \
-                } else {                                                                                         \
-                    w[c] = v;                                                                                    \
-                }                                                                                                \
-            }                                                                                                    \
-            const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk)));          \
-            for (int t = 0; t < T; ++t) {                                                                        \
-                const std::int8_t* x = tok[t].q + 32 * std::size_t(b);                                           \
-                __m256i s0 = _mm256_set1_epi32(-offset * tok[t].sum[b]), s1 = _mm256_setzero_si256();            \
-                for (int c = 0; c < 8; c += 2) {                                                                 \
-                    std::int32_t v0, v1;                                                                         \
-                    std::memcpy(&v0, x + 4 * c, 4);                                                              \
-                    std::memcpy(&v1, x + 4 * c + 4, 4);                                                          \
-                    s0 = DPBUSD(s0, w[c], _mm256_set1_epi32(v0));                                                \
-                    s1 = DPBUSD(s1, w[c + 1], _mm256_set1_epi32(v1));                                            \
-                }                                                                                                \
-                acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(tok[t].d[b])),                         \
-                                         _mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1)), acc[t]);                   \
-            }                                                                                                    \
-        }                                                                                                        \
-        for (int t = 0; t < T; ++t) _mm256_storeu_ps(out + std::size_t(t) * ldo + 8 * std::size_t(g), acc[t]);  \
+                if (Q4) {                                                                                            \
+                    w[c] = _mm256_and_si256(v, low4);                                                                \
+                    w[c + 4] = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);                                      \
+                } else {                                                                                             \
+                    w[c] = v;                                                                                        \
+                }                                                                                                    \
+            }                                                                                                        \
+            const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk)));               \
+            for (int t = 0; t < T; ++t) {                                                                            \
+                const std::int8_t* x = tok[t].q + 32 * std::size_t(b);                                               \
+                __m256i s0 = _mm256_set1_epi32(-offset * tok[t].sum[b]), s1 = _mm256_setzero_si256();                \
+                for (int c = 0; c < 8; c += 2) {                                                                     \
+                    std::int32_t v0, v1;                                                                             \
+                    std::memcpy(&v0, x + 4 * c, 4);                                                                  \
+                    std::memcpy(&v1, x + 4 * c + 4, 4);                                                              \
+                    s0 = DPBUSD(s0, w[c], _mm256_set1_epi32(v0));                                                    \
+                    s1 = DPBUSD(s1, w[c + 1], _mm256_set1_epi32(v1));                                                \
+                }                                                                                                    \
+                acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(tok[t].d[b])),                             \
+                                         _mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1)), acc[t]);                      \
+            }                                                                                                        \
+        }                                                                                                            \
+        for (int t = 0; t < T; ++t) _mm256_storeu_ps(out + std::size_t(t) * ldo + 8 * std::size_t(g), acc[t]);       \
     }
 
 // out[t * ldo + 8g + j] = row 8g + j · token t, for g < groups and t < T.
