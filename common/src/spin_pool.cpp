@@ -69,12 +69,12 @@ void SpinPool::work(int index) {
         wait_for([&] { return generation_.load() != seen; }, true);
         seen = generation_.load();
         if (stop_.load()) return;
-        const bool everyone = everyone_;
+        const bool everyone = everyone_.load();
         // A share() job may be gone and the next job published while this thread woke: then
         // its fields are the next job's, and the next round of the loop takes it.
         if (generation_.load() != seen) continue;
         if (everyone) {
-            (*job_)(index, threads());
+            (*job_.load())(index, threads());
             pending_.fetch_sub(1);
             continue;
         }
@@ -87,7 +87,7 @@ void SpinPool::work(int index) {
                 break;
             }
         if (!joined) continue;
-        (*job_)(index, threads());
+        (*job_.load())(index, threads());
         shared_.fetch_sub(1);
     }
 }
@@ -100,8 +100,8 @@ void SpinPool::wake_sleepers() {
 }
 
 void SpinPool::publish(const std::function<void(int, int)>& job, bool everyone) {
-    job_ = &job;
-    everyone_ = everyone;
+    job_.store(&job);
+    everyone_.store(everyone);
     const std::uint64_t next = generation_.load() + 1;
     if (everyone)
         pending_.store(int(workers_.size()));

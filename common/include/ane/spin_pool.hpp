@@ -47,8 +47,10 @@ private:
     bool wait_for(const std::function<bool()>& ready, bool may_sleep);
 
     std::vector<std::thread> workers_;
-    const std::function<void(int, int)>* job_ = nullptr;
-    bool everyone_ = true;
+    // Written by the caller before it publishes a generation; a worker woken late may read the
+    // next job's values while the caller writes them, hence atomics.
+    std::atomic<const std::function<void(int, int)>*> job_{nullptr};
+    std::atomic<bool> everyone_{true};
     std::atomic<std::uint64_t> generation_{0};
     std::atomic<int> pending_{0};  // run(): workers not yet done
     // share(): the job's generation (bits 33 and up), closed to joiners (bit 32), and how many

@@ -1,9 +1,10 @@
 #include "int8_kernels.hpp"
-#include "simd_sums.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+
+#include "simd_sums.hpp"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -15,7 +16,6 @@ namespace {
 
 #if defined(__x86_64__)
 using simd::hsum256;
-using simd::hsum512;
 #endif
 
 constexpr int kQK = kBlock;

@@ -1,11 +1,11 @@
 #include "ane/device/matvec.hpp"
-#include "cpu_features.hpp"
-#include "simd_sums.hpp"
-#include "ane/device/quant_matvec.hpp"
 
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+
+#include "cpu_features.hpp"
+#include "simd_sums.hpp"
 
 #if defined(__x86_64__)
 #include <immintrin.h>

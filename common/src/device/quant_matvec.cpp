@@ -1,6 +1,4 @@
 #include "ane/device/quant_matvec.hpp"
-#include "cpu_features.hpp"
-#include "simd_sums.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -11,7 +9,9 @@
 
 #include "ane/error.hpp"
 #include "ane/half.hpp"
+#include "cpu_features.hpp"
 #include "int8_kernels.hpp"
+#include "simd_sums.hpp"
 
 #if defined(__x86_64__)
 // GCC 12's AVX-512 conversion intrinsics start from _mm512_undefined_*(), which its own
@@ -35,12 +35,6 @@ using ggml::Type;
 constexpr int kQK = 32;  // values per Q8_0 / Q4_0 block
 
 inline float finish(float dot, float alpha, float beta, float y) { return beta == 0.0f ? alpha * dot : alpha * dot + beta * y; }
-
-inline float scale_of(const std::uint8_t* block) {
-    std::uint16_t h;
-    std::memcpy(&h, block, 2);
-    return fp16_to_float(h);
-}
 
 // ---- portable: a block decoded into floats, then a dot product ----
 

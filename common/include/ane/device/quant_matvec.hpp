@@ -3,8 +3,6 @@
 // K-quants): y[N] = alpha W[N,K] x + beta y, each row decoded in registers as it streams past,
 // with the widest vector unit the CPU has (chosen at run time). K-quants decode a row at a
 // time into a small buffer, then take the float32 kernel.
-#include <functional>
-
 #include "ane/device/matvec.hpp"
 #include "ane/model/quant_matrix.hpp"
 
@@ -33,10 +31,5 @@ bool quant_matmul_int8(SpinPool& pool, const QuantMatrix& W, const float* X, int
 // All rows over the pool, with best_matvec_isa() and best_int8_dot().
 void quant_matvec(SpinPool& pool, const QuantMatrix& W, const float* x, float* y, float alpha, float beta);
 
-// Calls rows(begin, end) over the pool for N rows of row_bytes each: chunks that threads take
-// as they come (a thread sharing its core with another process takes fewer), boundaries a
-// multiple of `granule`. Small matrices run on the calling thread alone.
-void for_row_chunks(SpinPool& pool, int N, std::size_t row_bytes, const std::function<void(int, int)>& rows,
-                    int granule = 2);
 
 }  // namespace ane
