@@ -127,8 +127,11 @@ int main(int argc, char** argv) {
         auto device = ane::make_device(device_name, device_opts);
         std::optional<ane::Transformer> model;
         std::optional<ane::Decoder> decoder;
-        if (encoded)
-            decoder.emplace(loaded.weights, *device, seq);
+        if (encoded) {
+            // --batch windows per product, up to 4096 rows (the logits of every row are kept).
+            const int windows = std::max(1, std::min(batch, 4096 / seq));
+            decoder.emplace(loaded.weights, *device, seq, windows * seq, windows);
+        }
         else
             model.emplace(ck.weights, *device, batch, map, /*for_training=*/false, seq);
         ane::ProgressLine line(verbosity.quiet || !ane::dist::is_root() ? 0 : (progress_flag ? 1 : -1));

@@ -171,7 +171,7 @@ TEST(Eval, ArtifactScoresLikeItsUnpackedCheckpoint) {
 }
 
 // The KV-cache decoder (what encoded weights run on) scores a stream as the batched forward
-// does: full and compact softmax, plain and sliding windows.
+// does: full and compact softmax, plain and sliding windows, one or several windows at once.
 TEST(Eval, TheDecoderScoresAsTheBatchedForward) {
     test::TempDir dir;
     const Checkpoint ck = trained_model(dir);
@@ -184,10 +184,13 @@ TEST(Eval, TheDecoderScoresAsTheBatchedForward) {
             const auto windows = plan_eval_windows(val.size(), 16, stride);
             Transformer model(ck.weights, *dev, 4, map);
             const EvalResult batched = evaluate_stream(model, val, windows, nullptr);
-            Decoder decoder(ck.weights, *dev, 16);
-            const EvalResult decoded = evaluate_stream(decoder, map, val, windows, nullptr);
-            EXPECT_EQ(decoded.tokens, batched.tokens);
-            EXPECT_NEAR(decoded.val_loss(), batched.val_loss(), 1e-5) << compact << " " << stride;
+            const InferenceWeights weights = InferenceWeights::view(ck.weights);
+            for (int sequences : {1, 4}) {  // one window per product, or four
+                Decoder decoder(weights, *dev, 16, 16 * sequences, sequences);
+                const EvalResult decoded = evaluate_stream(decoder, map, val, windows, nullptr);
+                EXPECT_EQ(decoded.tokens, batched.tokens);
+                EXPECT_NEAR(decoded.val_loss(), batched.val_loss(), 1e-5) << compact << " " << stride << " " << sequences;
+            }
             if (compact) {
                 EXPECT_LT(map.compact_vocab(), ck.weights.config.vocab);
             }

@@ -1,5 +1,6 @@
 #include "ane/eval.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 
@@ -126,20 +127,20 @@ EvalResult evaluate_stream(Transformer& model, TokenSpan tokens, const std::vect
 EvalResult evaluate_stream(Decoder& decoder, const VocabMap& map, TokenSpan tokens,
                            const std::vector<EvalWindow>& windows, const ByteCounter* bytes,
                            const std::function<void(const EvalProgress&)>& progress) {
-    std::vector<float> all, scored;
+    std::vector<float> scored;
     const int V = map.full_vocab(), C = map.compact_vocab();
-    return score_windows(map, 1, tokens, windows, bytes, progress,
+    const int B = std::max(1, std::min(decoder.sequences(), decoder.max_chunk() / std::max(1, decoder.context())));
+    return score_windows(map, B, tokens, windows, bytes, progress,
                          [&](const std::int32_t* inputs, int nb, int L, int from) {
+                             // Windows of one batch in one product per weight, each in its own cache.
+                             const float* all = decoder.feed_windows(inputs, nb, L);
                              scored.resize(std::size_t(nb) * (L - from) * C);
-                             for (int b = 0; b < nb; ++b) {
-                                 decoder.reset();
-                                 decoder.feed(inputs + std::size_t(b) * L, L, &all);
+                             for (int b = 0; b < nb; ++b)
                                  for (int t = from; t < L; ++t) {
-                                     const float* row = all.data() + std::size_t(t) * V;
+                                     const float* row = all + (std::size_t(b) * L + t) * V;
                                      float* out = scored.data() + (std::size_t(b) * (L - from) + (t - from)) * C;
                                      for (int c = 0; c < C; ++c) out[c] = row[map.to_full(c)];
                                  }
-                             }
                              return scored.data();
                          });
 }

@@ -50,8 +50,9 @@ EvalResult sum_across_ranks(const EvalResult& mine);
 EvalResult evaluate_stream(Transformer& model, TokenSpan tokens,
                            const std::vector<EvalWindow>& windows, const ByteCounter* bytes,
                            const std::function<void(const EvalProgress&)>& progress = {});
-// The same scores through the KV-cache decoder, one window at a time (weights kept encoded:
-// F16, Q8_0, ...); the softmax runs over `map`'s ids. The decoder's context must hold a window.
+// The same scores through the KV-cache decoder (weights kept encoded: F16, Q8_0, ...): as many
+// windows per product as it has sequences and rows for (its context must hold a window); the
+// softmax runs over `map`'s ids.
 EvalResult evaluate_stream(Decoder& decoder, const VocabMap& map, TokenSpan tokens,
                            const std::vector<EvalWindow>& windows, const ByteCounter* bytes,
                            const std::function<void(const EvalProgress&)>& progress = {});

@@ -124,8 +124,8 @@ void CpuDevice::quant_matmul_forward(const float* X, const QuantMatrix& W, int M
     for (int r0 = 0; r0 < N; r0 += tile) {
         const int n = std::min(tile, N - r0);
         float* w = decoded_.data();
-#pragma omp parallel for schedule(static)
-        for (int r = 0; r < n; ++r) W.decode_rows(r0 + r, r0 + r + 1, w + std::size_t(r) * K);
+        for_row_chunks(pool(), n, W.row_bytes(),
+                       [&](int a, int b) { W.decode_rows(r0 + a, r0 + b, w + std::size_t(a) * K); });
         gemm_(false, true, M, n, K, alpha, X, K, w, K, beta, Y + r0, N);
     }
 }

@@ -240,7 +240,8 @@ __attribute__((target("avx2,fma,f16c,avx512vnni,avx512vl"))) void rows8_tokens_v
 #endif
 
 #if defined(__x86_64__)
-__attribute__((target("avx2,fma"))) void quantize_vector_avx2(const float* x, int K, std::int8_t* q, float* d) {
+__attribute__((target("avx2,fma"))) void quantize_vector_avx2(const float* x, int K, std::int8_t* q, float* d,
+                                                               std::int32_t* sum) {
     const __m256 sign = _mm256_set1_ps(-0.0f);
     const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);  // undoes the per-lane packs
     for (int b = 0; b < K / kQK; ++b) {
@@ -258,6 +259,10 @@ __attribute__((target("avx2,fma"))) void quantize_vector_avx2(const float* x, in
         const __m256i i0 = _mm256_cvtps_epi32(_mm256_mul_ps(v0, id)), i1 = _mm256_cvtps_epi32(_mm256_mul_ps(v1, id)),
                       i2 = _mm256_cvtps_epi32(_mm256_mul_ps(v2, id)), i3 = _mm256_cvtps_epi32(_mm256_mul_ps(v3, id));
         const __m256i bytes = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
+        const __m256i s8 = _mm256_add_epi32(_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3));
+        const __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s8), _mm256_extracti128_si256(s8, 1));
+        const __m128i s2 = _mm_add_epi32(s4, _mm_unpackhi_epi64(s4, s4));
+        sum[b] = _mm_cvtsi128_si32(_mm_add_epi32(s2, _mm_shuffle_epi32(s2, 1)));
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + std::size_t(b) * kQK),
                             _mm256_permutevar8x32_epi32(bytes, order));
     }
@@ -266,25 +271,28 @@ __attribute__((target("avx2,fma"))) void quantize_vector_avx2(const float* x, in
 
 }  // namespace
 
-void quantize_vector(const float* x, int K, std::int8_t* q, float* d) {
+void quantize_vector(const float* x, int K, std::int8_t* q, float* d, std::int32_t* sum) {
 #if defined(__x86_64__)
-    if (best_matvec_isa() != MatvecIsa::portable) return quantize_vector_avx2(x, K, q, d);
+    if (best_matvec_isa() != MatvecIsa::portable) return quantize_vector_avx2(x, K, q, d, sum);
 #endif
     for (int b = 0; b < K / kQK; ++b) {
         float amax = 0.0f;
         for (int i = 0; i < kQK; ++i) amax = std::max(amax, std::fabs(x[b * kQK + i]));
         d[b] = amax / 127.0f;
         const float id = amax > 0.0f ? 127.0f / amax : 0.0f;
-        for (int i = 0; i < kQK; ++i) q[b * kQK + i] = static_cast<std::int8_t>(std::lrintf(x[b * kQK + i] * id));
+        sum[b] = 0;
+        for (int i = 0; i < kQK; ++i) {
+            q[b * kQK + i] = static_cast<std::int8_t>(std::lrintf(x[b * kQK + i] * id));
+            sum[b] += q[b * kQK + i];
+        }
     }
 }
 
 void QuantizedVector::set(const float* x, int K) {
     q.resize(std::size_t(K));
     d.resize(std::size_t(K / kQK));
-    sum.assign(std::size_t(K / kQK), 0);
-    quantize_vector(x, K, q.data(), d.data());
-    for (int i = 0; i < K; ++i) sum[std::size_t(i / kQK)] += q[std::size_t(i)];
+    sum.resize(std::size_t(K / kQK));
+    quantize_vector(x, K, q.data(), d.data(), sum.data());
 }
 
 RowsKernel rows_kernel(Int8Dot kind, bool q4) {

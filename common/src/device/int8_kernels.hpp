@@ -14,8 +14,8 @@ namespace ane::int8 {
 constexpr int kBlock = 32;  // values per Q8_0 / Q4_0 block
 
 // The vector as Q8_0 blocks with float scales: d = max|x| / 127, q = round(x / d) (nearest
-// even); K a multiple of 32.
-void quantize_vector(const float* x, int K, std::int8_t* q, float* d);
+// even), and each block's sum of q; K a multiple of 32.
+void quantize_vector(const float* x, int K, std::int8_t* q, float* d, std::int32_t* sum);
 
 struct QuantizedVector {
     std::vector<std::int8_t> q;

@@ -283,6 +283,11 @@ bool quant_matmul_int8(SpinPool& pool, const QuantMatrix& W, const float* X, int
             for (int t0 = 0; t0 < M; t0 += kTokens) {
                 const int T = std::min(kTokens, M - t0);
                 const int8::Rows8Tokens kernel = int8::rows8_tokens_kernel(kind, q4, T);
+                if (alpha == 1.0f && beta == 0.0f) {  // straight into Y
+                    kernel(W.group(r0 / 8), (r1 - r0) / 8, blocks.data() + t0, nb, Y + std::size_t(t0) * N + r0,
+                           std::size_t(N));
+                    continue;
+                }
                 kernel(W.group(r0 / 8), (r1 - r0) / 8, blocks.data() + t0, nb, out.data(), std::size_t(r1 - r0));
                 for (int t = 0; t < T; ++t)
                     for (int i = 0; i < r1 - r0; ++i) {

@@ -139,15 +139,17 @@ void dequantize(Type type, const std::uint8_t* src, float* dst, std::size_t n) {
     require(n % be == 0, "ggml ", type_name(std::uint32_t(type)), ": ", n, " elements is not a whole number of blocks");
     switch (type) {
         case Type::F32: std::memcpy(dst, src, n * 4); return;
-        case Type::F16: {
-            for (std::size_t i = 0; i < n; ++i) dst[i] = half_at(src + 2 * i);
-            return;
-        }
+        case Type::F16:
         case Type::BF16: {
-            for (std::size_t i = 0; i < n; ++i) {
-                std::uint16_t b;
-                std::memcpy(&b, src + 2 * i, 2);
-                dst[i] = bf16_to_float(b);
+            // Through an aligned buffer to the bulk (vectorised) conversions.
+            std::uint16_t h[256];
+            for (std::size_t i = 0; i < n; i += 256) {
+                const std::size_t m = std::min<std::size_t>(256, n - i);
+                std::memcpy(h, src + 2 * i, 2 * m);
+                if (type == Type::F16)
+                    fp16_to_float(h, dst + i, m);
+                else
+                    bf16_to_float(h, dst + i, m);
             }
             return;
         }

@@ -95,12 +95,32 @@ const float* Decoder::feed_batch(const std::int32_t* tokens, const int* sequence
     return logits_.data();
 }
 
+const float* Decoder::feed_windows(const std::int32_t* tokens, int windows, int L) {
+    require(windows >= 1 && windows <= sequences() && L >= 1 && L <= context_ && windows * L <= max_chunk_,
+            windows, " windows of ", L, " tokens do not fit (", sequences(), " sequences, ", max_chunk_, " rows)");
+    for (int w = 0; w < windows; ++w)
+        for (int t = 0; t < L; ++t) {
+            row_seq_[std::size_t(w) * L + t] = w;
+            row_pos_[std::size_t(w) * L + t] = t;
+        }
+    const std::int64_t probs = std::int64_t(windows) * base_.config.heads * L * L;
+    if (probs_.numel() < probs) {
+        require_memory(4.0 * double(probs), "the attention of " + std::to_string(windows) + " windows of " +
+                                                std::to_string(L) + " tokens");
+        probs_ = Tensor({probs});
+    }
+    feed_rows(tokens, row_seq_.data(), row_pos_.data(), windows * L, true, windows);
+    for (int w = 0; w < windows; ++w) pos_[std::size_t(w)] = L;
+    return logits_.data();
+}
+
 void Decoder::product(Projection p, const float* X, const QuantMatrix& W, int n, float* Y, float alpha, float beta) {
     if (const float* w = W.f32()) return dev_.projection_forward(p, X, w, n, W.rows(), W.cols(), Y, alpha, beta);
     dev_.quant_matmul_forward(X, W, n, Y, alpha, beta);
 }
 
-void Decoder::feed_rows(const std::int32_t* tokens, const int* seq, const int* pos, int n, bool all_rows) {
+void Decoder::feed_rows(const std::int32_t* tokens, const int* seq, const int* pos, int n, bool all_rows,
+                        int windows) {
     const ModelConfig& c = base_.config;
     const int D = c.dim, Q = c.q_dim(), KV = c.kv_dim(), H = c.hidden, hd = c.head_dim;
     const int nh = c.heads, nkv = c.kv_heads, r = nh / nkv;
@@ -149,11 +169,15 @@ void Decoder::feed_rows(const std::int32_t* tokens, const int* seq, const int* p
                                     KV, pos[t] + 1, hd, scale, p.data(), o_.row(t) + h * hd);
             }
         };
-        // Each (token, head) pair is a task; below ~16K multiply-adds the caller does them all.
-        if (std::int64_t(n) * nh * span_max * hd >= (1 << 14))
+        if (windows > 0) {  // whole windows: blocked causal attention, as the training forward runs it
+            dev_.attention_forward(q_.data(), k_.data(), v_.data(), windows, n / windows, nh, nkv, hd, o_.data(),
+                                   probs_.data());
+        } else if (std::int64_t(n) * nh * span_max * hd >= (1 << 14)) {
+            // Each (token, head) pair is a task; below ~16K multiply-adds the caller does them all.
             dev_.parallel_for(n * nh, attend);
-        else
+        } else {
             attend(0, n * nh);
+        }
         product(Projection::wo, o_.data(), M.wo, n, x_.data(), alpha, 1.0f);
         kernels::rmsnorm_forward(x_.data(), W.rms_ffn.data(), n, D, eps, f_.data(), rstd_.data());
         if (all_f32_) {

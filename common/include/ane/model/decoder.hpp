@@ -32,12 +32,18 @@ public:
     // One token for each of n distinct sequences (each at its own next position), in one
     // product per weight: returns their logits [n, vocab]. n is at most max(max_chunk, sequences).
     const float* feed_batch(const std::int32_t* tokens, const int* sequences, int n);
+    // Windows of L tokens from scratch, window w into sequence w, all in one product per weight
+    // (evaluation): returns every position's logits [windows * L, vocab]. windows at most
+    // sequences(), windows * L at most max_chunk.
+    const float* feed_windows(const std::int32_t* tokens, int windows, int L);
+    int max_chunk() const { return max_chunk_; }
 
 private:
     Decoder(const InferenceWeights& weights, Device& device, int context, int max_chunk, int sequences, bool keep_copy);
     // Rows t < n: token tokens[t] of sequence seq[t] at position pos[t]; logits of every row
-    // (all_rows) or of the last one only.
-    void feed_rows(const std::int32_t* tokens, const int* seq, const int* pos, int n, bool all_rows);
+    // (all_rows) or of the last one only. windows > 0: the rows are that many whole windows from
+    // position 0, whose attention runs as the device's batched causal attention.
+    void feed_rows(const std::int32_t* tokens, const int* seq, const int* pos, int n, bool all_rows, int windows = 0);
     void product(Projection p, const float* X, const QuantMatrix& W, int n, float* Y, float alpha = 1.0f,
                  float beta = 0.0f);
     InferenceWeights view_;  // when made from float32 Weights
@@ -52,6 +58,7 @@ private:
     Tensor rope_cos_, rope_sin_;
     Tensor x_, a_, q_, k_, v_, o_, f_, h1_, h3_, g_, rstd_, logits_;
     Tensor rstd_heads_;  // QK-norm only
+    Tensor probs_;       // feed_windows: [windows, heads, L, L]
 };
 
 }  // namespace ane
