@@ -59,9 +59,7 @@ int main(int argc, char** argv) {
         ->check(r::non_negative());
     app.add_option("--seed", sc.seed, "sampling seed (default: the time)")->each([&](const std::string&) { seed_given = true; });
     app.add_option("--ctx", context, "context length (default: the model's)")->check(r::between(1, 1 << 20));
-    app.add_option("--weights", weights_type,
-                   "how the matrices are kept in memory: f32, f16, bf16, q8_0, q4_0 (default: as the file stores them, so a "
-                   "GGUF's F16/Q8_0/Q4_0/K-quant matrices stay encoded; a float32 model is encoded at load)");
+    ane::add_weights_flag(app, weights_type);
     ane::add_device_flags(app, {device_name, ane_mode, gemm, precision});
     app.add_option("--threads", threads, "threads (default 0: all cores)")->check(r::between(0, 4096));
     ane::add_verbosity_flags(app, verbosity);
@@ -75,13 +73,7 @@ int main(int argc, char** argv) {
         ane::require_usage(!chat || prompt_file.empty(), "--chat takes --prompt or turns on stdin, not --prompt-file");
         ane::check_device(device_name);
         const ane::DeviceOptions device_opts = ane::device_options(threads, ane_mode, gemm, precision);
-        std::optional<ane::ggml::Type> weights_as;
-        if (!weights_type.empty()) weights_as = ane::parse_weight_type(weights_type);
-        if (device_name != "cpu") {  // the Neural Engine devices run their own fp16 copies of float32 weights
-            ane::require_usage(!weights_as || *weights_as == ane::ggml::Type::F32, "--weights ", weights_type,
-                               " is for --device cpu");
-            weights_as = ane::ggml::Type::F32;
-        }
+        const std::optional<ane::ggml::Type> weights_as = ane::weight_type_for_device(weights_type, device_name);
         ane::FileChecks files(false);
         files.input(model_path, "the model");
         files.input(tokenizer_path, "--tokenizer");

@@ -107,6 +107,13 @@ inline void add_budget_flags(CLI::App& app, int& steps, double& seconds, int& st
 }
 
 // --device, --ane-mode, --gemm and --precision, as every tool that computes takes them.
+// --weights of ane-eval and ane-generate (weight_type_for_device reads it).
+inline void add_weights_flag(CLI::App& app, std::string& weights) {
+    app.add_option("--weights", weights,
+                   "how the matrices are kept in memory: f32, f16, bf16, q8_0, q4_0 (default: as the file stores them, "
+                   "so a GGUF's F16/Q8_0/Q4_0/K-quant matrices stay encoded; a float32 model is encoded at load)");
+}
+
 struct DeviceFlagTargets {
     std::string& device;
     std::string& ane_mode;

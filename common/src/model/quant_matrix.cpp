@@ -158,4 +158,12 @@ ggml::Type parse_weight_type(const std::string& text) {
     throw UsageError("--weights '" + text + "' is not one of f32, f16, bf16, q8_0, q4_0");
 }
 
+std::optional<ggml::Type> weight_type_for_device(const std::string& weights, const std::string& device) {
+    std::optional<ggml::Type> type;
+    if (!weights.empty()) type = parse_weight_type(weights);
+    if (device == "cpu") return type;
+    require_usage(!type || *type == ggml::Type::F32, "--weights ", weights, " is for --device cpu");
+    return ggml::Type::F32;
+}
+
 }  // namespace ane

@@ -4,6 +4,7 @@
 // the GGUF reader knows), each row a whole number of blocks.
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -73,5 +74,9 @@ private:
 std::size_t encoded_row_bytes(ggml::Type type, int cols);
 // "f32" | "f16" | "bf16" | "q8_0" | "q4_0" (--weights), else a UsageError naming them.
 ggml::Type parse_weight_type(const std::string& text);
+// The encoding ane-eval and ane-generate load with, from --weights (empty: none given) and
+// --device: nothing (as the file stores it) or the one given on cpu; float32 on the Neural
+// Engine devices, which make their own fp16 copies, refusing any other --weights there.
+std::optional<ggml::Type> weight_type_for_device(const std::string& weights, const std::string& device);
 
 }  // namespace ane
