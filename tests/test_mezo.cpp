@@ -8,6 +8,7 @@
 #include "ane/mezo/mezo_trainer.hpp"
 #include "ane/mezo/spsa.hpp"
 #include "ane/mezo/xoshiro.hpp"
+#include "ane/mezo/xoshiro_jump.hpp"
 #include "ane/model/transformer.hpp"
 #include "ane/sampling.hpp"
 #include "test_util.hpp"
@@ -60,13 +61,34 @@ TEST(Perturb, GaussianPairsAndOddTail) {
     EXPECT_EQ(z0, float(std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * M_PI * u2)));
 }
 
+// A jump of k draws lands where k calls of next() land, for small and large k (the
+// threads of a sweep each start their part of one stream this way).
+TEST(Xoshiro, JumpAheadEqualsDrawing) {
+    for (std::uint64_t seed : {1ull, 42ull, 0x9e3779b97f4a7c15ull}) {
+        Xoshiro256Plus walked(seed);
+        std::uint64_t at = 0;
+        for (std::uint64_t k : {0ull, 1ull, 2ull, 255ull, 256ull, 257ull, 1000ull, 65537ull, 1234567ull}) {
+            while (at < k) {
+                walked.next();
+                ++at;
+            }
+            Xoshiro256Plus jumped(seed);
+            jump_ahead(jumped, k);
+            for (int w = 0; w < 4; ++w) ASSERT_EQ(jumped.state()[w], walked.state()[w]) << "seed " << seed << ", k " << k;
+            EXPECT_EQ(jumped.next(), Xoshiro256Plus(walked).next());
+        }
+    }
+}
+
 // The drawn-once direction against the sequential sweeps it replaces: every sweep, and the
 // fused restore-and-update (with and without a snapshot, decay, a skipped update), equal bit
 // for bit. Buffer sizes that are not multiples of 4 put the later buffers off the nibble grid,
-// and one buffer is large enough to be shared out across threads.
+// and one buffer is large enough to be drawn and shared out in parts across threads.
 TEST(Perturb, StepDirectionEqualsTheSequentialSweeps) {
     for (Direction d : {Direction::Rademacher, Direction::Gaussian}) {
-        const std::vector<std::int64_t> sizes = {7, 300001, 5, 64, 1};
+        // (Gaussian z is redrawn sequentially: no parts, a smaller buffer will do.)
+        const std::int64_t large = d == Direction::Rademacher ? (1 << 21) + 300001 : 300001;
+        const std::vector<std::int64_t> sizes = {7, large, 5, 64, 1};
         std::vector<std::vector<float>> a, b;
         for (std::int64_t n : sizes) {
             std::vector<float> v(static_cast<std::size_t>(n));

@@ -2,12 +2,14 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cstring>
 #include <bit>
 #include <cmath>
 #include <numbers>
 
 #include "ane/error.hpp"
+#include "ane/mezo/xoshiro_jump.hpp"
 
 namespace ane {
 
@@ -86,20 +88,51 @@ void StepDirection::draw(const std::vector<ParamSpan>& params, std::uint64_t see
     }
     bits_.assign(std::size_t((total + 63) / 64), 0);
     // The stream perturb_rademacher reads: per buffer one draw's bits 0..3 for each four
-    // elements, then one draw's bit 0 for each leftover.
-    Xoshiro256Plus rng(seed);
-    auto set = [&](std::int64_t g, std::uint64_t bit) { bits_[std::size_t(g >> 6)] |= bit << (g & 63); };
+    // elements, then one draw's bit 0 for each leftover. Drawn in parts on all threads, each
+    // part's generator jumped to its first draw.
+    struct Part {
+        std::size_t buffer;
+        std::int64_t begin, end;  // elements
+        std::uint64_t first_draw;
+        bool leftovers;  // the last n % 4 elements of a buffer: one draw each
+    };
+    constexpr std::int64_t kPart = 1 << 21;  // elements, a multiple of 64; a jump costs ~50 µs
+    std::vector<Part> parts;
+    std::uint64_t draws = 0;
     for (std::size_t b = 0; b < params.size(); ++b) {
-        const std::int64_t n = params[b].size, g0 = offsets_[b];
-        std::int64_t i = 0;
-        if ((g0 & 3) == 0)  // a nibble never straddles a word
-            for (; i + 3 < n; i += 4) bits_[std::size_t((g0 + i) >> 6)] |= (rng.next() & 15u) << ((g0 + i) & 63);
-        else
-            for (; i + 3 < n; i += 4) {
-                const std::uint64_t d = rng.next();
-                for (int j = 0; j < 4; ++j) set(g0 + i + j, (d >> j) & 1u);
+        const std::int64_t n = params[b].size, whole = n / 4 * 4;
+        for (std::int64_t i = 0; i < whole; i += kPart) parts.push_back({b, i, std::min(whole, i + kPart), draws + std::uint64_t(i / 4), false});
+        draws += std::uint64_t(whole / 4);
+        if (whole < n) parts.push_back({b, whole, n, draws, true});
+        draws += std::uint64_t(n - whole);
+    }
+    // Words shared with a neighbouring part are or-ed atomically; whole words are stored.
+    auto merge = [this](std::int64_t g, std::uint64_t v, int width) {
+        const int shift = int(g & 63);
+        std::atomic_ref<std::uint64_t>(bits_[std::size_t(g >> 6)]).fetch_or(v << shift, std::memory_order_relaxed);
+        if (shift + width > 64)
+            std::atomic_ref<std::uint64_t>(bits_[std::size_t(g >> 6) + 1]).fetch_or(v >> (64 - shift), std::memory_order_relaxed);
+    };
+#pragma omp parallel for schedule(dynamic) if (parts.size() > 1)
+    for (std::size_t k = 0; k < parts.size(); ++k) {
+        const Part& part = parts[k];
+        Xoshiro256Plus rng(seed);
+        jump_ahead(rng, part.first_draw);
+        const std::int64_t g0 = offsets_[part.buffer];
+        std::int64_t i = part.begin;
+        if (part.leftovers) {
+            for (; i < part.end; ++i) merge(g0 + i, rng.next() & 1u, 1);
+            continue;
+        }
+        if (((g0 + i) & 3) == 0) {  // nibbles on the word grid: whole words where the part covers them
+            for (; i < part.end && ((g0 + i) & 63) != 0; i += 4) merge(g0 + i, rng.next() & 15u, 4);
+            for (; i + 64 <= part.end; i += 64) {
+                std::uint64_t word = 0;
+                for (int j = 0; j < 16; ++j) word |= (rng.next() & 15u) << (4 * j);
+                bits_[std::size_t((g0 + i) >> 6)] = word;
             }
-        for (; i < n; ++i) set(g0 + i, rng.next() & 1u);
+        }
+        for (; i < part.end; i += 4) merge(g0 + i, rng.next() & 15u, 4);
     }
 }
 

@@ -37,6 +37,9 @@ public:
     std::pair<float, float> gaussian_pair();
 
     const std::uint64_t* state() const { return s_; }
+    void set_state(const std::uint64_t (&s)[4]) {
+        for (int i = 0; i < 4; ++i) s_[i] = s[i];
+    }
 
 private:
     std::uint64_t s_[4];
