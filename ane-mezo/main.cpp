@@ -72,7 +72,9 @@ int main(int argc, char** argv) {
     std::string restore = "copy";
     app.add_option("--restore", restore,
                    "undo a perturbation from a copy of the trainable weights (copy: bit-exact, the default) or by "
-                   "adding εz back (arithmetic: train_mezo's way, exact only up to rounding, no extra memory)")
+                   "adding εz back (arithmetic: train_mezo's way, exact only up to rounding, no extra memory); "
+                   "full-parameter two-sided Rademacher runs on the cpu device need neither: each product reads "
+                   "the weights perturbed as it goes, and they are never written")
         ->check(CLI::IsMember({"copy", "arithmetic"}));
     app.add_option("--warmup", o.warmup, "linear warmup, in steps (default 0)")->check(r::non_negative());
     app.add_option("--min-lr-frac", o.min_lr_frac, "cosine floor as a fraction of --lr (default 0.1)")

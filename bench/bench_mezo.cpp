@@ -71,9 +71,10 @@ int main(int argc, char** argv) {
     ane::Lora lora = ane::Lora::init(c, 8, ane::parse_lora_targets("attn"), 42);
     struct Case {
         const char* name;
-        bool use_lora, exact;
+        bool use_lora, exact, viewed = false;
     };
     for (const Case& k : {Case{"full-parameter, copy restore", false, true}, Case{"full-parameter, arithmetic restore", false, false},
+                          Case{"full-parameter, perturbed per product", false, true, true},
                           Case{"LoRA-split r8 attn, copy restore", true, true}}) {
         model.set_lora(k.use_lora ? &lora : nullptr);
         const auto params = ane::mezo_parameters(w, k.use_lora ? &lora : nullptr);
@@ -98,17 +99,23 @@ int main(int argc, char** argv) {
         // The baseline, measured in the same run: the sequential sweeps (z redrawn for each of
         // +ε, −2ε, the restore and the update), against z drawn once with the restore and the
         // update fused into one sweep on all threads (what ane-mezo runs).
-        for (const bool fused : {false, true}) {
+        // And (what ane-mezo runs on the cpu device) θ never perturbed in place: each weight
+        // read as θ ± εz made just before its product, then one update sweep.
+        for (const bool fused : k.viewed ? std::vector<bool>{true} : std::vector<bool>{false, true}) {
             in_forward = 0;
             ane::StepDirection z;
+            ane::PerturbedWeights viewed(z);
+            model.set_weight_source(k.viewed ? &viewed : nullptr);
             t0 = Clock::now();
             for (int s = 0; s < steps; ++s) {
                 const std::uint64_t seed = std::uint64_t(s) * 1000003u + 42u;
-                if (fused) {
-                    ane::spsa_two_sided_update(params, seed, 1e-3f, ane::Direction::Rademacher, timed, z,
-                                               [](const ane::SpsaEstimate& e) {
-                                                   return ane::ZoUpdate{-1e-9f * float(e.proj_grad), 0.0f};
-                                               });
+                const auto update = [](const ane::SpsaEstimate& e) {
+                    return ane::ZoUpdate{-1e-9f * float(e.proj_grad), 0.0f};
+                };
+                if (k.viewed) {
+                    ane::spsa_two_sided_viewed(params, seed, 1e-3f, timed_loss, z, viewed, update);
+                } else if (fused) {
+                    ane::spsa_two_sided_update(params, seed, 1e-3f, ane::Direction::Rademacher, timed, z, update);
                 } else {
                     const auto e = ane::spsa_two_sided(params, seed, 1e-3f, ane::Direction::Rademacher, timed);
                     ane::zo_update(params, seed, -1e-9f * float(e.proj_grad), ane::Direction::Rademacher);
@@ -116,8 +123,9 @@ int main(int argc, char** argv) {
                 sync();
             }
             const double step = since(t0) / steps;
+            model.set_weight_source(nullptr);
             std::printf("%-48s %10.1f %10.1f %14.2f %12.1f\n",
-                        (std::string(k.name) + (fused ? ", z once" : ", sequential")).c_str(), fwd * 1e3, step * 1e3,
+                        (std::string(k.name) + (k.viewed ? "" : fused ? ", z once" : ", sequential")).c_str(), fwd * 1e3, step * 1e3,
                         step / fwd, (step - in_forward / steps) * 1e3);
             std::fflush(stdout);
         }
@@ -147,8 +155,8 @@ int main(int argc, char** argv) {
     const Tool tools[] = {
         {"ane-train --batch 1", std::string(ANE_TRAIN_BIN) + common + " --batch 1"},
         {"ane-train --batch 8 (default)", std::string(ANE_TRAIN_BIN) + common},
-        {"ane-mezo (full, copy restore)", std::string(ANE_MEZO_BIN) + common},
-        {"ane-mezo --restore arithmetic", std::string(ANE_MEZO_BIN) + common + " --restore arithmetic"},
+        {"ane-mezo (full, perturbed per product)", std::string(ANE_MEZO_BIN) + common},
+        {"ane-mezo --direction gaussian (copy)", std::string(ANE_MEZO_BIN) + common + " --direction gaussian"},
         {"ane-mezo --lora split", std::string(ANE_MEZO_BIN) + common + " --lora split"},
         {"ane-train --batch 1 --lora-rank 8", std::string(ANE_TRAIN_BIN) + common + " --batch 1 --lora-rank 8"},
     };

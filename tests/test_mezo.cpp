@@ -273,6 +273,86 @@ TEST(Spsa, TinyModelEstimateMatchesBackprop) {
     EXPECT_NEAR(along_g / g_sq, 1.0, 5 * std::sqrt(2.0 / N));
 }
 
+// The forward through PerturbedWeights reads θ + c·z exactly as the forward after θ += c·z in
+// place (every logit bit for bit: tied and untied classifiers, the compact vocabulary's rows,
+// q/k/v biases and QK-norm gains), and leaves θ as it was.
+TEST(Spsa, ViewedPerturbationReadsWhatAnInPlaceOneWrites) {
+    for (int variant = 0; variant < 3; ++variant) {
+        ModelConfig c = test::tiny_config(variant != 1);
+        if (variant == 2) c.attention_bias = c.qk_norm = true;
+        Weights w = test::random_weights(c, 11);
+        Weights before = w;
+        auto restore = [&] {  // in place: the model and the spans point into w's tensors
+            w.for_each([&](const std::string& name, Tensor& t) {
+                std::memcpy(t.data(), before.find(name)->data(), t.bytes());
+            });
+        };
+        const int B = 2, S = 6;
+        std::vector<std::int32_t> inputs(B * S);
+        for (int i = 0; i < B * S; ++i) inputs[std::size_t(i)] = (i * 7 + 3) % (c.vocab / 2);  // half the vocabulary
+        std::vector<std::uint16_t> present(inputs.begin(), inputs.end());
+        const VocabMap map = variant == 1 ? VocabMap::build(present, c.vocab) : VocabMap::identity(c.vocab);
+        auto device = make_device("cpu", 2);
+        Transformer model(w, *device, B, map, /*for_training=*/false);
+        const auto params = mezo_parameters(w, nullptr);
+        StepDirection z;
+        z.draw(params, 1234, Direction::Rademacher);
+        PerturbedWeights viewed(z);
+        const std::int64_t n = std::int64_t(B) * S * map.compact_vocab();
+        for (float eps : {1e-3f, -1e-3f}) {
+            model.set_weight_source(&viewed);
+            viewed.set_scale(eps);
+            model.forward(inputs.data(), B, S);
+            const std::vector<float> through(model.logits(), model.logits() + n);
+            model.set_weight_source(nullptr);
+            EXPECT_TRUE(w.bit_equal(before)) << "variant " << variant;
+            z.apply(eps);
+            model.weights_changed();
+            model.forward(inputs.data(), B, S);
+            EXPECT_EQ(std::memcmp(through.data(), model.logits(), sizeof(float) * std::size_t(n)), 0)
+                << "variant " << variant << ", eps " << eps;
+            restore();
+            model.weights_changed();
+        }
+    }
+}
+
+// A viewed step ends where the in-place step with a copy restore ends, bit for bit, given the
+// same update; L+ is the same number and L- the same up to the rounding of θ + εz − 2εz.
+TEST(Spsa, ViewedStepEndsWhereTheCopyRestoredStepEnds) {
+    const ModelConfig c = test::tiny_config(true);
+    Weights a = test::random_weights(c, 5), b = a;
+    const int B = 1, S = 8;
+    std::vector<std::int32_t> inputs(S), targets(S);
+    for (int i = 0; i < S; ++i) {
+        inputs[std::size_t(i)] = (i * 5 + 2) % c.vocab;
+        targets[std::size_t(i)] = (i * 3 + 1) % c.vocab;
+    }
+    auto device = make_device("cpu", 1);
+    Transformer ma(a, *device, B, VocabMap::identity(c.vocab), false), mb(b, *device, B, VocabMap::identity(c.vocab), false);
+    auto loss_of = [&](Transformer& m) {
+        return [&] {
+            m.forward(inputs.data(), B, S);
+            return m.loss(targets.data());
+        };
+    };
+    const auto pa = mezo_parameters(a, nullptr), pb = mezo_parameters(b, nullptr);
+    const auto fixed = [](const SpsaEstimate&) { return ZoUpdate{-3e-4f, 1e-4f}; };
+    ParamSnapshot snapshot;
+    StepDirection za, zb;
+    PerturbedWeights viewed(zb);
+    mb.set_weight_source(&viewed);
+    for (std::uint64_t seed : {3ull, 4ull}) {
+        const SpsaHooks hooks{loss_of(ma), [&] { ma.weights_changed(); }, &snapshot};
+        const SpsaEstimate ea = spsa_two_sided_update(pa, seed, 1e-3f, Direction::Rademacher, hooks, za, fixed);
+        ma.weights_changed();
+        const SpsaEstimate eb = spsa_two_sided_viewed(pb, seed, 1e-3f, loss_of(mb), zb, viewed, fixed);
+        EXPECT_EQ(ea.loss_plus, eb.loss_plus);
+        EXPECT_NEAR(ea.loss_minus, eb.loss_minus, 1e-5);
+        EXPECT_TRUE(a.bit_equal(b)) << "seed " << seed;
+    }
+}
+
 TEST(Spsa, ParameterOrderFollowsTrainMezo) {
     ModelConfig c = test::tiny_config(true);
     Weights w = test::random_weights(c, 1);

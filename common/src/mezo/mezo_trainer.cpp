@@ -207,9 +207,15 @@ TrainSummary train_mezo(const MezoOptions& options, const TrainCallbacks& cb, co
                   : "") +
          "; lr " + std::to_string(*o.lr) + ", epsilon " + std::to_string(o.epsilon) +
          (o.zo_samples > 0 ? ", " + std::to_string(o.zo_samples) + " one-sided samples per step" : ""));
-    cb.say(o.exact_restore ? "perturbations undone from a copy of the trainable set (" +
-                               std::to_string(total_size(params) * 4 / 1000000) + " MB): bit-exact"
-                         : "perturbations undone arithmetically (exact up to float rounding; no copy)");
+    // On the cpu device a full-parameter two-sided Rademacher step never writes a perturbation
+    // into the weights: each product reads θ ± εz made just before it (nothing to undo).
+    const bool viewed = o.lora == LoraMode::None && o.direction == Direction::Rademacher && o.zo_samples == 0 &&
+                        device->name() == "cpu";
+    cb.say(viewed            ? std::string("perturbations made per product as the forward reads the weights, never "
+                                           "written into them: exact, no copy")
+           : o.exact_restore ? "perturbations undone from a copy of the trainable set (" +
+                                   std::to_string(total_size(params) * 4 / 1000000) + " MB): bit-exact"
+                             : "perturbations undone arithmetically (exact up to float rounding; no copy)");
     cb.say("data: " + std::to_string(data.train_tokens.size()) + " training tokens, " +
          std::to_string(data.val_tokens.size()) + " validation tokens; " + std::to_string(B * S) + " tokens per loss");
     cb.say("device: " + sum.device_description);
@@ -246,8 +252,9 @@ TrainSummary train_mezo(const MezoOptions& options, const TrainCallbacks& cb, co
         return validation_loss_across_ranks(val_model.model(), data.val_tokens, val_offsets, batch);
     };
     ParamSnapshot snapshot;
-    const SpsaHooks hooks{loss, sync, o.exact_restore ? &snapshot : nullptr};
+    const SpsaHooks hooks{loss, sync, o.exact_restore && !viewed ? &snapshot : nullptr};
     StepDirection direction;  // a two-sided step's z, drawn once and applied on all threads
+    PerturbedWeights perturbed(direction);
 
     std::optional<double> best_val;
     if (resumed.contains("best_val_loss")) best_val = resumed["best_val_loss"].get<double>();
@@ -316,11 +323,18 @@ TrainSummary train_mezo(const MezoOptions& options, const TrainCallbacks& cb, co
         const float lr = float(rep.lr);
         std::vector<double> g_one_sided;
         if (o.zo_samples == 0) {  // the update is part of the step's last sweep
-            const SpsaEstimate e =
-                spsa_two_sided_update(params, seed, o.epsilon, o.direction, hooks, direction, [&](const SpsaEstimate& est) {
-                    const bool finite = std::isfinite(est.loss_plus) && std::isfinite(est.proj_grad);
-                    return finite ? ZoUpdate{-lr * float(est.proj_grad), lr * o.weight_decay} : ZoUpdate{};
-                });
+            const auto update = [&](const SpsaEstimate& est) {
+                const bool finite = std::isfinite(est.loss_plus) && std::isfinite(est.proj_grad);
+                return finite ? ZoUpdate{-lr * float(est.proj_grad), lr * o.weight_decay} : ZoUpdate{};
+            };
+            SpsaEstimate e;
+            if (viewed) {
+                model.set_weight_source(&perturbed);
+                e = spsa_two_sided_viewed(params, seed, o.epsilon, loss, direction, perturbed, update);
+                model.set_weight_source(nullptr);
+            } else {
+                e = spsa_two_sided_update(params, seed, o.epsilon, o.direction, hooks, direction, update);
+            }
             rep.loss = e.loss_plus;
             rep.loss_minus = e.loss_minus;
             rep.proj_grad = e.proj_grad;

@@ -3,10 +3,14 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
-#include <cstring>
 #include <bit>
 #include <cmath>
+#include <cstring>
 #include <numbers>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 #include "ane/error.hpp"
 #include "ane/mezo/xoshiro_jump.hpp"
@@ -81,8 +85,10 @@ void StepDirection::draw(const std::vector<ParamSpan>& params, std::uint64_t see
     direction_ = direction;
     if (direction != Direction::Rademacher) return;
     offsets_.clear();
+    index_.clear();
     std::int64_t total = 0;
     for (const auto& p : params) {
+        index_.emplace(p.data, offsets_.size());
         offsets_.push_back(total);
         total += p.size;
     }
@@ -225,6 +231,88 @@ void StepDirection::update_from(const float* saved, float coeff, float lr_times_
         else
             for (std::int64_t i = 0; i < m; ++i) x[i] = s0[i] * keep + coeff * z[i];
     });
+}
+
+void StepDirection::update(float coeff, float lr_times_wd) const {
+    if (coeff == 0.0f && lr_times_wd == 0.0f) return;
+    for_ranges([&](const ParamSpan& p, float* x, const float* z, std::int64_t m, std::int64_t) {
+        if (lr_times_wd != 0.0f && p.decay) {
+            const float keep = 1.0f - lr_times_wd;
+            for (std::int64_t i = 0; i < m; ++i) x[i] = x[i] * keep + coeff * z[i];
+        } else {
+            for (std::int64_t i = 0; i < m; ++i) x[i] = x[i] + coeff * z[i];
+        }
+    });
+}
+
+std::int64_t StepDirection::offset_of(const float* data, std::int64_t n) const {
+    const auto it = index_.find(data);
+    if (it == index_.end() || params_[it->second].size != n) return -1;
+    return offsets_[it->second];
+}
+
+namespace {
+// out[i] = x[i] ± c for n elements, + where bit i of `bits` is set (bit 0 of bits[0] first):
+// x + c·z for z = ±1, exactly (c·(±1) is ±c). n a multiple of 16.
+#if defined(__x86_64__)
+__attribute__((target("avx512f"))) void add_signed_avx512(const float* x, const std::uint8_t* bits, std::int64_t n,
+                                                          float c, float* out) {
+    const __m512 plus = _mm512_set1_ps(c), minus = _mm512_set1_ps(-c);
+    for (std::int64_t i = 0; i < n; i += 16) {
+        std::uint16_t m;
+        std::memcpy(&m, bits + i / 8, sizeof(m));
+        _mm512_storeu_ps(out + i, _mm512_add_ps(_mm512_loadu_ps(x + i), _mm512_mask_blend_ps(__mmask16(m), minus, plus)));
+    }
+}
+
+__attribute__((target("avx2"))) void add_signed_avx2(const float* x, const std::uint8_t* bits, std::int64_t n, float c,
+                                                     float* out) {
+    const __m256 plus = _mm256_set1_ps(c), minus = _mm256_set1_ps(-c);
+    const __m256i lane_bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+    for (std::int64_t i = 0; i < n; i += 8) {
+        const __m256i b = _mm256_and_si256(_mm256_set1_epi32(bits[i / 8]), lane_bit);
+        const __m256 set = _mm256_castsi256_ps(_mm256_cmpeq_epi32(b, lane_bit));
+        _mm256_storeu_ps(out + i, _mm256_add_ps(_mm256_loadu_ps(x + i), _mm256_blendv_ps(minus, plus, set)));
+    }
+}
+#endif
+
+using AddSigned = void (*)(const float*, const std::uint8_t*, std::int64_t, float, float*);
+
+AddSigned best_add_signed() {
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("avx512f")) return add_signed_avx512;
+    if (__builtin_cpu_supports("avx2")) return add_signed_avx2;
+#endif
+    return nullptr;
+}
+}  // namespace
+
+void StepDirection::perturbed_copy(const float* x, std::int64_t g, std::int64_t n, float c, float* out) const {
+    require(direction_ == Direction::Rademacher, "a perturbed copy needs Rademacher z");
+    static const AddSigned simd = best_add_signed();
+    constexpr std::int64_t kChunk = 1 << 15, kBlock = 2048;
+    const auto* bytes = reinterpret_cast<const std::uint8_t*>(bits_.data());  // little-endian words
+#pragma omp parallel for schedule(static) if (n >= 2 * kChunk)
+    for (std::int64_t begin = 0; begin < n; begin += kChunk) {
+        alignas(64) float z[kBlock];
+        const std::int64_t end = std::min(n, begin + kChunk);
+        std::int64_t i = begin;
+        if (simd) {  // the head up to a whole byte of bits, then whole 16-element runs
+            const std::int64_t head = std::min(end - i, (8 - ((g + i) & 7)) & 7);
+            signs(g + i, head, z);
+            for (std::int64_t k = 0; k < head; ++k) out[i + k] = x[i + k] + c * z[k];
+            i += head;
+            const std::int64_t run = (end - i) / 16 * 16;
+            simd(x + i, bytes + ((g + i) >> 3), run, c, out + i);
+            i += run;
+        }
+        for (; i < end; i += kBlock) {
+            const std::int64_t m = std::min(kBlock, end - i);
+            signs(g + i, m, z);
+            for (std::int64_t k = 0; k < m; ++k) out[i + k] = x[i + k] + c * z[k];
+        }
+    }
 }
 
 }  // namespace ane

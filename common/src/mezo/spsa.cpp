@@ -61,6 +61,21 @@ SpsaEstimate spsa_two_sided_update(const std::vector<ParamSpan>& params, std::ui
     return e;
 }
 
+SpsaEstimate spsa_two_sided_viewed(const std::vector<ParamSpan>& params, std::uint64_t seed, float eps,
+                                   const std::function<double()>& loss, StepDirection& z, PerturbedWeights& weights,
+                                   const std::function<ZoUpdate(const SpsaEstimate&)>& update) {
+    SpsaEstimate e;
+    z.draw(params, seed, Direction::Rademacher);
+    weights.set_scale(eps);
+    e.loss_plus = loss();
+    weights.set_scale(-eps);
+    e.loss_minus = loss();
+    e.proj_grad = (e.loss_plus - e.loss_minus) / (2.0 * double(eps));
+    const ZoUpdate u = update(e);
+    z.update(u.coeff, u.lr_times_wd);
+    return e;
+}
+
 std::vector<double> spsa_one_sided(const std::vector<ParamSpan>& params, std::uint64_t seed, int n, float eps,
                                    Direction direction, double loss0, const SpsaHooks& hooks) {
     std::vector<double> g(static_cast<std::size_t>(n));

@@ -127,16 +127,16 @@ void Transformer::lora_backward(int layer, LoraTarget t, const float* dy, const 
 bool Transformer::lora_on(LoraTarget t) const { return lora_ && lora_->targets[t]; }
 
 void qkv_extras_forward(const ModelConfig& c, const LayerWeights& W, int T, float* q, float* k, float* v, float* q_out,
-                        float* k_out, float* rstd_q, float* rstd_k) {
+                        float* k_out, float* rstd_q, float* rstd_k, WeightSource* source) {
     if (c.attention_bias) {
-        kernels::add_bias(q, W.bq.data(), T, c.q_dim());
-        kernels::add_bias(k, W.bk.data(), T, c.kv_dim());
-        kernels::add_bias(v, W.bv.data(), T, c.kv_dim());
+        kernels::add_bias(q, read(source, W.bq), T, c.q_dim());
+        kernels::add_bias(k, read(source, W.bk), T, c.kv_dim());
+        kernels::add_bias(v, read(source, W.bv), T, c.kv_dim());
     }
     if (c.qk_norm) {  // each head's vector is one RMSNorm row
         const float eps = float(c.norm_eps);
-        kernels::rmsnorm_forward(q, W.q_norm.data(), T * c.heads, c.head_dim, eps, q_out, rstd_q);
-        kernels::rmsnorm_forward(k, W.k_norm.data(), T * c.kv_heads, c.head_dim, eps, k_out, rstd_k);
+        kernels::rmsnorm_forward(q, read(source, W.q_norm), T * c.heads, c.head_dim, eps, q_out, rstd_q);
+        kernels::rmsnorm_forward(k, read(source, W.k_norm), T * c.kv_heads, c.head_dim, eps, k_out, rstd_k);
     }
 }
 
@@ -147,12 +147,12 @@ void Transformer::project_qkv(int l, const float* a, int T) {
     const int D = c.dim, Q = c.q_dim(), KV = c.kv_dim();
     float* q = c.qk_norm ? A.q_raw.data() : A.q.data();
     float* k = c.qk_norm ? A.k_raw.data() : A.k.data();
-    dev_.qkv_forward(a, W.wq.data(), W.wk.data(), W.wv.data(), T, D, Q, KV, q, k, A.v.data());
+    dev_.qkv_forward(a, read(source_, W.wq), read(source_, W.wk), read(source_, W.wv), T, D, Q, KV, q, k, A.v.data());
     lora_forward(l, kWq, a, T, q);
     lora_forward(l, kWk, a, T, k);
     lora_forward(l, kWv, a, T, A.v.data());
     ScopedTimer timer(dev_.profile().elementwise_s);
-    qkv_extras_forward(c, W, T, q, k, A.v.data(), A.q.data(), A.k.data(), A.rstd_q.data(), A.rstd_k.data());
+    qkv_extras_forward(c, W, T, q, k, A.v.data(), A.q.data(), A.k.data(), A.rstd_q.data(), A.rstd_k.data(), source_);
 }
 
 void Transformer::qkv_extras_backward(int l, int T, float*& dq, float*& dk, LayerWeights& G) {
@@ -210,7 +210,10 @@ void Transformer::forward(const std::int32_t* inputs, int B, int S, int score_fr
         for (int t = 0; t < T; ++t) {
             require(inputs[t] >= 0 && inputs[t] < c.vocab, "forward: token id ", inputs[t], " is outside the vocabulary of ",
                     c.vocab);
-            std::memcpy(x0 + std::int64_t(t) * D, w_.embed.row(inputs[t]), sizeof(float) * std::size_t(D));
+            if (source_)
+                source_->row(w_.embed, inputs[t], x0 + std::int64_t(t) * D);
+            else
+                std::memcpy(x0 + std::int64_t(t) * D, w_.embed.row(inputs[t]), sizeof(float) * std::size_t(D));
         }
     }
     for (int l = 0; l < c.layers; ++l) {
@@ -218,7 +221,7 @@ void Transformer::forward(const std::int32_t* inputs, int B, int S, int score_fr
         LayerActs& A = acts(l);
         {
             ScopedTimer timer(prof.elementwise_s);
-            kernels::rmsnorm_forward(A.x.data(), W.rms_att.data(), T, D, eps, A.a.data(), A.rstd_att.data());
+            kernels::rmsnorm_forward(A.x.data(), read(source_, W.rms_att), T, D, eps, A.a.data(), A.rstd_att.data());
         }
         const AttentionShape shape{B, S, c.heads, c.kv_heads, c.head_dim};
         const RopeTables rope{rope_cos_.data(), rope_sin_.data(), c.rope_theta, rope_divisors_};
@@ -227,21 +230,21 @@ void Transformer::forward(const std::int32_t* inputs, int B, int S, int score_fr
             project_qkv(l, A.a.data(), T);
             rope_and_attention(dev_, shape, rope, A.q.data(), A.k.data(), A.v.data(), A.o.data(), A.probs.data());
         } else {
-            dev_.sdpa_forward(A.a.data(), W.wq.data(), W.wk.data(), W.wv.data(), D, shape, rope, A.q.data(),
+            dev_.sdpa_forward(A.a.data(), read(source_, W.wq), read(source_, W.wk), read(source_, W.wv), D, shape, rope, A.q.data(),
                               A.k.data(), A.v.data(), A.o.data(), A.probs.data());
         }
         // x2 = x + α · o Wo^T
         std::memcpy(A.x2.data(), A.x.data(), sizeof(float) * std::size_t(T) * D);
-        dev_.projection_forward(Projection::wo, A.o.data(), W.wo.data(), T, D, Q, A.x2.data(), alpha, 1.0f);
+        dev_.projection_forward(Projection::wo, A.o.data(), read(source_, W.wo), T, D, Q, A.x2.data(), alpha, 1.0f);
         lora_forward(l, kWo, A.o.data(), T, A.x2.data(), alpha);
         {
             ScopedTimer timer(prof.elementwise_s);
-            kernels::rmsnorm_forward(A.x2.data(), W.rms_ffn.data(), T, D, eps, A.f.data(), A.rstd_ffn.data());
+            kernels::rmsnorm_forward(A.x2.data(), read(source_, W.rms_ffn), T, D, eps, A.f.data(), A.rstd_ffn.data());
         }
         float* next = l + 1 < c.layers ? acts(l + 1).x.data() : x_final_in_.data();
         if (lora_on(kW1) || lora_on(kW3) || lora_on(kW2)) {
-            dev_.projection_forward(Projection::w1, A.f.data(), W.w1.data(), T, H, D, A.h1.data());
-            dev_.projection_forward(Projection::w3, A.f.data(), W.w3.data(), T, H, D, A.h3.data());
+            dev_.projection_forward(Projection::w1, A.f.data(), read(source_, W.w1), T, H, D, A.h1.data());
+            dev_.projection_forward(Projection::w3, A.f.data(), read(source_, W.w3), T, H, D, A.h3.data());
             lora_forward(l, kW1, A.f.data(), T, A.h1.data());
             lora_forward(l, kW3, A.f.data(), T, A.h3.data());
             {
@@ -249,19 +252,28 @@ void Transformer::forward(const std::int32_t* inputs, int B, int S, int score_fr
                 kernels::swiglu_forward(A.h1.data(), A.h3.data(), std::int64_t(T) * H, A.g.data());
             }
             std::memcpy(next, A.x2.data(), sizeof(float) * std::size_t(T) * D);
-            dev_.projection_forward(Projection::w2, A.g.data(), W.w2.data(), T, D, H, next, alpha, 1.0f);
+            dev_.projection_forward(Projection::w2, A.g.data(), read(source_, W.w2), T, D, H, next, alpha, 1.0f);
             lora_forward(l, kW2, A.g.data(), T, next, alpha);
         } else {
-            dev_.ffn_forward(A.f.data(), A.x2.data(), W.w1.data(), W.w3.data(), W.w2.data(), T, D, H, alpha,
+            dev_.ffn_forward(A.f.data(), A.x2.data(), read(source_, W.w1), read(source_, W.w3), read(source_, W.w2), T, D, H, alpha,
                              A.h1.data(), A.h3.data(), A.g.data(), next);
         }
     }
     {
         ScopedTimer timer(prof.elementwise_s);
-        kernels::rmsnorm_forward(x_final_in_.data(), w_.rms_final.data(), T, D, eps, xf_.data(), rstd_final_.data());
+        kernels::rmsnorm_forward(x_final_in_.data(), read(source_, w_.rms_final), T, D, eps, xf_.data(), rstd_final_.data());
+    }
+    const float* classifier = classifier_;
+    if (source_) {
+        const Tensor& src = c.tied ? w_.embed : w_.classifier;
+        if (cembed_.empty()) {
+            classifier = source_->view(src);
+        } else {
+            for (int v = 0; v < map_.compact_vocab(); ++v) source_->row(src, map_.to_full(v), cembed_.row(v));
+        }
     }
     if (score_from == 0) {
-        dev_.matmul_forward(xf_.data(), classifier_, T, map_.compact_vocab(), D, logits_.data());
+        dev_.matmul_forward(xf_.data(), classifier, T, map_.compact_vocab(), D, logits_.data());
         return;
     }
     // Only the scored positions go through the classifier.
@@ -270,7 +282,7 @@ void Transformer::forward(const std::int32_t* inputs, int B, int S, int score_fr
     for (int b = 0; b < B; ++b)
         std::memcpy(xf_scored_.row(std::int64_t(b) * R), xf_.row(std::int64_t(b) * S + score_from),
                     sizeof(float) * std::size_t(R) * D);
-    dev_.matmul_forward(xf_scored_.data(), classifier_, B * R, map_.compact_vocab(), D, logits_.data());
+    dev_.matmul_forward(xf_scored_.data(), classifier, B * R, map_.compact_vocab(), D, logits_.data());
 }
 
 int Transformer::scored_rows_checked(const std::int32_t* compact_targets) const {
@@ -299,6 +311,7 @@ double Transformer::loss(const std::int32_t* compact_targets) {
 
 void Transformer::backward(Weights& grads, Lora* lora_grads, const std::function<void(int)>& layer_done) {
     require(for_training_, "backward on a model built for inference only");
+    require(source_ == nullptr, "backward with a weight source attached");
     require(score_from_ == 0, "backward after an evaluation-only forward");
     require((lora_grads != nullptr) == (lora_ != nullptr), "backward: LoRA gradients need LoRA attached, and back");
     const ModelConfig& c = w_.config;

@@ -3,6 +3,7 @@
 // z regenerated from a seed each time instead of stored.
 #include <cstdint>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "ane/mezo/xoshiro.hpp"
@@ -55,10 +56,19 @@ public:
     // θ = saved·keep + coeff·z, saved the buffers as they were before the step (ParamSnapshot's
     // layout: the buffers one after another).
     void update_from(const float* saved, float coeff, float lr_times_wd) const;
+    // θ = θ·keep + coeff·z: the update of a step whose perturbations never touched θ.
+    void update(float coeff, float lr_times_wd) const;
+
+    // Rademacher only. The first element of the drawn buffer at `data` holding n elements in
+    // the bit array, or -1 when `data` is none of them.
+    std::int64_t offset_of(const float* data, std::int64_t n) const;
+    // out[i] = x[i] + c·z_(g+i) for i < n, on all threads when n is large.
+    void perturbed_copy(const float* x, std::int64_t g, std::int64_t n, float c, float* out) const;
 
 private:
     std::vector<ParamSpan> params_;
     std::vector<std::int64_t> offsets_;  // each buffer's first element in the bit array
+    std::unordered_map<const float*, std::size_t> index_;  // buffer by its first element
     std::vector<std::uint64_t> bits_;    // bit g set: z = +1 for element g
     std::uint64_t seed_ = 0;
     Direction direction_ = Direction::Rademacher;

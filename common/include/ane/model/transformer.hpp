@@ -8,6 +8,7 @@
 
 #include "ane/device/device.hpp"
 #include "ane/mezo/lora.hpp"
+#include "ane/model/weight_source.hpp"
 #include "ane/vocab_map.hpp"
 #include "ane/weights.hpp"
 
@@ -16,8 +17,9 @@ namespace ane {
 // The family extras between the q/k/v projections and RoPE, for T tokens: the biases added in
 // place (Qwen2), then each head of q and k RMS-normalised (Qwen3) into q_out, k_out (q, k
 // themselves for in place), each head's 1/rms into rstd_q, rstd_k. Nothing for a Llama.
+// The biases and gains are read through `source` when there is one.
 void qkv_extras_forward(const ModelConfig& c, const LayerWeights& W, int T, float* q, float* k, float* v, float* q_out,
-                        float* k_out, float* rstd_q, float* rstd_k);
+                        float* k_out, float* rstd_q, float* rstd_k, WeightSource* source = nullptr);
 
 class Transformer {
 public:
@@ -37,6 +39,12 @@ public:
     // copies the classifier rows of the compact vocabulary again and tells the device, which
     // may hold staged copies. (Adapters attached with set_lora are read in place.)
     void weights_changed();
+
+    // Forward passes read every weight through `source` (MeZO's perturbation made per
+    // product); nullptr reads them in place again. The compact classifier rows are then
+    // copied through the source at each forward: call weights_changed() after detaching.
+    // backward() is not available while a source is attached.
+    void set_weight_source(WeightSource* source) { source_ = source; }
 
     // Forward over B sequences of S <= max_seq tokens (inputs: full ids, row-major [B, S]).
     // Leaves logits [B*S, CV] in logits(). With score_from > 0 (evaluation), only positions
@@ -86,6 +94,7 @@ private:
     int max_batch_, max_seq_;
     bool for_training_;
     const Lora* lora_ = nullptr;
+    WeightSource* source_ = nullptr;
     Tensor lora_dt_;
     VocabMap map_;
     int B_ = 0, S_ = 0, score_from_ = 0;
