@@ -56,6 +56,28 @@ const std::atomic<bool> kNoStop{false};
 
 }  // namespace
 
+// The gradient norm against a plain double loop (blocks on all threads change only the order of
+// the sum), NaN carried through, and nothing left after zero_grads.
+TEST(Optim, GradientNormAndZeroing) {
+    std::vector<float> big(300001);
+    for (std::size_t i = 0; i < big.size(); ++i) big[i] = float(std::sin(0.37 * double(i))) * (1.0f + float(i % 7));
+    double want = 0;
+    for (float x : big) want += double(x) * double(x);
+    EXPECT_NEAR(sum_of_squares(big.data(), std::int64_t(big.size())), want, 1e-12 * want);
+    EXPECT_EQ(sum_of_squares(big.data(), 0), 0.0);
+
+    Weights g = test::random_weights(test::tiny_config(false), 2);
+    double total = 0;
+    g.for_each([&](const std::string&, const Tensor& t) {
+        for (float x : t.span()) total += double(x) * double(x);
+    });
+    EXPECT_NEAR(global_grad_norm(g), std::sqrt(total), 1e-12 * std::sqrt(total));
+    g.layers[0].wq[3] = std::nanf("");
+    EXPECT_TRUE(std::isnan(global_grad_norm(g)));
+    zero_grads(g);
+    EXPECT_EQ(global_grad_norm(g), 0.0);
+}
+
 TEST(Train, ATinyModelOverfitsOneBatch) {
     const ModelConfig c = small_config();
     Weights w = init_weights(c, 3);

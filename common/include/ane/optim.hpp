@@ -29,6 +29,8 @@ bool decays(const std::string& tensor_name);
 void zero_grads(Weights& grads);
 // sqrt of the sum of squares of every gradient, accumulated in double; NaN/Inf propagate.
 double global_grad_norm(const Weights& grads);
+// Σ p_i² in double, on all threads (deterministic for a thread count).
+double sum_of_squares(const float* p, std::int64_t n);
 
 // AdamW on one buffer of n floats (the kernel of adamw_update; LoRA runs call it per tensor).
 void adamw_tensor(float* p, const float* g, float* m, float* v, std::int64_t n, int t, float lr,

@@ -87,8 +87,7 @@ std::uint64_t weights_fingerprint(const Weights& w, const std::optional<Lora>& l
 
 double grad_norm(const std::vector<ParamRef>& params) {
     double total = 0;
-    for (const auto& p : params)
-        for (std::int64_t i = 0; i < p.grad->numel(); ++i) total += double((*p.grad)[i]) * double((*p.grad)[i]);
+    for (const auto& p : params) total += sum_of_squares(p.grad->data(), p.grad->numel());
     return std::sqrt(total);
 }
 
