@@ -13,8 +13,17 @@
 
 namespace {
 
+// The folder lives as long as the process, and goes with it when the run ends normally.
+struct Folder {
+    std::string path;
+    ~Folder() {
+        std::error_code ec;
+        std::filesystem::remove_all(path, ec);
+    }
+};
+
 std::string folder() {
-    static const std::string dir = [] {
+    static const Folder dir{[] {
         const std::string d = std::filesystem::temp_directory_path() / ("ane-fuzz-hf-" + std::to_string(::getpid()));
         ane::ModelConfig c;
         c.dim = 8;
@@ -29,8 +38,8 @@ std::string folder() {
         ck.weights = ane::Weights::zeros(c);
         ane::write_hf_model(ck, d, ane::HfDtype::F16);
         return d;
-    }();
-    return dir;
+    }()};
+    return dir.path;
 }
 
 void write(const std::string& path, const std::uint8_t* p, std::size_t n) {
