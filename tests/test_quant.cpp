@@ -158,16 +158,19 @@ TEST(Quant, EveryKernelOnEveryEncodingMatchesTheDoubleReference) {
             for (auto type : {ggml::Type::Q4_K, ggml::Type::Q5_K, ggml::Type::Q6_K})
                 matrices.push_back(random_k_quant(type, N, K, unsigned(K) + 9));
         // The integer dot products multiply by x as they quantize it.
-        std::vector<float> xq(static_cast<std::size_t>(K));
+        std::vector<float> xq(static_cast<std::size_t>(K)), xk(static_cast<std::size_t>(K));
         quant_vector_round_trip(x.data(), K, xq.data());
+        if (K % 256 == 0) k_vector_round_trip(x.data(), K, xk.data());  // what the K-quants multiply by
         for (const QuantMatrix& m : matrices)
             for (MatvecIsa isa : isas_here())
                 for (Int8Dot int8 : int8_kernels_here(isa))
                     for (auto [alpha, beta] : {std::pair{1.0f, 0.0f}, {0.5f, 1.0f}}) {
-                        const bool integer = int8 != Int8Dot::none && (m.type() == ggml::Type::Q8_0 ||
-                                                                       m.type() == ggml::Type::Q4_0);
+                        const bool q = m.type() == ggml::Type::Q8_0 || m.type() == ggml::Type::Q4_0;
+                        const bool k = m.type() == ggml::Type::Q4_K || m.type() == ggml::Type::Q5_K ||
+                                       m.type() == ggml::Type::Q6_K;
+                        const float* input = int8 == Int8Dot::none ? x.data() : q ? xq.data() : k ? xk.data() : x.data();
                         double scale = 0;
-                        const auto want = reference(m, integer ? xq.data() : x.data(), y0.data(), alpha, beta, scale);
+                        const auto want = reference(m, input, y0.data(), alpha, beta, scale);
                         std::vector<float> y(y0.data(), y0.data() + N);
                         if (beta == 0.0f) std::fill(y.begin(), y.end(), NAN);  // beta 0 never reads y
                         quant_matvec_rows(isa, m, x.data(), 0, N, y.data(), alpha, beta, int8);
@@ -226,30 +229,39 @@ TEST(Quant, TheRows8LayoutKeepsTheValuesAndItsKernelsMatchTheReference) {
 
 // Whether the cpu device's product with m takes integer dot products (on each token quantized
 // to Q8_0 blocks): Q8_0/Q4_0 wherever the CPU has the integer kernels (AVX2 and up).
-bool takes_int8(const QuantMatrix& m, int /*M*/) {
-    return (m.type() == ggml::Type::Q8_0 || m.type() == ggml::Type::Q4_0) && best_int8_dot() != Int8Dot::none;
+bool k_quant(const QuantMatrix& m) {
+    return m.type() == ggml::Type::Q4_K || m.type() == ggml::Type::Q5_K || m.type() == ggml::Type::Q6_K;
 }
 
-// Every token of X quantized to Q8_0 blocks and back.
-Tensor round_trip_rows(const Tensor& X) {
+bool takes_int8(const QuantMatrix& m, int /*M*/) {
+    return (m.type() == ggml::Type::Q8_0 || m.type() == ggml::Type::Q4_0 || k_quant(m)) &&
+           best_int8_dot() != Int8Dot::none;
+}
+
+// Every token of X quantized as m's integer kernels quantize it (Q8_0 or, for the K-quants,
+// Q8_K blocks) and back.
+Tensor round_trip_rows(const Tensor& X, const QuantMatrix& m) {
     Tensor out = X;
-    for (std::int64_t r = 0; r < X.rows(); ++r) quant_vector_round_trip(X.row(r), int(X.cols()), out.row(r));
+    for (std::int64_t r = 0; r < X.rows(); ++r)
+        (k_quant(m) ? k_vector_round_trip : quant_vector_round_trip)(X.row(r), int(X.cols()), out.row(r));
     return out;
 }
 
 TEST(Quant, TheDeviceProductsMatchTheDecodedFloat32Product) {
     CpuDevice dev(2, GemmLibrary::automatic);
-    const int N = 304, K = 128;
-    const Tensor t = random_matrix(N, K, 11);
+    const int N = 304;
     for (auto [type, rows8] : {std::pair{ggml::Type::F16, false}, {ggml::Type::Q8_0, false}, {ggml::Type::Q4_0, false},
-                               {ggml::Type::Q8_0, true}, {ggml::Type::Q4_0, true}}) {
-        QuantMatrix m = QuantMatrix::encode(t, type);
+                               {ggml::Type::Q8_0, true}, {ggml::Type::Q4_0, true}, {ggml::Type::Q4_K, false},
+                               {ggml::Type::Q5_K, false}, {ggml::Type::Q6_K, false}}) {
+        const bool k = type == ggml::Type::Q4_K || type == ggml::Type::Q5_K || type == ggml::Type::Q6_K;
+        const int K = k ? 512 : 128;
+        QuantMatrix m = k ? random_k_quant(type, N, K, 11) : QuantMatrix::encode(random_matrix(N, K, 11), type);
         if (rows8) m.interleave_rows8();
         const Tensor w = m.decode();
-        for (int M : {1, 2, 5, 9}) {  // the batched kernel takes up to 4 tokens per pass
+        for (int M : {1, 2, 5, 7, 9}) {  // the batched kernels take up to 4 tokens per pass: 1..4 all used
             const Tensor X = random_matrix(M, K, unsigned(M), 1.0f);
             const Tensor Y0 = random_matrix(M, N, unsigned(M) + 7, 1.0f);
-            const Tensor Xq = takes_int8(m, M) ? round_trip_rows(X) : X;
+            const Tensor Xq = takes_int8(m, M) ? round_trip_rows(X, m) : X;
             Tensor want = Y0, want_float = Y0;
             dev.matmul_forward(Xq.data(), w.data(), M, N, K, want.data(), 0.5f, 1.0f);
             dev.matmul_forward(X.data(), w.data(), M, N, K, want_float.data(), 0.5f, 1.0f);

@@ -47,4 +47,20 @@ using Rows8Tokens = void (*)(const std::uint8_t* W, int groups, const TokenBlock
                              std::size_t ldo);
 Rows8Tokens rows8_tokens_kernel(Int8Dot kind, bool q4, int T);
 
+// A vector as llama.cpp's Q8_K blocks (what K-quant rows are multiplied with): per 256 values
+// d = max|x| / 127 and q = round(x / d), nearest even; the sum of q over each 16; K a multiple
+// of 256.
+struct KVector {
+    std::vector<std::int8_t> q;
+    std::vector<float> d;
+    std::vector<std::int32_t> sum16;
+    void set(const float* x, int K);
+};
+
+// K-quant rows (Q4_K, Q5_K, Q6_K: super-blocks of 256, rows of row_bytes) against T (1..4)
+// tokens: out[t * ldo + r] = row r · token t for r < rows (kquant_kernels.cpp). AVX2.
+using KRowsKernel = void (*)(const std::uint8_t* W, std::size_t row_bytes, int rows, const KVector* const* tokens,
+                             int K, float* out, std::size_t ldo);
+KRowsKernel k_rows_kernel(Int8Dot kind, ggml::Type type, int T);
+
 }  // namespace ane::int8

@@ -159,7 +159,33 @@ RowDot row_dot(MatvecIsa isa, Type type) {
 }
 
 
-bool int8_type(Type t) { return t == Type::Q8_0 || t == Type::Q4_0; }
+// Whether `kind`'s integer kernels take rows of this type with the input as Q8_0 blocks.
+bool int8_type(Int8Dot kind, Type t) { return kind != Int8Dot::none && (t == Type::Q8_0 || t == Type::Q4_0); }
+
+// Whether they take K-quant rows of this type, with the input as Q8_K blocks.
+bool k_quant_int8(Int8Dot kind, Type t) {
+    return (t == Type::Q4_K || t == Type::Q5_K || t == Type::Q6_K) && int8::k_rows_kernel(kind, t, 1);
+}
+
+// K-quant rows r0..r1 against T tokens: Y[t * ldy + r] (alpha, beta applied). Each chunk of 64
+// rows is read for four tokens at a time, and stays in cache for the next four.
+void k_quant_rows(Int8Dot kind, const QuantMatrix& W, const int8::KVector* const* tokens, int T, int r0, int r1, float* Y,
+                  std::size_t ldy, float alpha, float beta) {
+    constexpr int kRows = 64, kTokens = 4;
+    float dots[kTokens * kRows];
+    for (int r = r0; r < r1; r += kRows) {
+        const int n = std::min(kRows, r1 - r);
+        for (int t0 = 0; t0 < T; t0 += kTokens) {
+            const int nt = std::min(kTokens, T - t0);
+            int8::k_rows_kernel(kind, W.type(), nt)(W.row(r), W.row_bytes(), n, tokens + t0, W.cols(), dots, kRows);
+            for (int t = 0; t < nt; ++t)
+                for (int i = 0; i < n; ++i) {
+                    float& y = Y[std::size_t(t0 + t) * ldy + std::size_t(r + i)];
+                    y = finish(dots[t * kRows + i], alpha, beta, y);
+                }
+        }
+    }
+}
 
 void rows_int8(Int8Dot kind, const QuantMatrix& W, const int8::QuantizedVector& xv, int r0, int r1, float* y, float alpha,
                float beta) {
@@ -181,7 +207,8 @@ void rows_int8(Int8Dot kind, const QuantMatrix& W, const int8::QuantizedVector& 
     }
 }
 
-// One row decoded at a time (a few KB, in L1), then the float32 kernel: the K-quants.
+// One row decoded at a time (a few KB, in L1), then the float32 kernel: the K-quants without
+// AVX2, and any rows8 matrix without its kernel.
 void decoded_rows(MatvecIsa isa, const QuantMatrix& W, const float* x, int r0, int r1, float* y, float alpha,
                   float beta) {
     thread_local std::vector<float> row;
@@ -224,12 +251,24 @@ void quant_vector_round_trip(const float* x, int K, float* out) {
     for (int i = 0; i < K; ++i) out[i] = float(v.q[std::size_t(i)]) * v.d[std::size_t(i / kQK)];
 }
 
+void k_vector_round_trip(const float* x, int K, float* out) {
+    int8::KVector v;
+    v.set(x, K);
+    for (int i = 0; i < K; ++i) out[i] = float(v.q[std::size_t(i)]) * v.d[std::size_t(i / 256)];
+}
+
 void quant_matvec_rows(MatvecIsa isa, const QuantMatrix& W, const float* x, int r0, int r1, float* y, float alpha,
                        float beta, Int8Dot int8) {
     const Type type = W.type();
     const int K = W.cols();
     const bool rows8 = W.layout() == QuantMatrix::Layout::rows8;
-    if (int8 != Int8Dot::none && int8_type(type) && (!rows8 || int8::rows8_kernel(int8, type == Type::Q4_0))) {
+    if (k_quant_int8(int8, type)) {
+        thread_local int8::KVector xk;
+        xk.set(x, K);
+        const int8::KVector* token = &xk;
+        return k_quant_rows(int8, W, &token, 1, r0, r1, y, 0, alpha, beta);
+    }
+    if (int8_type(int8, type) && (!rows8 || int8::rows8_kernel(int8, type == Type::Q4_0))) {
         require(!rows8 || (r0 % 8 == 0 && (r1 % 8 == 0 || r1 == W.rows())), "rows8: rows in groups of 8");
         thread_local int8::QuantizedVector xv;
         xv.set(x, K);
@@ -251,9 +290,25 @@ void quant_matvec_rows(MatvecIsa isa, const QuantMatrix& W, const float* x, int 
 bool quant_matmul_int8(SpinPool& pool, const QuantMatrix& W, const float* X, int M, float* Y, float alpha,
                        float beta) {
     const Int8Dot kind = best_int8_dot();
+    if (k_quant_int8(kind, W.type())) {
+        const int K = W.cols();
+        thread_local std::vector<int8::KVector> scratch;
+        std::vector<int8::KVector>& tokens = scratch;  // a lambda does not capture a thread_local
+        if (tokens.size() < std::size_t(M)) tokens.resize(std::size_t(M));
+        std::atomic<int> next{0};
+        pool.share([&] {
+            for (int m = next.fetch_add(1); m < M; m = next.fetch_add(1)) tokens[std::size_t(m)].set(X + std::size_t(m) * K, K);
+        });
+        std::vector<const int8::KVector*> each(static_cast<std::size_t>(M));
+        for (int m = 0; m < M; ++m) each[std::size_t(m)] = &tokens[std::size_t(m)];
+        for_row_chunks(pool, W.rows(), W.row_bytes() * std::size_t(M), [&](int r0, int r1) {
+            k_quant_rows(kind, W, each.data(), M, r0, r1, Y, std::size_t(W.rows()), alpha, beta);
+        });
+        return true;
+    }
     const bool q4 = W.type() == Type::Q4_0;
     const bool rows8 = W.layout() == QuantMatrix::Layout::rows8;
-    if (kind == Int8Dot::none || !int8_type(W.type()) || (rows8 && !int8::rows8_tokens_kernel(kind, q4, 1)))
+    if (!int8_type(kind, W.type()) || (rows8 && !int8::rows8_tokens_kernel(kind, q4, 1)))
         return false;
     const int N = W.rows(), K = W.cols(), nb = K / kQK;
     thread_local std::vector<int8::QuantizedVector> scratch;
@@ -302,7 +357,16 @@ bool quant_matmul_int8(SpinPool& pool, const QuantMatrix& W, const float* X, int
 
 void quant_matvec(SpinPool& pool, const QuantMatrix& W, const float* x, float* y, float alpha, float beta) {
     const MatvecIsa isa = best_matvec_isa();
-    if (const Int8Dot int8 = best_int8_dot(); int8 != Int8Dot::none && int8_type(W.type())) {
+    const Int8Dot int8 = best_int8_dot();
+    if (k_quant_int8(int8, W.type())) {
+        thread_local int8::KVector scratch;
+        const int8::KVector* token = &scratch;  // quantized once per product, read by every thread
+        scratch.set(x, W.cols());
+        for_row_chunks(pool, W.rows(), W.row_bytes(),
+                       [&](int r0, int r1) { k_quant_rows(int8, W, &token, 1, r0, r1, y, 0, alpha, beta); });
+        return;
+    }
+    if (int8_type(int8, W.type())) {
         thread_local int8::QuantizedVector scratch;
         // A named local: a lambda does not capture a thread_local, and a worker would see its own.
         int8::QuantizedVector& xv = scratch;  // quantized once per product, read by every thread

@@ -20,17 +20,6 @@ float half_at(const std::uint8_t* p) {
     return fp16_to_float(h);
 }
 
-// Q4_K and Q5_K pack eight 6-bit scales and eight 6-bit mins into 12 bytes.
-void scale_min_k4(int j, const std::uint8_t* q, int& scale, int& min) {
-    if (j < 4) {
-        scale = q[j] & 63;
-        min = q[j + 4] & 63;
-    } else {
-        scale = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
-        min = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
-    }
-}
-
 void dequant_q8_0(const std::uint8_t* b, float* y) {  // 34 bytes: fp16 d, int8 q[32]
     const float d = half_at(b);
     for (int i = 0; i < kQK; ++i) y[i] = d * float(static_cast<std::int8_t>(b[2 + i]));
@@ -97,6 +86,16 @@ void dequant_q6_k(const std::uint8_t* b, float* y) {  // 210 bytes: ql[128], qh[
 }
 
 }  // namespace
+
+void scale_min_k4(int j, const std::uint8_t* q, int& scale, int& min) {
+    if (j < 4) {
+        scale = q[j] & 63;
+        min = q[j + 4] & 63;
+    } else {
+        scale = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+        min = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+    }
+}
 
 std::string type_name(std::uint32_t type) {
     switch (Type(type)) {

@@ -17,9 +17,11 @@ Int8Dot best_int8_dot();
 const char* int8_dot_name(Int8Dot kind);
 // What the int8 kernels multiply by: x quantized to Q8_0 blocks and back (K a multiple of 32).
 void quant_vector_round_trip(const float* x, int K, float* out);
+// What the K-quant (Q4_K, Q5_K, Q6_K) kernels multiply by: x as Q8_K blocks of 256 and back.
+void k_vector_round_trip(const float* x, int K, float* out);
 
 // Rows [row_begin, row_end) on one thread with the kernel of `isa` (which the CPU must have);
-// Q8_0/Q4_0 with `int8`'s integer dot products unless it is none.
+// Q8_0/Q4_0 and the K-quants with `int8`'s integer dot products unless it is none.
 void quant_matvec_rows(MatvecIsa isa, const QuantMatrix& W, const float* x, int row_begin, int row_end, float* y,
                        float alpha, float beta, Int8Dot int8 = Int8Dot::none);
 // Y[M, N] = alpha X[M, K] · Wᵀ + beta Y for Q8_0/Q4_0 on the integer kernels over the pool,

@@ -17,6 +17,9 @@ std::string type_name(std::uint32_t type);
 // Elements per block and bytes per block; false for types the suite cannot decode.
 bool type_layout(std::uint32_t type, std::size_t& block_elems, std::size_t& block_bytes);
 
+// Q4_K and Q5_K pack eight 6-bit scales and eight 6-bit mins into 12 bytes: sub-block j's.
+void scale_min_k4(int j, const std::uint8_t* q, int& scale, int& min);
+
 // Decodes n elements (a multiple of the block size) from src into dst.
 void dequantize(Type type, const std::uint8_t* src, float* dst, std::size_t n);
 
