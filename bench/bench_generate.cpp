@@ -9,6 +9,7 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <vector>
 
@@ -153,6 +154,19 @@ std::string find_llama_bench() {
     return {};
 }
 
+// llama.cpp's llama-quantize (LLAMA_QUANTIZE, else beside llama-bench, else on PATH), which
+// makes the K-quant files both sides read; empty when absent.
+std::string find_llama_quantize(const std::string& bench) {
+    if (const char* env = std::getenv("LLAMA_QUANTIZE"); env && *env) return env;
+    const auto slash = bench.rfind('/');
+    if (slash != std::string::npos) {
+        const std::string beside = bench.substr(0, slash + 1) + "llama-quantize";
+        if (access(beside.c_str(), X_OK) == 0) return beside;
+    }
+    if (std::system("command -v llama-quantize >/dev/null 2>&1") == 0) return "llama-quantize";
+    return {};
+}
+
 // llama-bench's prompt and generation tokens/s on a GGUF (-p 64 -n 128, as here), or {0, 0}.
 std::pair<double, double> llama_bench(const std::string& exe, const std::string& gguf, int threads) {
     // llama.cpp as its users run it: its OpenMP threads spin (the tools here set a passive wait).
@@ -175,6 +189,39 @@ std::pair<double, double> llama_bench(const std::string& exe, const std::string&
     return {pp, tg};
 }
 
+// The K-quants as users download them: llama-quantize makes Q4_K_M (Q4_K with some Q6_K) and
+// Q6_K files from the F32 GGUF at `f32_path`; ours against llama.cpp on the same files, and
+// "vs base" against our F32 at the same thread count.
+void k_quant_rows(const char* shape, const std::string& f32_path, const std::string& quantize, const std::string& llama,
+                  double bw, const std::map<int, double>& f32_speed) {
+    for (const char* kind : {"Q4_K_M", "Q6_K"}) {
+        const std::string path = f32_path + "." + kind;
+        if (std::system((quantize + " " + f32_path + " " + path + " " + kind + " >/dev/null 2>&1").c_str()) != 0) {
+            std::printf("(%s %s skipped: llama-quantize failed)\n", shape, kind);
+            continue;
+        }
+        std::optional<ane::InferenceModel> m;
+        try {
+            m.emplace(ane::load_inference_model(path, std::nullopt));
+        } catch (const std::exception& e) {
+            std::printf("(%s %s skipped: %s)\n", shape, kind, e.what());
+            std::remove(path.c_str());
+            continue;
+        }
+        std::printf("%s %s: %s\n", shape, kind, m->weights.summary().c_str());
+        for (int threads : {1, 2}) {
+            const auto base = f32_speed.find(threads);
+            const Speed us = run(shape, m->weights, threads, "auto", bw, base == f32_speed.end() ? 0 : base->second,
+                                 std::string("  (") + kind + ")");
+            const auto [pp, tg] = llama_bench(llama, path, threads);
+            std::printf("%-13s %-6s %2d %-9s %12.0f %12.1f   ours / llama.cpp: prompt %.2f, decode %.2f\n", shape, kind,
+                        threads, "llama.cpp", pp, tg, pp > 0 ? us.prompt / pp : 0.0, tg > 0 ? us.gen / tg : 0.0);
+            std::fflush(stdout);
+        }
+        std::remove(path.c_str());
+    }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -188,6 +235,9 @@ int main(int argc, char** argv) {
                 "gen tok/s", "weight GB/s", "vs memcpy", "vs base");
     // llama.cpp reads the same GGUF files (with Llama 2's vocabulary, which it needs to load).
     const std::string llama = find_llama_bench();
+    const std::string quantize = llama.empty() ? std::string() : find_llama_quantize(llama);
+    if (!llama.empty() && quantize.empty())
+        std::printf("(K-quant rows skipped: no llama-quantize beside llama-bench, on PATH or in LLAMA_QUANTIZE)\n");
     const std::string spm = std::string(ANE_SOURCE_DIR) + "/../shared/data/tokenizer-llama2-sentencepiece/tokenizer.model";
     std::vector<std::pair<std::string, ane::GgufValue>> vocab;
     if (llama.empty())
@@ -237,6 +287,8 @@ int main(int argc, char** argv) {
                             tg > 0 ? us.gen / tg : 0.0);
                 std::fflush(stdout);
             }
+            if (type == ane::GgufExportType::F32 && !quantize.empty())
+                k_quant_rows(shape, path, quantize, llama, bw, f32_speed);
             if (std::string(shape) == "stories110m") batch_decoding(shape, m.weights, 2, 8);
             // A busy machine: another process spinning on one of the cores.
             {

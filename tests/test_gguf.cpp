@@ -56,6 +56,44 @@ TEST(Ggml, Q8_0AndQ4_0DecodeHandBuiltBlocksExactly) {
     }
 }
 
+// The fallbacks llama-quantize writes where rows are not whole super-blocks (Q4_K_M of a
+// 288-wide model): Q4_1 (d, m, nibbles), Q5_0 (d, 32 fifth bits, nibbles; minus 16) and Q5_1
+// (d, m, fifth bits, nibbles). Value i < 16 is byte i's low nibble, value 16 + i its high one;
+// value i's fifth bit is bit i of the little-endian word.
+TEST(Ggml, Q4_1Q5_0AndQ5_1DecodeHandBuiltBlocks) {
+    std::uint8_t qs[16];
+    for (int i = 0; i < 16; ++i) qs[i] = std::uint8_t((i & 0xF) | (((i * 7 + 3) & 0xF) << 4));
+    auto nibble = [&](int i) { return i < 16 ? qs[i] & 0xF : qs[i - 16] >> 4; };
+    const std::uint32_t qh = 0xA5C3F00Fu;
+    auto high = [&](int i) { return int((qh >> i) & 1u) * 16; };
+    auto bytes_of = [](std::uint32_t v) {
+        return std::vector<std::uint8_t>{std::uint8_t(v), std::uint8_t(v >> 8), std::uint8_t(v >> 16), std::uint8_t(v >> 24)};
+    };
+    float out[32];
+
+    std::vector<std::uint8_t> q41;
+    put_half(q41, 0.5f);
+    put_half(q41, -2.0f);
+    q41.insert(q41.end(), qs, qs + 16);
+    ggml::dequantize(ggml::Type::Q4_1, q41.data(), out, 32);
+    for (int i = 0; i < 32; ++i) EXPECT_EQ(out[i], 0.5f * float(nibble(i)) - 2.0f) << "Q4_1 " << i;
+
+    std::vector<std::uint8_t> q50;
+    put_half(q50, 0.25f);
+    for (auto b : bytes_of(qh)) q50.push_back(b);
+    q50.insert(q50.end(), qs, qs + 16);
+    ggml::dequantize(ggml::Type::Q5_0, q50.data(), out, 32);
+    for (int i = 0; i < 32; ++i) EXPECT_EQ(out[i], 0.25f * float(nibble(i) + high(i) - 16)) << "Q5_0 " << i;
+
+    std::vector<std::uint8_t> q51;
+    put_half(q51, 0.125f);
+    put_half(q51, 1.0f);
+    for (auto b : bytes_of(qh)) q51.push_back(b);
+    q51.insert(q51.end(), qs, qs + 16);
+    ggml::dequantize(ggml::Type::Q5_1, q51.data(), out, 32);
+    for (int i = 0; i < 32; ++i) EXPECT_EQ(out[i], 0.125f * float(nibble(i) + high(i)) + 1.0f) << "Q5_1 " << i;
+}
+
 TEST(Ggml, KQuantsDecodeHandBuiltSuperBlocks) {
     // Q4_K: scales/mins for sub-blocks j < 4 sit in the low 6 bits of bytes j and j+4; for
     // j >= 4 they are split between byte j+4 (low/high nibble) and the top bits of j-4 / j.

@@ -2,13 +2,13 @@
 // (one scale per 256 values, the sums of each 16), with integer dot products: per super-block
 // Q4_K, Q5_K:  d_x · (d · Σ_s sc_s Σ q·q_x − dmin · Σ_s m_s Σ q_x)
 // Q6_K:        d_x · d · Σ_16 sc · Σ (q − 32)·q_x
-// summed in int32 over the super-block. Up to four tokens share each unpacking of a row.
+// summed in int32 over the super-block. Up to four tokens share each unpacking of a row. AVX2
+// with F16C.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 
 #include "ane/formats/ggml_quants.hpp"
-#include "ane/half.hpp"
 #include "int8_kernels.hpp"
 #include "simd_sums.hpp"
 
@@ -38,33 +38,48 @@ namespace {
 
 using ggml::Type;
 
-float half_at(const std::uint8_t* p) {
-    std::uint16_t h;
-    std::memcpy(&h, p, 2);
-    return fp16_to_float(h);
-}
-
 #if defined(__x86_64__)
 
-__attribute__((target("avx2,fma"))) inline __m256i load32(const void* p) {
+// Every Int8Dot kind but none comes with F16C (best_int8_dot).
+__attribute__((target("avx2,fma,f16c"))) inline float half_at(const std::uint8_t* p) {
+    std::uint16_t h;
+    std::memcpy(&h, p, 2);
+    return _cvtsh_ss(h);
+}
+
+__attribute__((target("avx2,fma,f16c"))) inline __m256i load32(const void* p) {
     return _mm256_loadu_si256(static_cast<const __m256i*>(p));
 }
 
 // Σ over 32 values of u·x·s (u unsigned bytes, x signed; s per 16-bit pair), as eight int32s.
-__attribute__((target("avx2,fma"))) inline __m256i scaled_dot32(__m256i u, __m256i x, __m256i s) {
+__attribute__((target("avx2,fma,f16c"))) inline __m256i scaled_dot32(__m256i u, __m256i x, __m256i s) {
     return _mm256_madd_epi16(_mm256_maddubs_epi16(u, x), s);
 }
 
 // Bit k of each byte of qh, as 16 or 0 (the fifth bit of a Q5_K value).
-__attribute__((target("avx2,fma"))) inline __m256i fifth_bit(__m256i qh, int k) {
+__attribute__((target("avx2,fma,f16c"))) inline __m256i fifth_bit(__m256i qh, int k) {
     const __m256i bit = _mm256_set1_epi8(char(1 << k));
     return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, bit), bit), _mm256_set1_epi8(16));
+}
+
+// The eight 6-bit scales and mins of a Q4_K/Q5_K super-block (ggml::scale_min_k4), four at a
+// time: bytes 0-3 hold scales 0-3 and, in their top two bits, the high bits of scales 4-7;
+// bytes 4-7 the same for the mins; bytes 8-11 the low four bits of scales 4-7 (low nibble)
+// and mins 4-7 (high nibble).
+inline void unpack_scales_mins(const std::uint8_t* p, std::uint8_t* sc, std::uint8_t* m) {
+    std::uint32_t w[3];
+    std::memcpy(w, p, 12);
+    const std::uint32_t six = 0x3f3f3f3fu, four = 0x0f0f0f0fu, two = 0x03030303u;
+    const std::uint32_t s[2] = {w[0] & six, (w[2] & four) | (((w[0] >> 6) & two) << 4)};
+    const std::uint32_t n[2] = {w[1] & six, ((w[2] >> 4) & four) | (((w[1] >> 6) & two) << 4)};
+    std::memcpy(sc, s, 8);  // little-endian: byte j of each word is value j
+    std::memcpy(m, n, 8);
 }
 
 // Q4_K (144 bytes: d, dmin, scales[12], qs[128]) and Q5_K (176: d, dmin, scales[12], qh[32],
 // qs[128]): the 64 values of chunk j are qs[32j..] low nibbles, then high nibbles.
 template <bool kFive, int T>
-__attribute__((target("avx2,fma"))) void rows_q45k(const std::uint8_t* W, std::size_t row_bytes, int rows,
+__attribute__((target("avx2,fma,f16c"))) void rows_q45k(const std::uint8_t* W, std::size_t row_bytes, int rows,
                                                    const KVector* const* x, int K, float* out, std::size_t ldo) {
     constexpr int kBytes = kFive ? 176 : 144;
     const __m256i low4 = _mm256_set1_epi8(0x0F);
@@ -79,8 +94,8 @@ __attribute__((target("avx2,fma"))) void rows_q45k(const std::uint8_t* W, std::s
         for (int sb = 0; sb < K / 256; ++sb) {
             const std::uint8_t* b = row + std::size_t(sb) * kBytes;
             const float d = half_at(b), dmin = half_at(b + 2);
-            int sc[8], m[8];
-            for (int s = 0; s < 8; ++s) ggml::scale_min_k4(s, b + 4, sc[s], m[s]);
+            std::uint8_t sc[8], m[8];
+            unpack_scales_mins(b + 4, sc, m);
             const std::uint8_t* qs = b + (kFive ? 48 : 16);
             const __m256i qh = kFive ? load32(b + 16) : _mm256_setzero_si256();
             __m256i isum[T];
@@ -116,7 +131,7 @@ __attribute__((target("avx2,fma"))) void rows_q45k(const std::uint8_t* W, std::s
 // 32 is ql[k & 1 ? 32.. : 0..] (low nibbles for k < 2, high after) with bits 2k, 2k+1 of qh;
 // scale 2k covers its first 16 values, 2k+1 the next. The −32 comes off through the sums of 16.
 template <int T>
-__attribute__((target("avx2,fma"))) void rows_q6k(const std::uint8_t* W, std::size_t row_bytes, int rows,
+__attribute__((target("avx2,fma,f16c"))) void rows_q6k(const std::uint8_t* W, std::size_t row_bytes, int rows,
                                                   const KVector* const* x, int K, float* out, std::size_t ldo) {
     const __m256i low4 = _mm256_set1_epi8(0x0F), two_bits = _mm256_set1_epi8(0x30);
     for (int r = 0; r < rows; ++r) {

@@ -33,6 +33,38 @@ void dequant_q4_0(const std::uint8_t* b, float* y) {  // 18 bytes: fp16 d, 16 by
     }
 }
 
+void dequant_q4_1(const std::uint8_t* b, float* y) {  // 20 bytes: fp16 d, fp16 m, 16 bytes of nibbles
+    const float d = half_at(b), m = half_at(b + 2);
+    for (int i = 0; i < kQK / 2; ++i) {
+        y[i] = d * float(b[4 + i] & 0xF) + m;
+        y[i + kQK / 2] = d * float(b[4 + i] >> 4) + m;
+    }
+}
+
+// Q5_0 and Q5_1: value i's fifth bit is bit i of the little-endian word qh.
+void five_bit_values(const std::uint8_t* qh_bytes, const std::uint8_t* qs, int* q) {
+    std::uint32_t qh;
+    std::memcpy(&qh, qh_bytes, 4);
+    for (int i = 0; i < kQK / 2; ++i) {
+        q[i] = int(qs[i] & 0xF) | int(((qh >> i) & 1u) << 4);
+        q[i + kQK / 2] = int(qs[i] >> 4) | int(((qh >> (i + kQK / 2)) & 1u) << 4);
+    }
+}
+
+void dequant_q5_0(const std::uint8_t* b, float* y) {  // 22 bytes: fp16 d, qh[4], 16 bytes of nibbles
+    const float d = half_at(b);
+    int q[kQK];
+    five_bit_values(b + 2, b + 6, q);
+    for (int i = 0; i < kQK; ++i) y[i] = d * float(q[i] - 16);
+}
+
+void dequant_q5_1(const std::uint8_t* b, float* y) {  // 24 bytes: fp16 d, fp16 m, qh[4], 16 bytes of nibbles
+    const float d = half_at(b), m = half_at(b + 2);
+    int q[kQK];
+    five_bit_values(b + 4, b + 8, q);
+    for (int i = 0; i < kQK; ++i) y[i] = d * float(q[i]) + m;
+}
+
 void dequant_q4_k(const std::uint8_t* b, float* y) {  // 144 bytes: d, dmin, scales[12], qs[128]
     const float d = half_at(b), dmin = half_at(b + 2);
     const std::uint8_t* scales = b + 4;
@@ -125,6 +157,9 @@ bool type_layout(std::uint32_t type, std::size_t& elems, std::size_t& bytes) {
         case Type::BF16: elems = 1, bytes = 2; return true;
         case Type::Q8_0: elems = kQK, bytes = 34; return true;
         case Type::Q4_0: elems = kQK, bytes = 18; return true;
+        case Type::Q4_1: elems = kQK, bytes = 20; return true;
+        case Type::Q5_0: elems = kQK, bytes = 22; return true;
+        case Type::Q5_1: elems = kQK, bytes = 24; return true;
         case Type::Q4_K: elems = kQKK, bytes = 144; return true;
         case Type::Q5_K: elems = kQKK, bytes = 176; return true;
         case Type::Q6_K: elems = kQKK, bytes = 210; return true;
@@ -158,6 +193,9 @@ void dequantize(Type type, const std::uint8_t* src, float* dst, std::size_t n) {
     switch (type) {
         case Type::Q8_0: block = dequant_q8_0; break;
         case Type::Q4_0: block = dequant_q4_0; break;
+        case Type::Q4_1: block = dequant_q4_1; break;
+        case Type::Q5_0: block = dequant_q5_0; break;
+        case Type::Q5_1: block = dequant_q5_1; break;
         case Type::Q4_K: block = dequant_q4_k; break;
         case Type::Q5_K: block = dequant_q5_k; break;
         case Type::Q6_K: block = dequant_q6_k; break;
