@@ -51,6 +51,16 @@ __attribute__((target("avx2,fma,f16c"))) inline __m256i load32(const void* p) {
     return _mm256_loadu_si256(static_cast<const __m256i*>(p));
 }
 
+// The rows are read in order; the hardware's prefetcher alone leaves each super-block's first
+// loads waiting on memory (measured: a third of the kernel's time), so the bytes kPrefetch
+// ahead are asked for as each super-block starts (stories110M Q4_K_M, 1 thread: 512 bytes
+// ahead 95 tok/s, 1 KB 119, 2 KB 145, 4 KB 151, 8 KB 143; none 74).
+constexpr int kPrefetch = 4096;
+
+__attribute__((target("avx2,fma,f16c"))) inline void prefetch_block(const std::uint8_t* b, int bytes) {
+    for (int i = 0; i < bytes; i += 64) _mm_prefetch(reinterpret_cast<const char*>(b + kPrefetch + i), _MM_HINT_T0);
+}
+
 // Σ over 32 values of u·x·s (u unsigned bytes, x signed; s per 16-bit pair), as eight int32s.
 __attribute__((target("avx2,fma,f16c"))) inline __m256i scaled_dot32(__m256i u, __m256i x, __m256i s) {
     return _mm256_madd_epi16(_mm256_maddubs_epi16(u, x), s);
@@ -93,6 +103,7 @@ __attribute__((target("avx2,fma,f16c"))) void rows_q45k(const std::uint8_t* W, s
         }
         for (int sb = 0; sb < K / 256; ++sb) {
             const std::uint8_t* b = row + std::size_t(sb) * kBytes;
+            prefetch_block(b, kBytes);
             const float d = half_at(b), dmin = half_at(b + 2);
             std::uint8_t sc[8], m[8];
             unpack_scales_mins(b + 4, sc, m);
@@ -144,6 +155,7 @@ __attribute__((target("avx2,fma,f16c"))) void rows_q6k(const std::uint8_t* W, st
         }
         for (int sb = 0; sb < K / 256; ++sb) {
             const std::uint8_t* b = row + std::size_t(sb) * 210;
+            prefetch_block(b, 210);
             const auto* sc = reinterpret_cast<const std::int8_t*>(b + 192);
             const float d = half_at(b + 208);
             __m256i isum[T];
