@@ -29,8 +29,9 @@ Tensor random_matrix(int rows, int cols, unsigned seed, float scale = 0.5f) {
     return t;
 }
 
-// K-quant blocks of random bytes with small normal fp16 scales (super-block scale and min).
-QuantMatrix random_k_quant(ggml::Type type, int rows, int cols, unsigned seed) {
+// Blocks of random bytes with small normal fp16 scales (a K-quant's super-block scale and min;
+// Q5_0's block scale).
+QuantMatrix random_blocks(ggml::Type type, int rows, int cols, unsigned seed) {
     std::size_t be = 0, bb = 0;
     ggml::type_layout(std::uint32_t(type), be, bb);
     std::vector<std::uint8_t> bytes(std::size_t(rows) * cols / be * bb);
@@ -41,6 +42,8 @@ QuantMatrix random_k_quant(ggml::Type type, int rows, int cols, unsigned seed) {
         std::uint8_t* blk = bytes.data() + b * bb;
         if (type == ggml::Type::Q6_K) {
             std::memcpy(blk + bb - 2, &d, 2);  // Q6_K ends with its scale
+        } else if (type == ggml::Type::Q5_0) {
+            std::memcpy(blk, &d, 2);
         } else {
             std::memcpy(blk, &d, 2);
             std::memcpy(blk + 2, &dmin, 2);
@@ -154,9 +157,10 @@ TEST(Quant, EveryKernelOnEveryEncodingMatchesTheDoubleReference) {
         std::vector<QuantMatrix> matrices;
         for (auto type : {ggml::Type::F32, ggml::Type::F16, ggml::Type::BF16, ggml::Type::Q8_0, ggml::Type::Q4_0})
             matrices.push_back(QuantMatrix::encode(t, type));
+        matrices.push_back(random_blocks(ggml::Type::Q5_0, N, K, unsigned(K) + 8));
         if (K % 256 == 0)
             for (auto type : {ggml::Type::Q4_K, ggml::Type::Q5_K, ggml::Type::Q6_K})
-                matrices.push_back(random_k_quant(type, N, K, unsigned(K) + 9));
+                matrices.push_back(random_blocks(type, N, K, unsigned(K) + 9));
         // The integer dot products multiply by x as they quantize it.
         std::vector<float> xq(static_cast<std::size_t>(K)), xk(static_cast<std::size_t>(K));
         quant_vector_round_trip(x.data(), K, xq.data());
@@ -165,7 +169,8 @@ TEST(Quant, EveryKernelOnEveryEncodingMatchesTheDoubleReference) {
             for (MatvecIsa isa : isas_here())
                 for (Int8Dot int8 : int8_kernels_here(isa))
                     for (auto [alpha, beta] : {std::pair{1.0f, 0.0f}, {0.5f, 1.0f}}) {
-                        const bool q = m.type() == ggml::Type::Q8_0 || m.type() == ggml::Type::Q4_0;
+                        const bool q = m.type() == ggml::Type::Q8_0 || m.type() == ggml::Type::Q4_0 ||
+                                       m.type() == ggml::Type::Q5_0;
                         const bool k = m.type() == ggml::Type::Q4_K || m.type() == ggml::Type::Q5_K ||
                                        m.type() == ggml::Type::Q6_K;
                         const float* input = int8 == Int8Dot::none ? x.data() : q ? xq.data() : k ? xk.data() : x.data();
@@ -234,7 +239,7 @@ bool k_quant(const QuantMatrix& m) {
 }
 
 bool takes_int8(const QuantMatrix& m, int /*M*/) {
-    return (m.type() == ggml::Type::Q8_0 || m.type() == ggml::Type::Q4_0 || k_quant(m)) &&
+    return (m.type() == ggml::Type::Q8_0 || m.type() == ggml::Type::Q4_0 || m.type() == ggml::Type::Q5_0 || k_quant(m)) &&
            best_int8_dot() != Int8Dot::none;
 }
 
@@ -251,11 +256,13 @@ TEST(Quant, TheDeviceProductsMatchTheDecodedFloat32Product) {
     CpuDevice dev(2, GemmLibrary::automatic);
     const int N = 304;
     for (auto [type, rows8] : {std::pair{ggml::Type::F16, false}, {ggml::Type::Q8_0, false}, {ggml::Type::Q4_0, false},
-                               {ggml::Type::Q8_0, true}, {ggml::Type::Q4_0, true}, {ggml::Type::Q4_K, false},
+                               {ggml::Type::Q8_0, true}, {ggml::Type::Q4_0, true}, {ggml::Type::Q5_0, false},
+                               {ggml::Type::Q4_K, false},
                                {ggml::Type::Q5_K, false}, {ggml::Type::Q6_K, false}}) {
         const bool k = type == ggml::Type::Q4_K || type == ggml::Type::Q5_K || type == ggml::Type::Q6_K;
         const int K = k ? 512 : 128;
-        QuantMatrix m = k ? random_k_quant(type, N, K, 11) : QuantMatrix::encode(random_matrix(N, K, 11), type);
+        QuantMatrix m = k || type == ggml::Type::Q5_0 ? random_blocks(type, N, K, 11)
+                                                      : QuantMatrix::encode(random_matrix(N, K, 11), type);
         if (rows8) m.interleave_rows8();
         const Tensor w = m.decode();
         for (int M : {1, 2, 5, 7, 9}) {  // the batched kernels take up to 4 tokens per pass: 1..4 all used

@@ -47,9 +47,34 @@ __attribute__((target("avx2,fma,f16c"))) inline __m256i q4_bytes(const std::uint
     return _mm256_sub_epi8(_mm256_and_si256(both, _mm256_set1_epi8(15)), _mm256_set1_epi8(8));
 }
 
-template <bool Q4>
+// Q5_0's 32 values (fp16 d, then bit i of the little-endian word qh is value i's fifth bit,
+// then the nibbles as Q4_0's) as bytes in value order, minus 16.
+__attribute__((target("avx2,fma,f16c"))) inline __m256i q5_bytes(const std::uint8_t* blk) {
+    std::uint32_t qh;
+    std::memcpy(&qh, blk + 2, 4);
+    const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 6));
+    const __m256i nibbles =
+        _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), _mm256_set1_epi8(15));
+    // Byte i of the result takes byte i / 8 of qh (values 0-15 in the low lane, 16-31 in the
+    // high one), then its bit i % 8.
+    const __m256i spread = _mm256_shuffle_epi8(_mm256_set1_epi32(std::int32_t(qh)),
+                                               _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2,
+                                                                2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
+    const __m256i bit = _mm256_set1_epi64x(std::int64_t(0x8040201008040201ull));
+    const __m256i fifth = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit), _mm256_set1_epi8(16));
+    return _mm256_sub_epi8(_mm256_or_si256(nibbles, fifth), _mm256_set1_epi8(16));
+}
+
+// A block's 32 values as signed bytes: Q8_0 (34 bytes) as stored, Q4_0 (18) and Q5_0 (22)
+// unpacked; the block's fp16 scale comes first in all three.
+template <int kBits>
+constexpr int block_size = kBits == 8 ? 34 : kBits == 4 ? 18 : 22;
+
+template <int kBits>
 __attribute__((target("avx2,fma,f16c"))) inline __m256i block_bytes(const std::uint8_t* blk) {
-    return Q4 ? q4_bytes(blk + 2) : _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
+    if constexpr (kBits == 8) return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
+    if constexpr (kBits == 4) return q4_bytes(blk + 2);
+    return q5_bytes(blk);
 }
 
 __attribute__((target("avx2,fma,f16c"))) inline __m256 block_scale(const std::uint8_t* blk, float xd) {
@@ -62,12 +87,12 @@ __attribute__((target("avx2,fma,f16c"))) inline __m128 hsum4(__m256 a0, __m256 a
     return _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
 }
 
-// Rows of Q8_0 or Q4_0 blocks against the quantized vector, four rows at a time (sharing each
+// Rows of Q8_0, Q4_0 or Q5_0 blocks against the quantized vector, four rows at a time (sharing each
 // block of x, one reduction for four rows; a row of a small model has only 9-24 blocks), then
 // one at a time. The VNNI variants differ only in the byte product (one vpdpbusd for two
 // instructions) and the target they need, which is why the loop is a macro.
 #define ANE_I8_ROWS_LOOP(DOT)                                                                                        \
-    constexpr int block = Q4 ? 18 : 34;                                                                              \
+    constexpr int block = block_size<kBits>;                                                                         \
     int r = 0;                                                                                                       \
     for (; r + 4 <= rows; r += 4) {                                                                                  \
         const std::uint8_t* w = W + std::size_t(r) * row_bytes;                                                      \
@@ -77,7 +102,7 @@ __attribute__((target("avx2,fma,f16c"))) inline __m128 hsum4(__m256 a0, __m256 a
             for (int i = 0; i < 4; ++i) {                                                                            \
                 const std::uint8_t* blk = w + std::size_t(i) * row_bytes;                                            \
                 if ((b & 3) == 0) _mm_prefetch(reinterpret_cast<const char*>(blk + 8 * block), _MM_HINT_T0);         \
-                acc[i] = _mm256_fmadd_ps(block_scale(blk, xd[b]), DOT(block_bytes<Q4>(blk), x), acc[i]);             \
+                acc[i] = _mm256_fmadd_ps(block_scale(blk, xd[b]), DOT(block_bytes<kBits>(blk), x), acc[i]);             \
             }                                                                                                        \
         }                                                                                                            \
         _mm_storeu_ps(out + r, hsum4(acc[0], acc[1], acc[2], acc[3]));                                               \
@@ -87,26 +112,26 @@ __attribute__((target("avx2,fma,f16c"))) inline __m128 hsum4(__m256 a0, __m256 a
         __m256 acc = _mm256_setzero_ps();                                                                            \
         for (int b = 0; b < nb; ++b, w += block) {                                                                   \
             const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + 32 * std::size_t(b)));        \
-            acc = _mm256_fmadd_ps(block_scale(w, xd[b]), DOT(block_bytes<Q4>(w), x), acc);                           \
+            acc = _mm256_fmadd_ps(block_scale(w, xd[b]), DOT(block_bytes<kBits>(w), x), acc);                           \
         }                                                                                                            \
         out[r] = hsum256(acc);                                                                                       \
     }
 
 // out[r] = row r of W (rows of row_bytes) · x, for r < rows.
-template <bool Q4>
+template <int kBits>
 __attribute__((target("avx2,fma,f16c"))) void rows_i8_avx2(const std::uint8_t* W, std::size_t row_bytes, int rows,
                                                             const std::int8_t* xq, const float* xd, int nb, float* out) {
     ANE_I8_ROWS_LOOP(i8_dot_maddubs)
 }
 
-template <bool Q4>
+template <int kBits>
 __attribute__((target("avx2,fma,f16c,avxvnni"))) void rows_i8_vnni(const std::uint8_t* W, std::size_t row_bytes,
                                                                     int rows, const std::int8_t* xq, const float* xd,
                                                                     int nb, float* out) {
     ANE_I8_ROWS_LOOP(i8_dot_vnni)
 }
 
-template <bool Q4>
+template <int kBits>
 __attribute__((target("avx2,fma,f16c,avx512vnni,avx512vl"))) void rows_i8_vnni512(const std::uint8_t* W,
                                                                                   std::size_t row_bytes, int rows,
                                                                                   const std::int8_t* xq,
@@ -295,17 +320,21 @@ void QuantizedVector::set(const float* x, int K) {
     quantize_vector(x, K, q.data(), d.data(), sum.data());
 }
 
-RowsKernel rows_kernel(Int8Dot kind, bool q4) {
+RowsKernel rows_kernel(Int8Dot kind, ggml::Type type) {
 #if defined(__x86_64__)
+    const int bits = type == ggml::Type::Q8_0 ? 8 : type == ggml::Type::Q4_0 ? 4 : type == ggml::Type::Q5_0 ? 5 : 0;
+    auto pick = [bits](RowsKernel k8, RowsKernel k4, RowsKernel k5) {
+        return bits == 8 ? k8 : bits == 4 ? k4 : bits == 5 ? k5 : nullptr;
+    };
     switch (kind) {
-        case Int8Dot::avx2: return q4 ? rows_i8_avx2<true> : rows_i8_avx2<false>;
-        case Int8Dot::avx_vnni: return q4 ? rows_i8_vnni<true> : rows_i8_vnni<false>;
-        case Int8Dot::avx512_vnni: return q4 ? rows_i8_vnni512<true> : rows_i8_vnni512<false>;
+        case Int8Dot::avx2: return pick(rows_i8_avx2<8>, rows_i8_avx2<4>, rows_i8_avx2<5>);
+        case Int8Dot::avx_vnni: return pick(rows_i8_vnni<8>, rows_i8_vnni<4>, rows_i8_vnni<5>);
+        case Int8Dot::avx512_vnni: return pick(rows_i8_vnni512<8>, rows_i8_vnni512<4>, rows_i8_vnni512<5>);
         case Int8Dot::none: break;
     }
 #endif
     (void)kind;
-    (void)q4;
+    (void)type;
     return nullptr;
 }
 

@@ -1,5 +1,5 @@
 #pragma once
-// The integer kernels of Q8_0 and Q4_0 rows (inside the cpu device; quant_matvec.cpp calls
+// The integer kernels of Q8_0, Q4_0 (and in the ggml layout Q5_0) rows (inside the cpu device; quant_matvec.cpp calls
 // them): the input quantized to Q8_0 blocks with float scales, then per block
 // d_w d_x Σ q_w q_x, as llama.cpp computes it. Each kernel needs the CPU feature its Int8Dot
 // names; the getters return nullptr where there is none.
@@ -34,7 +34,7 @@ struct TokenBlocks {
 // The ggml layout: out[r] = row r of W (rows of row_bytes) · x for r < rows; nb blocks a row.
 using RowsKernel = void (*)(const std::uint8_t* W, std::size_t row_bytes, int rows, const std::int8_t* xq,
                             const float* xd, int nb, float* out);
-RowsKernel rows_kernel(Int8Dot kind, bool q4);
+RowsKernel rows_kernel(Int8Dot kind, ggml::Type type);  // Q8_0, Q4_0, Q5_0
 
 // The rows8 layout (QuantMatrix::Layout): out[8g + j] = row 8g + j · x for g < groups, W at
 // the first group's bytes. VNNI only.

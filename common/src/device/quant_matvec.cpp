@@ -159,8 +159,11 @@ RowDot row_dot(MatvecIsa isa, Type type) {
 }
 
 
-// Whether `kind`'s integer kernels take rows of this type with the input as Q8_0 blocks.
-bool int8_type(Int8Dot kind, Type t) { return kind != Int8Dot::none && (t == Type::Q8_0 || t == Type::Q4_0); }
+// Whether `kind`'s integer kernels take rows of this type with the input as Q8_0 blocks (Q5_0
+// in the ggml layout only: it is never regrouped).
+bool int8_type(Int8Dot kind, Type t) {
+    return kind != Int8Dot::none && (t == Type::Q8_0 || t == Type::Q4_0 || t == Type::Q5_0);
+}
 
 // Whether they take K-quant rows of this type, with the input as Q8_K blocks.
 bool k_quant_int8(Int8Dot kind, Type t) {
@@ -199,7 +202,7 @@ void rows_int8(Int8Dot kind, const QuantMatrix& W, const int8::QuantizedVector& 
         }
         return;
     }
-    const int8::RowsKernel rows = int8::rows_kernel(kind, W.type() == Type::Q4_0);
+    const int8::RowsKernel rows = int8::rows_kernel(kind, W.type());
     for (int r = r0; r < r1; r += 64) {
         const int n = std::min(64, r1 - r);
         rows(W.row(r), W.row_bytes(), n, xv.q.data(), xv.d.data(), W.cols() / kQK, dots);
