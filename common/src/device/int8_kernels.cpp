@@ -140,6 +140,64 @@ __attribute__((target("avx2,fma,f16c,avx512vnni,avx512vl"))) void rows_i8_vnni51
 }
 #undef ANE_I8_ROWS_LOOP
 
+// The ggml layout against T (1..4) tokens: each block of a row unpacked once for all of them
+// (a prompt's tokens; rows8 has its own).
+#define ANE_I8_TOKENS_LOOP(DOT)                                                                                      \
+    constexpr int block = block_size<kBits>;                                                                         \
+    for (int r = 0; r < rows; ++r) {                                                                                 \
+        const std::uint8_t* w = W + std::size_t(r) * row_bytes;                                                      \
+        __m256 acc[T];                                                                                               \
+        for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();                                                    \
+        for (int b = 0; b < nb; ++b, w += block) {                                                                   \
+            const __m256i q = block_bytes<kBits>(w);                                                                 \
+            for (int t = 0; t < T; ++t) {                                                                            \
+                const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tokens[t].q + 32 * std::size_t(b))); \
+                acc[t] = _mm256_fmadd_ps(block_scale(w, tokens[t].d[b]), DOT(q, x), acc[t]);                         \
+            }                                                                                                        \
+        }                                                                                                            \
+        for (int t = 0; t < T; ++t) out[std::size_t(t) * ldo + std::size_t(r)] = hsum256(acc[t]);                    \
+    }
+
+template <int kBits, int T>
+__attribute__((target("avx2,fma,f16c"))) void tokens_i8_avx2(const std::uint8_t* W, std::size_t row_bytes, int rows,
+                                                              const TokenBlocks* tokens, int nb, float* out,
+                                                              std::size_t ldo) {
+    ANE_I8_TOKENS_LOOP(i8_dot_maddubs)
+}
+
+template <int kBits, int T>
+__attribute__((target("avx2,fma,f16c,avxvnni"))) void tokens_i8_vnni(const std::uint8_t* W, std::size_t row_bytes,
+                                                                      int rows, const TokenBlocks* tokens, int nb,
+                                                                      float* out, std::size_t ldo) {
+    ANE_I8_TOKENS_LOOP(i8_dot_vnni)
+}
+
+template <int kBits, int T>
+__attribute__((target("avx2,fma,f16c,avx512vnni,avx512vl"))) void tokens_i8_vnni512(const std::uint8_t* W,
+                                                                                    std::size_t row_bytes, int rows,
+                                                                                    const TokenBlocks* tokens, int nb,
+                                                                                    float* out, std::size_t ldo) {
+    ANE_I8_TOKENS_LOOP(i8_dot_vnni512)
+}
+#undef ANE_I8_TOKENS_LOOP
+
+template <int kBits>
+RowsTokens tokens_for(Int8Dot kind, int T) {
+    static constexpr RowsTokens avx2[4] = {tokens_i8_avx2<kBits, 1>, tokens_i8_avx2<kBits, 2>,
+                                           tokens_i8_avx2<kBits, 3>, tokens_i8_avx2<kBits, 4>};
+    static constexpr RowsTokens vnni[4] = {tokens_i8_vnni<kBits, 1>, tokens_i8_vnni<kBits, 2>,
+                                           tokens_i8_vnni<kBits, 3>, tokens_i8_vnni<kBits, 4>};
+    static constexpr RowsTokens vnni512[4] = {tokens_i8_vnni512<kBits, 1>, tokens_i8_vnni512<kBits, 2>,
+                                              tokens_i8_vnni512<kBits, 3>, tokens_i8_vnni512<kBits, 4>};
+    switch (kind) {
+        case Int8Dot::avx2: return avx2[T - 1];
+        case Int8Dot::avx_vnni: return vnni[T - 1];
+        case Int8Dot::avx512_vnni: return vnni512[T - 1];
+        case Int8Dot::none: break;
+    }
+    return nullptr;
+}
+
 // Helpers of the rows8 loops (clang does not carry a function's target into its lambdas).
 __attribute__((target("avx2,fma,f16c"))) inline __m256i broadcast_run(const std::int8_t* x) {
     std::int32_t v;
@@ -368,6 +426,22 @@ Rows8Tokens rows8_tokens_for(Int8Dot kind, int T) {
 
 Rows8Tokens rows8_tokens_kernel(Int8Dot kind, bool q4, int T) {
     return q4 ? rows8_tokens_for<true>(kind, T) : rows8_tokens_for<false>(kind, T);
+}
+
+RowsTokens rows_tokens_kernel(Int8Dot kind, ggml::Type type, int T) {
+#if defined(__x86_64__)
+    if (T < 1 || T > 4) return nullptr;
+    switch (type) {
+        case ggml::Type::Q8_0: return tokens_for<8>(kind, T);
+        case ggml::Type::Q4_0: return tokens_for<4>(kind, T);
+        case ggml::Type::Q5_0: return tokens_for<5>(kind, T);
+        default: break;
+    }
+#endif
+    (void)kind;
+    (void)type;
+    (void)T;
+    return nullptr;
 }
 
 

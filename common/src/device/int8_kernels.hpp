@@ -36,6 +36,11 @@ using RowsKernel = void (*)(const std::uint8_t* W, std::size_t row_bytes, int ro
                             const float* xd, int nb, float* out);
 RowsKernel rows_kernel(Int8Dot kind, ggml::Type type);  // Q8_0, Q4_0, Q5_0
 
+// The ggml layout against T (1..4) tokens: out[t * ldo + r] = row r · token t.
+using RowsTokens = void (*)(const std::uint8_t* W, std::size_t row_bytes, int rows, const TokenBlocks* tokens, int nb,
+                            float* out, std::size_t ldo);
+RowsTokens rows_tokens_kernel(Int8Dot kind, ggml::Type type, int T);
+
 // The rows8 layout (QuantMatrix::Layout): out[8g + j] = row 8g + j · x for g < groups, W at
 // the first group's bytes. VNNI only.
 using Rows8 = void (*)(const std::uint8_t* W, int groups, const std::int8_t* xq, const float* xd,

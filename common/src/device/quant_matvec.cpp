@@ -325,14 +325,15 @@ bool quant_matmul_int8(SpinPool& pool, const QuantMatrix& W, const float* X, int
     for (int m = 0; m < M; ++m)
         blocks[std::size_t(m)] = {tokens[std::size_t(m)].q.data(), tokens[std::size_t(m)].d.data(),
                                   tokens[std::size_t(m)].sum.data()};
-    if (!rows8) {  // the ggml layout: token by token on the one-token kernels
-        for_row_chunks(pool, N, W.row_bytes() * std::size_t(M), [&](int r0, int r1) {
-            for (int m = 0; m < M; ++m)
-                rows_int8(kind, W, tokens[std::size_t(m)], r0, r1, Y + std::size_t(m) * N, alpha, beta);
-        });
-        return true;
-    }
-    constexpr int kTokens = 4;  // per pass over a chunk of rows (its weights stay in L2)
+    // Four tokens per pass over a chunk of rows (each block unpacked once for four; the chunk's
+    // weights stay in L2 for the next four).
+    constexpr int kTokens = 4;
+    auto kernel = [&](int r0, int r1, int t0, int T, float* out, std::size_t ldo) {
+        if (rows8)
+            int8::rows8_tokens_kernel(kind, q4, T)(W.group(r0 / 8), (r1 - r0) / 8, blocks.data() + t0, nb, out, ldo);
+        else
+            int8::rows_tokens_kernel(kind, W.type(), T)(W.row(r0), W.row_bytes(), r1 - r0, blocks.data() + t0, nb, out, ldo);
+    };
     for_row_chunks(
         pool, N, W.row_bytes() * std::size_t(M),
         [&](int r0, int r1) {
@@ -340,13 +341,11 @@ bool quant_matmul_int8(SpinPool& pool, const QuantMatrix& W, const float* X, int
             out.resize(std::size_t(kTokens) * (r1 - r0));
             for (int t0 = 0; t0 < M; t0 += kTokens) {
                 const int T = std::min(kTokens, M - t0);
-                const int8::Rows8Tokens kernel = int8::rows8_tokens_kernel(kind, q4, T);
                 if (alpha == 1.0f && beta == 0.0f) {  // straight into Y
-                    kernel(W.group(r0 / 8), (r1 - r0) / 8, blocks.data() + t0, nb, Y + std::size_t(t0) * N + r0,
-                           std::size_t(N));
+                    kernel(r0, r1, t0, T, Y + std::size_t(t0) * N + r0, std::size_t(N));
                     continue;
                 }
-                kernel(W.group(r0 / 8), (r1 - r0) / 8, blocks.data() + t0, nb, out.data(), std::size_t(r1 - r0));
+                kernel(r0, r1, t0, T, out.data(), std::size_t(r1 - r0));
                 for (int t = 0; t < T; ++t)
                     for (int i = 0; i < r1 - r0; ++i) {
                         float& y = Y[std::size_t(t0 + t) * N + r0 + i];
@@ -354,7 +353,7 @@ bool quant_matmul_int8(SpinPool& pool, const QuantMatrix& W, const float* X, int
                     }
             }
         },
-        8);
+        rows8 ? 8 : 1);
     return true;
 }
 
