@@ -53,12 +53,12 @@ using Rows8Tokens = void (*)(const std::uint8_t* W, int groups, const TokenBlock
 Rows8Tokens rows8_tokens_kernel(Int8Dot kind, bool q4, int T);
 
 // A vector as llama.cpp's Q8_K blocks (what K-quant rows are multiplied with): per 256 values
-// d = max|x| / 127 and q = round(x / d), nearest even; the sum of q over each 16; K a multiple
-// of 256.
+// d = max|x| / 127 and q = round(x / d), nearest even; the sums of q over each 16 and each 32
+// (int16 suffices); K a multiple of 256.
 struct KVector {
     std::vector<std::int8_t> q;
     std::vector<float> d;
-    std::vector<std::int32_t> sum16;
+    std::vector<std::int16_t> sum16, sum32;
     void set(const float* x, int K);
 };
 

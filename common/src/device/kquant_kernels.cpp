@@ -18,6 +18,7 @@ void KVector::set(const float* x, int K) {
     q.resize(std::size_t(K));
     d.resize(std::size_t(K / 256));
     sum16.resize(std::size_t(K / 16));
+    sum32.resize(std::size_t(K / 32));
     for (int b = 0; b < K / 256; ++b) {
         const float* xb = x + std::size_t(b) * 256;
         float amax = 0.0f;
@@ -27,10 +28,13 @@ void KVector::set(const float* x, int K) {
         std::int8_t* qb = q.data() + std::size_t(b) * 256;
         for (int i = 0; i < 256; ++i) qb[i] = static_cast<std::int8_t>(std::lrintf(xb[i] * id));
         for (int g = 0; g < 16; ++g) {
-            std::int32_t s = 0;
+            int s = 0;
             for (int i = 0; i < 16; ++i) s += qb[16 * g + i];
-            sum16[std::size_t(b) * 16 + std::size_t(g)] = s;
+            sum16[std::size_t(b) * 16 + std::size_t(g)] = std::int16_t(s);  // |s| <= 16 * 127
         }
+        for (int g = 0; g < 8; ++g)
+            sum32[std::size_t(b) * 8 + std::size_t(g)] =
+                std::int16_t(sum16[std::size_t(b) * 16 + std::size_t(2 * g)] + sum16[std::size_t(b) * 16 + std::size_t(2 * g + 1)]);
     }
 }
 
@@ -64,6 +68,24 @@ __attribute__((target("avx2,fma,f16c"))) inline void prefetch_block(const std::u
 // Σ over 32 values of u·x·s (u unsigned bytes, x signed; s per 16-bit pair), as eight int32s.
 __attribute__((target("avx2,fma,f16c"))) inline __m256i scaled_dot32(__m256i u, __m256i x, __m256i s) {
     return _mm256_madd_epi16(_mm256_maddubs_epi16(u, x), s);
+}
+
+__attribute__((target("avx2,fma,f16c"))) inline int hsum_epi32(__m128i v) {
+    v = _mm_add_epi32(v, _mm_unpackhi_epi64(v, v));
+    return _mm_cvtsi128_si32(_mm_add_epi32(v, _mm_shuffle_epi32(v, 1)));
+}
+
+// Σ_s m_s · (the token's sum over sub-block s): the eight mins against eight sums of 32.
+__attribute__((target("avx2,fma,f16c"))) inline int mins_dot(const std::uint8_t* m, const std::int16_t* sum32) {
+    const __m128i mins = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(m)));
+    return hsum_epi32(_mm_madd_epi16(mins, _mm_loadu_si128(reinterpret_cast<const __m128i*>(sum32))));
+}
+
+// Σ_g sc_g · (the token's sum over the 16 values g): Q6_K's sixteen scales against sums of 16.
+__attribute__((target("avx2,fma,f16c"))) inline int scales_dot(const std::int8_t* sc, const std::int16_t* sum16) {
+    const __m256i scales = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc)));
+    const __m256i p = _mm256_madd_epi16(scales, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sum16)));
+    return hsum_epi32(_mm_add_epi32(_mm256_castsi256_si128(p), _mm256_extracti128_si256(p, 1)));
 }
 
 // Bit k of each byte of qh, as 16 or 0 (the fifth bit of a Q5_K value).
@@ -128,10 +150,7 @@ __attribute__((target("avx2,fma,f16c"))) void rows_q45k(const std::uint8_t* W, s
             for (int t = 0; t < T; ++t) {
                 const float dx = x[t]->d[std::size_t(sb)];
                 acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_set1_ps(d * dx), acc[t]);
-                const std::int32_t* s16 = x[t]->sum16.data() + std::size_t(sb) * 16;
-                std::int32_t ms = 0;
-                for (int s = 0; s < 8; ++s) ms += m[s] * (s16[2 * s] + s16[2 * s + 1]);
-                mins[t] += dmin * dx * float(ms);
+                mins[t] += dmin * dx * float(mins_dot(m, x[t]->sum32.data() + std::size_t(sb) * 8));
             }
         }
         for (int t = 0; t < T; ++t) out[std::size_t(t) * ldo + std::size_t(r)] = simd::hsum256(acc[t]) - mins[t];
@@ -180,10 +199,7 @@ __attribute__((target("avx2,fma,f16c"))) void rows_q6k(const std::uint8_t* W, st
             for (int t = 0; t < T; ++t) {
                 const float dx = x[t]->d[std::size_t(sb)];
                 acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_set1_ps(d * dx), acc[t]);
-                const std::int32_t* s16 = x[t]->sum16.data() + std::size_t(sb) * 16;
-                std::int32_t off = 0;
-                for (int g = 0; g < 16; ++g) off += sc[g] * s16[g];
-                offsets[t] += 32.0f * d * dx * float(off);
+                offsets[t] += 32.0f * d * dx * float(scales_dot(sc, x[t]->sum16.data() + std::size_t(sb) * 16));
             }
         }
         for (int t = 0; t < T; ++t) out[std::size_t(t) * ldo + std::size_t(r)] = simd::hsum256(acc[t]) - offsets[t];
