@@ -107,7 +107,8 @@ void StepDirection::draw(const std::vector<ParamSpan>& params, std::uint64_t see
     std::uint64_t draws = 0;
     for (std::size_t b = 0; b < params.size(); ++b) {
         const std::int64_t n = params[b].size, whole = n / 4 * 4;
-        for (std::int64_t i = 0; i < whole; i += kPart) parts.push_back({b, i, std::min(whole, i + kPart), draws + std::uint64_t(i / 4), false});
+        for (std::int64_t i = 0; i < whole; i += kPart)
+            parts.push_back({b, i, std::min(whole, i + kPart), draws + std::uint64_t(i / 4), false});
         draws += std::uint64_t(whole / 4);
         if (whole < n) parts.push_back({b, whole, n, draws, true});
         draws += std::uint64_t(n - whole);
@@ -117,7 +118,8 @@ void StepDirection::draw(const std::vector<ParamSpan>& params, std::uint64_t see
         const int shift = int(g & 63);
         std::atomic_ref<std::uint64_t>(bits_[std::size_t(g >> 6)]).fetch_or(v << shift, std::memory_order_relaxed);
         if (shift + width > 64)
-            std::atomic_ref<std::uint64_t>(bits_[std::size_t(g >> 6) + 1]).fetch_or(v >> (64 - shift), std::memory_order_relaxed);
+            std::atomic_ref<std::uint64_t>(bits_[std::size_t(g >> 6) + 1])
+                .fetch_or(v >> (64 - shift), std::memory_order_relaxed);
     };
 #pragma omp parallel for schedule(dynamic) if (parts.size() > 1)
     for (std::size_t k = 0; k < parts.size(); ++k) {
@@ -261,7 +263,8 @@ __attribute__((target("avx512f"))) void add_signed_avx512(const float* x, const 
     for (std::int64_t i = 0; i < n; i += 16) {
         std::uint16_t m;
         std::memcpy(&m, bits + i / 8, sizeof(m));
-        _mm512_storeu_ps(out + i, _mm512_add_ps(_mm512_loadu_ps(x + i), _mm512_mask_blend_ps(__mmask16(m), minus, plus)));
+        const __m512 signed_c = _mm512_mask_blend_ps(__mmask16(m), minus, plus);
+        _mm512_storeu_ps(out + i, _mm512_add_ps(_mm512_loadu_ps(x + i), signed_c));
     }
 }
 
