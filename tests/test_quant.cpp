@@ -30,7 +30,7 @@ Tensor random_matrix(int rows, int cols, unsigned seed, float scale = 0.5f) {
 }
 
 // Blocks of random bytes with small normal fp16 scales (a K-quant's super-block scale and min;
-// Q5_0's block scale).
+// a Q5_0 block's scale; a Q4_1/Q5_1 block's scale and min).
 QuantMatrix random_blocks(ggml::Type type, int rows, int cols, unsigned seed) {
     std::size_t be = 0, bb = 0;
     ggml::type_layout(std::uint32_t(type), be, bb);
@@ -157,7 +157,8 @@ TEST(Quant, EveryKernelOnEveryEncodingMatchesTheDoubleReference) {
         std::vector<QuantMatrix> matrices;
         for (auto type : {ggml::Type::F32, ggml::Type::F16, ggml::Type::BF16, ggml::Type::Q8_0, ggml::Type::Q4_0})
             matrices.push_back(QuantMatrix::encode(t, type));
-        matrices.push_back(random_blocks(ggml::Type::Q5_0, N, K, unsigned(K) + 8));
+        for (auto type : {ggml::Type::Q5_0, ggml::Type::Q4_1, ggml::Type::Q5_1})
+            matrices.push_back(random_blocks(type, N, K, unsigned(K) + 8));
         if (K % 256 == 0)
             for (auto type : {ggml::Type::Q4_K, ggml::Type::Q5_K, ggml::Type::Q6_K})
                 matrices.push_back(random_blocks(type, N, K, unsigned(K) + 9));
@@ -170,7 +171,8 @@ TEST(Quant, EveryKernelOnEveryEncodingMatchesTheDoubleReference) {
                 for (Int8Dot int8 : int8_kernels_here(isa))
                     for (auto [alpha, beta] : {std::pair{1.0f, 0.0f}, {0.5f, 1.0f}}) {
                         const bool q = m.type() == ggml::Type::Q8_0 || m.type() == ggml::Type::Q4_0 ||
-                                       m.type() == ggml::Type::Q5_0;
+                                       m.type() == ggml::Type::Q5_0 || m.type() == ggml::Type::Q4_1 ||
+                                       m.type() == ggml::Type::Q5_1;
                         const bool k = m.type() == ggml::Type::Q4_K || m.type() == ggml::Type::Q5_K ||
                                        m.type() == ggml::Type::Q6_K;
                         const float* input = int8 == Int8Dot::none ? x.data() : q ? xq.data() : k ? xk.data() : x.data();
@@ -239,7 +241,9 @@ bool k_quant(const QuantMatrix& m) {
 }
 
 bool takes_int8(const QuantMatrix& m, int /*M*/) {
-    return (m.type() == ggml::Type::Q8_0 || m.type() == ggml::Type::Q4_0 || m.type() == ggml::Type::Q5_0 || k_quant(m)) &&
+    const ggml::Type t = m.type();
+    return (t == ggml::Type::Q8_0 || t == ggml::Type::Q4_0 || t == ggml::Type::Q5_0 || t == ggml::Type::Q4_1 ||
+            t == ggml::Type::Q5_1 || k_quant(m)) &&
            best_int8_dot() != Int8Dot::none;
 }
 
@@ -257,12 +261,12 @@ TEST(Quant, TheDeviceProductsMatchTheDecodedFloat32Product) {
     const int N = 304;
     for (auto [type, rows8] : {std::pair{ggml::Type::F16, false}, {ggml::Type::Q8_0, false}, {ggml::Type::Q4_0, false},
                                {ggml::Type::Q8_0, true}, {ggml::Type::Q4_0, true}, {ggml::Type::Q5_0, false},
-                               {ggml::Type::Q4_K, false},
+                               {ggml::Type::Q4_1, false}, {ggml::Type::Q5_1, false}, {ggml::Type::Q4_K, false},
                                {ggml::Type::Q5_K, false}, {ggml::Type::Q6_K, false}}) {
         const bool k = type == ggml::Type::Q4_K || type == ggml::Type::Q5_K || type == ggml::Type::Q6_K;
         const int K = k ? 512 : 128;
-        QuantMatrix m = k || type == ggml::Type::Q5_0 ? random_blocks(type, N, K, 11)
-                                                      : QuantMatrix::encode(random_matrix(N, K, 11), type);
+        const bool blocks_only = k || type == ggml::Type::Q5_0 || type == ggml::Type::Q4_1 || type == ggml::Type::Q5_1;
+        QuantMatrix m = blocks_only ? random_blocks(type, N, K, 11) : QuantMatrix::encode(random_matrix(N, K, 11), type);
         if (rows8) m.interleave_rows8();
         const Tensor w = m.decode();
         for (int M : {1, 2, 5, 7, 9}) {  // the batched kernels take up to 4 tokens per pass: 1..4 all used

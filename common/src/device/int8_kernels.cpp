@@ -40,41 +40,57 @@ __attribute__((target("avx2,fma,f16c,avx512vnni,avx512vl"))) inline __m256 i8_do
         _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w)));
 }
 
-// Q4_0's 32 nibbles as bytes in value order (low nibbles, then high), minus 8.
-__attribute__((target("avx2,fma,f16c"))) inline __m256i q4_bytes(const std::uint8_t* q) {
+// 32 nibbles (16 bytes) as bytes in value order: low nibbles, then high.
+__attribute__((target("avx2,fma,f16c"))) inline __m256i nibble_bytes(const std::uint8_t* q) {
     const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
-    const __m256i both = _mm256_set_m128i(_mm_srli_epi16(packed, 4), packed);
-    return _mm256_sub_epi8(_mm256_and_si256(both, _mm256_set1_epi8(15)), _mm256_set1_epi8(8));
+    return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), _mm256_set1_epi8(15));
 }
 
-// Q5_0's 32 values (fp16 d, then bit i of the little-endian word qh is value i's fifth bit,
-// then the nibbles as Q4_0's) as bytes in value order, minus 16.
-__attribute__((target("avx2,fma,f16c"))) inline __m256i q5_bytes(const std::uint8_t* blk) {
+// Bit i of the little-endian word at qh as 16 or 0 in byte i (the fifth bits of Q5_0/Q5_1).
+__attribute__((target("avx2,fma,f16c"))) inline __m256i fifth_bits(const std::uint8_t* qh_bytes) {
     std::uint32_t qh;
-    std::memcpy(&qh, blk + 2, 4);
-    const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 6));
-    const __m256i nibbles =
-        _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), _mm256_set1_epi8(15));
-    // Byte i of the result takes byte i / 8 of qh (values 0-15 in the low lane, 16-31 in the
-    // high one), then its bit i % 8.
+    std::memcpy(&qh, qh_bytes, 4);
+    // Byte i takes byte i / 8 of qh (values 0-15 in the low lane, 16-31 in the high one), then
+    // its bit i % 8.
     const __m256i spread = _mm256_shuffle_epi8(_mm256_set1_epi32(std::int32_t(qh)),
                                                _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2,
                                                                 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
     const __m256i bit = _mm256_set1_epi64x(std::int64_t(0x8040201008040201ull));
-    const __m256i fifth = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit), _mm256_set1_epi8(16));
-    return _mm256_sub_epi8(_mm256_or_si256(nibbles, fifth), _mm256_set1_epi8(16));
+    return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit), _mm256_set1_epi8(16));
 }
 
-// A block's 32 values as signed bytes: Q8_0 (34 bytes) as stored, Q4_0 (18) and Q5_0 (22)
-// unpacked; the block's fp16 scale comes first in all three.
-template <int kBits>
-constexpr int block_size = kBits == 8 ? 34 : kBits == 4 ? 18 : 22;
+// The block formats of the ggml layout, each starting with its fp16 scale d: Q8_0 (34 bytes:
+// d, int8 q[32]), Q4_0 (18: d, nibbles; minus 8), Q5_0 (22: d, fifth bits, nibbles; minus 16),
+// Q4_1 (20: d, fp16 min m, nibbles) and Q5_1 (24: d, m, fifth bits, nibbles). A value is
+// d·q (+ m for the _1 types), so a block's dot product is d·d_x·Σ q·q_x (+ m·d_x·Σ q_x).
+template <ggml::Type kType>
+constexpr int block_size = kType == ggml::Type::Q8_0   ? 34
+                           : kType == ggml::Type::Q4_0 ? 18
+                           : kType == ggml::Type::Q5_0 ? 22
+                           : kType == ggml::Type::Q4_1 ? 20
+                                                       : 24;
 
-template <int kBits>
+template <ggml::Type kType>
+constexpr bool has_min = kType == ggml::Type::Q4_1 || kType == ggml::Type::Q5_1;
+
+// A block's 32 values q as bytes (signed, or 0..31 for the _1 types).
+template <ggml::Type kType>
 __attribute__((target("avx2,fma,f16c"))) inline __m256i block_bytes(const std::uint8_t* blk) {
-    if constexpr (kBits == 8) return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
-    if constexpr (kBits == 4) return q4_bytes(blk + 2);
-    return q5_bytes(blk);
+    using ggml::Type;
+    if constexpr (kType == Type::Q8_0) return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
+    if constexpr (kType == Type::Q4_0) return _mm256_sub_epi8(nibble_bytes(blk + 2), _mm256_set1_epi8(8));
+    if constexpr (kType == Type::Q5_0)
+        return _mm256_sub_epi8(_mm256_or_si256(nibble_bytes(blk + 6), fifth_bits(blk + 2)), _mm256_set1_epi8(16));
+    if constexpr (kType == Type::Q4_1) return nibble_bytes(blk + 4);
+    return _mm256_or_si256(nibble_bytes(blk + 8), fifth_bits(blk + 4));
+}
+
+// m·d_x·Σ q_x of a _1 block (nothing for the others).
+template <ggml::Type kType>
+__attribute__((target("avx2,fma,f16c"))) inline float block_min(const std::uint8_t* blk, float xd, std::int32_t xs) {
+    if constexpr (has_min<kType>)
+        return _cvtsh_ss(*reinterpret_cast<const std::uint16_t*>(blk + 2)) * xd * float(xs);
+    return 0.0f;
 }
 
 __attribute__((target("avx2,fma,f16c"))) inline __m256 block_scale(const std::uint8_t* blk, float xd) {
@@ -92,50 +108,57 @@ __attribute__((target("avx2,fma,f16c"))) inline __m128 hsum4(__m256 a0, __m256 a
 // one at a time. The VNNI variants differ only in the byte product (one vpdpbusd for two
 // instructions) and the target they need, which is why the loop is a macro.
 #define ANE_I8_ROWS_LOOP(DOT)                                                                                        \
-    constexpr int block = block_size<kBits>;                                                                         \
+    constexpr int block = block_size<kType>;                                                                         \
     int r = 0;                                                                                                       \
     for (; r + 4 <= rows; r += 4) {                                                                                  \
         const std::uint8_t* w = W + std::size_t(r) * row_bytes;                                                      \
         __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};        \
+        float mins[4] = {0.0f, 0.0f, 0.0f, 0.0f};                                                                    \
         for (int b = 0; b < nb; ++b, w += block) {                                                                   \
             const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + 32 * std::size_t(b)));        \
             for (int i = 0; i < 4; ++i) {                                                                            \
                 const std::uint8_t* blk = w + std::size_t(i) * row_bytes;                                            \
                 if ((b & 3) == 0) _mm_prefetch(reinterpret_cast<const char*>(blk + 8 * block), _MM_HINT_T0);         \
-                acc[i] = _mm256_fmadd_ps(block_scale(blk, xd[b]), DOT(block_bytes<kBits>(blk), x), acc[i]);             \
+                acc[i] = _mm256_fmadd_ps(block_scale(blk, xd[b]), DOT(block_bytes<kType>(blk), x), acc[i]);          \
+                if constexpr (has_min<kType>) mins[i] += block_min<kType>(blk, xd[b], xs[b]);                        \
             }                                                                                                        \
         }                                                                                                            \
-        _mm_storeu_ps(out + r, hsum4(acc[0], acc[1], acc[2], acc[3]));                                               \
+        _mm_storeu_ps(out + r, _mm_add_ps(hsum4(acc[0], acc[1], acc[2], acc[3]), _mm_loadu_ps(mins)));               \
     }                                                                                                                \
     for (; r < rows; ++r) {                                                                                          \
         const std::uint8_t* w = W + std::size_t(r) * row_bytes;                                                      \
         __m256 acc = _mm256_setzero_ps();                                                                            \
+        float mins = 0.0f;                                                                                           \
         for (int b = 0; b < nb; ++b, w += block) {                                                                   \
             const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + 32 * std::size_t(b)));        \
-            acc = _mm256_fmadd_ps(block_scale(w, xd[b]), DOT(block_bytes<kBits>(w), x), acc);                           \
+            acc = _mm256_fmadd_ps(block_scale(w, xd[b]), DOT(block_bytes<kType>(w), x), acc);                        \
+            if constexpr (has_min<kType>) mins += block_min<kType>(w, xd[b], xs[b]);                                 \
         }                                                                                                            \
-        out[r] = hsum256(acc);                                                                                       \
+        out[r] = hsum256(acc) + mins;                                                                                \
     }
 
 // out[r] = row r of W (rows of row_bytes) · x, for r < rows.
-template <int kBits>
+template <ggml::Type kType>
 __attribute__((target("avx2,fma,f16c"))) void rows_i8_avx2(const std::uint8_t* W, std::size_t row_bytes, int rows,
-                                                            const std::int8_t* xq, const float* xd, int nb, float* out) {
+                                                            const std::int8_t* xq, const float* xd,
+                                                            const std::int32_t* xs, int nb, float* out) {
     ANE_I8_ROWS_LOOP(i8_dot_maddubs)
 }
 
-template <int kBits>
+template <ggml::Type kType>
 __attribute__((target("avx2,fma,f16c,avxvnni"))) void rows_i8_vnni(const std::uint8_t* W, std::size_t row_bytes,
                                                                     int rows, const std::int8_t* xq, const float* xd,
-                                                                    int nb, float* out) {
+                                                                    const std::int32_t* xs, int nb, float* out) {
     ANE_I8_ROWS_LOOP(i8_dot_vnni)
 }
 
-template <int kBits>
+template <ggml::Type kType>
 __attribute__((target("avx2,fma,f16c,avx512vnni,avx512vl"))) void rows_i8_vnni512(const std::uint8_t* W,
                                                                                   std::size_t row_bytes, int rows,
                                                                                   const std::int8_t* xq,
-                                                                                  const float* xd, int nb, float* out) {
+                                                                                  const float* xd,
+                                                                                  const std::int32_t* xs, int nb,
+                                                                                  float* out) {
     ANE_I8_ROWS_LOOP(i8_dot_vnni512)
 }
 #undef ANE_I8_ROWS_LOOP
@@ -143,36 +166,41 @@ __attribute__((target("avx2,fma,f16c,avx512vnni,avx512vl"))) void rows_i8_vnni51
 // The ggml layout against T (1..4) tokens: each block of a row unpacked once for all of them
 // (a prompt's tokens; rows8 has its own).
 #define ANE_I8_TOKENS_LOOP(DOT)                                                                                      \
-    constexpr int block = block_size<kBits>;                                                                         \
+    constexpr int block = block_size<kType>;                                                                         \
     for (int r = 0; r < rows; ++r) {                                                                                 \
         const std::uint8_t* w = W + std::size_t(r) * row_bytes;                                                      \
         __m256 acc[T];                                                                                               \
-        for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();                                                    \
+        float mins[T];                                                                                               \
+        for (int t = 0; t < T; ++t) {                                                                                \
+            acc[t] = _mm256_setzero_ps();                                                                            \
+            mins[t] = 0.0f;                                                                                          \
+        }                                                                                                            \
         for (int b = 0; b < nb; ++b, w += block) {                                                                   \
-            const __m256i q = block_bytes<kBits>(w);                                                                 \
+            const __m256i q = block_bytes<kType>(w);                                                                 \
             for (int t = 0; t < T; ++t) {                                                                            \
-                const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tokens[t].q + 32 * std::size_t(b))); \
-                acc[t] = _mm256_fmadd_ps(block_scale(w, tokens[t].d[b]), DOT(q, x), acc[t]);                         \
+                const auto* xq = reinterpret_cast<const __m256i*>(tokens[t].q + 32 * std::size_t(b));               \
+                acc[t] = _mm256_fmadd_ps(block_scale(w, tokens[t].d[b]), DOT(q, _mm256_loadu_si256(xq)), acc[t]);    \
+                if constexpr (has_min<kType>) mins[t] += block_min<kType>(w, tokens[t].d[b], tokens[t].sum[b]);     \
             }                                                                                                        \
         }                                                                                                            \
-        for (int t = 0; t < T; ++t) out[std::size_t(t) * ldo + std::size_t(r)] = hsum256(acc[t]);                    \
+        for (int t = 0; t < T; ++t) out[std::size_t(t) * ldo + std::size_t(r)] = hsum256(acc[t]) + mins[t];          \
     }
 
-template <int kBits, int T>
+template <ggml::Type kType, int T>
 __attribute__((target("avx2,fma,f16c"))) void tokens_i8_avx2(const std::uint8_t* W, std::size_t row_bytes, int rows,
                                                               const TokenBlocks* tokens, int nb, float* out,
                                                               std::size_t ldo) {
     ANE_I8_TOKENS_LOOP(i8_dot_maddubs)
 }
 
-template <int kBits, int T>
+template <ggml::Type kType, int T>
 __attribute__((target("avx2,fma,f16c,avxvnni"))) void tokens_i8_vnni(const std::uint8_t* W, std::size_t row_bytes,
                                                                       int rows, const TokenBlocks* tokens, int nb,
                                                                       float* out, std::size_t ldo) {
     ANE_I8_TOKENS_LOOP(i8_dot_vnni)
 }
 
-template <int kBits, int T>
+template <ggml::Type kType, int T>
 __attribute__((target("avx2,fma,f16c,avx512vnni,avx512vl"))) void tokens_i8_vnni512(const std::uint8_t* W,
                                                                                     std::size_t row_bytes, int rows,
                                                                                     const TokenBlocks* tokens, int nb,
@@ -181,18 +209,29 @@ __attribute__((target("avx2,fma,f16c,avx512vnni,avx512vl"))) void tokens_i8_vnni
 }
 #undef ANE_I8_TOKENS_LOOP
 
-template <int kBits>
+template <ggml::Type kType>
 RowsTokens tokens_for(Int8Dot kind, int T) {
-    static constexpr RowsTokens avx2[4] = {tokens_i8_avx2<kBits, 1>, tokens_i8_avx2<kBits, 2>,
-                                           tokens_i8_avx2<kBits, 3>, tokens_i8_avx2<kBits, 4>};
-    static constexpr RowsTokens vnni[4] = {tokens_i8_vnni<kBits, 1>, tokens_i8_vnni<kBits, 2>,
-                                           tokens_i8_vnni<kBits, 3>, tokens_i8_vnni<kBits, 4>};
-    static constexpr RowsTokens vnni512[4] = {tokens_i8_vnni512<kBits, 1>, tokens_i8_vnni512<kBits, 2>,
-                                              tokens_i8_vnni512<kBits, 3>, tokens_i8_vnni512<kBits, 4>};
+    static constexpr RowsTokens avx2[4] = {tokens_i8_avx2<kType, 1>, tokens_i8_avx2<kType, 2>,
+                                           tokens_i8_avx2<kType, 3>, tokens_i8_avx2<kType, 4>};
+    static constexpr RowsTokens vnni[4] = {tokens_i8_vnni<kType, 1>, tokens_i8_vnni<kType, 2>,
+                                           tokens_i8_vnni<kType, 3>, tokens_i8_vnni<kType, 4>};
+    static constexpr RowsTokens vnni512[4] = {tokens_i8_vnni512<kType, 1>, tokens_i8_vnni512<kType, 2>,
+                                              tokens_i8_vnni512<kType, 3>, tokens_i8_vnni512<kType, 4>};
     switch (kind) {
         case Int8Dot::avx2: return avx2[T - 1];
         case Int8Dot::avx_vnni: return vnni[T - 1];
         case Int8Dot::avx512_vnni: return vnni512[T - 1];
+        case Int8Dot::none: break;
+    }
+    return nullptr;
+}
+
+template <ggml::Type kType>
+RowsKernel rows_for(Int8Dot kind) {
+    switch (kind) {
+        case Int8Dot::avx2: return rows_i8_avx2<kType>;
+        case Int8Dot::avx_vnni: return rows_i8_vnni<kType>;
+        case Int8Dot::avx512_vnni: return rows_i8_vnni512<kType>;
         case Int8Dot::none: break;
     }
     return nullptr;
@@ -380,15 +419,13 @@ void QuantizedVector::set(const float* x, int K) {
 
 RowsKernel rows_kernel(Int8Dot kind, ggml::Type type) {
 #if defined(__x86_64__)
-    const int bits = type == ggml::Type::Q8_0 ? 8 : type == ggml::Type::Q4_0 ? 4 : type == ggml::Type::Q5_0 ? 5 : 0;
-    auto pick = [bits](RowsKernel k8, RowsKernel k4, RowsKernel k5) {
-        return bits == 8 ? k8 : bits == 4 ? k4 : bits == 5 ? k5 : nullptr;
-    };
-    switch (kind) {
-        case Int8Dot::avx2: return pick(rows_i8_avx2<8>, rows_i8_avx2<4>, rows_i8_avx2<5>);
-        case Int8Dot::avx_vnni: return pick(rows_i8_vnni<8>, rows_i8_vnni<4>, rows_i8_vnni<5>);
-        case Int8Dot::avx512_vnni: return pick(rows_i8_vnni512<8>, rows_i8_vnni512<4>, rows_i8_vnni512<5>);
-        case Int8Dot::none: break;
+    switch (type) {
+        case ggml::Type::Q8_0: return rows_for<ggml::Type::Q8_0>(kind);
+        case ggml::Type::Q4_0: return rows_for<ggml::Type::Q4_0>(kind);
+        case ggml::Type::Q5_0: return rows_for<ggml::Type::Q5_0>(kind);
+        case ggml::Type::Q4_1: return rows_for<ggml::Type::Q4_1>(kind);
+        case ggml::Type::Q5_1: return rows_for<ggml::Type::Q5_1>(kind);
+        default: break;
     }
 #endif
     (void)kind;
@@ -432,9 +469,11 @@ RowsTokens rows_tokens_kernel(Int8Dot kind, ggml::Type type, int T) {
 #if defined(__x86_64__)
     if (T < 1 || T > 4) return nullptr;
     switch (type) {
-        case ggml::Type::Q8_0: return tokens_for<8>(kind, T);
-        case ggml::Type::Q4_0: return tokens_for<4>(kind, T);
-        case ggml::Type::Q5_0: return tokens_for<5>(kind, T);
+        case ggml::Type::Q8_0: return tokens_for<ggml::Type::Q8_0>(kind, T);
+        case ggml::Type::Q4_0: return tokens_for<ggml::Type::Q4_0>(kind, T);
+        case ggml::Type::Q5_0: return tokens_for<ggml::Type::Q5_0>(kind, T);
+        case ggml::Type::Q4_1: return tokens_for<ggml::Type::Q4_1>(kind, T);
+        case ggml::Type::Q5_1: return tokens_for<ggml::Type::Q5_1>(kind, T);
         default: break;
     }
 #endif

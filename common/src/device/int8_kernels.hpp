@@ -1,5 +1,5 @@
 #pragma once
-// The integer kernels of Q8_0, Q4_0 (and in the ggml layout Q5_0) rows (inside the cpu device; quant_matvec.cpp calls
+// The integer kernels of Q8_0, Q4_0 (and in the ggml layout Q5_0, Q4_1, Q5_1) rows (inside the cpu device; quant_matvec.cpp calls
 // them): the input quantized to Q8_0 blocks with float scales, then per block
 // d_w d_x Σ q_w q_x, as llama.cpp computes it. Each kernel needs the CPU feature its Int8Dot
 // names; the getters return nullptr where there is none.
@@ -33,8 +33,8 @@ struct TokenBlocks {
 
 // The ggml layout: out[r] = row r of W (rows of row_bytes) · x for r < rows; nb blocks a row.
 using RowsKernel = void (*)(const std::uint8_t* W, std::size_t row_bytes, int rows, const std::int8_t* xq,
-                            const float* xd, int nb, float* out);
-RowsKernel rows_kernel(Int8Dot kind, ggml::Type type);  // Q8_0, Q4_0, Q5_0
+                            const float* xd, const std::int32_t* xsum, int nb, float* out);
+RowsKernel rows_kernel(Int8Dot kind, ggml::Type type);  // Q8_0, Q4_0, Q5_0, Q4_1, Q5_1
 
 // The ggml layout against T (1..4) tokens: out[t * ldo + r] = row r · token t.
 using RowsTokens = void (*)(const std::uint8_t* W, std::size_t row_bytes, int rows, const TokenBlocks* tokens, int nb,

@@ -159,10 +159,11 @@ RowDot row_dot(MatvecIsa isa, Type type) {
 }
 
 
-// Whether `kind`'s integer kernels take rows of this type with the input as Q8_0 blocks (Q5_0
-// in the ggml layout only: it is never regrouped).
+// Whether `kind`'s integer kernels take rows of this type with the input as Q8_0 blocks (Q5_0,
+// Q4_1, Q5_1 in the ggml layout only: they are never regrouped).
 bool int8_type(Int8Dot kind, Type t) {
-    return kind != Int8Dot::none && (t == Type::Q8_0 || t == Type::Q4_0 || t == Type::Q5_0);
+    return kind != Int8Dot::none &&
+           (t == Type::Q8_0 || t == Type::Q4_0 || t == Type::Q5_0 || t == Type::Q4_1 || t == Type::Q5_1);
 }
 
 // Whether they take K-quant rows of this type, with the input as Q8_K blocks.
@@ -205,7 +206,7 @@ void rows_int8(Int8Dot kind, const QuantMatrix& W, const int8::QuantizedVector& 
     const int8::RowsKernel rows = int8::rows_kernel(kind, W.type());
     for (int r = r0; r < r1; r += 64) {
         const int n = std::min(64, r1 - r);
-        rows(W.row(r), W.row_bytes(), n, xv.q.data(), xv.d.data(), W.cols() / kQK, dots);
+        rows(W.row(r), W.row_bytes(), n, xv.q.data(), xv.d.data(), xv.sum.data(), W.cols() / kQK, dots);
         for (int i = 0; i < n; ++i) y[r + i] = finish(dots[i], alpha, beta, y[r + i]);
     }
 }
