@@ -1,8 +1,9 @@
 #pragma once
-// The integer kernels of Q8_0, Q4_0 (and in the ggml layout Q5_0, Q4_1, Q5_1) rows (inside the cpu device; quant_matvec.cpp calls
-// them): the input quantized to Q8_0 blocks with float scales, then per block
-// d_w d_x Σ q_w q_x, as llama.cpp computes it. Each kernel needs the CPU feature its Int8Dot
-// names; the getters return nullptr where there is none.
+// The integer kernels of Q8_0, Q4_0 (and in the ggml layout Q5_0, Q4_1, Q5_1) rows, and of the
+// K-quants (inside the cpu device; quant_matvec.cpp calls them): the input quantized to Q8_0
+// blocks with float scales, then per block d_w d_x Σ q_w q_x (+ m d_x Σ q_x for the _1 types),
+// as llama.cpp computes it. Each kernel needs the CPU feature its Int8Dot names; the getters
+// return nullptr where there is none.
 #include <cstddef>
 #include <cstdint>
 #include <vector>

@@ -32,9 +32,8 @@ void KVector::set(const float* x, int K) {
             for (int i = 0; i < 16; ++i) s += qb[16 * g + i];
             sum16[std::size_t(b) * 16 + std::size_t(g)] = std::int16_t(s);  // |s| <= 16 * 127
         }
-        for (int g = 0; g < 8; ++g)
-            sum32[std::size_t(b) * 8 + std::size_t(g)] =
-                std::int16_t(sum16[std::size_t(b) * 16 + std::size_t(2 * g)] + sum16[std::size_t(b) * 16 + std::size_t(2 * g + 1)]);
+        const std::int16_t* s16 = sum16.data() + std::size_t(b) * 16;
+        for (int g = 0; g < 8; ++g) sum32[std::size_t(b) * 8 + std::size_t(g)] = std::int16_t(s16[2 * g] + s16[2 * g + 1]);
     }
 }
 
@@ -140,7 +139,8 @@ __attribute__((target("avx2,fma,f16c"))) void rows_q45k(const std::uint8_t* W, s
                     lo = _mm256_or_si256(lo, fifth_bit(qh, 2 * j));
                     hi = _mm256_or_si256(hi, fifth_bit(qh, 2 * j + 1));
                 }
-                const __m256i s_lo = _mm256_set1_epi16(std::int16_t(sc[2 * j])), s_hi = _mm256_set1_epi16(std::int16_t(sc[2 * j + 1]));
+                const __m256i s_lo = _mm256_set1_epi16(std::int16_t(sc[2 * j]));
+                const __m256i s_hi = _mm256_set1_epi16(std::int16_t(sc[2 * j + 1]));
                 for (int t = 0; t < T; ++t) {
                     const std::int8_t* xq = x[t]->q.data() + std::size_t(sb) * 256 + 64 * j;
                     isum[t] = _mm256_add_epi32(isum[t], _mm256_add_epi32(scaled_dot32(lo, load32(xq), s_lo),

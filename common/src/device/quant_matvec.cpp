@@ -173,8 +173,8 @@ bool k_quant_int8(Int8Dot kind, Type t) {
 
 // K-quant rows r0..r1 against T tokens: Y[t * ldy + r] (alpha, beta applied). Each chunk of 64
 // rows is read for four tokens at a time, and stays in cache for the next four.
-void k_quant_rows(Int8Dot kind, const QuantMatrix& W, const int8::KVector* const* tokens, int T, int r0, int r1, float* Y,
-                  std::size_t ldy, float alpha, float beta) {
+void k_quant_rows(Int8Dot kind, const QuantMatrix& W, const int8::KVector* const* tokens, int T, int r0, int r1,
+                  float* Y, std::size_t ldy, float alpha, float beta) {
     constexpr int kRows = 64, kTokens = 4;
     float dots[kTokens * kRows];
     for (int r = r0; r < r1; r += kRows) {
@@ -301,7 +301,8 @@ bool quant_matmul_int8(SpinPool& pool, const QuantMatrix& W, const float* X, int
         if (tokens.size() < std::size_t(M)) tokens.resize(std::size_t(M));
         std::atomic<int> next{0};
         pool.share([&] {
-            for (int m = next.fetch_add(1); m < M; m = next.fetch_add(1)) tokens[std::size_t(m)].set(X + std::size_t(m) * K, K);
+            for (int m = next.fetch_add(1); m < M; m = next.fetch_add(1))
+                tokens[std::size_t(m)].set(X + std::size_t(m) * K, K);
         });
         std::vector<const int8::KVector*> each(static_cast<std::size_t>(M));
         for (int m = 0; m < M; ++m) each[std::size_t(m)] = &tokens[std::size_t(m)];
@@ -333,7 +334,8 @@ bool quant_matmul_int8(SpinPool& pool, const QuantMatrix& W, const float* X, int
         if (rows8)
             int8::rows8_tokens_kernel(kind, q4, T)(W.group(r0 / 8), (r1 - r0) / 8, blocks.data() + t0, nb, out, ldo);
         else
-            int8::rows_tokens_kernel(kind, W.type(), T)(W.row(r0), W.row_bytes(), r1 - r0, blocks.data() + t0, nb, out, ldo);
+            int8::rows_tokens_kernel(kind, W.type(), T)(W.row(r0), W.row_bytes(), r1 - r0, blocks.data() + t0, nb, out,
+                                                        ldo);
     };
     for_row_chunks(
         pool, N, W.row_bytes() * std::size_t(M),

@@ -93,7 +93,8 @@ void jump_ahead(Xoshiro256Plus& rng, std::uint64_t k) {
         r = multiply(r, r);
         if ((k >> b) & 1u) {
             Poly shifted{};
-            for (int w = 7; w >= 0; --w) shifted[std::size_t(w)] = (r[std::size_t(w)] << 1) | (w ? r[std::size_t(w - 1)] >> 63 : 0);
+            for (int w = 7; w >= 0; --w)
+                shifted[std::size_t(w)] = (r[std::size_t(w)] << 1) | (w ? r[std::size_t(w - 1)] >> 63 : 0);
             r = shifted;
             reduce(r);
         }

@@ -230,8 +230,8 @@ void Transformer::forward(const std::int32_t* inputs, int B, int S, int score_fr
             project_qkv(l, A.a.data(), T);
             rope_and_attention(dev_, shape, rope, A.q.data(), A.k.data(), A.v.data(), A.o.data(), A.probs.data());
         } else {
-            dev_.sdpa_forward(A.a.data(), read(source_, W.wq), read(source_, W.wk), read(source_, W.wv), D, shape, rope, A.q.data(),
-                              A.k.data(), A.v.data(), A.o.data(), A.probs.data());
+            dev_.sdpa_forward(A.a.data(), read(source_, W.wq), read(source_, W.wk), read(source_, W.wv), D, shape, rope,
+                              A.q.data(), A.k.data(), A.v.data(), A.o.data(), A.probs.data());
         }
         // x2 = x + α · o Wo^T
         std::memcpy(A.x2.data(), A.x.data(), sizeof(float) * std::size_t(T) * D);
@@ -255,13 +255,14 @@ void Transformer::forward(const std::int32_t* inputs, int B, int S, int score_fr
             dev_.projection_forward(Projection::w2, A.g.data(), read(source_, W.w2), T, D, H, next, alpha, 1.0f);
             lora_forward(l, kW2, A.g.data(), T, next, alpha);
         } else {
-            dev_.ffn_forward(A.f.data(), A.x2.data(), read(source_, W.w1), read(source_, W.w3), read(source_, W.w2), T, D, H, alpha,
-                             A.h1.data(), A.h3.data(), A.g.data(), next);
+            dev_.ffn_forward(A.f.data(), A.x2.data(), read(source_, W.w1), read(source_, W.w3), read(source_, W.w2), T,
+                             D, H, alpha, A.h1.data(), A.h3.data(), A.g.data(), next);
         }
     }
     {
         ScopedTimer timer(prof.elementwise_s);
-        kernels::rmsnorm_forward(x_final_in_.data(), read(source_, w_.rms_final), T, D, eps, xf_.data(), rstd_final_.data());
+        kernels::rmsnorm_forward(x_final_in_.data(), read(source_, w_.rms_final), T, D, eps, xf_.data(),
+                                 rstd_final_.data());
     }
     const float* classifier = classifier_;
     if (source_) {

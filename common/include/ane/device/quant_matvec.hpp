@@ -1,18 +1,18 @@
 #pragma once
 // One token's products on weights kept in their encoding (F16, BF16, Q8_0, Q4_0, Q5_0, Q4_1,
 // Q5_1 and the K-quants): y[N] = alpha W[N,K] x + beta y, each row decoded in registers as it
-// streams past, with the widest vector unit the CPU has (chosen at run time). Types without a
-// kernel here (Q4_1, Q5_1; everything integer on a CPU without AVX2) decode a row at a time
-// into a small buffer, then take the float32 kernel.
+// streams past, with the widest vector unit the CPU has (chosen at run time). On a CPU without
+// AVX2 the integer types decode a row at a time into a small buffer, then take the float32
+// kernel.
 #include "ane/device/matvec.hpp"
 #include "ane/model/quant_matrix.hpp"
 
 namespace ane {
 
-// Q8_0, Q4_0, Q5_0 rows can instead take integer dot products, as llama.cpp does: the vector
-// is quantized to Q8_0 blocks (float scales) once per product, so the result carries that
-// rounding (about 0.4% of each block's magnitude); K-quant rows the same way against Q8_K
-// blocks (one scale per 256 values).
+// Q8_0, Q4_0, Q5_0, Q4_1 and Q5_1 rows can instead take integer dot products, as llama.cpp
+// does: the vector is quantized to Q8_0 blocks (float scales) once per product, so the result
+// carries that rounding (about 0.4% of each block's magnitude); K-quant rows the same way
+// against Q8_K blocks (one scale per 256 values).
 enum class Int8Dot { none, avx2, avx_vnni, avx512_vnni };
 // AVX-VNNI, else AVX512-VNNI (256-bit), else AVX2 (maddubs), else none (float decoding).
 Int8Dot best_int8_dot();
