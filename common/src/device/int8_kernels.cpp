@@ -109,9 +109,9 @@ __attribute__((target("avx2,fma,f16c"))) inline __m128 hsum4(__m256 a0, __m256 a
 // ggml layout, Q5_0: one line 272 bytes ahead every fourth block 67, every block 4 KB 103).
 constexpr std::size_t kPrefetchAhead = 4096;
 
-// Rows of Q8_0, Q4_0 or Q5_0 blocks against the quantized vector, four rows at a time (sharing each
-// block of x, one reduction for four rows; a row of a small model has only 9-24 blocks), then
-// one at a time. The VNNI variants differ only in the byte product (one vpdpbusd for two
+// Rows of Q8_0, Q4_0, Q5_0, Q4_1 or Q5_1 blocks against the quantized vector, four rows at a
+// time (sharing each block of x, one reduction for four rows; a row of a small model has only
+// 9-24 blocks), then one at a time. The VNNI variants differ only in the byte product (one vpdpbusd for two
 // instructions) and the target they need, which is why the loop is a macro.
 #define ANE_I8_ROWS_LOOP(DOT)                                                                                        \
     constexpr int block = block_size<kType>;                                                                         \

@@ -161,14 +161,24 @@ RowDot row_dot(MatvecIsa isa, Type type) {
 
 // Whether `kind`'s integer kernels take rows of this type with the input as Q8_0 blocks (Q5_0,
 // Q4_1, Q5_1 in the ggml layout only: they are never regrouped).
-bool int8_type(Int8Dot kind, Type t) {
-    return kind != Int8Dot::none &&
-           (t == Type::Q8_0 || t == Type::Q4_0 || t == Type::Q5_0 || t == Type::Q4_1 || t == Type::Q5_1);
-}
+bool int8_type(Int8Dot kind, Type t) { return int8::rows_kernel(kind, t) != nullptr; }
 
 // Whether they take K-quant rows of this type, with the input as Q8_K blocks.
-bool k_quant_int8(Int8Dot kind, Type t) {
-    return (t == Type::Q4_K || t == Type::Q5_K || t == Type::Q6_K) && int8::k_rows_kernel(kind, t, 1);
+bool k_quant_int8(Int8Dot kind, Type t) { return int8::k_rows_kernel(kind, t, 1) != nullptr; }
+
+// The M rows of X quantized as V (QuantizedVector, or KVector for the K-quants) on the pool,
+// into this thread's scratch, reused from product to product.
+template <class V>
+std::vector<V>& quantize_tokens(SpinPool& pool, const float* X, int M, int K) {
+    thread_local std::vector<V> scratch;
+    std::vector<V>& tokens = scratch;  // a lambda does not capture a thread_local
+    if (tokens.size() < std::size_t(M)) tokens.resize(std::size_t(M));
+    std::atomic<int> next{0};
+    pool.share([&] {
+        for (int m = next.fetch_add(1); m < M; m = next.fetch_add(1))
+            tokens[std::size_t(m)].set(X + std::size_t(m) * K, K);
+    });
+    return tokens;
 }
 
 // K-quant rows r0..r1 against T tokens: Y[t * ldy + r] (alpha, beta applied). Each chunk of 64
@@ -295,15 +305,7 @@ bool quant_matmul_int8(SpinPool& pool, const QuantMatrix& W, const float* X, int
                        float beta) {
     const Int8Dot kind = best_int8_dot();
     if (k_quant_int8(kind, W.type())) {
-        const int K = W.cols();
-        thread_local std::vector<int8::KVector> scratch;
-        std::vector<int8::KVector>& tokens = scratch;  // a lambda does not capture a thread_local
-        if (tokens.size() < std::size_t(M)) tokens.resize(std::size_t(M));
-        std::atomic<int> next{0};
-        pool.share([&] {
-            for (int m = next.fetch_add(1); m < M; m = next.fetch_add(1))
-                tokens[std::size_t(m)].set(X + std::size_t(m) * K, K);
-        });
+        std::vector<int8::KVector>& tokens = quantize_tokens<int8::KVector>(pool, X, M, W.cols());
         std::vector<const int8::KVector*> each(static_cast<std::size_t>(M));
         for (int m = 0; m < M; ++m) each[std::size_t(m)] = &tokens[std::size_t(m)];
         for_row_chunks(pool, W.rows(), W.row_bytes() * std::size_t(M), [&](int r0, int r1) {
@@ -316,14 +318,8 @@ bool quant_matmul_int8(SpinPool& pool, const QuantMatrix& W, const float* X, int
     if (!int8_type(kind, W.type()) || (rows8 && !int8::rows8_tokens_kernel(kind, q4, 1)))
         return false;
     const int N = W.rows(), K = W.cols(), nb = K / kQK;
-    thread_local std::vector<int8::QuantizedVector> scratch;
-    std::vector<int8::QuantizedVector>& tokens = scratch;  // a lambda does not capture a thread_local
-    if (tokens.size() < std::size_t(M)) tokens.resize(std::size_t(M));
+    std::vector<int8::QuantizedVector>& tokens = quantize_tokens<int8::QuantizedVector>(pool, X, M, K);
     std::vector<int8::TokenBlocks> blocks(static_cast<std::size_t>(M));
-    std::atomic<int> next{0};
-    pool.share([&] {
-        for (int m = next.fetch_add(1); m < M; m = next.fetch_add(1)) tokens[std::size_t(m)].set(X + std::size_t(m) * K, K);
-    });
     for (int m = 0; m < M; ++m)
         blocks[std::size_t(m)] = {tokens[std::size_t(m)].q.data(), tokens[std::size_t(m)].d.data(),
                                   tokens[std::size_t(m)].sum.data()};
