@@ -5,6 +5,7 @@
 #include <numbers>
 
 #include "ane/parallel.hpp"
+#include "ane/simd_clones.hpp"
 
 namespace ane {
 
@@ -34,20 +35,38 @@ void zero_grads(Weights& grads) {
     grads.for_each([](const std::string&, Tensor& t) { t.zero(); });
 }
 
+namespace {
+
+ANE_SIMD_CLONES double block_sum_of_squares(const float* q, std::int64_t m) {
+    double lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};  // independent chains: not bound by the add latency
+    std::int64_t i = 0;
+    for (; i + 8 <= m; i += 8)
+        for (int k = 0; k < 8; ++k) lane[k] += double(q[i + k]) * double(q[i + k]);
+    for (; i < m; ++i) lane[0] += double(q[i]) * double(q[i]);
+    return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+}
+
+// AdamW as PyTorch writes it: p -= lr (m / bc1) / (sqrt(v) / sqrt(bc2) + eps) + lr wd p, with
+// the bias corrections as multipliers (one division and one square root per element).
+ANE_SIMD_CLONES void adamw_block(float* p, const float* g, float* m, float* v, std::int64_t n, float b1, float b2,
+                                 float eps, float step, float inv_sqrt_bc2, float decay, float grad_scale) {
+#pragma omp simd
+    for (std::int64_t i = 0; i < n; ++i) {
+        const float gi = g[i] * grad_scale;
+        m[i] = b1 * m[i] + (1.0f - b1) * gi;
+        v[i] = b2 * v[i] + (1.0f - b2) * gi * gi;
+        p[i] -= step * m[i] / (std::sqrt(v[i]) * inv_sqrt_bc2 + eps) + decay * p[i];
+    }
+}
+
+}  // namespace
+
 double sum_of_squares(const float* p, std::int64_t n) {
     // Blocks summed in vector lanes, the blocks in a fixed order per thread: the same bits for
     // the same thread count, as parallel_sum promises.
     const std::int64_t blocks = (n + kBlock - 1) / kBlock;
-    return parallel_sum<double>(blocks, [p, n](std::int64_t b) {
-        const float* q = p + b * kBlock;
-        const std::int64_t m = std::min(kBlock, n - b * kBlock);
-        double lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};  // independent chains: not bound by the add latency
-        std::int64_t i = 0;
-        for (; i + 8 <= m; i += 8)
-            for (int k = 0; k < 8; ++k) lane[k] += double(q[i + k]) * double(q[i + k]);
-        for (; i < m; ++i) lane[0] += double(q[i]) * double(q[i]);
-        return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
-    });
+    return parallel_sum<double>(
+        blocks, [p, n](std::int64_t b) { return block_sum_of_squares(p + b * kBlock, std::min(kBlock, n - b * kBlock)); });
 }
 
 double global_grad_norm(const Weights& grads) {
@@ -60,15 +79,11 @@ void adamw_tensor(float* p, const float* g, float* m, float* v, std::int64_t n, 
                   const AdamWConfig& cfg, float weight_decay, float grad_scale) {
     const float bc1 = 1.0f - std::pow(cfg.beta1, float(t));
     const float bc2 = 1.0f - std::pow(cfg.beta2, float(t));
-    const float b1 = cfg.beta1, b2 = cfg.beta2, eps = cfg.eps;
-#pragma omp parallel for simd schedule(static) if (n > 65536)
-    for (std::int64_t i = 0; i < n; ++i) {
-        const float gi = g[i] * grad_scale;
-        m[i] = b1 * m[i] + (1.0f - b1) * gi;
-        v[i] = b2 * v[i] + (1.0f - b2) * gi * gi;
-        const float mhat = m[i] / bc1, vhat = v[i] / bc2;
-        p[i] -= lr * (mhat / (std::sqrt(vhat) + eps) + weight_decay * p[i]);
-    }
+    const float step = lr / bc1, inv_sqrt_bc2 = 1.0f / std::sqrt(bc2), decay = lr * weight_decay;
+#pragma omp parallel for schedule(static) if (n > 65536)
+    for (std::int64_t i = 0; i < n; i += kBlock)
+        adamw_block(p + i, g + i, m + i, v + i, std::min(kBlock, n - i), cfg.beta1, cfg.beta2, cfg.eps, step,
+                    inv_sqrt_bc2, decay, grad_scale);
 }
 
 void adamw_update(Weights& weights, const Weights& grads, AdamMoments& moments, int t, float lr,

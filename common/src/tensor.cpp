@@ -1,5 +1,6 @@
 #include "ane/tensor.hpp"
 
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -53,6 +54,10 @@ Tensor& Tensor::operator=(const Tensor& other) {
 }
 
 void Tensor::fill(float value) {
+    if (value == 0.0f && !std::signbit(value)) {
+        if (numel_ > 0) std::memset(data_.get(), 0, bytes());
+        return;
+    }
     for (std::int64_t i = 0; i < numel_; ++i) data_[i] = value;
 }
 

@@ -11,6 +11,7 @@
 
 #include "ane/model/fast_math.hpp"
 #include "ane/model/kernels.hpp"
+#include "ane/simd_clones.hpp"
 
 namespace ane::kernels {
 
@@ -20,7 +21,7 @@ constexpr int kRows = 64;
 
 // Row t of scores (already scaled) over columns [0, t] becomes the softmax, the spec's 1e-10 in
 // the denominator; columns (t, S) are zeroed.
-void causal_softmax_row(float* p, int t, int S) {
+ANE_SIMD_CLONES void causal_softmax_row(float* p, int t, int S) {
     const float mx = max_of(p, t + 1);
     float sum = 0.0f;
 #pragma omp simd reduction(+ : sum)
@@ -32,6 +33,15 @@ void causal_softmax_row(float* p, int t, int S) {
 #pragma omp simd
     for (int j = 0; j <= t; ++j) p[j] *= inv;
     for (int j = t + 1; j < S; ++j) p[j] = 0.0f;
+}
+
+// d (dP over n columns) becomes dS = p (d - <d, p>) scale.
+ANE_SIMD_CLONES void softmax_grad_row(const float* p, int n, float scale, float* d) {
+    float dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
+    for (int j = 0; j < n; ++j) dot += d[j] * p[j];
+#pragma omp simd
+    for (int j = 0; j < n; ++j) d[j] = (d[j] - dot) * p[j] * scale;
 }
 
 }  // namespace
@@ -91,15 +101,8 @@ void attention_backward(const float* q, const float* k, const float* v, const fl
                     gemm_on(library, true, false, r1, hd, rows, 1.0f, Pb, S, dOb, Cq, 1.0f, dV, Ckv);
                     gemm_on(library, false, true, rows, r1, hd, 1.0f, dOb, Cq, V, Ckv, 0.0f, dS, r1);
                     // dS = P (dP - <dP, P>) scale; zero where P is (the masked columns).
-                    for (int i = 0; i < rows; ++i) {
-                        const float* p = Pb + std::int64_t(i) * S;
-                        float* d = dS + std::int64_t(i) * r1;
-                        float dot = 0.0f;
-#pragma omp simd reduction(+ : dot)
-                        for (int j = 0; j < r1; ++j) dot += d[j] * p[j];
-#pragma omp simd
-                        for (int j = 0; j < r1; ++j) d[j] = (d[j] - dot) * p[j] * scale;
-                    }
+                    for (int i = 0; i < rows; ++i)
+                        softmax_grad_row(Pb + std::int64_t(i) * S, r1, scale, dS + std::int64_t(i) * r1);
                     // dQ rows = dS K[0, r1);  dK[0, r1) += dSᵀ Q rows
                     gemm_on(library, false, false, rows, hd, r1, 1.0f, dS, r1, K, Ckv, 0.0f, dQ + std::int64_t(r0) * Cq,
                             Cq);

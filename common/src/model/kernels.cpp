@@ -1,6 +1,7 @@
 #include "ane/model/kernels.hpp"
 
 #include "ane/model/fast_math.hpp"
+#include "ane/simd_clones.hpp"
 
 #include <omp.h>
 
@@ -13,19 +14,37 @@ namespace ane::kernels {
 // Below this many elements a kernel runs on one thread: waking the others costs more.
 constexpr std::int64_t kParallelMin = 1 << 15;
 
+namespace {
+
+ANE_SIMD_CLONES float rmsnorm_row(const float* x, const float* w, int D, float eps, float* y) {
+    float ss = 0.0f;
+#pragma omp simd reduction(+ : ss)
+    for (int i = 0; i < D; ++i) ss += x[i] * x[i];
+    const float r = 1.0f / std::sqrt(ss / float(D) + eps);
+#pragma omp simd
+    for (int i = 0; i < D; ++i) y[i] = x[i] * r * w[i];
+    return r;
+}
+
+ANE_SIMD_CLONES void rmsnorm_backward_row(const float* x, const float* w, float r, const float* dy, int D, float* dx,
+                                          float* dw) {
+    float dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
+    for (int i = 0; i < D; ++i) dot += w[i] * dy[i] * x[i];
+    const float c = r * r * dot / float(D);
+#pragma omp simd
+    for (int i = 0; i < D; ++i) {
+        dx[i] += r * (w[i] * dy[i] - x[i] * c);
+        dw[i] += dy[i] * x[i] * r;
+    }
+}
+
+}  // namespace
+
 void rmsnorm_forward(const float* x, const float* w, int T, int D, float eps, float* y, float* rstd) {
 #pragma omp parallel for schedule(static) if (std::int64_t(T) * D >= kParallelMin)
-    for (int t = 0; t < T; ++t) {
-        const float* xt = x + std::int64_t(t) * D;
-        float* yt = y + std::int64_t(t) * D;
-        float ss = 0.0f;
-#pragma omp simd reduction(+ : ss)
-        for (int i = 0; i < D; ++i) ss += xt[i] * xt[i];
-        const float r = 1.0f / std::sqrt(ss / float(D) + eps);
-        rstd[t] = r;
-#pragma omp simd
-        for (int i = 0; i < D; ++i) yt[i] = xt[i] * r * w[i];
-    }
+    for (int t = 0; t < T; ++t)
+        rstd[t] = rmsnorm_row(x + std::int64_t(t) * D, w, D, eps, y + std::int64_t(t) * D);
 }
 
 void rmsnorm_backward(const float* x, const float* w, const float* rstd, const float* dy, int T, int D, float* dx,
@@ -38,19 +57,8 @@ void rmsnorm_backward(const float* x, const float* w, const float* rstd, const f
         const int id = omp_get_thread_num(), nt = omp_get_num_threads();
         float* dw_local = partial.data() + std::size_t(id) * D;
         for (int t = T * id / nt; t < T * (id + 1) / nt; ++t) {
-            const float* xt = x + std::int64_t(t) * D;
-            const float* dyt = dy + std::int64_t(t) * D;
-            float* dxt = dx + std::int64_t(t) * D;
-            const float r = rstd[t];
-            float dot = 0.0f;
-#pragma omp simd reduction(+ : dot)
-            for (int i = 0; i < D; ++i) dot += w[i] * dyt[i] * xt[i];
-            const float c = r * r * dot / float(D);
-#pragma omp simd
-            for (int i = 0; i < D; ++i) {
-                dxt[i] += r * (w[i] * dyt[i] - xt[i] * c);
-                dw_local[i] += dyt[i] * xt[i] * r;
-            }
+            const std::int64_t at = std::int64_t(t) * D;
+            rmsnorm_backward_row(x + at, w, rstd[t], dy + at, D, dx + at, dw_local);
         }
     }
     for (int id = 0; id < threads; ++id)
@@ -91,29 +99,37 @@ void rope_tables(int S, int head_dim, double theta, float* cos_table, float* sin
         }
 }
 
+namespace {
+
+// One token's heads, interleaved pairs (2i, 2i+1) rotated by (c[i], sign * s[i]).
+ANE_SIMD_CLONES void rope_row(float* x, int heads, int head_dim, const float* c, const float* s, float sign) {
+    const int half = head_dim / 2;
+    for (int h = 0; h < heads; ++h) {
+        float* xh = x + h * head_dim;
+#pragma omp simd
+        for (int i = 0; i < half; ++i) {
+            const float x0 = xh[2 * i], x1 = xh[2 * i + 1];
+            const float sn = sign * s[i];
+            xh[2 * i] = x0 * c[i] - x1 * sn;
+            xh[2 * i + 1] = x0 * sn + x1 * c[i];
+        }
+    }
+}
+
+}  // namespace
+
 void rope_apply(float* x, int T, int S, int heads, int head_dim, const float* cos_table, const float* sin_table,
                 bool inverse) {
     const int half = head_dim / 2;
     const int C = heads * head_dim;
     const float sign = inverse ? -1.0f : 1.0f;
 #pragma omp parallel for schedule(static) if (std::int64_t(T) * C >= kParallelMin)
-    for (int t = 0; t < T; ++t) {
-        const float* c = cos_table + (t % S) * half;
-        const float* s = sin_table + (t % S) * half;
-        float* xt = x + std::int64_t(t) * C;
-        for (int h = 0; h < heads; ++h) {
-            float* xh = xt + h * head_dim;
-            for (int i = 0; i < half; ++i) {
-                const float x0 = xh[2 * i], x1 = xh[2 * i + 1];
-                const float sn = sign * s[i];
-                xh[2 * i] = x0 * c[i] - x1 * sn;
-                xh[2 * i + 1] = x0 * sn + x1 * c[i];
-            }
-        }
-    }
+    for (int t = 0; t < T; ++t)
+        rope_row(x + std::int64_t(t) * C, heads, head_dim, cos_table + (t % S) * half, sin_table + (t % S) * half,
+                 sign);
 }
 
-void attend_one(const float* q, const float* k, const float* v, int stride, int span, int hd, float scale, float* p,
+ANE_SIMD_CLONES void attend_one(const float* q, const float* k, const float* v, int stride, int span, int hd, float scale, float* p,
                 float* out) {
     float mx = -INFINITY;
     for (int j = 0; j < span; ++j) {
@@ -141,16 +157,21 @@ void attend_one(const float* q, const float* k, const float* v, int stride, int 
     }
 }
 
-void swiglu_forward(const float* h1, const float* h3, std::int64_t n, float* g) {
-#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
+namespace {
+
+constexpr std::int64_t kChunk = 1 << 14;  // elements per call of a cloned elementwise loop
+
+ANE_SIMD_CLONES void swiglu_forward_chunk(const float* h1, const float* h3, std::int64_t n, float* g) {
+#pragma omp simd
     for (std::int64_t i = 0; i < n; ++i) {
         const float sig = 1.0f / (1.0f + fast_exp(-h1[i]));
         g[i] = h1[i] * sig * h3[i];
     }
 }
 
-void swiglu_backward(const float* h1, const float* h3, const float* dg, std::int64_t n, float* dh1, float* dh3) {
-#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
+ANE_SIMD_CLONES void swiglu_backward_chunk(const float* h1, const float* h3, const float* dg, std::int64_t n,
+                                           float* dh1, float* dh3) {
+#pragma omp simd
     for (std::int64_t i = 0; i < n; ++i) {
         const float sig = 1.0f / (1.0f + fast_exp(-h1[i]));
         dh3[i] = dg[i] * h1[i] * sig;
@@ -158,27 +179,54 @@ void swiglu_backward(const float* h1, const float* h3, const float* dg, std::int
     }
 }
 
+}  // namespace
+
+void swiglu_forward(const float* h1, const float* h3, std::int64_t n, float* g) {
+#pragma omp parallel for schedule(static) if (n >= kParallelMin)
+    for (std::int64_t i = 0; i < n; i += kChunk)
+        swiglu_forward_chunk(h1 + i, h3 + i, std::min(kChunk, n - i), g + i);
+}
+
+void swiglu_backward(const float* h1, const float* h3, const float* dg, std::int64_t n, float* dh1, float* dh3) {
+#pragma omp parallel for schedule(static) if (n >= kParallelMin)
+    for (std::int64_t i = 0; i < n; i += kChunk)
+        swiglu_backward_chunk(h1 + i, h3 + i, dg + i, std::min(kChunk, n - i), dh1 + i, dh3 + i);
+}
+
+namespace {
+
+// Row z's softmax replaces it, less one at the target, times `scale`; returns the row's loss.
+ANE_SIMD_CLONES double cross_entropy_row(float* z, int target, int V, float scale) {
+    const float mx = max_of(z, V);
+    const float z_target = z[target] - mx;
+    float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+    for (int c = 0; c < V; ++c) {
+        z[c] = fast_exp(z[c] - mx);
+        sum += z[c];
+    }
+    const float inv = 1.0f / sum;
+#pragma omp simd
+    for (int c = 0; c < V; ++c) z[c] *= inv * scale;
+    z[target] -= scale;
+    return double(std::log(sum)) - double(z_target);
+}
+
+ANE_SIMD_CLONES double row_loss_of(const float* z, int target, int V) {
+    const float mx = max_of(z, V);
+    float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+    for (int c = 0; c < V; ++c) sum += fast_exp(z[c] - mx);
+    return std::log(double(sum)) - double(z[target] - mx);
+}
+
+}  // namespace
+
 double cross_entropy(float* logits, const std::int32_t* targets, int T, int V, float grad_scale) {
     std::vector<double> row_loss(static_cast<std::size_t>(T));
     const float inv_T = grad_scale / float(T);
 #pragma omp parallel for schedule(static)
-    for (int t = 0; t < T; ++t) {
-        float* z = logits + std::int64_t(t) * V;
-        const float mx = max_of(z, V);
-        const int tgt = targets[t];
-        const float z_tgt = z[tgt] - mx;
-        float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-        for (int c = 0; c < V; ++c) {
-            z[c] = fast_exp(z[c] - mx);
-            sum += z[c];
-        }
-        row_loss[t] = double(std::log(sum)) - double(z_tgt);
-        const float inv = 1.0f / sum;
-#pragma omp simd
-        for (int c = 0; c < V; ++c) z[c] *= inv * inv_T;
-        z[tgt] -= inv_T;
-    }
+    for (int t = 0; t < T; ++t) row_loss[t] = cross_entropy_row(logits + std::int64_t(t) * V, targets[t], V, inv_T);
     double total = 0.0;
     for (double l : row_loss) total += l;
     return total / T;
@@ -186,14 +234,7 @@ double cross_entropy(float* logits, const std::int32_t* targets, int T, int V, f
 
 void cross_entropy_rows(const float* logits, const std::int32_t* targets, int T, int V, double* out_loss) {
 #pragma omp parallel for schedule(static)
-    for (int t = 0; t < T; ++t) {
-        const float* z = logits + std::int64_t(t) * V;
-        const float mx = max_of(z, V);
-        float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-        for (int c = 0; c < V; ++c) sum += fast_exp(z[c] - mx);
-        out_loss[t] = std::log(double(sum)) - double(z[targets[t]] - mx);
-    }
+    for (int t = 0; t < T; ++t) out_loss[t] = row_loss_of(logits + std::int64_t(t) * V, targets[t], V);
 }
 
 }  // namespace ane::kernels
