@@ -20,19 +20,23 @@ namespace {
 constexpr int kRows = 64;
 
 // Row t of scores (already scaled) over columns [0, t] becomes the softmax, the spec's 1e-10 in
-// the denominator; columns (t, S) are zeroed.
+// the denominator; columns (t, S) are zeroed. The loops run to a multiple of 16 columns, the
+// masked ones as -inf (exp gives 1e-38, lost in a sum of at least 1), so that no vector loop
+// ends in a scalar tail (a third of the row's time before).
 ANE_SIMD_CLONES void causal_softmax_row(float* p, int t, int S) {
-    const float mx = max_of(p, t + 1);
+    const int n = std::min(S, (t + 16) & ~15);
+    for (int j = t + 1; j < n; ++j) p[j] = -INFINITY;
+    const float mx = max_of(p, n);
     float sum = 0.0f;
 #pragma omp simd reduction(+ : sum)
-    for (int j = 0; j <= t; ++j) {
+    for (int j = 0; j < n; ++j) {
         p[j] = fast_exp(p[j] - mx);
         sum += p[j];
     }
     const float inv = 1.0f / (sum + 1e-10f);
 #pragma omp simd
-    for (int j = 0; j <= t; ++j) p[j] *= inv;
-    for (int j = t + 1; j < S; ++j) p[j] = 0.0f;
+    for (int j = 0; j < n; ++j) p[j] = j <= t ? p[j] * inv : 0.0f;  // 1e-38 * inv would be subnormal: slow
+    std::fill(p + n, p + S, 0.0f);
 }
 
 // d (dP over n columns) becomes dS = p (d - <d, p>) scale.
