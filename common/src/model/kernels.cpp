@@ -129,8 +129,8 @@ void rope_apply(float* x, int T, int S, int heads, int head_dim, const float* co
                  sign);
 }
 
-ANE_SIMD_CLONES void attend_one(const float* q, const float* k, const float* v, int stride, int span, int hd, float scale, float* p,
-                float* out) {
+ANE_SIMD_CLONES void attend_one(const float* q, const float* k, const float* v, int stride, int span, int hd,
+                                float scale, float* p, float* out) {
     float mx = -INFINITY;
     for (int j = 0; j < span; ++j) {
         const float* kj = k + std::int64_t(j) * stride;
