@@ -65,8 +65,9 @@ double sum_of_squares(const float* p, std::int64_t n) {
     // Blocks summed in vector lanes, the blocks in a fixed order per thread: the same bits for
     // the same thread count, as parallel_sum promises.
     const std::int64_t blocks = (n + kBlock - 1) / kBlock;
-    return parallel_sum<double>(
-        blocks, [p, n](std::int64_t b) { return block_sum_of_squares(p + b * kBlock, std::min(kBlock, n - b * kBlock)); });
+    return parallel_sum<double>(blocks, [p, n](std::int64_t b) {
+        return block_sum_of_squares(p + b * kBlock, std::min(kBlock, n - b * kBlock));
+    });
 }
 
 double global_grad_norm(const Weights& grads) {
