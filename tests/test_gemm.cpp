@@ -9,6 +9,7 @@
 #include <random>
 #include <chrono>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "ane/device/device.hpp"
@@ -93,6 +94,40 @@ TEST(Gemm, AForcedLibraryGivesTheSameBitsEveryTime) {
         g2(false, true, b.M, b.N, b.K, 1.0f, b.A.data(), b.lda(), b.B.data(), b.ldb(), 0.0f, b.C.data(), b.ldc());
         EXPECT_EQ(a.C, b.C) << ane::gemm_library_name(lib);
     }
+}
+
+TEST(Gemm, AutoTimesALeadingBlockOfLargeProducts) {
+    const auto same = ane::gemm_trial_shape(64, 48, 32);
+    EXPECT_EQ(same.M, 64);
+    EXPECT_EQ(same.N, 48);
+    EXPECT_EQ(same.K, 32);
+    for (auto [M, N, K] : {std::tuple{1024, 32000, 288}, {32000, 288, 1024}, {1024, 288, 32000}, {4096, 4096, 4096},
+                           {300, 100000, 7}}) {
+        const auto t = ane::gemm_trial_shape(M, N, K);
+        SCOPED_TRACE(std::to_string(M) + "x" + std::to_string(N) + "x" + std::to_string(K));
+        EXPECT_LE(double(t.M) * t.N * t.K, double(1 << 27));
+        EXPECT_TRUE(t.M <= M && t.N <= N && t.K <= K);
+        EXPECT_GE(t.M, std::min(M, 256));
+        EXPECT_GE(t.N, std::min(N, 256));
+        EXPECT_GE(t.K, std::min(K, 256));
+    }
+    if (!ane::onednn_available()) GTEST_SKIP() << "this build has no oneDNN: auto is BLAS alone";
+    // Timed on a block, each transpose reads inside its operands (ASan watches), and the product
+    // is then whole.
+    for (bool ta : {false, true})
+        for (bool tb : {false, true}) {
+            ane::Gemm gemm(ane::GemmLibrary::automatic);
+            Operands o = make(600, 700, 400, ta, tb, 3);
+            std::vector<float> C(600 * 700);
+            gemm(ta, tb, 600, 700, 400, 1.0f, o.A.data(), o.lda(), o.B.data(), o.ldb(), 0.0f, C.data(), 700);
+            for (auto [i, j] : {std::pair{0, 0}, {599, 699}, {300, 350}, {599, 0}}) {
+                double want = 0;
+                for (int k = 0; k < 400; ++k)
+                    want += double(ta ? o.A[std::size_t(k) * o.lda() + i] : o.A[std::size_t(i) * o.lda() + k]) *
+                            double(tb ? o.B[std::size_t(j) * o.ldb() + k] : o.B[std::size_t(k) * o.ldb() + j]);
+                EXPECT_NEAR(C[std::size_t(i) * 700 + j], want, 1e-3);
+            }
+        }
 }
 
 TEST(Gemm, AutoChoosesOnceForEachShapeAndSaysWhat) {

@@ -19,6 +19,13 @@ bool onednn_available();
 // "oneDNN 2.6.3, avx512_core_bf16 JIT", or why there is none.
 std::string onednn_description();
 
+// The leading block of an M x N x K product that `auto` times both libraries on: the largest
+// dimension halved (not below 256) until at most 2^27 multiply-adds remain.
+struct GemmTrial {
+    int M, N, K;
+};
+GemmTrial gemm_trial_shape(int M, int N, int K);
+
 // The precision of the products (--precision): fp32, or bf16 operands with fp32 accumulation
 // (master weights, gradients and optimizer state stay fp32).
 enum class Precision { fp32, bf16 };
