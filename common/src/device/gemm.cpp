@@ -18,7 +18,7 @@ namespace ane {
 // Each library runs at its steady rate well before the trial's size, and a leading block of
 // op(A) and op(B) is read through the same pointers and leading dimensions, whatever the
 // transposes. A whole classifier product timed on an OpenBLAS that fell back to its SSE
-// kernels took seconds per run (stories15M: 10 s of choosing at start-up, now 0.3 s).
+// kernels took seconds per run (stories15M: 4.8 s of choosing at start-up, now 0.2 s).
 GemmTrial gemm_trial_shape(int M, int N, int K) {
     constexpr double kTrialMacs = double(1 << 27);
     constexpr int kTrialMin = 256;
