@@ -1,6 +1,5 @@
 #include "ane/tensor.hpp"
 
-#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -54,11 +53,11 @@ Tensor& Tensor::operator=(const Tensor& other) {
 }
 
 void Tensor::fill(float value) {
-    if (value == 0.0f && !std::signbit(value)) {
-        if (numel_ > 0) std::memset(data_.get(), 0, bytes());
-        return;
-    }
     for (std::int64_t i = 0; i < numel_; ++i) data_[i] = value;
+}
+
+void Tensor::zero() {
+    if (numel_ > 0) std::memset(data_.get(), 0, bytes());
 }
 
 bool Tensor::bit_equal(const Tensor& other) const {

@@ -40,7 +40,7 @@ public:
     float operator[](std::int64_t i) const { return data_[i]; }
 
     void fill(float value);
-    void zero() { fill(0.0f); }
+    void zero();
     bool bit_equal(const Tensor& other) const;
 
 private:
