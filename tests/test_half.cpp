@@ -80,6 +80,22 @@ TEST(Half, Bf16RoundsToNearestEvenAgainstDouble) {
     EXPECT_EQ(bf16_to_float(float_to_bf16(-INFINITY)), -INFINITY);
 }
 
+// The bulk bf16 rounding (vectorised, no branch) agrees with the scalar one on every kind of
+// float, NaN, infinities and subnormals included, odd length.
+TEST(Half, BulkBf16EqualsTheScalarOne) {
+    std::mt19937 rng(9);
+    std::uniform_int_distribution<std::uint32_t> bits;
+    std::vector<float> x(100003);
+    for (auto& v : x) v = std::bit_cast<float>(bits(rng));
+    x[0] = NAN, x[1] = -INFINITY, x[2] = INFINITY, x[3] = std::bit_cast<float>(0x7F7FFFFFu);  // rounds up to inf
+    x[4] = std::bit_cast<float>(0x7F800001u);  // a signalling NaN comes out quiet
+    std::vector<std::uint16_t> b(x.size());
+    float_to_bf16(x.data(), b.data(), x.size());
+    for (std::size_t i = 0; i < x.size(); ++i) ASSERT_EQ(b[i], float_to_bf16(x[i])) << i << ": " << x[i];
+    EXPECT_EQ(b[3], 0x7F80u);
+    EXPECT_TRUE(std::isnan(bf16_to_float(b[4])));
+}
+
 // The bulk conversions (F16C or AVX-512 where the CPU has them) agree with the scalar ones
 // bit for bit, on every half and on floats around every rounding boundary, odd lengths included.
 TEST(Half, BulkConversionsEqualTheScalarOnes) {
