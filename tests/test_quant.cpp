@@ -242,6 +242,10 @@ bool k_quant(const QuantMatrix& m) {
 
 bool takes_int8(const QuantMatrix& m, int /*M*/) {
     const ggml::Type t = m.type();
+    const Int8Dot kind = best_int8_dot();
+    // Rows regrouped by 8 have integer kernels only with VNNI; elsewhere they are decoded.
+    if (m.layout() == QuantMatrix::Layout::rows8 && kind != Int8Dot::avx_vnni && kind != Int8Dot::avx512_vnni)
+        return false;
     return (t == ggml::Type::Q8_0 || t == ggml::Type::Q4_0 || t == ggml::Type::Q5_0 || t == ggml::Type::Q4_1 ||
             t == ggml::Type::Q5_1 || k_quant(m)) &&
            best_int8_dot() != Int8Dot::none;
@@ -327,7 +331,7 @@ TEST(Quant, TheDecoderOnEncodedWeightsEqualsFloat32OnTheDecodedValues) {
             if (!tied) encode(q.classifier, decoded.classifier);
             EXPECT_FALSE(q.all_f32());
             const bool integer = (type == ggml::Type::Q8_0 || type == ggml::Type::Q4_0) && best_int8_dot() != Int8Dot::none;
-            const bool batch_integer = integer && takes_int8(q.layers[0].wq, 2);
+            const bool batch_integer = integer && (takes_int8(q.layers[0].wq, 2) || takes_int8(q.layers[0].wk, 2));
             std::vector<float> want, all, one_by_one;
             Decoder(decoded, *dev, c.seq).feed(tokens.data(), int(tokens.size()), &want);
             Decoder(q, *dev, c.seq).feed(tokens.data(), int(tokens.size()), &all);
@@ -339,9 +343,10 @@ TEST(Quant, TheDecoderOnEncodedWeightsEqualsFloat32OnTheDecodedValues) {
             }
             const std::string name = ggml::type_name(std::uint32_t(type));
             // The kernels are exact on the quantized vector (tested above); through two random
-            // layers its rounding grows to 2.5-4.3% of the logits' RMS (measured).
-            EXPECT_LT(relative_rms(all, want), batch_integer ? 0.06 : 2e-6) << name;
-            EXPECT_LT(relative_rms(one_by_one, want), integer ? 0.06 : 2e-6) << name;
+            // layers its rounding grows to 2.5-4.3% of the logits' RMS (measured). Float rows
+            // differ in summation order only (2.2e-6 with the AVX2 kernels).
+            EXPECT_LT(relative_rms(all, want), batch_integer ? 0.06 : 5e-6) << name;
+            EXPECT_LT(relative_rms(one_by_one, want), integer ? 0.06 : 5e-6) << name;
         }
     }
 }

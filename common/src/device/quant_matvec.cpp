@@ -159,9 +159,13 @@ RowDot row_dot(MatvecIsa isa, Type type) {
 }
 
 
-// Whether `kind`'s integer kernels take rows of this type with the input as Q8_0 blocks (Q5_0,
-// Q4_1, Q5_1 in the ggml layout only: they are never regrouped).
-bool int8_type(Int8Dot kind, Type t) { return int8::rows_kernel(kind, t) != nullptr; }
+// Whether `kind`'s integer kernels take this matrix's rows, in its layout, with the input as
+// Q8_0 blocks (Q5_0, Q4_1, Q5_1 in the ggml layout only: they are never regrouped; the rows8
+// layout only with VNNI, though a matrix may be regrouped on any CPU).
+bool int8_matrix(Int8Dot kind, const QuantMatrix& W) {
+    if (W.layout() == QuantMatrix::Layout::rows8) return int8::rows8_kernel(kind, W.type() == Type::Q4_0) != nullptr;
+    return int8::rows_kernel(kind, W.type()) != nullptr;
+}
 
 // Whether they take K-quant rows of this type, with the input as Q8_K blocks.
 bool k_quant_int8(Int8Dot kind, Type t) { return int8::k_rows_kernel(kind, t, 1) != nullptr; }
@@ -282,7 +286,7 @@ void quant_matvec_rows(MatvecIsa isa, const QuantMatrix& W, const float* x, int 
         const int8::KVector* token = &xk;
         return k_quant_rows(int8, W, &token, 1, r0, r1, y, 0, alpha, beta);
     }
-    if (int8_type(int8, type) && (!rows8 || int8::rows8_kernel(int8, type == Type::Q4_0))) {
+    if (int8_matrix(int8, W)) {
         require(!rows8 || (r0 % 8 == 0 && (r1 % 8 == 0 || r1 == W.rows())), "rows8: rows in groups of 8");
         thread_local int8::QuantizedVector xv;
         xv.set(x, K);
@@ -315,8 +319,7 @@ bool quant_matmul_int8(SpinPool& pool, const QuantMatrix& W, const float* X, int
     }
     const bool q4 = W.type() == Type::Q4_0;
     const bool rows8 = W.layout() == QuantMatrix::Layout::rows8;
-    if (!int8_type(kind, W.type()) || (rows8 && !int8::rows8_tokens_kernel(kind, q4, 1)))
-        return false;
+    if (!int8_matrix(kind, W) || (rows8 && !int8::rows8_tokens_kernel(kind, q4, 1))) return false;
     const int N = W.rows(), K = W.cols(), nb = K / kQK;
     std::vector<int8::QuantizedVector>& tokens = quantize_tokens<int8::QuantizedVector>(pool, X, M, K);
     std::vector<int8::TokenBlocks> blocks(static_cast<std::size_t>(M));
@@ -367,7 +370,7 @@ void quant_matvec(SpinPool& pool, const QuantMatrix& W, const float* x, float* y
                        [&](int r0, int r1) { k_quant_rows(int8, W, &token, 1, r0, r1, y, 0, alpha, beta); });
         return;
     }
-    if (int8_type(int8, W.type())) {
+    if (int8_matrix(int8, W)) {
         thread_local int8::QuantizedVector scratch;
         // A named local: a lambda does not capture a thread_local, and a worker would see its own.
         int8::QuantizedVector& xv = scratch;  // quantized once per product, read by every thread
