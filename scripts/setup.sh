@@ -31,6 +31,7 @@ else
     gobjc++ libgnustep-base-dev  # the `ane` runtime and the stand-in framework its tests load
     libopenmpi-dev openmpi-bin  # data-parallel runs under mpirun (optional in the build)
     libdnnl-dev  # oneDNN: the second GEMM library (JIT for AVX2/AVX-512) and bf16 products
+    qemu-user  # tests only: the AVX2 and baseline kernel variants run emulated on an AVX-512 machine
     "$@"
   )
 
