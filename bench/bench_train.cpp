@@ -173,6 +173,11 @@ std::string self_path() {
 
 }  // namespace
 
+constexpr const char* kUsage =
+    "usage: bench_train [--steps N] [--no-torch]    every case, thread count and library, beside PyTorch\n"
+    "       bench_train [--steps N] --case NAME THREADS openblas|onednn|auto|bf16    one JSON line\n"
+    "       bench_train [--steps N] --attention-spread PROCESSES    attention time across processes\n";
+
 int main(int argc, char** argv) {
     ane::prepare_runtime(argc, argv);  // as the tools run
     int steps = 5;
@@ -181,9 +186,13 @@ int main(int argc, char** argv) {
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         if (a == "--case" && i + 3 < argc) return run_case(argv[i + 1], std::atoi(argv[i + 2]), steps, argv[i + 3]);
+        if (a == "--help" || a == "-h") {
+            std::printf("%s", kUsage);
+            return 0;
+        }
         if (a == "--steps" && i + 1 < argc) steps = std::atoi(argv[++i]);
-        if (a == "--no-torch") with_torch = false;
-        if (a == "--attention-spread" && i + 1 < argc) {
+        else if (a == "--no-torch") with_torch = false;
+        else if (a == "--attention-spread" && i + 1 < argc) {
             // Attention time of the default setting in N separate processes, 1 and 2 threads.
             const int n = std::atoi(argv[++i]);
             for (const std::string name : {"autoresearch", "stories15m"})
@@ -201,6 +210,9 @@ int main(int argc, char** argv) {
                     std::fflush(stdout);
                 }
             return 0;
+        } else {
+            std::fprintf(stderr, "bench_train: unknown argument '%s'\n%s", a.c_str(), kUsage);
+            return 1;
         }
     }
     const char* coretype = std::getenv("OPENBLAS_CORETYPE");
