@@ -204,6 +204,29 @@ TEST(Kernels, CrossEntropyLossAndGradient) {
     EXPECT_NEAR(loss, mean, 1e-5);
 }
 
+// A very confident row (logits spread over 200): the gradient still matches the double
+// reference, and the tiny probabilities come out 0, never subnormal.
+TEST(Kernels, CrossEntropyOfAConfidentRowHasNoSubnormals) {
+    const int T = 64, V = 1000;
+    std::vector<float> z(std::size_t(T) * V);
+    for (int i = 0; i < T * V; ++i) z[std::size_t(i)] = -100.0f + float(i % 997) * 0.2f;  // -100 .. 99.2
+    std::vector<std::int32_t> tgt(T);
+    for (int t = 0; t < T; ++t) tgt[std::size_t(t)] = (t * 37) % V;
+    auto dz = z;
+    kernels::cross_entropy(dz.data(), tgt.data(), T, V, 1.0f);
+    for (int t = 0; t < T; ++t) {
+        const float* zr = z.data() + std::size_t(t) * V;
+        double mx = -1e300, sum = 0;
+        for (int c = 0; c < V; ++c) mx = std::max(mx, double(zr[c]));
+        for (int c = 0; c < V; ++c) sum += std::exp(zr[c] - mx);
+        for (int c = 0; c < V; ++c) {
+            const float g = dz[std::size_t(t) * V + c];
+            ASSERT_NE(std::fpclassify(g), FP_SUBNORMAL) << t << "," << c;
+            ASSERT_NEAR(g, (std::exp(zr[c] - mx) / sum - (c == tgt[std::size_t(t)])) / T, 1e-7) << t << "," << c;
+        }
+    }
+}
+
 namespace {
 
 // Gradients of the float model against central differences of the double reference, for

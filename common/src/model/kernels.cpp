@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <vector>
 
 namespace ane::kernels {
@@ -205,9 +206,13 @@ ANE_SIMD_CLONES double cross_entropy_row(float* z, int target, int V, float scal
         z[c] = fast_exp(z[c] - mx);
         sum += z[c];
     }
-    const float inv = 1.0f / sum;
+    // Probabilities that would scale to a subnormal become 0 before the multiply: a vector
+    // multiply with one subnormal result costs a microcode assist (exp's floor, 1.2e-38, times
+    // 1/T reaches them once a row's logits spread more than ~80).
+    const float k = scale / sum;
+    const float smallest = std::numeric_limits<float>::min() / k;
 #pragma omp simd
-    for (int c = 0; c < V; ++c) z[c] *= inv * scale;
+    for (int c = 0; c < V; ++c) z[c] = (z[c] < smallest ? 0.0f : z[c]) * k;
     z[target] -= scale;
     return double(std::log(sum)) - double(z_target);
 }
