@@ -63,15 +63,24 @@ TEST(CrashSafety, KilledAtRandomMomentsTheCheckpointAlwaysResumes) {
     const std::string out = dir.path("ck.bin"), best = dir.path("ck.best.bin");
     const std::vector<std::string> common = {"--data", dir.path("t.bin"), "-o", out, "--batch", "2", "--threads", "1",
                                              "--steps", "1000000", "--save-every", "1", "--eval-every", "3", "-q"};
+    // A first run until its first save: start-up under sanitizers on a busy machine can take
+    // longer than any fixed delay, and the rounds below are about kills after that point.
+    {
+        std::vector<std::string> args = {ANE_TRAIN_BIN, "--config", dir.path("m.json"), "--force"};
+        args.insert(args.end(), common.begin(), common.end());
+        const pid_t pid = spawn(args);
+        ASSERT_GT(pid, 0);
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+        while (!fs::exists(out) && std::chrono::steady_clock::now() < deadline)
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, nullptr, 0);
+        ASSERT_TRUE(fs::exists(out)) << "no checkpoint after 120 s";
+    }
     std::mt19937 rng(7);
     int kills = 0, loads = 0, resumed_steps = 0;
     for (int round = 0; round < 50; ++round) {
-        std::vector<std::string> args = {ANE_TRAIN_BIN};
-        if (fs::exists(out)) {
-            args.insert(args.end(), {"--resume", out});
-        } else {
-            args.insert(args.end(), {"--config", dir.path("m.json"), "--force"});
-        }
+        std::vector<std::string> args = {ANE_TRAIN_BIN, "--resume", out};
         args.insert(args.end(), common.begin(), common.end());
         const pid_t pid = spawn(args);
         ASSERT_GT(pid, 0);
@@ -80,7 +89,8 @@ TEST(CrashSafety, KilledAtRandomMomentsTheCheckpointAlwaysResumes) {
         int status = 0;
         ::waitpid(pid, &status, 0);
         kills += WIFSIGNALED(status) ? 1 : 0;
-        // Whatever moment the kill came, what is on disk is a whole checkpoint (or none yet).
+        // Whatever moment the kill came, what is on disk is a whole checkpoint.
+        ASSERT_TRUE(fs::exists(out)) << "round " << round;
         for (const std::string& path : {out, best}) {
             if (!fs::exists(path)) continue;
             Checkpoint ck;
@@ -92,7 +102,7 @@ TEST(CrashSafety, KilledAtRandomMomentsTheCheckpointAlwaysResumes) {
         EXPECT_LE(temporaries_in(dir.path("")), 2) << "round " << round;
     }
     EXPECT_GE(kills, 45);  // a few runs may die of their own during start-up timing; most were killed
-    EXPECT_GT(loads, 40);
+    EXPECT_GE(loads, 50);
     EXPECT_GT(resumed_steps, 0);
     // The next run that ends normally leaves no temporary behind.
     const auto r = test::run(std::string(ANE_TRAIN_BIN) + " --resume " + out + " --data " + dir.path("t.bin") + " -o " + out +
