@@ -224,8 +224,27 @@ void k_quant_rows(const char* shape, const std::string& f32_path, const std::str
 
 }  // namespace
 
+constexpr const char* kUsage =
+    "usage: bench_generate [--shape stories15m|stories110m] [--type F32|Q8_0|Q4_0]\n"
+    "  every shape and weight type by default (and stories260K); llama.cpp's llama-bench is found on PATH or\n"
+    "  through LLAMA_BENCH, llama-quantize beside it or through LLAMA_QUANTIZE\n";
+
 int main(int argc, char** argv) {
     ane::prepare_runtime(argc, argv);
+    std::string only_shape, only_type;
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        if (a == "--help" || a == "-h") {
+            std::printf("%s", kUsage);
+            return 0;
+        }
+        if (a == "--shape" && i + 1 < argc) only_shape = argv[++i];
+        else if (a == "--type" && i + 1 < argc) only_type = argv[++i];
+        else {
+            std::fprintf(stderr, "bench_generate: unknown argument '%s'\n%s", a.c_str(), kUsage);
+            return 1;
+        }
+    }
     const double bw = copy_bandwidth();
     const char* coretype = std::getenv("OPENBLAS_CORETYPE");
     std::printf("bench_generate: %s; OPENBLAS_CORETYPE=%s\n", cpu_model().c_str(), coretype ? coretype : "(unset)");
@@ -248,23 +267,27 @@ int main(int argc, char** argv) {
         vocab = ane::gguf_metadata_from_tokenizer(*ane::load_tokenizer(spm), 32000);
 
     const std::string gguf = std::string(ANE_SOURCE_DIR) + "/../shared/data/stories260K-gguf/stories260K.gguf";
-    try {
-        const ane::InferenceModel m = ane::load_inference_model(gguf, std::nullopt);
-        for (int threads : {1, 2}) {
-            const double base = run("stories260K", m.weights, threads, "openblas", bw, 0).gen;
-            run("stories260K", m.weights, threads, "auto", bw, base);
+    if (only_shape.empty() && only_type.empty()) {
+        try {
+            const ane::InferenceModel m = ane::load_inference_model(gguf, std::nullopt);
+            for (int threads : {1, 2}) {
+                const double base = run("stories260K", m.weights, threads, "openblas", bw, 0).gen;
+                run("stories260K", m.weights, threads, "auto", bw, base);
+            }
+        } catch (const std::exception& e) {
+            std::printf("(stories260K skipped: %s)\n", e.what());
         }
-    } catch (const std::exception& e) {
-        std::printf("(stories260K skipped: %s)\n", e.what());
     }
     // "vs base": F32 against OpenBLAS's sgemv (the suite before its own kernel), Q8_0 and Q4_0
     // against our F32 at the same thread count.
     for (const char* shape : {"stories15m", "stories110m"}) {
+        if (!only_shape.empty() && only_shape != shape) continue;
         ane::Checkpoint ck;
         ck.weights = ane::init_weights(ane::preset(shape), 1);
         std::map<int, double> f32_speed;
         for (auto [type, type_name] : {std::pair{ane::GgufExportType::F32, "F32"}, {ane::GgufExportType::Q8_0, "Q8_0"},
                                        {ane::GgufExportType::Q4_0, "Q4_0"}}) {
+            if (!only_type.empty() && only_type != type_name) continue;
             char path[] = "/tmp/bench_generate_XXXXXX";
             const int fd = mkstemp(path);
             if (fd < 0) continue;
