@@ -83,12 +83,13 @@ TEST(Xoshiro, JumpAheadEqualsDrawing) {
 // The drawn-once direction against the sequential sweeps it replaces: every sweep, and the
 // fused restore-and-update (with and without a snapshot, decay, a skipped update), equal bit
 // for bit. Buffer sizes that are not multiples of 4 put the later buffers off the nibble grid,
-// and one buffer is large enough to be drawn and shared out in parts across threads.
+// and two buffers are large enough to be drawn and shared out in parts across threads, one off
+// the grid and one on it but not on a word (its whole words drawn eight stretches at a time).
 TEST(Perturb, StepDirectionEqualsTheSequentialSweeps) {
     for (Direction d : {Direction::Rademacher, Direction::Gaussian}) {
         // (Gaussian z is redrawn sequentially: no parts, a smaller buffer will do.)
         const std::int64_t large = d == Direction::Rademacher ? (1 << 21) + 300001 : 300001;
-        const std::vector<std::int64_t> sizes = {7, large, 5, 64, 1};
+        const std::vector<std::int64_t> sizes = {36, large, 6, large, 5, 64, 1};
         std::vector<std::vector<float>> a, b;
         for (std::int64_t n : sizes) {
             std::vector<float> v(static_cast<std::size_t>(n));

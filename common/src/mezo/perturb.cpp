@@ -6,6 +6,7 @@
 #include <bit>
 #include <cmath>
 #include <cstring>
+#include <map>
 #include <numbers>
 
 #if defined(__x86_64__)
@@ -13,6 +14,7 @@
 #endif
 
 #include "ane/error.hpp"
+#include "ane/mezo/nibble_lanes.hpp"
 #include "ane/mezo/xoshiro_jump.hpp"
 
 namespace ane {
@@ -101,14 +103,25 @@ void StepDirection::draw(const std::vector<ParamSpan>& params, std::uint64_t see
         std::int64_t begin, end;  // elements
         std::uint64_t first_draw;
         bool leftovers;  // the last n % 4 elements of a buffer: one draw each
+        std::int64_t lane_words = 0;  // words of each of kNibbleLanes stretches drawn side by side
     };
-    constexpr std::int64_t kPart = 1 << 21;  // elements, a multiple of 64; a jump costs ~50 µs
+    constexpr std::int64_t kPart = 1 << 21;  // elements, a multiple of 64; a jump costs ~30 µs
+    static const NibbleLanes draw_lanes = best_nibble_lanes();
     std::vector<Part> parts;
+    std::map<std::int64_t, XoshiroJump> stretch_jumps;  // by lane_words: few distinct, ~30 µs each
     std::uint64_t draws = 0;
     for (std::size_t b = 0; b < params.size(); ++b) {
         const std::int64_t n = params[b].size, whole = n / 4 * 4;
-        for (std::int64_t i = 0; i < whole; i += kPart)
-            parts.push_back({b, i, std::min(whole, i + kPart), draws + std::uint64_t(i / 4), false});
+        for (std::int64_t i = 0; i < whole; i += kPart) {
+            Part part{b, i, std::min(whole, i + kPart), draws + std::uint64_t(i / 4), false};
+            const std::int64_t g = offsets_[b] + i;
+            if (draw_lanes && (g & 3) == 0) {  // whole words after the nibbles up to the first
+                const std::int64_t words = (part.end - i - ((64 - (g & 63)) & 63)) / 64;
+                part.lane_words = words >= 4 * kNibbleLanes ? words / kNibbleLanes : 0;
+                if (part.lane_words) stretch_jumps.try_emplace(part.lane_words, std::uint64_t(part.lane_words) * 16);
+            }
+            parts.push_back(part);
+        }
         draws += std::uint64_t(whole / 4);
         if (whole < n) parts.push_back({b, whole, n, draws, true});
         draws += std::uint64_t(n - whole);
@@ -134,6 +147,18 @@ void StepDirection::draw(const std::vector<ParamSpan>& params, std::uint64_t see
         }
         if (((g0 + i) & 3) == 0) {  // nibbles on the word grid: whole words where the part covers them
             for (; i < part.end && ((g0 + i) & 63) != 0; i += 4) merge(g0 + i, rng.next() & 15u, 4);
+            if (part.lane_words) {  // each stretch's generator jumped from the one before
+                const XoshiroJump& stretch = stretch_jumps.at(part.lane_words);
+                Xoshiro256Plus lanes[kNibbleLanes];
+                lanes[0] = rng;
+                for (int j = 1; j < kNibbleLanes; ++j) {
+                    lanes[j] = lanes[j - 1];
+                    stretch.apply(lanes[j]);
+                }
+                draw_lanes(lanes, part.lane_words, bits_.data() + ((g0 + i) >> 6));
+                rng = lanes[kNibbleLanes - 1];
+                i += 64 * kNibbleLanes * part.lane_words;
+            }
             for (; i + 64 <= part.end; i += 64) {
                 std::uint64_t word = 0;
                 for (int j = 0; j < 16; ++j) word |= (rng.next() & 15u) << (4 * j);

@@ -84,12 +84,12 @@ Poly multiply(const Poly& a, const Poly& b) {
 
 }  // namespace
 
-void jump_ahead(Xoshiro256Plus& rng, std::uint64_t k) {
-    if (k == 0) return;
+XoshiroJump::XoshiroJump(std::uint64_t k) {
     // r = x^k mod p, by squaring from the top bit of k down.
     Poly r{};
     r[0] = 1;
-    for (int b = 63 - std::countl_zero(k); b >= 0; --b) {
+    const int top = k == 0 ? -1 : 63 - std::countl_zero(k);  // x^0 = 1 for k = 0
+    for (int b = top; b >= 0; --b) {
         r = multiply(r, r);
         if ((k >> b) & 1u) {
             Poly shifted{};
@@ -99,14 +99,22 @@ void jump_ahead(Xoshiro256Plus& rng, std::uint64_t k) {
             reduce(r);
         }
     }
+    for (int w = 0; w < 4; ++w) coefficients_[std::size_t(w)] = r[std::size_t(w)];
+}
+
+void XoshiroJump::apply(Xoshiro256Plus& rng) const {
     // T^k = r(T): the sum of the states T^i s for the coefficients of r that are set.
     std::uint64_t sum[4] = {0, 0, 0, 0};
     for (int i = 0; i < kDegree; ++i) {
-        if (bit(r, i))
+        if ((coefficients_[std::size_t(i >> 6)] >> (i & 63)) & 1u)
             for (int w = 0; w < 4; ++w) sum[w] ^= rng.state()[w];
         rng.next();
     }
     rng.set_state(sum);
+}
+
+void jump_ahead(Xoshiro256Plus& rng, std::uint64_t k) {
+    if (k != 0) XoshiroJump(k).apply(rng);
 }
 
 }  // namespace ane
