@@ -115,7 +115,7 @@ void StepDirection::draw(const std::vector<ParamSpan>& params, std::uint64_t see
         for (std::int64_t i = 0; i < whole; i += kPart) {
             Part part{b, i, std::min(whole, i + kPart), draws + std::uint64_t(i / 4), false};
             const std::int64_t g = offsets_[b] + i;
-            if (draw_lanes && (g & 3) == 0) {  // whole words after the nibbles up to the first
+            if (draw_lanes && (g & 3) == 0) {  // the whole words after the nibbles up to a word boundary
                 const std::int64_t words = (part.end - i - ((64 - (g & 63)) & 63)) / 64;
                 part.lane_words = words >= 4 * kNibbleLanes ? words / kNibbleLanes : 0;
                 if (part.lane_words) stretch_jumps.try_emplace(part.lane_words, std::uint64_t(part.lane_words) * 16);
