@@ -9,13 +9,7 @@ using Lanes = std::uint64_t __attribute__((vector_size(64)));  // eight generato
 // One step of eight generators: their outputs' bits 0..3 or-ed into `word` at `shift`.
 [[gnu::always_inline]] inline void step(Lanes (&s)[4], Lanes& word, int shift) {
     word |= ((s[0] + s[3]) & 15u) << shift;
-    const Lanes t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = (s[3] << 45) | (s[3] >> 19);
+    xoshiro256_advance(s);
 }
 
 // Written once with GCC's generic vectors; each caller's target decides the registers. Two

@@ -6,6 +6,18 @@
 
 namespace ane {
 
+// The state update, for one generator's words or for vectors of several generators' words.
+template <class Word>
+[[gnu::always_inline]] inline void xoshiro256_advance(Word (&s)[4]) {
+    const Word t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = (s[3] << 45) | (s[3] >> 19);
+}
+
 class Xoshiro256Plus {
 public:
     Xoshiro256Plus() { seed(0); }
@@ -23,13 +35,7 @@ public:
 
     std::uint64_t next() {
         const std::uint64_t result = s_[0] + s_[3];
-        const std::uint64_t t = s_[1] << 17;
-        s_[2] ^= s_[0];
-        s_[3] ^= s_[1];
-        s_[1] ^= s_[2];
-        s_[0] ^= s_[3];
-        s_[2] ^= t;
-        s_[3] = (s_[3] << 45) | (s_[3] >> 19);
+        xoshiro256_advance(s_);
         return result;
     }
 
