@@ -273,7 +273,8 @@ TEST(Quant, TheDeviceProductsMatchTheDecodedFloat32Product) {
         QuantMatrix m = blocks_only ? random_blocks(type, N, K, 11) : QuantMatrix::encode(random_matrix(N, K, 11), type);
         if (rows8) m.interleave_rows8();
         const Tensor w = m.decode();
-        for (int M : {1, 2, 5, 7, 9}) {  // the batched kernels take up to 4 tokens per pass: 1..4 all used
+        // The batched kernels take up to 4 or 8 tokens per pass: 1..8 all used.
+        for (int M : {1, 2, 3, 5, 7, 9, 12, 14}) {
             const Tensor X = random_matrix(M, K, unsigned(M), 1.0f);
             const Tensor Y0 = random_matrix(M, N, unsigned(M) + 7, 1.0f);
             const Tensor Xq = takes_int8(m, M) ? round_trip_rows(X, m) : X;

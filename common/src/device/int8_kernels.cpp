@@ -85,6 +85,25 @@ __attribute__((target("avx2,fma,f16c"))) inline __m256i block_bytes(const std::u
     return _mm256_or_si256(nibble_bytes(blk + 8), fifth_bits(blk + 4));
 }
 
+// A block's 32 values as unsigned bytes, for the VNNI products: q + unsigned_offset (Q8_0's
+// q + 128, Q4_0's and Q5_0's stored nibbles as they are, the _1 types' q).
+template <ggml::Type kType>
+constexpr int unsigned_offset = kType == ggml::Type::Q8_0   ? 128
+                                : kType == ggml::Type::Q4_0 ? 8
+                                : kType == ggml::Type::Q5_0 ? 16
+                                                            : 0;
+
+template <ggml::Type kType>
+__attribute__((target("avx2,fma,f16c"))) inline __m256i block_ubytes(const std::uint8_t* blk) {
+    using ggml::Type;
+    if constexpr (kType == Type::Q8_0)
+        return _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2)),
+                                _mm256_set1_epi8(char(0x80)));
+    if constexpr (kType == Type::Q4_0) return nibble_bytes(blk + 2);
+    if constexpr (kType == Type::Q5_0) return _mm256_or_si256(nibble_bytes(blk + 6), fifth_bits(blk + 2));
+    return block_bytes<kType>(blk);  // the _1 types: already unsigned
+}
+
 // m·d_x·Σ q_x of a _1 block (nothing for the others).
 template <ggml::Type kType>
 __attribute__((target("avx2,fma,f16c"))) inline float block_min(const std::uint8_t* blk, float xd, std::int32_t xs) {
@@ -199,11 +218,48 @@ __attribute__((target("avx2,fma,f16c"))) void tokens_i8_avx2(const std::uint8_t*
     ANE_I8_TOKENS_LOOP(i8_dot_maddubs)
 }
 
+#undef ANE_I8_TOKENS_LOOP
+
+// With VNNI the quants multiply unsigned, as stored (no sign tricks per token): a block's dot
+// is d·d_x·(Σ u·q_x − offset·Σ q_x), the offset term started in the integer sum's first lane,
+// or d·d_x·Σ u·q_x + m·d_x·Σ q_x for the _1 types. Four tokens' sums end in one reduction.
+#define ANE_I8_TOKENS_LOOP_UNSIGNED(DPBUSD)                                                                          \
+    constexpr int block = block_size<kType>;                                                                         \
+    for (int r = 0; r < rows; ++r) {                                                                                 \
+        const std::uint8_t* w = W + std::size_t(r) * row_bytes;                                                      \
+        __m256 acc[T];                                                                                               \
+        float mins[T];                                                                                               \
+        for (int t = 0; t < T; ++t) {                                                                                \
+            acc[t] = _mm256_setzero_ps();                                                                            \
+            mins[t] = 0.0f;                                                                                          \
+        }                                                                                                            \
+        for (int b = 0; b < nb; ++b, w += block) {                                                                   \
+            const __m256i u = block_ubytes<kType>(w);                                                                \
+            const float d = _cvtsh_ss(*reinterpret_cast<const std::uint16_t*>(w));                                   \
+            for (int t = 0; t < T; ++t) {                                                                            \
+                const float dx = tokens[t].d[b];                                                                     \
+                const auto* xq = reinterpret_cast<const __m256i*>(tokens[t].q + 32 * std::size_t(b));               \
+                const int offset_sum = -unsigned_offset<kType> * tokens[t].sum[b];                                   \
+                const __m256i start = _mm256_setr_epi32(offset_sum, 0, 0, 0, 0, 0, 0, 0);                            \
+                const __m256i p = DPBUSD(start, u, _mm256_loadu_si256(xq));                                          \
+                acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * dx), _mm256_cvtepi32_ps(p), acc[t]);                     \
+                if constexpr (has_min<kType>) mins[t] += block_min<kType>(w, dx, tokens[t].sum[b]);                 \
+            }                                                                                                        \
+        }                                                                                                            \
+        int t = 0;                                                                                                   \
+        for (; t + 4 <= T; t += 4) {                                                                                 \
+            float sums[4];                                                                                           \
+            _mm_storeu_ps(sums, _mm_add_ps(hsum4(acc[t], acc[t + 1], acc[t + 2], acc[t + 3]), _mm_loadu_ps(mins + t))); \
+            for (int i = 0; i < 4; ++i) out[std::size_t(t + i) * ldo + std::size_t(r)] = sums[i];                   \
+        }                                                                                                            \
+        for (; t < T; ++t) out[std::size_t(t) * ldo + std::size_t(r)] = hsum256(acc[t]) + mins[t];                   \
+    }
+
 template <ggml::Type kType, int T>
 __attribute__((target("avx2,fma,f16c,avxvnni"))) void tokens_i8_vnni(const std::uint8_t* W, std::size_t row_bytes,
                                                                       int rows, const TokenBlocks* tokens, int nb,
                                                                       float* out, std::size_t ldo) {
-    ANE_I8_TOKENS_LOOP(i8_dot_vnni)
+    ANE_I8_TOKENS_LOOP_UNSIGNED(_mm256_dpbusd_avx_epi32)
 }
 
 template <ggml::Type kType, int T>
@@ -211,18 +267,22 @@ __attribute__((target("avx2,fma,f16c,avx512vnni,avx512vl"))) void tokens_i8_vnni
                                                                                     std::size_t row_bytes, int rows,
                                                                                     const TokenBlocks* tokens, int nb,
                                                                                     float* out, std::size_t ldo) {
-    ANE_I8_TOKENS_LOOP(i8_dot_vnni512)
+    ANE_I8_TOKENS_LOOP_UNSIGNED(_mm256_dpbusd_epi32)
 }
-#undef ANE_I8_TOKENS_LOOP
+#undef ANE_I8_TOKENS_LOOP_UNSIGNED
 
 template <ggml::Type kType>
 RowsTokens tokens_for(Int8Dot kind, int T) {
     static constexpr RowsTokens avx2[4] = {tokens_i8_avx2<kType, 1>, tokens_i8_avx2<kType, 2>,
                                            tokens_i8_avx2<kType, 3>, tokens_i8_avx2<kType, 4>};
-    static constexpr RowsTokens vnni[4] = {tokens_i8_vnni<kType, 1>, tokens_i8_vnni<kType, 2>,
-                                           tokens_i8_vnni<kType, 3>, tokens_i8_vnni<kType, 4>};
-    static constexpr RowsTokens vnni512[4] = {tokens_i8_vnni512<kType, 1>, tokens_i8_vnni512<kType, 2>,
-                                              tokens_i8_vnni512<kType, 3>, tokens_i8_vnni512<kType, 4>};
+    static constexpr RowsTokens vnni[8] = {tokens_i8_vnni<kType, 1>, tokens_i8_vnni<kType, 2>, tokens_i8_vnni<kType, 3>,
+                                           tokens_i8_vnni<kType, 4>, tokens_i8_vnni<kType, 5>, tokens_i8_vnni<kType, 6>,
+                                           tokens_i8_vnni<kType, 7>, tokens_i8_vnni<kType, 8>};
+    static constexpr RowsTokens vnni512[8] = {tokens_i8_vnni512<kType, 1>, tokens_i8_vnni512<kType, 2>,
+                                              tokens_i8_vnni512<kType, 3>, tokens_i8_vnni512<kType, 4>,
+                                              tokens_i8_vnni512<kType, 5>, tokens_i8_vnni512<kType, 6>,
+                                              tokens_i8_vnni512<kType, 7>, tokens_i8_vnni512<kType, 8>};
+    if (T > max_tokens(kind)) return nullptr;
     switch (kind) {
         case Int8Dot::avx2: return avx2[T - 1];
         case Int8Dot::avx_vnni: return vnni[T - 1];
@@ -471,9 +531,11 @@ Rows8Tokens rows8_tokens_kernel(Int8Dot kind, bool q4, int T) {
     return q4 ? rows8_tokens_for<true>(kind, T) : rows8_tokens_for<false>(kind, T);
 }
 
+int max_tokens(Int8Dot kind) { return kind == Int8Dot::avx_vnni || kind == Int8Dot::avx512_vnni ? 8 : 4; }
+
 RowsTokens rows_tokens_kernel(Int8Dot kind, ggml::Type type, int T) {
 #if defined(__x86_64__)
-    if (T < 1 || T > 4) return nullptr;
+    if (T < 1 || T > max_tokens(kind)) return nullptr;
     switch (type) {
         case ggml::Type::Q8_0: return tokens_for<ggml::Type::Q8_0>(kind, T);
         case ggml::Type::Q4_0: return tokens_for<ggml::Type::Q4_0>(kind, T);

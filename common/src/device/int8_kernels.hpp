@@ -37,7 +37,8 @@ using RowsKernel = void (*)(const std::uint8_t* W, std::size_t row_bytes, int ro
                             const float* xd, const std::int32_t* xsum, int nb, float* out);
 RowsKernel rows_kernel(Int8Dot kind, ggml::Type type);  // Q8_0, Q4_0, Q5_0, Q4_1, Q5_1
 
-// The ggml layout against T (1..4) tokens: out[t * ldo + r] = row r · token t.
+// The ggml layout against T (1..max_tokens) tokens: out[t * ldo + r] = row r · token t.
+int max_tokens(Int8Dot kind);  // 8 with VNNI (the quants unpacked once for 8), else 4
 using RowsTokens = void (*)(const std::uint8_t* W, std::size_t row_bytes, int rows, const TokenBlocks* tokens, int nb,
                             float* out, std::size_t ldo);
 RowsTokens rows_tokens_kernel(Int8Dot kind, ggml::Type type, int T);

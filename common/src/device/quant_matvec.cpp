@@ -326,9 +326,9 @@ bool quant_matmul_int8(SpinPool& pool, const QuantMatrix& W, const float* X, int
     for (int m = 0; m < M; ++m)
         blocks[std::size_t(m)] = {tokens[std::size_t(m)].q.data(), tokens[std::size_t(m)].d.data(),
                                   tokens[std::size_t(m)].sum.data()};
-    // Four tokens per pass over a chunk of rows (each block unpacked once for four; the chunk's
-    // weights stay in L2 for the next four).
-    constexpr int kTokens = 4;
+    // Four tokens per pass over a chunk of rows, eight with VNNI in the ggml layout (each block
+    // unpacked once for all of them; the chunk's weights stay in L2 for the next ones).
+    const int kTokens = rows8 ? 4 : int8::max_tokens(kind);
     auto kernel = [&](int r0, int r1, int t0, int T, float* out, std::size_t ldo) {
         if (rows8)
             int8::rows8_tokens_kernel(kind, q4, T)(W.group(r0 / 8), (r1 - r0) / 8, blocks.data() + t0, nb, out, ldo);
