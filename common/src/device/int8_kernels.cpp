@@ -272,7 +272,7 @@ __attribute__((target("avx2,fma,f16c,avx512vnni,avx512vl"))) void tokens_i8_vnni
 #undef ANE_I8_TOKENS_LOOP_UNSIGNED
 
 template <ggml::Type kType>
-RowsTokens tokens_for(Int8Dot kind, int T) {
+RowsTokens tokens_for(Int8Dot kind, int T) {  // T in 1..max_tokens(kind), checked by the caller
     static constexpr RowsTokens avx2[4] = {tokens_i8_avx2<kType, 1>, tokens_i8_avx2<kType, 2>,
                                            tokens_i8_avx2<kType, 3>, tokens_i8_avx2<kType, 4>};
     static constexpr RowsTokens vnni[8] = {tokens_i8_vnni<kType, 1>, tokens_i8_vnni<kType, 2>, tokens_i8_vnni<kType, 3>,
@@ -282,7 +282,6 @@ RowsTokens tokens_for(Int8Dot kind, int T) {
                                               tokens_i8_vnni512<kType, 3>, tokens_i8_vnni512<kType, 4>,
                                               tokens_i8_vnni512<kType, 5>, tokens_i8_vnni512<kType, 6>,
                                               tokens_i8_vnni512<kType, 7>, tokens_i8_vnni512<kType, 8>};
-    if (T > max_tokens(kind)) return nullptr;
     switch (kind) {
         case Int8Dot::avx2: return avx2[T - 1];
         case Int8Dot::avx_vnni: return vnni[T - 1];
@@ -550,6 +549,5 @@ RowsTokens rows_tokens_kernel(Int8Dot kind, ggml::Type type, int T) {
     (void)T;
     return nullptr;
 }
-
 
 }  // namespace ane::int8
