@@ -65,9 +65,13 @@ struct KVector {
 };
 
 // K-quant rows (Q4_K, Q5_K, Q6_K: super-blocks of 256, rows of row_bytes) against T (1..4)
-// tokens: out[t * ldo + r] = row r · token t for r < rows (kquant_kernels.cpp). AVX2.
+// tokens: out[t * ldo + r] = row r · token t for r < rows.
 using KRowsKernel = void (*)(const std::uint8_t* W, std::size_t row_bytes, int rows, const KVector* const* tokens,
                              int K, float* out, std::size_t ldo);
+// With VNNI (either kind) on a CPU with AVX-512 BW and VNNI, the 512-bit kernels
+// (kquant_kernels_avx512.cpp); AVX2 for the other kinds but none.
 KRowsKernel k_rows_kernel(Int8Dot kind, ggml::Type type, int T);
+bool has_k_rows_avx512();
+KRowsKernel k_rows_kernel_avx512(ggml::Type type, int T);
 
 }  // namespace ane::int8
