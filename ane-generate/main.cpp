@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
     app.set_version_flag("--version", std::string("ane-generate ") + ANE_VERSION);
     std::string model_path, prompt, prompt_file, tokenizer_path, weights_type, device_name = "cpu", ane_mode = "full", gemm = "auto", precision = "fp32";
     int n = 256, threads = 0, context = 0, parallel = 8;
+    std::string kv_cache = "f16";
     ane::SamplerConfig sc;
     bool seed_given = false, chat = false, no_think = false;
     std::string system_prompt;
@@ -59,6 +60,8 @@ int main(int argc, char** argv) {
         ->check(r::non_negative());
     app.add_option("--seed", sc.seed, "sampling seed (default: the time)")->each([&](const std::string&) { seed_given = true; });
     app.add_option("--ctx", context, "context length (default: the model's)")->check(r::between(1, 1 << 20));
+    app.add_option("--kv-cache", kv_cache, "what the key/value cache stores: f16 (default, as llama.cpp) or f32")
+        ->check(CLI::IsMember({"f16", "f32"}));
     ane::add_weights_flag(app, weights_type);
     ane::add_device_flags(app, {device_name, ane_mode, gemm, precision});
     app.add_option("--threads", threads, "threads (default 0: all cores)")->check(r::between(0, 4096));
@@ -94,7 +97,7 @@ int main(int argc, char** argv) {
             for (std::string line; std::getline(in, line);) prompt_lines += !line.empty();
         }
         const int sequences = prompt_file.empty() ? 1 : std::max(1, std::min(parallel, prompt_lines));
-        ane::Decoder decoder(model.weights, *device, ctx, 512, sequences);
+        ane::Decoder decoder(model.weights, *device, ctx, 512, sequences, ane::parse_kv_cache(kv_cache));
         std::vector<int> stops;
         if (tok->eos_id() >= 0) stops.push_back(tok->eos_id());
         if (tok->bos_id() >= 0) stops.push_back(tok->bos_id());  // llama2.c: BOS delimits sequences

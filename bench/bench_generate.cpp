@@ -83,7 +83,7 @@ Speed run(const char* name, const ane::InferenceWeights& w, int threads, const s
     auto dev = ane::make_device("cpu", ane::device_options(threads, "full", gemm));
     const int ctx = 256, prompt = 64, gen = 128;
     const int vocab = w.config().vocab;
-    ane::Decoder d(w, *dev, ctx);
+    ane::Decoder d(w, *dev, ctx, 512, 1, ane::KvCache::f16);  // ane-generate's default, as llama-bench's
     std::vector<std::int32_t> tokens(prompt);
     for (int i = 0; i < prompt; ++i) tokens[std::size_t(i)] = (i * 7 + 1) % vocab;
     d.feed(tokens.data(), prompt);  // warm up
@@ -118,7 +118,7 @@ Speed run(const char* name, const ane::InferenceWeights& w, int threads, const s
 void batch_decoding(const char* name, const ane::InferenceWeights& w, int threads, int sequences) {
     auto dev = ane::make_device("cpu", ane::device_options(threads, "full", "auto"));
     const int vocab = w.config().vocab, steps = 64;
-    ane::Decoder d(w, *dev, 128, 512, sequences);
+    ane::Decoder d(w, *dev, 128, 512, sequences, ane::KvCache::f16);
     std::vector<std::int32_t> prompt(16), next(static_cast<std::size_t>(sequences));
     std::vector<int> seqs(static_cast<std::size_t>(sequences));
     auto run = [&](bool batched) {
@@ -255,8 +255,9 @@ int main(int argc, char** argv) {
     const double bw = copy_bandwidth();
     const char* coretype = std::getenv("OPENBLAS_CORETYPE");
     std::printf("bench_generate: %s; OPENBLAS_CORETYPE=%s\n", cpu_model().c_str(), coretype ? coretype : "(unset)");
-    std::printf("prompt 64 tokens (mean of 5), then 128 generated (greedy); memcpy bandwidth %.1f GB/s (read + "
-                "write); decode kernel %s\n", bw, ane::matvec_isa_name(ane::best_matvec_isa()));
+    std::printf("prompt 64 tokens (mean of 5), then 128 generated (greedy), fp16 key/value cache (both sides); "
+                "memcpy bandwidth %.1f GB/s (read + write); decode kernel %s\n", bw,
+                ane::matvec_isa_name(ane::best_matvec_isa()));
     std::printf("%-13s %-5s %3s %-9s %12s %12s %10s %9s %9s\n", "model", "type", "thr", "gemm", "prompt tok/s",
                 "gen tok/s", "weight GB/s", "vs memcpy", "vs base");
     // llama.cpp reads the same GGUF files (with Llama 2's vocabulary, which it needs to load).

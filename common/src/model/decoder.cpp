@@ -5,21 +5,31 @@
 #include <cstring>
 
 #include "ane/error.hpp"
+#include "ane/half.hpp"
 #include "ane/memory_limit.hpp"
 #include "ane/model/kernels.hpp"
 #include "ane/model/transformer.hpp"
 
 namespace ane {
 
-Decoder::Decoder(const Weights& weights, Device& device, int context, int max_chunk)
-    : Decoder(InferenceWeights::view(weights), device, context, max_chunk, 1, /*keep_copy=*/true) {}
+KvCache parse_kv_cache(const std::string& name) {
+    if (name == "f32") return KvCache::f32;
+    if (name == "f16") return KvCache::f16;
+    throw usage_error("--kv-cache ", name, ": unknown cache type (f32 or f16)");
+}
 
-Decoder::Decoder(const InferenceWeights& weights, Device& device, int context, int max_chunk, int sequences)
-    : Decoder(weights, device, context, max_chunk, sequences, /*keep_copy=*/false) {}
+const char* kv_cache_name(KvCache kv) { return kv == KvCache::f16 ? "f16" : "f32"; }
+
+Decoder::Decoder(const Weights& weights, Device& device, int context, int max_chunk)
+    : Decoder(InferenceWeights::view(weights), device, context, max_chunk, 1, /*keep_copy=*/true, KvCache::f32) {}
+
+Decoder::Decoder(const InferenceWeights& weights, Device& device, int context, int max_chunk, int sequences,
+                 KvCache kv)
+    : Decoder(weights, device, context, max_chunk, sequences, /*keep_copy=*/false, kv) {}
 
 // keep_copy: `weights` is a temporary set of views, kept here.
 Decoder::Decoder(const InferenceWeights& weights, Device& device, int context, int max_chunk, int sequences,
-                 bool keep_copy)
+                 bool keep_copy, KvCache kv)
     : view_(keep_copy ? weights : InferenceWeights{}),
       w_(keep_copy ? view_ : weights),
       base_(*weights.base),
@@ -27,17 +37,25 @@ Decoder::Decoder(const InferenceWeights& weights, Device& device, int context, i
       dev_(device),
       context_(context),
       max_chunk_(std::max({1, std::min(max_chunk, context), sequences})),
-      pos_(std::size_t(std::max(1, sequences)), 0) {
+      pos_(std::size_t(std::max(1, sequences)), 0),
+      kv_(kv) {
     const ModelConfig& c = base_.config;
     require(context >= 1, "context must be at least 1");
     require(sequences >= 1, "at least one sequence");
-    require_memory(4.0 * (2.0 * sequences * c.layers * double(context) * c.kv_dim() + double(context) * c.head_dim),
+    const double value_bytes = kv == KvCache::f16 ? 2.0 : 4.0;
+    require_memory(value_bytes * 2.0 * sequences * c.layers * double(context) * c.kv_dim() +
+                       4.0 * double(context) * c.head_dim,
                    std::to_string(sequences) + " context(s) of " + std::to_string(context) + " tokens");
     const std::int64_t T = max_chunk_, D = c.dim, Q = c.q_dim(), KV = c.kv_dim(), H = c.hidden;
     for (int s = 0; s < sequences; ++s)
         for (int l = 0; l < c.layers; ++l) {
-            k_cache_.emplace_back(Shape{context, KV});
-            v_cache_.emplace_back(Shape{context, KV});
+            if (kv == KvCache::f16) {
+                k16_.emplace_back(std::size_t(context) * std::size_t(KV));
+                v16_.emplace_back(std::size_t(context) * std::size_t(KV));
+            } else {
+                k_cache_.emplace_back(Shape{context, KV});
+                v_cache_.emplace_back(Shape{context, KV});
+            }
         }
     row_seq_.resize(std::size_t(T));
     row_pos_.resize(std::size_t(T));
@@ -155,18 +173,37 @@ void Decoder::feed_rows(const std::int32_t* tokens, const int* seq, const int* p
         int span_max = 0;
         for (int t = 0; t < n; ++t) {
             const std::size_t cache = std::size_t(seq[t]) * c.layers + l;
-            std::memcpy(k_cache_[cache].row(pos[t]), k_.row(t), sizeof(float) * std::size_t(KV));
-            std::memcpy(v_cache_[cache].row(pos[t]), v_.row(t), sizeof(float) * std::size_t(KV));
+            if (kv_ == KvCache::f16) {
+                for (int g = 0; g < nkv; ++g) {
+                    const std::size_t at = (std::size_t(g) * context_ + std::size_t(pos[t])) * std::size_t(hd);
+                    float_to_fp16(k_.row(t) + g * hd, k16_[cache].data() + at, std::size_t(hd));
+                    float_to_fp16(v_.row(t) + g * hd, v16_[cache].data() + at, std::size_t(hd));
+                }
+            } else {
+                std::memcpy(k_cache_[cache].row(pos[t]), k_.row(t), sizeof(float) * std::size_t(KV));
+                std::memcpy(v_cache_[cache].row(pos[t]), v_.row(t), sizeof(float) * std::size_t(KV));
+            }
             span_max = std::max(span_max, pos[t] + 1);
         }
         auto attend = [&](int begin, int end) {
-            thread_local std::vector<float> p;
+            thread_local std::vector<float> p, kf, vf;
             p.resize(static_cast<std::size_t>(span_max));
             for (int i = begin; i < end; ++i) {
-                const int t = i / nh, h = i % nh, g = h / r;
+                const int t = i / nh, h = i % nh, g = h / r, span = pos[t] + 1;
                 const std::size_t cache = std::size_t(seq[t]) * c.layers + l;
-                kernels::attend_one(q_.row(t) + h * hd, k_cache_[cache].data() + g * hd, v_cache_[cache].data() + g * hd,
-                                    KV, pos[t] + 1, hd, scale, p.data(), o_.row(t) + h * hd);
+                if (kv_ == KvCache::f16) {  // the head's keys and values widened, then as float32
+                    const std::size_t at = std::size_t(g) * context_ * std::size_t(hd), n = std::size_t(span) * hd;
+                    kf.resize(std::max(kf.size(), n));
+                    vf.resize(std::max(vf.size(), n));
+                    fp16_to_float(k16_[cache].data() + at, kf.data(), n);
+                    fp16_to_float(v16_[cache].data() + at, vf.data(), n);
+                    kernels::attend_one(q_.row(t) + h * hd, kf.data(), vf.data(), hd, span, hd, scale, p.data(),
+                                        o_.row(t) + h * hd);
+                } else {
+                    kernels::attend_one(q_.row(t) + h * hd, k_cache_[cache].data() + g * hd,
+                                        v_cache_[cache].data() + g * hd, KV, span, hd, scale, p.data(),
+                                        o_.row(t) + h * hd);
+                }
             }
         };
         if (windows > 0) {  // whole windows: blocked causal attention, as the training forward runs it

@@ -3,6 +3,7 @@
 // processing new tokens (a whole prompt at once, then one at a time) against the cached keys
 // and values of the tokens before them.
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "ane/device/device.hpp"
@@ -11,12 +12,20 @@
 
 namespace ane {
 
+// What the key/value cache stores: float32 (exactly what the batched forward computes), or
+// fp16 as llama.cpp keeps it by default: half the bytes each decoded token reads back, which
+// at long contexts is as much as the weights of a 4-bit model.
+enum class KvCache { f32, f16 };
+KvCache parse_kv_cache(const std::string& name);  // "f32" or "f16"; else a usage error
+const char* kv_cache_name(KvCache kv);
+
 class Decoder {
 public:
     // context: the most positions the cache holds (at most the model's seq unless overridden);
     // sequences: how many independent caches (batch decoding: one token of each sequence per
     // step, all in one product per weight).
-    Decoder(const InferenceWeights& weights, Device& device, int context, int max_chunk = 512, int sequences = 1);
+    Decoder(const InferenceWeights& weights, Device& device, int context, int max_chunk = 512, int sequences = 1,
+            KvCache kv = KvCache::f32);
     // Float32 weights, viewed (they must outlive the decoder).
     Decoder(const Weights& weights, Device& device, int context, int max_chunk = 512);
 
@@ -39,7 +48,8 @@ public:
     int max_chunk() const { return max_chunk_; }
 
 private:
-    Decoder(const InferenceWeights& weights, Device& device, int context, int max_chunk, int sequences, bool keep_copy);
+    Decoder(const InferenceWeights& weights, Device& device, int context, int max_chunk, int sequences, bool keep_copy,
+            KvCache kv);
     // Rows t < n: token tokens[t] of sequence seq[t] at position pos[t]; logits of every row
     // (all_rows) or of the last one only. windows > 0: the rows are that many whole windows from
     // position 0, whose attention runs as the device's batched causal attention.
@@ -53,7 +63,11 @@ private:
     Device& dev_;
     int context_, max_chunk_;
     std::vector<int> pos_;                   // per sequence
-    std::vector<Tensor> k_cache_, v_cache_;  // per sequence and layer [context, kv_dim]
+    KvCache kv_;
+    std::vector<Tensor> k_cache_, v_cache_;  // f32: per sequence and layer [context, kv_dim]
+    // f16: per sequence and layer [kv_heads, context, head_dim], so that one head's keys (and
+    // values) are one run to widen into float32 before the float kernel reads them.
+    std::vector<std::vector<std::uint16_t>> k16_, v16_;
     std::vector<int> row_seq_, row_pos_;
     Tensor rope_cos_, rope_sin_;
     Tensor x_, a_, q_, k_, v_, o_, f_, h1_, h3_, g_, rstd_, logits_;
