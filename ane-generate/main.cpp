@@ -97,7 +97,8 @@ int main(int argc, char** argv) {
             for (std::string line; std::getline(in, line);) prompt_lines += !line.empty();
         }
         const int sequences = prompt_file.empty() ? 1 : std::max(1, std::min(parallel, prompt_lines));
-        ane::Decoder decoder(model.weights, *device, ctx, 512, sequences, ane::parse_kv_cache(kv_cache));
+        const ane::KvCache kv = ane::parse_kv_cache(kv_cache);
+        ane::Decoder decoder(model.weights, *device, ctx, 512, sequences, kv);
         std::vector<int> stops;
         if (tok->eos_id() >= 0) stops.push_back(tok->eos_id());
         if (tok->bos_id() >= 0) stops.push_back(tok->bos_id());  // llama2.c: BOS delimits sequences
@@ -212,7 +213,8 @@ int main(int argc, char** argv) {
                      r.generated.size() / std::max(r.generate_seconds, 1e-9),
                      r.context_full ? " (context full)" : r.stopped_at_end_token ? " (end of text)" : "");
         if (verbosity.verbose)
-            std::fprintf(stderr, "weights: %s\ndevice: %s\n%s", model.weights.summary().c_str(), device->describe().c_str(),
+            std::fprintf(stderr, "weights: %s\nkv cache: %s\ndevice: %s\n%s", model.weights.summary().c_str(),
+                         ane::kv_cache_name(kv), device->describe().c_str(),
                          device->kernel_report().c_str());
         return 0;
     });
