@@ -561,6 +561,38 @@ TEST(Decoder, AnFp16CacheTracksTheFloat32Cache) {
     EXPECT_THROW(parse_kv_cache("q8_0"), UsageError);
 }
 
+// One decoded query's attention (keys and values four at a time) against the softmax and the
+// weighted sum in double precision, for spans and head sizes that leave every remainder.
+TEST(Kernels, AttendOneMatchesADoubleReference) {
+    std::mt19937 rng(17);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    for (int hd : {8, 17, 64, 128})
+        for (int span : {1, 3, 4, 5, 17, 64, 130}) {
+            const int stride = hd + 5;
+            std::vector<float> q(static_cast<std::size_t>(hd)), k(static_cast<std::size_t>(span) * stride), v(k.size());
+            for (auto* a : {&q, &k, &v})
+                for (float& x : *a) x = normal(rng);
+            const float scale = 1.0f / std::sqrt(float(hd));
+            std::vector<float> p(static_cast<std::size_t>(span)), out(static_cast<std::size_t>(hd));
+            kernels::attend_one(q.data(), k.data(), v.data(), stride, span, hd, scale, p.data(), out.data());
+            std::vector<double> w(static_cast<std::size_t>(span));
+            double mx = -1e300, sum = 0;
+            for (int j = 0; j < span; ++j) {
+                double dot = 0;
+                for (int d = 0; d < hd; ++d) dot += double(q[d]) * k[std::size_t(j) * stride + d];
+                w[j] = dot * scale;
+                mx = std::max(mx, w[j]);
+            }
+            for (double& x : w) sum += (x = std::exp(x - mx));
+            for (int j = 0; j < span; ++j) ASSERT_NEAR(p[j], w[j] / sum, 1e-6) << "hd " << hd << " span " << span;
+            for (int d = 0; d < hd; ++d) {
+                double want = 0;
+                for (int j = 0; j < span; ++j) want += w[j] / sum * v[std::size_t(j) * stride + d];
+                ASSERT_NEAR(out[d], want, 1e-5 * (1 + std::fabs(want))) << "hd " << hd << " span " << span << " d " << d;
+            }
+        }
+}
+
 TEST(Kernels, MaxOfFindsTheLargestWhereverItIs) {
     EXPECT_EQ(max_of(nullptr, 0), -INFINITY);
     for (int n : {1, 15, 16, 17, 33, 100})
