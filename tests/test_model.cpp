@@ -588,7 +588,8 @@ TEST(Kernels, AttendOneMatchesADoubleReference) {
             for (int d = 0; d < hd; ++d) {
                 double want = 0;
                 for (int j = 0; j < span; ++j) want += w[j] / sum * v[std::size_t(j) * stride + d];
-                ASSERT_NEAR(out[d], want, 1e-5 * (1 + std::fabs(want))) << "hd " << hd << " span " << span << " d " << d;
+                ASSERT_NEAR(out[d], want, 1e-5 * (1 + std::fabs(want)))
+                    << "hd " << hd << " span " << span << " d " << d;
             }
         }
 }

@@ -55,7 +55,8 @@ ANE_KQ512 void rows_q45k_512(const std::uint8_t* W, std::size_t row_bytes, int r
             const float d = half_at(b), dmin = half_at(b + 2);
             std::uint8_t sc[8], m[8];
             unpack_scales_mins(b + 4, sc, m);
-            const __m512i scales = _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc))));
+            const __m128i sc16 = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc)));
+            const __m512i scales = _mm512_castsi128_si512(sc16);
             const std::uint8_t* qs = b + (kFive ? 48 : 16);
             const __m512i qh = kFive ? _mm512_broadcast_i64x4(load32(b + 16)) : _mm512_setzero_si512();
             __m512i isum[T];
@@ -120,14 +121,16 @@ ANE_KQ512 void rows_q6k_512(const std::uint8_t* W, std::size_t row_bytes, int ro
                 const __m512i ql = _mm512_loadu_si512(b + 64 * n);
                 const __m512i qh = _mm512_broadcast_i64x4(load32(b + 128 + 32 * n));
                 const __m512i q[2] = {
-                    _mm512_or_si512(_mm512_and_si512(ql, low4), _mm512_and_si512(_mm512_sllv_epi16(qh, qh_up), two_bits)),
+                    _mm512_or_si512(_mm512_and_si512(ql, low4),
+                                    _mm512_and_si512(_mm512_sllv_epi16(qh, qh_up), two_bits)),
                     _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), low4),
                                     _mm512_and_si512(_mm512_srlv_epi16(qh, qh_down), two_bits))};
                 for (int h = 0; h < 2; ++h) {
                     const __m512i pick = _mm512_add_epi16(group, _mm512_set1_epi16(std::int16_t(8 * n + 4 * h)));
                     const __m512i s = _mm512_permutexvar_epi16(pick, scales);
                     for (int t = 0; t < T; ++t) {
-                        const __m512i xq = _mm512_loadu_si512(x[t]->q.data() + std::size_t(sb) * 256 + 128 * n + 64 * h);
+                        const std::int8_t* at = x[t]->q.data() + std::size_t(sb) * 256 + 128 * n + 64 * h;
+                        const __m512i xq = _mm512_loadu_si512(at);
                         isum[t] = _mm512_dpwssd_epi32(isum[t], _mm512_maddubs_epi16(q[h], xq), s);
                     }
                 }
