@@ -544,8 +544,13 @@ TEST(Decoder, AnFp16CacheTracksTheFloat32Cache) {
             const std::vector<float> x(z, z + c.vocab);
             compare(x.data(), f16.feed(&tokens[t], 1), c.vocab);
         }
+        // Two sequences of different lengths, then one token of each per step.
         Decoder g32(iw, *dev, c.seq, 4, 2, KvCache::f32), g16(iw, *dev, c.seq, 4, 2, KvCache::f16);
-        for (std::size_t t = 0; t < tokens.size(); ++t) {
+        for (Decoder* d : {&g32, &g16}) {
+            d->feed(tokens.data(), 5, nullptr, 0);
+            d->feed(tokens.data() + 5, 2, nullptr, 1);
+        }
+        for (std::size_t t = 0; t < 9; ++t) {
             const std::int32_t pair[2] = {tokens[t], tokens[tokens.size() - 1 - t]};
             const int seqs[2] = {0, 1};
             const float* z = g32.feed_batch(pair, seqs, 2);
