@@ -203,6 +203,7 @@ TEST(CliChecks, ValuesOutOfRangeAreUsageErrors) {
         {gen + "--temperature nan", "--temperature"}, {gen + "--top-k -1", "--top-k"},
         {gen + "--repeat-penalty 0", "--repeat-penalty"}, {gen + "--ctx 0", "--ctx"},
         {gen + "--parallel 0", "--parallel"},   {gen + "--weights q5_1", "--weights"},
+        {gen + "--kv-cache q8_0", "--kv-cache"},
         {eval + "--weights int4", "--weights"}, {gen + "--device ane-sim --weights q8_0", "--weights"},
         {gen + "-p a --prompt-file " + w.data, "not both"}, {gen + "--system x", "--chat"},
         {convert + "--level 23", "--level"},    {convert + "--codec zlib --level 12", "--level"},
