@@ -3,7 +3,9 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "ane/device/attend_f16.hpp"
 #include "ane/file_io.hpp"
+#include "ane/half.hpp"
 #include "ane/llama2c.hpp"
 #include "ane/model/fast_math.hpp"
 #include "ane/model/kernels.hpp"
@@ -597,6 +599,44 @@ TEST(Kernels, AttendOneMatchesADoubleReference) {
                     << "hd " << hd << " span " << span << " d " << d;
             }
         }
+}
+
+// The fp16 cache's kernel, on every instruction set this CPU has, against double precision on
+// the same fp16 keys and values: head sizes of whole vectors (one or several sweeps over the
+// values) and not (the portable kernel), spans around the four-key and two-key steps.
+TEST(Kernels, AttendOneF16MatchesADoubleReference) {
+    std::vector<MatvecIsa> isas{MatvecIsa::portable};
+    if (best_matvec_isa() != MatvecIsa::portable) isas.push_back(MatvecIsa::avx2);
+    if (best_matvec_isa() == MatvecIsa::avx512) isas.push_back(MatvecIsa::avx512);
+    std::mt19937 rng(19);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    for (MatvecIsa isa : isas)
+        for (int hd : {8, 20, 48, 64, 80, 128, 256})
+            for (int span : {1, 2, 3, 4, 5, 7, 17, 130}) {
+                std::vector<float> q(static_cast<std::size_t>(hd));
+                std::vector<std::uint16_t> k(static_cast<std::size_t>(span) * hd), v(k.size());
+                for (float& x : q) x = normal(rng);
+                for (auto* a : {&k, &v})
+                    for (auto& h : *a) h = float_to_fp16(normal(rng));
+                const float scale = 1.0f / std::sqrt(float(hd));
+                std::vector<float> p(static_cast<std::size_t>(span)), out(static_cast<std::size_t>(hd), -7.0f);
+                attend_one_f16(isa, q.data(), k.data(), v.data(), span, hd, scale, p.data(), out.data());
+                std::vector<double> w(static_cast<std::size_t>(span));
+                double mx = -1e300, sum = 0;
+                for (int j = 0; j < span; ++j) {
+                    double dot = 0;
+                    for (int d = 0; d < hd; ++d) dot += double(q[d]) * fp16_to_float(k[std::size_t(j) * hd + d]);
+                    w[j] = dot * scale;
+                    mx = std::max(mx, w[j]);
+                }
+                for (double& x : w) sum += (x = std::exp(x - mx));
+                for (int d = 0; d < hd; ++d) {
+                    double want = 0;
+                    for (int j = 0; j < span; ++j) want += w[j] / sum * fp16_to_float(v[std::size_t(j) * hd + d]);
+                    ASSERT_NEAR(out[d], want, 1e-5 * (1 + std::fabs(want)))
+                        << matvec_isa_name(isa) << " hd " << hd << " span " << span << " d " << d;
+                }
+            }
 }
 
 TEST(Kernels, MaxOfFindsTheLargestWhereverItIs) {

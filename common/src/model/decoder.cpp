@@ -1,10 +1,10 @@
 #include "ane/model/decoder.hpp"
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstring>
 
+#include "ane/device/attend_f16.hpp"
 #include "ane/error.hpp"
 #include "ane/half.hpp"
 #include "ane/memory_limit.hpp"
@@ -186,18 +186,12 @@ void Decoder::feed_rows(const std::int32_t* tokens, const int* seq, const int* p
             }
             span_max = std::max(span_max, pos[t] + 1);
         }
-        // The fp16 cache is widened into float32 once per (sequence, KV head) for every head and
-        // row of that pair a thread takes in this layer: the tasks run head by head for one
-        // sequence (a prompt), token by token for several (batch decoding).
+        // One sequence (a prompt chunk): head by head, so that a thread's tasks share one KV
+        // head's cache; several (batch decoding): token by token.
         bool one_sequence = true;
         for (int t = 1; t < n; ++t) one_sequence = one_sequence && seq[t] == seq[0];
-        static std::atomic<std::uint64_t> layer_calls{0};
-        const std::uint64_t call = ++layer_calls;  // what a thread's widened copy belongs to
         auto attend = [&](int begin, int end) {
-            thread_local std::vector<float> p, kf, vf;
-            thread_local const std::uint16_t* widened = nullptr;
-            thread_local std::uint64_t widened_call = 0;
-            thread_local std::size_t widened_count = 0;
+            thread_local std::vector<float> p;
             p.resize(static_cast<std::size_t>(span_max));
             for (int i = begin; i < end; ++i) {
                 const int t = one_sequence ? i % n : i / nh, h = one_sequence ? i / n : i % nh, g = h / r;
@@ -205,18 +199,8 @@ void Decoder::feed_rows(const std::int32_t* tokens, const int* seq, const int* p
                 const std::size_t cache = std::size_t(seq[t]) * c.layers + l;
                 if (kv_ == KvCache::f16) {
                     const std::size_t at = std::size_t(g) * context_ * std::size_t(hd);
-                    const std::size_t count = std::size_t(one_sequence ? span_max : span) * std::size_t(hd);
-                    if (widened != k16_[cache].data() + at || widened_call != call || widened_count < count) {
-                        kf.resize(std::max(kf.size(), count));
-                        vf.resize(std::max(vf.size(), count));
-                        fp16_to_float(k16_[cache].data() + at, kf.data(), count);
-                        fp16_to_float(v16_[cache].data() + at, vf.data(), count);
-                        widened = k16_[cache].data() + at;
-                        widened_call = call;
-                        widened_count = count;
-                    }
-                    kernels::attend_one(q_.row(t) + h * hd, kf.data(), vf.data(), hd, span, hd, scale, p.data(),
-                                        o_.row(t) + h * hd);
+                    attend_one_f16(best_matvec_isa(), q_.row(t) + h * hd, k16_[cache].data() + at, v16_[cache].data() + at, span,
+                                   hd, scale, p.data(), o_.row(t) + h * hd);
                 } else {
                     kernels::attend_one(q_.row(t) + h * hd, k_cache_[cache].data() + g * hd,
                                         v_cache_[cache].data() + g * hd, KV, span, hd, scale, p.data(),

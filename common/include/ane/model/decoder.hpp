@@ -66,7 +66,7 @@ private:
     KvCache kv_;
     std::vector<Tensor> k_cache_, v_cache_;  // f32: per sequence and layer [context, kv_dim]
     // f16: per sequence and layer [kv_heads, context, head_dim], so that one head's keys (and
-    // values) are one run to widen into float32 before the float kernel reads them.
+    // values) are one run that attend_one_f16 streams through.
     std::vector<std::vector<std::uint16_t>> k16_, v16_;
     std::vector<int> row_seq_, row_pos_;
     Tensor rope_cos_, rope_sin_;
