@@ -125,7 +125,8 @@ __attribute__((target("avx512f"))) void values_avx512(const std::uint16_t* v, co
             even[b] = _mm512_fmadd_ps(pj, widen16(v + std::size_t(j) * row + c0 + 16 * b), even[b]);
     }
     const __m512 scale = _mm512_set1_ps(inv);
-    for (int b = 0; b < NB; ++b) _mm512_storeu_ps(out + c0 + 16 * b, _mm512_mul_ps(_mm512_add_ps(even[b], odd[b]), scale));
+    for (int b = 0; b < NB; ++b)
+        _mm512_storeu_ps(out + c0 + 16 * b, _mm512_mul_ps(_mm512_add_ps(even[b], odd[b]), scale));
 }
 
 __attribute__((target("avx512f"))) void attend_avx512(const float* q, const std::uint16_t* k, const std::uint16_t* v,
@@ -198,7 +199,8 @@ __attribute__((target("avx2,fma,f16c"))) void values_avx2(const std::uint16_t* v
             even[b] = _mm256_fmadd_ps(pj, widen8(v + std::size_t(j) * row + c0 + 8 * b), even[b]);
     }
     const __m256 scale = _mm256_set1_ps(inv);
-    for (int b = 0; b < NB; ++b) _mm256_storeu_ps(out + c0 + 8 * b, _mm256_mul_ps(_mm256_add_ps(even[b], odd[b]), scale));
+    for (int b = 0; b < NB; ++b)
+        _mm256_storeu_ps(out + c0 + 8 * b, _mm256_mul_ps(_mm256_add_ps(even[b], odd[b]), scale));
 }
 
 __attribute__((target("avx2,fma,f16c"))) void attend_avx2(const float* q, const std::uint16_t* k,

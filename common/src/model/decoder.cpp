@@ -190,6 +190,7 @@ void Decoder::feed_rows(const std::int32_t* tokens, const int* seq, const int* p
         // head's cache; several (batch decoding): token by token.
         bool one_sequence = true;
         for (int t = 1; t < n; ++t) one_sequence = one_sequence && seq[t] == seq[0];
+        const MatvecIsa isa = best_matvec_isa();
         auto attend = [&](int begin, int end) {
             thread_local std::vector<float> p;
             p.resize(static_cast<std::size_t>(span_max));
@@ -199,8 +200,8 @@ void Decoder::feed_rows(const std::int32_t* tokens, const int* seq, const int* p
                 const std::size_t cache = std::size_t(seq[t]) * c.layers + l;
                 if (kv_ == KvCache::f16) {
                     const std::size_t at = std::size_t(g) * context_ * std::size_t(hd);
-                    attend_one_f16(best_matvec_isa(), q_.row(t) + h * hd, k16_[cache].data() + at, v16_[cache].data() + at, span,
-                                   hd, scale, p.data(), o_.row(t) + h * hd);
+                    attend_one_f16(isa, q_.row(t) + h * hd, k16_[cache].data() + at, v16_[cache].data() + at, span, hd,
+                                   scale, p.data(), o_.row(t) + h * hd);
                 } else {
                     kernels::attend_one(q_.row(t) + h * hd, k_cache_[cache].data() + g * hd,
                                         v_cache_[cache].data() + g * hd, KV, span, hd, scale, p.data(),
