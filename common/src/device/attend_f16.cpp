@@ -17,18 +17,9 @@ namespace ane {
 
 namespace {
 
-// p[j] = exp(p[j] - max) for j < span; returns 1 / Σ p (the softmax's normalisation, applied
-// to the output instead of to every weight).
-ANE_SIMD_CLONES float exponentiate(float* p, int span) {
-    const float mx = max_of(p, span);
-    float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-    for (int j = 0; j < span; ++j) {
-        p[j] = fast_exp(p[j] - mx);
-        sum += p[j];
-    }
-    return 1.0f / (sum + 1e-10f);
-}
+// p[j] = exp(p[j] - max) for j < span; returns the softmax's normalisation, which the kernels
+// apply to the output instead of to every weight.
+ANE_SIMD_CLONES float exponentiate(float* p, int span) { return softmax_exp(p, span, max_of(p, span)); }
 
 void attend_portable(const float* q, const std::uint16_t* k, const std::uint16_t* v, int span, int hd, float scale,
                      float* p, float* out) {

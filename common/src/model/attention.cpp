@@ -26,14 +26,7 @@ constexpr int kRows = 64;
 ANE_SIMD_CLONES void causal_softmax_row(float* p, int t, int S) {
     const int n = std::min(S, (t + 16) & ~15);
     for (int j = t + 1; j < n; ++j) p[j] = -INFINITY;
-    const float mx = max_of(p, n);
-    float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-    for (int j = 0; j < n; ++j) {
-        p[j] = fast_exp(p[j] - mx);
-        sum += p[j];
-    }
-    const float inv = 1.0f / (sum + 1e-10f);
+    const float inv = softmax_exp(p, n, max_of(p, n));
 #pragma omp simd
     for (int j = 0; j < n; ++j) p[j] = j <= t ? p[j] * inv : 0.0f;  // 1e-38 * inv would be subnormal: slow
     std::fill(p + n, p + S, 0.0f);

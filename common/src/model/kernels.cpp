@@ -141,13 +141,7 @@ ANE_SIMD_CLONES void attend_one(const float* q, const float* k, const float* v, 
         p[j] = dot * scale;
         mx = std::max(mx, p[j]);
     }
-    float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-    for (int j = 0; j < span; ++j) {
-        p[j] = fast_exp(p[j] - mx);
-        sum += p[j];
-    }
-    const float inv = 1.0f / (sum + 1e-10f);
+    const float inv = softmax_exp(p, span, mx);
     for (int j = 0; j < span; ++j) p[j] *= inv;
     for (int d = 0; d < hd; ++d) out[d] = 0.0f;
     for (int j = 0; j < span; ++j) {
