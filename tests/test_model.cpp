@@ -486,6 +486,9 @@ TEST(Kernels, FastExpIsAccurateOverTheFloatRange) {
     EXPECT_EQ(fast_exp(-200.0f), fast_exp(-87.33f));
     EXPECT_LT(fast_exp(-200.0f), 1e-37f);
     EXPECT_EQ(fast_exp(0.0f), 1.0f);
+    EXPECT_EQ(fast_exp(200.0f), fast_exp(88.72f));
+    // A NaN (a diverged model's logits) stays NaN, without an undefined float-to-int conversion.
+    EXPECT_TRUE(std::isnan(fast_exp(std::nanf(""))));
 }
 
 // The cached decode path and the full-window forward give the same logits at every position,

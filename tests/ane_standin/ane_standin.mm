@@ -71,11 +71,14 @@ std::string name_of(const char* prefix, int id) { return prefix + std::to_string
 
 // ---- IOSurface ---------------------------------------------------------------------------
 
-struct StandInSurface {
+// Named as IOSurfaceRef points to (struct __IOSurface*), so that the exported functions have
+// exactly the types the runtime calls them through (UBSan's -fsanitize=function checks).
+struct __IOSurface {
     int id = 0, refs = 1, lock = 0;  // lock: 0 none, 1 read-only, 2 read-write
     std::size_t bytes = 0, mapped = 0;
     void* memory = nullptr;
 };
+using StandInSurface = __IOSurface;
 
 namespace {
 

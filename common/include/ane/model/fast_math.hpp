@@ -11,8 +11,10 @@ namespace ane {
 [[gnu::always_inline]] inline float fast_exp(float x) {
     x = x < -87.33f ? -87.33f : (x > 88.72f ? 88.72f : x);
     // exp(x) = 2^n * exp(r), n = round(x / ln 2), r = x - n ln 2 in [-ln2/2, ln2/2].
-    // Adding and removing 1.5 * 2^23 rounds to the nearest integer, and vectorises.
-    const float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    // Adding 1.5 * 2^23 rounds to the nearest integer, which is then the low bits of the sum
+    // (no float-to-int conversion, which would be undefined for a NaN x; NaN stays NaN in p).
+    const float shifted = x * 1.44269504088896341f + 12582912.0f;
+    const float n = shifted - 12582912.0f;
     float r = x - n * 0.693145751953125f;
     r = r - n * 1.428606765330187045e-06f;
     // Degree-6 Taylor/minimax polynomial of exp(r) on the reduced range.
@@ -23,7 +25,7 @@ namespace ane {
     p = p * r + 0.5f;
     p = p * r + 1.0f;
     p = p * r + 1.0f;
-    const std::int32_t bits = (static_cast<std::int32_t>(n) + 127) << 23;
+    const std::int32_t bits = (std::bit_cast<std::int32_t>(shifted) - 0x4B400000 + 127) << 23;
     return p * std::bit_cast<float>(bits);
 }
 
