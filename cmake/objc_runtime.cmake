@@ -1,18 +1,18 @@
 # The `ane` device's runtime is Objective-C++ (common/src/device/ane/apple/). On Apple it is
-# compiled with Foundation and IOSurface; elsewhere with GCC's Objective-C++ and GNUstep Base
-# (Debian: gobjc++, libgnustep-base-dev), which is how the tests run it against the stand-in
-# framework. Without either, `--device ane` is refused as on a machine without the framework.
+# compiled with Foundation and IOSurface; elsewhere with GNUstep Base and GCC's Objective-C runtime
+# (Debian: gobjc++, libgnustep-base-dev), compiled by GCC or by clang for that runtime (the
+# sanitizer build), which is how the tests run it against the stand-in framework. Without either, `--device ane` is refused as on a machine without the framework.
 # Sets ANE_HAVE_OBJC, ANE_OBJC_FLAGS (compile options for .mm files) and ANE_OBJC_LIBS.
 set(ANE_HAVE_OBJC OFF)
 set(ANE_OBJC_FLAGS "")
 set(ANE_OBJC_LIBS "")
 
-if(ANE_OBJC AND NOT ANE_FUZZ)
+if(ANE_OBJC)
   if(APPLE)
     set(ANE_HAVE_OBJC ON)
     set(ANE_OBJC_FLAGS -x objective-c++ -fno-objc-arc)
     set(ANE_OBJC_LIBS "-framework Foundation" "-framework IOSurface" "-framework CoreFoundation")
-  elseif(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+  elseif(CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")
     find_program(GNUSTEP_CONFIG gnustep-config)
     find_library(GNUSTEP_BASE_LIBRARY gnustep-base)
     find_library(OBJC_LIBRARY NAMES objc libobjc.so.4)
@@ -21,6 +21,19 @@ if(ANE_OBJC AND NOT ANE_FUZZ)
                       OUTPUT_STRIP_TRAILING_WHITESPACE)
       separate_arguments(_gs_flags UNIX_COMMAND "${_gs_flags}")
       set(_flags -x objective-c++)
+      if(CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+        # GNUstep on Debian is built on GCC's runtime (libobjc4), whose objc/*.h live in GCC's
+        # own include directory: only that subdirectory is linked in (GCC's stddef.h and
+        # intrinsics headers must not shadow clang's).
+        execute_process(COMMAND gcc -print-file-name=include OUTPUT_VARIABLE _gcc_include
+                        OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)
+        list(APPEND _flags -fobjc-runtime=gcc)
+        if(IS_DIRECTORY "${_gcc_include}/objc")
+          file(MAKE_DIRECTORY ${CMAKE_BINARY_DIR}/objc_runtime_include)
+          file(CREATE_LINK "${_gcc_include}/objc" ${CMAKE_BINARY_DIR}/objc_runtime_include/objc SYMBOLIC)
+          list(APPEND _flags -isystem ${CMAKE_BINARY_DIR}/objc_runtime_include)
+        endif()
+      endif()
       foreach(f IN LISTS _gs_flags)
         # Its defines, the constant-string class and exceptions; its headers as system headers
         # (they do not build warning-free).

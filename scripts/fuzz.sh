@@ -21,10 +21,15 @@ done
 
 scripts/setup.sh clang libclang-rt-14-dev libomp-14-dev
 BUILD="${ANE_FUZZ_BUILD_DIR:-build-fuzz}"
-[ -f "$BUILD/CMakeCache.txt" ] || echo "fuzz: configuring $BUILD (clang, libFuzzer, ASan + UBSan)" >&2
-# Configured every time (a second or two), so that targets added since the last run exist.
-CC=clang CXX=clang++ cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DANE_FUZZ=ON -DANE_MPI=OFF -DANE_ONEDNN=OFF \
-  -DANE_BUILD_TESTS=OFF -DANE_BUILD_BENCH=OFF -DANE_NATIVE=OFF >/dev/null
+if grep -q '^ANE_FUZZ:BOOL=ON' "$BUILD/CMakeCache.txt" 2>/dev/null; then
+  # Already a fuzzing build (this script's own, or scripts/sanitize.sh's): kept as configured,
+  # re-run so that targets added since the last run exist.
+  cmake -S . -B "$BUILD" >/dev/null
+else
+  echo "fuzz: configuring $BUILD (clang, libFuzzer, ASan + UBSan)" >&2
+  CC=clang CXX=clang++ cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DANE_FUZZ=ON -DANE_MPI=OFF \
+    -DANE_ONEDNN=OFF -DANE_OBJC=OFF -DANE_BUILD_TESTS=OFF -DANE_BUILD_BENCH=OFF -DANE_NATIVE=OFF >/dev/null
+fi
 cmake --build "$BUILD" -j "$(nproc)" --target $(printf 'fuzz_%s ' "${selected[@]}") >"$BUILD/build.log" 2>&1 ||
   { tail -40 "$BUILD/build.log" >&2; echo "fuzz: build failed ($BUILD/build.log)" >&2; exit 1; }
 
