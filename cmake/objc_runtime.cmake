@@ -1,7 +1,8 @@
 # The `ane` device's runtime is Objective-C++ (common/src/device/ane/apple/). On Apple it is
-# compiled with Foundation and IOSurface; elsewhere with GNUstep Base and GCC's Objective-C runtime
-# (Debian: gobjc++, libgnustep-base-dev), compiled by GCC or by clang for that runtime (the
-# sanitizer build), which is how the tests run it against the stand-in framework. Without either, `--device ane` is refused as on a machine without the framework.
+# compiled with Foundation and IOSurface; elsewhere with GNUstep Base and GCC's Objective-C
+# runtime (Debian: gobjc++, libgnustep-base-dev), by GCC or by clang for that runtime (the
+# sanitizer build), which is how the tests run it against the stand-in framework. Without
+# either, `--device ane` is refused as on a machine without the framework.
 # Sets ANE_HAVE_OBJC, ANE_OBJC_FLAGS (compile options for .mm files) and ANE_OBJC_LIBS.
 set(ANE_HAVE_OBJC OFF)
 set(ANE_OBJC_FLAGS "")
