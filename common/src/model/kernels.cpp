@@ -194,12 +194,7 @@ namespace {
 ANE_SIMD_CLONES double cross_entropy_row(float* z, int target, int V, float scale) {
     const float mx = max_of(z, V);
     const float z_target = z[target] - mx;
-    float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-    for (int c = 0; c < V; ++c) {
-        z[c] = fast_exp(z[c] - mx);
-        sum += z[c];
-    }
+    const float sum = exp_shifted(z, V, mx);
     // Probabilities that would scale to a subnormal become 0 before the multiply: a vector
     // multiply with one subnormal result costs a microcode assist (exp's floor, 1.2e-38, times
     // 1/T reaches them once a row's logits spread more than ~80).

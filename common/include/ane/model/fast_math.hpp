@@ -38,16 +38,21 @@ namespace ane {
     return mx;
 }
 
-// The softmax's exponentials in place, p[j] = exp(p[j] - mx) for j < n, and the factor that
-// normalises them: 1 / (Σ p + 1e-10), the spec's 1e-10 in the denominator.
-[[gnu::always_inline]] inline float softmax_exp(float* p, int n, float mx) {
+// p[j] = exp(p[j] - mx) in place for j < n; returns their sum.
+[[gnu::always_inline]] inline float exp_shifted(float* p, int n, float mx) {
     float sum = 0.0f;
 #pragma omp simd reduction(+ : sum)
     for (int j = 0; j < n; ++j) {
         p[j] = fast_exp(p[j] - mx);
         sum += p[j];
     }
-    return 1.0f / (sum + 1e-10f);
+    return sum;
+}
+
+// The softmax's exponentials in place and the factor that normalises them:
+// 1 / (Σ p + 1e-10), the spec's 1e-10 in the denominator.
+[[gnu::always_inline]] inline float softmax_exp(float* p, int n, float mx) {
+    return 1.0f / (exp_shifted(p, n, mx) + 1e-10f);
 }
 
 }  // namespace ane
