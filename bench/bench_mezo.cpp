@@ -111,10 +111,11 @@ int main(int argc, char** argv) {
         // +ε, −2ε, the restore and the update), against z drawn once with the restore and the
         // update fused into one sweep on all threads (what ane-mezo runs).
         // And (what ane-mezo runs on the cpu device) θ never perturbed in place: each weight
-        // read as θ ± εz made just before its product, then one update sweep.
+        // read as θ ± εz made just before its product, the update deferred into the next step's
+        // first views.
         for (const bool fused : k.viewed ? std::vector<bool>{true} : std::vector<bool>{false, true}) {
             ane::StepDirection z;
-            ane::PerturbedWeights viewed(z);
+            ane::PerturbedWeights viewed;
             model.set_weight_source(k.viewed ? &viewed : nullptr);
             const auto one_step = [&](int s) {
                 const std::uint64_t seed = std::uint64_t(s) * 1000003u + 42u;
@@ -122,7 +123,7 @@ int main(int argc, char** argv) {
                     return ane::ZoUpdate{-1e-9f * float(e.proj_grad), 0.0f};
                 };
                 if (k.viewed) {
-                    ane::spsa_two_sided_viewed(params, seed, 1e-3f, timed_loss, z, viewed, update);
+                    ane::spsa_two_sided_viewed(params, seed, 1e-3f, timed_loss, viewed, update);
                 } else if (fused) {
                     ane::spsa_two_sided_update(params, seed, 1e-3f, ane::Direction::Rademacher, timed, z, update);
                 } else {
@@ -138,6 +139,7 @@ int main(int argc, char** argv) {
             t0 = Clock::now();
             for (int s = 0; s < steps; ++s) one_step(s);
             const double step = since(t0) / steps;
+            viewed.flush();  // the last step's update, deferred (each timed step applied one)
             model.set_weight_source(nullptr);
             std::printf("%-48s %10.1f %10.1f %14.2f %12.1f\n",
                         (std::string(k.name) + (k.viewed ? "" : fused ? ", z once" : ", sequential")).c_str(), fwd * 1e3, step * 1e3,

@@ -296,9 +296,8 @@ TEST(Spsa, ViewedPerturbationReadsWhatAnInPlaceOneWrites) {
         auto device = make_device("cpu", 2);
         Transformer model(w, *device, B, map, /*for_training=*/false);
         const auto params = mezo_parameters(w, nullptr);
-        StepDirection z;
-        z.draw(params, 1234, Direction::Rademacher);
-        PerturbedWeights viewed(z);
+        PerturbedWeights viewed;
+        viewed.draw(params, 1234);
         const std::int64_t n = std::int64_t(B) * S * map.compact_vocab();
         for (float eps : {1e-3f, -1e-3f}) {
             model.set_weight_source(&viewed);
@@ -307,7 +306,7 @@ TEST(Spsa, ViewedPerturbationReadsWhatAnInPlaceOneWrites) {
             const std::vector<float> through(model.logits(), model.logits() + n);
             model.set_weight_source(nullptr);
             EXPECT_TRUE(w.bit_equal(before)) << "variant " << variant;
-            z.apply(eps);
+            viewed.direction().apply(eps);
             model.weights_changed();
             model.forward(inputs.data(), B, S);
             EXPECT_EQ(std::memcmp(through.data(), model.logits(), sizeof(float) * std::size_t(n)), 0)
@@ -318,39 +317,112 @@ TEST(Spsa, ViewedPerturbationReadsWhatAnInPlaceOneWrites) {
     }
 }
 
-// A viewed step ends where the in-place step with a copy restore ends, bit for bit, given the
-// same update; L+ is the same number and L- the same up to the rounding of θ + εz − 2εz.
-TEST(Spsa, ViewedStepEndsWhereTheCopyRestoredStepEnds) {
-    const ModelConfig c = test::tiny_config(true);
-    Weights a = test::random_weights(c, 5), b = a;
-    const int B = 1, S = 8;
-    std::vector<std::int32_t> inputs(S), targets(S);
-    for (int i = 0; i < S; ++i) {
-        inputs[std::size_t(i)] = (i * 5 + 2) % c.vocab;
-        targets[std::size_t(i)] = (i * 3 + 1) % c.vocab;
-    }
-    auto device = make_device("cpu", 1);
-    Transformer ma(a, *device, B, VocabMap::identity(c.vocab), false), mb(b, *device, B, VocabMap::identity(c.vocab), false);
-    auto loss_of = [&](Transformer& m) {
-        return [&] {
-            m.forward(inputs.data(), B, S);
-            return m.loss(targets.data());
+// Viewed steps end where in-place steps with a copy restore end, bit for bit, given the same
+// updates; L+ is the same number and L- the same up to the rounding of θ + εz − 2εz. Each
+// update is deferred into the next step's +ε pass, and flushed before the weights are compared:
+// with a tied classifier read whole, and with an untied one read by rows of a compact
+// vocabulary (the rows it never reads are updated by the flush), with weight decay.
+TEST(Spsa, ViewedStepsEndWhereTheCopyRestoredStepsEnd) {
+    for (const bool tied : {true, false}) {
+        const ModelConfig c = test::tiny_config(tied);
+        Weights a = test::random_weights(c, 5), b = a;
+        const int B = 1, S = 8;
+        std::vector<std::int32_t> inputs(S), targets(S);
+        for (int i = 0; i < S; ++i) {
+            inputs[std::size_t(i)] = (i * 5 + 2) % (c.vocab / 2);
+            targets[std::size_t(i)] = (i * 3 + 1) % (c.vocab / 2);
+        }
+        std::vector<std::uint16_t> present(inputs.begin(), inputs.end());
+        present.insert(present.end(), targets.begin(), targets.end());
+        const VocabMap map = tied ? VocabMap::identity(c.vocab) : VocabMap::build(present, c.vocab);
+        std::vector<std::int32_t> compact_targets(S);
+        for (int i = 0; i < S; ++i) compact_targets[std::size_t(i)] = map.to_compact(targets[std::size_t(i)]);
+        auto device = make_device("cpu", 2);
+        Transformer ma(a, *device, B, map, false), mb(b, *device, B, map, false);
+        auto loss_of = [&](Transformer& m) {
+            return [&] {
+                m.forward(inputs.data(), B, S);
+                return m.loss(compact_targets.data());
+            };
         };
+        const auto pa = mezo_parameters(a, nullptr), pb = mezo_parameters(b, nullptr);
+        const auto fixed = [](const SpsaEstimate&) { return ZoUpdate{-3e-4f, 1e-4f}; };
+        ParamSnapshot snapshot;
+        StepDirection za;
+        PerturbedWeights viewed;
+        mb.set_weight_source(&viewed);
+        for (std::uint64_t seed : {3ull, 4ull, 5ull, 6ull}) {
+            const SpsaHooks hooks{loss_of(ma), [&] { ma.weights_changed(); }, &snapshot};
+            const SpsaEstimate ea = spsa_two_sided_update(pa, seed, 1e-3f, Direction::Rademacher, hooks, za, fixed);
+            ma.weights_changed();
+            const SpsaEstimate eb = spsa_two_sided_viewed(pb, seed, 1e-3f, loss_of(mb), viewed, fixed);
+            EXPECT_EQ(ea.loss_plus, eb.loss_plus) << "tied " << tied << ", seed " << seed;
+            EXPECT_NEAR(ea.loss_minus, eb.loss_minus, 1e-5);
+            if (seed == 4) {  // as before an evaluation in the middle of a run
+                EXPECT_TRUE(viewed.flush());
+                EXPECT_TRUE(a.bit_equal(b)) << "tied " << tied << ", seed " << seed;
+            }
+        }
+        EXPECT_FALSE(a.bit_equal(b)) << "the last update is still deferred";
+        EXPECT_TRUE(viewed.flush());
+        EXPECT_FALSE(viewed.flush());
+        EXPECT_TRUE(a.bit_equal(b)) << "tied " << tied;
+    }
+}
+
+// The sweep of the viewed step against its definition, with z as perturb() adds it: y = x·keep
+// + coeff·z_u, out = y + c·z_v, two float roundings; over each kernel's head, runs and tail.
+TEST(Spsa, SignedSweepMatchesItsDefinition) {
+    const std::int64_t sizes[2] = {333, 667};
+    std::vector<float> first(333), second(667);
+    const std::vector<ParamSpan> params = {{"a", first.data(), 333, true}, {"b", second.data(), 667, false}};
+    const auto z_of = [&](std::uint64_t seed) {  // each buffer's z: zeros moved by c = 1
+        std::vector<std::vector<float>> z = {std::vector<float>(333, 0.0f), std::vector<float>(667, 0.0f)};
+        perturb({{"a", z[0].data(), 333, true}, {"b", z[1].data(), 667, false}}, seed, 1.0f, Direction::Rademacher);
+        return z;
     };
-    const auto pa = mezo_parameters(a, nullptr), pb = mezo_parameters(b, nullptr);
-    const auto fixed = [](const SpsaEstimate&) { return ZoUpdate{-3e-4f, 1e-4f}; };
-    ParamSnapshot snapshot;
-    StepDirection za, zb;
-    PerturbedWeights viewed(zb);
-    mb.set_weight_source(&viewed);
-    for (std::uint64_t seed : {3ull, 4ull}) {
-        const SpsaHooks hooks{loss_of(ma), [&] { ma.weights_changed(); }, &snapshot};
-        const SpsaEstimate ea = spsa_two_sided_update(pa, seed, 1e-3f, Direction::Rademacher, hooks, za, fixed);
-        ma.weights_changed();
-        const SpsaEstimate eb = spsa_two_sided_viewed(pb, seed, 1e-3f, loss_of(mb), zb, viewed, fixed);
-        EXPECT_EQ(ea.loss_plus, eb.loss_plus);
-        EXPECT_NEAR(ea.loss_minus, eb.loss_minus, 1e-5);
-        EXPECT_TRUE(a.bit_equal(b)) << "seed " << seed;
+    const auto zu = z_of(17), zv = z_of(18);
+    StepDirection u, v;
+    u.draw(params, 17, Direction::Rademacher);
+    v.draw(params, 18, Direction::Rademacher);
+    std::vector<SweepIsa> isas = {SweepIsa::portable};
+    if (best_sweep_isa() != SweepIsa::portable) isas.push_back(SweepIsa::avx2);
+    if (best_sweep_isa() == SweepIsa::avx512) isas.push_back(SweepIsa::avx512);
+    for (const SweepIsa isa : isas) {
+        for (std::size_t b = 0; b < 2; ++b) {
+            for (std::int64_t from : {std::int64_t(0), std::int64_t(3), std::int64_t(9)}) {
+                const std::int64_t m = sizes[b] - from - 2;
+                const std::size_t count = std::size_t(m);
+                std::vector<float> x(count), updated(count), out(count);
+                for (std::int64_t i = 0; i < m; ++i) x[std::size_t(i)] = float(std::sin(double(i + from)) * 3.0);
+                SignedSweep s;
+                s.update = &u;
+                s.keep = 0.75f;
+                s.coeff = 0.125f;
+                s.x_out = updated.data();
+                s.view = &v;
+                s.c = 0.5f;
+                s.out = out.data();
+                s.isa = isa;
+                signed_sweep(x.data(), u.offset(b) + from, m, s);
+                for (std::int64_t i = 0; i < m; ++i) {
+                    const std::size_t e = std::size_t(from + i);
+                    volatile float scaled = x[std::size_t(i)] * 0.75f;  // rounded on its own, never fused
+                    const float y = scaled + 0.125f * zu[b][e];
+                    ASSERT_EQ(updated[std::size_t(i)], y) << "kernel " << int(isa) << ", buffer " << b << " at " << e;
+                    ASSERT_EQ(out[std::size_t(i)], y + 0.5f * zv[b][e]) << "kernel " << int(isa) << ", buffer " << b;
+                }
+                // Without an update: the view alone, out = x + c·z_v.
+                SignedSweep view;
+                view.view = &v;
+                view.c = 0.5f;
+                view.out = out.data();
+                view.isa = isa;
+                signed_sweep(x.data(), v.offset(b) + from, m, view);
+                for (std::int64_t i = 0; i < m; ++i)
+                    ASSERT_EQ(out[std::size_t(i)], x[std::size_t(i)] + 0.5f * zv[b][std::size_t(from + i)]);
+            }
+        }
     }
 }
 

@@ -248,13 +248,28 @@ TrainSummary train_mezo(const MezoOptions& options, const TrainCallbacks& cb, co
         dist::allreduce_sum(&l, 1);  // the mean over every rank's windows
         return l / ranks;
     };
+    StepDirection direction;  // a two-sided step's z, drawn once and applied on all threads
+    PerturbedWeights perturbed;
+    // A viewed step leaves its update to the next step's first pass; anything else that reads
+    // the weights (evaluation, saving, the end) has it applied first.
+    bool unsynced = false;  // θ changed, or a change deferred, by viewed steps since the last sync
+    auto settle = [&] {
+        perturbed.flush();
+        if (unsynced) sync();
+        unsynced = false;
+    };
+    auto weights_stepped = [&] {
+        if (viewed)
+            unsynced = true;  // read through `perturbed` until settled
+        else
+            sync();
+    };
     auto evaluate = [&] {
+        settle();
         return validation_loss_across_ranks(val_model.model(), data.val_tokens, val_offsets, batch);
     };
     ParamSnapshot snapshot;
     const SpsaHooks hooks{loss, sync, o.exact_restore && !viewed ? &snapshot : nullptr};
-    StepDirection direction;  // a two-sided step's z, drawn once and applied on all threads
-    PerturbedWeights perturbed(direction);
 
     std::optional<double> best_val;
     if (resumed.contains("best_val_loss")) best_val = resumed["best_val_loss"].get<double>();
@@ -264,6 +279,7 @@ TrainSummary train_mezo(const MezoOptions& options, const TrainCallbacks& cb, co
     auto run_seconds = [&] { return prior_wall_ms / 1000.0 + seconds_since(t_loop); };
     float last_lr = budget.lr(schedule, std::max(0, ck.state.step - 1), run_seconds());
     auto save = [&](const std::string& path, double last_loss, bool merge) {
+        settle();
         // Every rank must hold the same weights; rank 0 alone writes them.
         if (ranks > 1)
             dist::require_same(trainable_fingerprint(dist::fingerprint(nullptr, 0)),
@@ -330,7 +346,7 @@ TrainSummary train_mezo(const MezoOptions& options, const TrainCallbacks& cb, co
             SpsaEstimate e;
             if (viewed) {
                 model.set_weight_source(&perturbed);
-                e = spsa_two_sided_viewed(params, seed, o.epsilon, loss, direction, perturbed, update);
+                e = spsa_two_sided_viewed(params, seed, o.epsilon, loss, perturbed, update);
                 model.set_weight_source(nullptr);
             } else {
                 e = spsa_two_sided_update(params, seed, o.epsilon, o.direction, hooks, direction, update);
@@ -350,7 +366,7 @@ TrainSummary train_mezo(const MezoOptions& options, const TrainCallbacks& cb, co
             rep.skipped = true;
             ++sum.skipped_updates;
             cb.warn("step " + std::to_string(rep.step) + ": the loss is not finite; update skipped");
-            sync();
+            weights_stepped();
         } else {
             if (o.zo_samples > 0) {
                 // θ −= (lr / N) Σ g_k z_k, the decay applied once.
@@ -359,7 +375,7 @@ TrainSummary train_mezo(const MezoOptions& options, const TrainCallbacks& cb, co
                     zo_update(params, one_sided_seed(seed, int(k)), -lr * float(g_one_sided[k]) / n, o.direction,
                               k == 0 ? lr * o.weight_decay : 0.0f);
             }
-            sync();
+            weights_stepped();
             last_loss = rep.loss;
         }
         ++ck.state.step;

@@ -272,74 +272,119 @@ void StepDirection::update(float coeff, float lr_times_wd) const {
     });
 }
 
-std::int64_t StepDirection::offset_of(const float* data, std::int64_t n) const {
+std::int64_t StepDirection::index_of(const float* data, std::int64_t n) const {
     const auto it = index_.find(data);
     if (it == index_.end() || params_[it->second].size != n) return -1;
-    return offsets_[it->second];
+    return std::int64_t(it->second);
 }
 
 namespace {
-// out[i] = x[i] ± c for n elements, + where bit i of `bits` is set (bit 0 of bits[0] first):
-// x + c·z for z = ±1, exactly (c·(±1) is ±c). n a multiple of 16.
+// One run of a signed sweep: y = x·keep ± u (the sign from bit i of `ub`; without `ub`,
+// y = x), stored to x_out, then out = y ± c (bit i of `cb`). Bit 0 of ub[0] and cb[0] goes with
+// x[0]; n a multiple of the vector width. c·(±1) is exactly ±c, so this is x·keep + u·z.
+struct SweepRun {
+    const float* x;
+    const std::uint8_t* ub;
+    float keep, u;
+    float* x_out;
+    const std::uint8_t* cb;
+    float c;
+    float* out;
+};
+
 #if defined(__x86_64__)
-__attribute__((target("avx512f"))) void add_signed_avx512(const float* x, const std::uint8_t* bits, std::int64_t n,
-                                                          float c, float* out) {
-    const __m512 plus = _mm512_set1_ps(c), minus = _mm512_set1_ps(-c);
+__attribute__((target("avx512f"))) void sweep_avx512(const SweepRun& r, std::int64_t n) {
+    const __m512 keep = _mm512_set1_ps(r.keep), pu = _mm512_set1_ps(r.u), mu = _mm512_set1_ps(-r.u);
+    const __m512 pc = _mm512_set1_ps(r.c), mc = _mm512_set1_ps(-r.c);
     for (std::int64_t i = 0; i < n; i += 16) {
-        std::uint16_t m;
-        std::memcpy(&m, bits + i / 8, sizeof(m));
-        const __m512 signed_c = _mm512_mask_blend_ps(__mmask16(m), minus, plus);
-        _mm512_storeu_ps(out + i, _mm512_add_ps(_mm512_loadu_ps(x + i), signed_c));
+        __m512 y = _mm512_loadu_ps(r.x + i);
+        if (r.ub) {
+            std::uint16_t m;
+            std::memcpy(&m, r.ub + i / 8, sizeof(m));
+            y = _mm512_add_ps(_mm512_mul_ps(y, keep), _mm512_mask_blend_ps(__mmask16(m), mu, pu));
+        }
+        if (r.x_out) _mm512_storeu_ps(r.x_out + i, y);
+        if (r.out) {
+            std::uint16_t m;
+            std::memcpy(&m, r.cb + i / 8, sizeof(m));
+            _mm512_storeu_ps(r.out + i, _mm512_add_ps(y, _mm512_mask_blend_ps(__mmask16(m), mc, pc)));
+        }
     }
 }
 
-__attribute__((target("avx2"))) void add_signed_avx2(const float* x, const std::uint8_t* bits, std::int64_t n, float c,
-                                                     float* out) {
-    const __m256 plus = _mm256_set1_ps(c), minus = _mm256_set1_ps(-c);
+__attribute__((target("avx2"))) __m256 signed_lanes(std::uint8_t bits, __m256 plus, __m256 minus) {
     const __m256i lane_bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+    const __m256i b = _mm256_and_si256(_mm256_set1_epi32(bits), lane_bit);
+    return _mm256_blendv_ps(minus, plus, _mm256_castsi256_ps(_mm256_cmpeq_epi32(b, lane_bit)));
+}
+
+__attribute__((target("avx2"))) void sweep_avx2(const SweepRun& r, std::int64_t n) {
+    const __m256 keep = _mm256_set1_ps(r.keep), pu = _mm256_set1_ps(r.u), mu = _mm256_set1_ps(-r.u);
+    const __m256 pc = _mm256_set1_ps(r.c), mc = _mm256_set1_ps(-r.c);
     for (std::int64_t i = 0; i < n; i += 8) {
-        const __m256i b = _mm256_and_si256(_mm256_set1_epi32(bits[i / 8]), lane_bit);
-        const __m256 set = _mm256_castsi256_ps(_mm256_cmpeq_epi32(b, lane_bit));
-        _mm256_storeu_ps(out + i, _mm256_add_ps(_mm256_loadu_ps(x + i), _mm256_blendv_ps(minus, plus, set)));
+        __m256 y = _mm256_loadu_ps(r.x + i);
+        if (r.ub) y = _mm256_add_ps(_mm256_mul_ps(y, keep), signed_lanes(r.ub[i / 8], pu, mu));
+        if (r.x_out) _mm256_storeu_ps(r.x_out + i, y);
+        if (r.out) _mm256_storeu_ps(r.out + i, _mm256_add_ps(y, signed_lanes(r.cb[i / 8], pc, mc)));
     }
 }
 #endif
 
-using AddSigned = void (*)(const float*, const std::uint8_t*, std::int64_t, float, float*);
+using SweepKernel = void (*)(const SweepRun&, std::int64_t);
 
-AddSigned best_add_signed() {
+// The kernel and the elements per call it takes (a multiple of 8, so that runs start on a byte).
+std::pair<SweepKernel, std::int64_t> sweep_kernel(SweepIsa isa) {
+    switch (isa == SweepIsa::best ? best_sweep_isa() : isa) {
 #if defined(__x86_64__)
-    if (__builtin_cpu_supports("avx512f")) return add_signed_avx512;
-    if (__builtin_cpu_supports("avx2")) return add_signed_avx2;
+        case SweepIsa::avx512: return {sweep_avx512, 16};
+        case SweepIsa::avx2: return {sweep_avx2, 8};
 #endif
-    return nullptr;
+        default: return {nullptr, 8};
+    }
 }
+
+bool bit_set(const std::uint64_t* bits, std::int64_t e) { return (bits[std::size_t(e >> 6)] >> (e & 63)) & 1u; }
 }  // namespace
 
-void StepDirection::perturbed_copy(const float* x, std::int64_t g, std::int64_t n, float c, float* out) const {
-    require(direction_ == Direction::Rademacher, "a perturbed copy needs Rademacher z");
-    static const AddSigned simd = best_add_signed();
-    constexpr std::int64_t kChunk = 1 << 15, kBlock = 2048;
-    const auto* bytes = reinterpret_cast<const std::uint8_t*>(bits_.data());  // little-endian words
+SweepIsa best_sweep_isa() {
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("avx512f")) return SweepIsa::avx512;
+    if (__builtin_cpu_supports("avx2")) return SweepIsa::avx2;
+#endif
+    return SweepIsa::portable;
+}
+
+void signed_sweep(const float* x, std::int64_t g, std::int64_t n, const SignedSweep& s) {
+    require((!s.update || s.update->direction_ == Direction::Rademacher) &&
+                (!s.view || s.view->direction_ == Direction::Rademacher),
+            "a signed sweep needs Rademacher z");
+    static const auto best = sweep_kernel(SweepIsa::best);
+    const auto [simd, width] = s.isa == SweepIsa::best ? best : sweep_kernel(s.isa);
+    const std::uint64_t* ubits = s.update ? s.update->bits_.data() : nullptr;
+    const std::uint64_t* cbits = s.view ? s.view->bits_.data() : nullptr;
+    const auto one = [&](std::int64_t i) {
+        const std::int64_t e = g + i;
+        const float y = ubits ? x[i] * s.keep + (bit_set(ubits, e) ? s.coeff : -s.coeff) : x[i];
+        if (s.x_out) s.x_out[i] = y;
+        if (s.out) s.out[i] = y + (bit_set(cbits, e) ? s.c : -s.c);
+    };
+    const auto bytes = [](const std::uint64_t* bits, std::int64_t e) {  // little-endian words
+        return bits ? reinterpret_cast<const std::uint8_t*>(bits) + (e >> 3) : nullptr;
+    };
+    constexpr std::int64_t kChunk = 1 << 15;
 #pragma omp parallel for schedule(static) if (n >= 2 * kChunk)
     for (std::int64_t begin = 0; begin < n; begin += kChunk) {
-        alignas(64) float z[kBlock];
         const std::int64_t end = std::min(n, begin + kChunk);
         std::int64_t i = begin;
-        if (simd) {  // the head up to a whole byte of bits, then whole 16-element runs
-            const std::int64_t head = std::min(end - i, (8 - ((g + i) & 7)) & 7);
-            signs(g + i, head, z);
-            for (std::int64_t k = 0; k < head; ++k) out[i + k] = x[i + k] + c * z[k];
-            i += head;
-            const std::int64_t run = (end - i) / 16 * 16;
-            simd(x + i, bytes + ((g + i) >> 3), run, c, out + i);
+        for (; i < end && ((g + i) & 7) != 0; ++i) one(i);
+        if (simd) {
+            const std::int64_t run = (end - i) / width * width;
+            const SweepRun r{x + i,          bytes(ubits, g + i), s.keep, s.coeff, s.x_out ? s.x_out + i : nullptr,
+                             bytes(cbits, g + i), s.c,            s.out ? s.out + i : nullptr};
+            simd(r, run);
             i += run;
         }
-        for (; i < end; i += kBlock) {
-            const std::int64_t m = std::min(kBlock, end - i);
-            signs(g + i, m, z);
-            for (std::int64_t k = 0; k < m; ++k) out[i + k] = x[i + k] + c * z[k];
-        }
+        for (; i < end; ++i) one(i);
     }
 }
 

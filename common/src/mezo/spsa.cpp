@@ -62,17 +62,17 @@ SpsaEstimate spsa_two_sided_update(const std::vector<ParamSpan>& params, std::ui
 }
 
 SpsaEstimate spsa_two_sided_viewed(const std::vector<ParamSpan>& params, std::uint64_t seed, float eps,
-                                   const std::function<double()>& loss, StepDirection& z, PerturbedWeights& weights,
+                                   const std::function<double()>& loss, PerturbedWeights& weights,
                                    const std::function<ZoUpdate(const SpsaEstimate&)>& update) {
     SpsaEstimate e;
-    z.draw(params, seed, Direction::Rademacher);
+    weights.draw(params, seed);
     weights.set_scale(eps);
-    e.loss_plus = loss();
+    e.loss_plus = loss();  // the update deferred by the step before is applied as θ is read
     weights.set_scale(-eps);
     e.loss_minus = loss();
     e.proj_grad = (e.loss_plus - e.loss_minus) / (2.0 * double(eps));
     const ZoUpdate u = update(e);
-    z.update(u.coeff, u.lr_times_wd);
+    weights.defer_update(u.coeff, u.lr_times_wd);
     return e;
 }
 

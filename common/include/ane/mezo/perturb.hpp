@@ -39,6 +39,8 @@ std::int64_t total_size(const std::vector<ParamSpan>& params);
 // θ ← θ·(1 − lr·wd) on the decaying buffers (weight decay before a zeroth-order update).
 void decay(const std::vector<ParamSpan>& params, float lr_times_wd);
 
+struct SignedSweep;
+
 // One step's direction z(seed) over a set of buffers, drawn once and then applied as often as
 // the step needs on all threads (perturb() redraws the sequential stream every time). Each
 // sweep gives exactly the floats perturb() gives. Rademacher z is kept as one bit per element;
@@ -59,11 +61,11 @@ public:
     // θ = θ·keep + coeff·z: the update of a step whose perturbations never touched θ.
     void update(float coeff, float lr_times_wd) const;
 
-    // Rademacher only. The first element of the drawn buffer at `data` holding n elements in
-    // the bit array, or -1 when `data` is none of them.
-    std::int64_t offset_of(const float* data, std::int64_t n) const;
-    // out[i] = x[i] + c·z_(g+i) for i < n, on all threads when n is large.
-    void perturbed_copy(const float* x, std::int64_t g, std::int64_t n, float c, float* out) const;
+    // Rademacher only: the index of the drawn buffer at `data` holding n elements, or -1 when
+    // `data` is none of them; a buffer's first element in the bit array, and the buffer.
+    std::int64_t index_of(const float* data, std::int64_t n) const;
+    std::int64_t offset(std::size_t buffer) const { return offsets_[buffer]; }
+    const std::vector<ParamSpan>& buffers() const { return params_; }
 
 private:
     std::vector<ParamSpan> params_;
@@ -78,6 +80,26 @@ private:
     // ±1.0f, g its index in the bit array), the blocks shared out across the threads.
     template <class Fn>
     void for_ranges(Fn fn) const;
+    friend void signed_sweep(const float* x, std::int64_t g, std::int64_t n, const SignedSweep& s);
 };
+
+// One pass over elements [g, g + n) of the bit arrays of `update` and `view`, two directions
+// drawn over the same buffers (Rademacher; either may be absent): y = x·keep + coeff·z_update
+// (y = x without `update`), stored to x_out when given; out = y + c·z_view when given. Two
+// roundings, as the other sweeps (no fused multiply-add); on all threads when n is large.
+// MeZO's viewed step: a view (out = θ + c·z), and a deferred update fused into the next view.
+enum class SweepIsa { best, portable, avx2, avx512 };
+SweepIsa best_sweep_isa();  // the widest this CPU runs: avx512, avx2 or portable
+
+struct SignedSweep {
+    const StepDirection* update = nullptr;
+    float keep = 1.0f, coeff = 0.0f;
+    float* x_out = nullptr;
+    const StepDirection* view = nullptr;
+    float c = 0.0f;
+    float* out = nullptr;
+    SweepIsa isa = SweepIsa::best;  // the tests name each kernel this CPU runs
+};
+void signed_sweep(const float* x, std::int64_t g, std::int64_t n, const SignedSweep& s);
 
 }  // namespace ane

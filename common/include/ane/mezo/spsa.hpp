@@ -54,11 +54,13 @@ SpsaEstimate spsa_two_sided_update(const std::vector<ParamSpan>& params, std::ui
                                    const std::function<ZoUpdate(const SpsaEstimate&)>& update);
 
 // The same step with θ never perturbed in place: `loss` runs a forward that reads its weights
-// through `weights` (a PerturbedWeights over `z`), at θ + εz then θ − εz; θ is then updated
-// in one sweep. Rademacher z only. The two losses equal those of spsa_two_sided up to the
-// rounding of θ + εz − 2εz against θ − εz; θ needs no restore, so it is exact without a copy.
+// through `weights`, at θ + εz then θ − εz (z drawn there, Rademacher). The update is deferred
+// (PerturbedWeights::defer_update): the next step's first pass applies it as it reads θ, and
+// weights.flush() applies it before θ is read otherwise. The two losses equal those of
+// spsa_two_sided up to the rounding of θ + εz − 2εz against θ − εz; θ needs no restore, so it
+// is exact without a copy.
 SpsaEstimate spsa_two_sided_viewed(const std::vector<ParamSpan>& params, std::uint64_t seed, float eps,
-                                   const std::function<double()>& loss, StepDirection& z, PerturbedWeights& weights,
+                                   const std::function<double()>& loss, PerturbedWeights& weights,
                                    const std::function<ZoUpdate(const SpsaEstimate&)>& update);
 
 // The seeds of FZOO's one-sided estimates: seed + k·999983.
