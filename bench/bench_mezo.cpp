@@ -3,6 +3,7 @@
 //     model measured in this run (full-parameter with copy or arithmetic restore, LoRA-split);
 //  2. its memory stays near inference: peak RSS of ane-mezo against ane-train on the same
 //     checkpoint and data, from the tools' own reports.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -12,6 +13,7 @@
 #include "ane/checkpoint.hpp"
 #include "ane/file_io.hpp"
 #include "ane/mezo/mezo_trainer.hpp"
+#include "ane/mezo/perturbed_weights.hpp"
 #include "ane/mezo/spsa.hpp"
 #include "ane/model/init.hpp"
 #include "ane/model/transformer.hpp"
@@ -148,6 +150,37 @@ int main(int argc, char** argv) {
         }
     }
     model.set_lora(nullptr);
+
+    // The sweeps of a viewed step without its products (every tensor's view made as the
+    // forward would, twice, and the update): the update swept on its own after the step, as
+    // before, against the update deferred into the next step's +ε views (what ane-mezo runs).
+    {
+        const auto params = ane::mezo_parameters(w, nullptr);
+        ane::PerturbedWeights viewed;
+        const auto views_only = [&] {
+            w.for_each([&](const std::string&, ane::Tensor& t) { viewed.view(t); });
+            return 0.0;
+        };
+        const auto update = [](const ane::SpsaEstimate&) { return ane::ZoUpdate{-1e-9f, 0.0f}; };
+        std::printf("\n%-48s %10s %10s\n", "sweeps of a viewed step, no products", "ms/step", "vs swept");
+        double swept_ms = 0;
+        for (const bool deferred : {false, true}) {
+            std::vector<double> ms;
+            for (int s = 0; s < 4 * steps + 1; ++s) {
+                t0 = Clock::now();
+                ane::spsa_two_sided_viewed(params, std::uint64_t(s), 1e-3f, views_only, viewed, update);
+                if (!deferred) viewed.flush();
+                if (s > 0) ms.push_back(since(t0) * 1e3);  // the first allocates the views
+            }
+            viewed.flush();
+            std::sort(ms.begin(), ms.end());
+            const double median = ms[ms.size() / 2];
+            if (!deferred) swept_ms = median;
+            std::printf("%-48s %10.1f %10.2f\n",
+                        deferred ? "update deferred into the next +eps views" : "update swept after the step", median,
+                        median / swept_ms);
+        }
+    }
 
     // Peak RSS of the tools on the same checkpoint and tokens.
     const std::filesystem::path dir = std::filesystem::temp_directory_path() / ("bench_mezo." + std::to_string(getpid()));
