@@ -359,7 +359,9 @@ void signed_sweep(const float* x, std::int64_t g, std::int64_t n, const SignedSw
                 (!s.view || s.view->direction_ == Direction::Rademacher),
             "a signed sweep needs Rademacher z");
     static const auto best = sweep_kernel(SweepIsa::best);
-    const auto [simd, width] = s.isa == SweepIsa::best ? best : sweep_kernel(s.isa);
+    const auto kernel = s.isa == SweepIsa::best ? best : sweep_kernel(s.isa);
+    const SweepKernel simd = kernel.first;  // not structured bindings: clang 14's OpenMP cannot capture them
+    const std::int64_t width = kernel.second;
     const std::uint64_t* ubits = s.update ? s.update->bits_.data() : nullptr;
     const std::uint64_t* cbits = s.view ? s.view->bits_.data() : nullptr;
     const auto one = [&](std::int64_t i) {
