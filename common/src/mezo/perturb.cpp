@@ -260,18 +260,6 @@ void StepDirection::update_from(const float* saved, float coeff, float lr_times_
     });
 }
 
-void StepDirection::update(float coeff, float lr_times_wd) const {
-    if (coeff == 0.0f && lr_times_wd == 0.0f) return;
-    for_ranges([&](const ParamSpan& p, float* x, const float* z, std::int64_t m, std::int64_t) {
-        if (lr_times_wd != 0.0f && p.decay) {
-            const float keep = 1.0f - lr_times_wd;
-            for (std::int64_t i = 0; i < m; ++i) x[i] = x[i] * keep + coeff * z[i];
-        } else {
-            for (std::int64_t i = 0; i < m; ++i) x[i] = x[i] + coeff * z[i];
-        }
-    });
-}
-
 std::int64_t StepDirection::index_of(const float* data, std::int64_t n) const {
     const auto it = index_.find(data);
     if (it == index_.end() || params_[it->second].size != n) return -1;

@@ -58,8 +58,6 @@ public:
     // θ = saved·keep + coeff·z, saved the buffers as they were before the step (ParamSnapshot's
     // layout: the buffers one after another).
     void update_from(const float* saved, float coeff, float lr_times_wd) const;
-    // θ = θ·keep + coeff·z: the update of a step whose perturbations never touched θ.
-    void update(float coeff, float lr_times_wd) const;
 
     // Rademacher only: the index of the drawn buffer at `data` holding n elements, or -1 when
     // `data` is none of them; a buffer's first element in the bit array, and the buffer.

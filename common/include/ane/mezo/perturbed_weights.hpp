@@ -1,7 +1,7 @@
 #pragma once
 // MeZO's perturbed weights θ + c·z read by the forward pass one tensor at a time (a
 // WeightSource): each view is made on all threads just before its product, into one of a few
-// reused buffers, and θ is only ever read by the views. The +ε and −ε passes then need no
+// reused buffers, and no perturbation is ever written into θ: the +ε and −ε passes need no
 // restore. A step's update is deferred to the next step's first pass: the sweep that makes a
 // tensor's view updates that tensor first, so θ is read once per pass and never swept alone.
 #include <array>
@@ -20,8 +20,8 @@ public:
     const StepDirection& direction() const { return z_[current_]; }
     // The offset c of the next forward pass (views made before are no longer valid).
     void set_scale(float c);
-    // θ ← θ·keep + coeff·z for the z drawn last (keep = 1 − lr·wd on decaying buffers, as
-    // StepDirection::update), left to the passes that follow: a tensor a pass reads whole is
+    // θ ← θ·keep + coeff·z for the z drawn last (keep = 1 − lr·wd on decaying buffers, else 1),
+    // left to the passes that follow: a tensor a pass reads whole is
     // updated in the sweep that makes its view, its rows are read updated, and flush() updates
     // the rest. Flushes an update deferred before.
     void defer_update(float coeff, float lr_times_wd);
