@@ -318,16 +318,36 @@ __attribute__((target("avx2"))) void sweep_avx2(const SweepRun& r, std::int64_t 
 }
 #endif
 
+// Without vector intrinsics: the signs of each eight elements from a table, in loops the
+// compiler vectorizes (NEON on arm64).
+void sweep_portable(const SweepRun& r, std::int64_t n) {
+    const auto& table = byte_signs();
+    for (std::int64_t i = 0; i < n; i += 8) {
+        float y[8];
+        for (int j = 0; j < 8; ++j) y[j] = r.x[i + j];
+        if (r.ub) {
+            const float* z = table[r.ub[i / 8]].data();
+            for (int j = 0; j < 8; ++j) y[j] = y[j] * r.keep + r.u * z[j];
+        }
+        if (r.x_out)
+            for (int j = 0; j < 8; ++j) r.x_out[i + j] = y[j];
+        if (r.out) {
+            const float* z = table[r.cb[i / 8]].data();
+            for (int j = 0; j < 8; ++j) r.out[i + j] = y[j] + r.c * z[j];
+        }
+    }
+}
+
 using SweepKernel = void (*)(const SweepRun&, std::int64_t);
 
-// The kernel and the elements per call it takes (a multiple of 8, so that runs start on a byte).
+// The kernel and the elements per call it takes (a multiple of 8: runs start on a byte).
 std::pair<SweepKernel, std::int64_t> sweep_kernel(SweepIsa isa) {
     switch (isa == SweepIsa::best ? best_sweep_isa() : isa) {
 #if defined(__x86_64__)
         case SweepIsa::avx512: return {sweep_avx512, 16};
         case SweepIsa::avx2: return {sweep_avx2, 8};
 #endif
-        default: return {nullptr, 8};
+        default: return {sweep_portable, 8};
     }
 }
 
@@ -348,7 +368,7 @@ void signed_sweep(const float* x, std::int64_t g, std::int64_t n, const SignedSw
             "a signed sweep needs Rademacher z");
     static const auto best = sweep_kernel(SweepIsa::best);
     const auto kernel = s.isa == SweepIsa::best ? best : sweep_kernel(s.isa);
-    const SweepKernel simd = kernel.first;  // not structured bindings: clang 14's OpenMP cannot capture them
+    const SweepKernel sweep_run = kernel.first;  // not structured bindings: clang 14's OpenMP cannot capture them
     const std::int64_t width = kernel.second;
     const std::uint64_t* ubits = s.update ? s.update->bits_.data() : nullptr;
     const std::uint64_t* cbits = s.view ? s.view->bits_.data() : nullptr;
@@ -367,13 +387,11 @@ void signed_sweep(const float* x, std::int64_t g, std::int64_t n, const SignedSw
         const std::int64_t end = std::min(n, begin + kChunk);
         std::int64_t i = begin;
         for (; i < end && ((g + i) & 7) != 0; ++i) one(i);
-        if (simd) {
-            const std::int64_t run = (end - i) / width * width;
-            const SweepRun r{x + i,          bytes(ubits, g + i), s.keep, s.coeff, s.x_out ? s.x_out + i : nullptr,
-                             bytes(cbits, g + i), s.c,            s.out ? s.out + i : nullptr};
-            simd(r, run);
-            i += run;
-        }
+        const std::int64_t run = (end - i) / width * width;
+        const SweepRun r{x + i,          bytes(ubits, g + i), s.keep, s.coeff, s.x_out ? s.x_out + i : nullptr,
+                         bytes(cbits, g + i), s.c,            s.out ? s.out + i : nullptr};
+        sweep_run(r, run);
+        i += run;
         for (; i < end; ++i) one(i);
     }
 }
