@@ -199,10 +199,13 @@ const std::array<std::array<float, 8>, 256>& byte_signs() {
     }();
     return table;
 }
+
+// Bit e of a bit array (bit 0 of word 0 first): z_e = +1 when set.
+bool bit_set(const std::uint64_t* bits, std::int64_t e) { return (bits[std::size_t(e >> 6)] >> (e & 63)) & 1u; }
 }  // namespace
 
 void StepDirection::signs(std::int64_t g, std::int64_t n, float* z) const {
-    const auto bit = [&](std::int64_t e) { return (bits_[std::size_t(e >> 6)] >> (e & 63)) & 1u ? 1.0f : -1.0f; };
+    const auto bit = [&](std::int64_t e) { return bit_set(bits_.data(), e) ? 1.0f : -1.0f; };
     std::int64_t k = 0;
     for (; k < n && ((g + k) & 7) != 0; ++k) z[k] = bit(g + k);
     const auto* bytes = reinterpret_cast<const std::uint8_t*>(bits_.data());  // little-endian words
@@ -350,8 +353,6 @@ std::pair<SweepKernel, std::int64_t> sweep_kernel(SweepIsa isa) {
         default: return {sweep_portable, 8};
     }
 }
-
-bool bit_set(const std::uint64_t* bits, std::int64_t e) { return (bits[std::size_t(e >> 6)] >> (e & 63)) & 1u; }
 }  // namespace
 
 SweepIsa best_sweep_isa() {

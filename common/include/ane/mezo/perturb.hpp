@@ -81,14 +81,14 @@ private:
     friend void signed_sweep(const float* x, std::int64_t g, std::int64_t n, const SignedSweep& s);
 };
 
+enum class SweepIsa { best, portable, avx2, avx512 };
+SweepIsa best_sweep_isa();  // the widest this CPU runs: avx512, avx2 or portable
+
 // One pass over elements [g, g + n) of the bit arrays of `update` and `view`, two directions
 // drawn over the same buffers (Rademacher; either may be absent): y = x·keep + coeff·z_update
 // (y = x without `update`), stored to x_out when given; out = y + c·z_view when given. Two
 // roundings, as the other sweeps (no fused multiply-add); on all threads when n is large.
 // MeZO's viewed step: a view (out = θ + c·z), and a deferred update fused into the next view.
-enum class SweepIsa { best, portable, avx2, avx512 };
-SweepIsa best_sweep_isa();  // the widest this CPU runs: avx512, avx2 or portable
-
 struct SignedSweep {
     const StepDirection* update = nullptr;
     float keep = 1.0f, coeff = 0.0f;

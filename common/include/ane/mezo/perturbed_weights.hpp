@@ -21,9 +21,9 @@ public:
     // The offset c of the next forward pass (views made before are no longer valid).
     void set_scale(float c);
     // θ ← θ·keep + coeff·z for the z drawn last (keep = 1 − lr·wd on decaying buffers, else 1),
-    // left to the passes that follow: a tensor a pass reads whole is
-    // updated in the sweep that makes its view, its rows are read updated, and flush() updates
-    // the rest. Flushes an update deferred before.
+    // left to the passes that follow: a tensor a pass reads whole is updated in the sweep that
+    // makes its view, its rows are read updated, and flush() updates the rest. Flushes an
+    // update deferred before.
     void defer_update(float coeff, float lr_times_wd);
     // Applies a deferred update to every tensor not yet updated. Call before θ is read
     // directly (evaluation, saving); true when there was one.
