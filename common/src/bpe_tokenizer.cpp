@@ -235,7 +235,8 @@ private:
         const std::string& m = v_.metaspace;
         cut_before_runs_ = std::none_of(v_.pieces.begin(), v_.pieces.end(), [&](const std::string& p) {
             for (auto at = p.find(m, 1); at != std::string::npos; at = p.find(m, at + 1))
-                if (p.compare(at - m.size(), m.size(), m) != 0) return true;  // a ▁ after something else
+                // A ▁ after something else (or after fewer bytes than a ▁ has).
+                if (at < m.size() || p.compare(at - m.size(), m.size(), m) != 0) return true;
             return false;
         });
     }
