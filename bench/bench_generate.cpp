@@ -28,10 +28,18 @@
 #include "ane/model/inference_weights.hpp"
 #include "ane/model/init.hpp"
 #include "ane/runtime.hpp"
+#include "ane/sampler.hpp"
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// Greedy choice as ane-generate makes it (--temperature 0).
+ane::Sampler greedy_sampler(int vocab) {
+    ane::SamplerConfig c;
+    c.temperature = 0;
+    return ane::Sampler(c, vocab);
+}
 double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 // Read + write bandwidth of a large memcpy (GB/s counting both directions).
@@ -98,9 +106,10 @@ Speed run(const char* name, const ane::InferenceWeights& w, int threads, const s
         z = d.feed(tokens.data(), prompt);
         prompt_tps += prompt / since(p0) / kPromptReps;
     }
+    ane::Sampler greedy = greedy_sampler(vocab);
     auto t0 = Clock::now();
     for (int i = 0; i < gen; ++i) {
-        const std::int32_t next = std::int32_t(std::max_element(z, z + vocab) - z);
+        const std::int32_t next = greedy.sample(z, {});
         z = d.feed(&next, 1);
     }
     const double gen_s = since(t0);
@@ -121,6 +130,7 @@ void batch_decoding(const char* name, const ane::InferenceWeights& w, int thread
     ane::Decoder d(w, *dev, 128, 512, sequences, ane::KvCache::f16);
     std::vector<std::int32_t> prompt(16), next(static_cast<std::size_t>(sequences));
     std::vector<int> seqs(static_cast<std::size_t>(sequences));
+    ane::Sampler greedy = greedy_sampler(vocab);
     auto run = [&](bool batched) {
         for (int s = 0; s < sequences; ++s) {
             for (int i = 0; i < 16; ++i) prompt[std::size_t(i)] = (i * 7 + s * 13 + 1) % vocab;
@@ -135,12 +145,12 @@ void batch_decoding(const char* name, const ane::InferenceWeights& w, int thread
                 const float* z = d.feed_batch(next.data(), seqs.data(), sequences);
                 for (int s = 0; s < sequences; ++s) {
                     const float* row = z + std::size_t(s) * vocab;
-                    next[std::size_t(s)] = std::int32_t(std::max_element(row, row + vocab) - row);
+                    next[std::size_t(s)] = greedy.sample(row, {});
                 }
             } else {
                 for (int s = 0; s < sequences; ++s) {
                     const float* z = d.feed(&next[std::size_t(s)], 1, nullptr, s);
-                    next[std::size_t(s)] = std::int32_t(std::max_element(z, z + vocab) - z);
+                    next[std::size_t(s)] = greedy.sample(z, {});
                 }
             }
         }

@@ -157,6 +157,49 @@ TEST(Generate, SeededSamplingMatchesLlama2c) {
     EXPECT_TRUE(std::equal(again.begin(), again.end(), ids.begin()));
 }
 
+// Logits in no order, with ties and a NaN: top-k keeps the k largest (the lower id of equals)
+// with the softmax renormalised over them, as sorting the whole distribution in double would;
+// greedy takes the first of equal maxima.
+TEST(Generate, TopKAndGreedyChooseFromUnorderedLogits) {
+    const int V = 3000;
+    std::vector<float> logits(V);
+    std::uint64_t state = 12345;
+    for (auto& z : logits) {
+        state = state * 6364136223846793005ull + 1442695040888963407ull;
+        z = float(state >> 40) / float(1 << 24) * 8.0f - 4.0f;
+    }
+    logits[2900] = logits[17] = 9.0f;  // two equal maxima
+    logits[1500] = logits[40] = 8.5f;  // equal, at the edge of the top 4
+    logits[5] = std::nanf("");
+    SamplerConfig greedy;
+    greedy.temperature = 0;
+    EXPECT_EQ(Sampler(greedy, V).sample(logits.data(), {}), 17);
+    greedy.repeat_penalty = 2.0f;
+    const std::vector<std::int32_t> history = {17};
+    EXPECT_EQ(Sampler(greedy, V).sample(logits.data(), history), 2900);
+
+    for (int k : {1, 3, 4, 40}) {
+        SamplerConfig sc;
+        sc.temperature = 0.7f;
+        sc.top_k = k;
+        sc.top_p = 1.0f;
+        std::vector<int> order;
+        for (int i = 0; i < V; ++i)
+            if (!std::isnan(logits[i])) order.push_back(i);
+        std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return logits[a] > logits[b]; });
+        order.resize(std::size_t(k));
+        std::sort(order.begin(), order.end());
+        double total = 0;
+        for (int i : order) total += std::exp((double(logits[i]) - 9.0) / 0.7);
+        const auto got = Sampler(sc, V).distribution(logits.data(), {});
+        ASSERT_EQ(got.size(), order.size()) << "k " << k;
+        for (std::size_t j = 0; j < got.size(); ++j) {
+            EXPECT_EQ(got[j].first, order[j]) << "k " << k;
+            EXPECT_NEAR(got[j].second, std::exp((double(logits[order[j]]) - 9.0) / 0.7) / total, 1e-6) << "k " << k;
+        }
+    }
+}
+
 TEST(Generate, SamplingDistributionsMatchTheirDefinitions) {
     const std::vector<float> logits = {2.0f, 1.0f, 0.5f, 0.0f, -1.0f, -3.0f};
     const int V = int(logits.size());
