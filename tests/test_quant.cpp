@@ -7,6 +7,10 @@
 #include <cstring>
 #include <random>
 
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
+
 #include "ane/device/cpu_device.hpp"
 #include "ane/device/quant_matvec.hpp"
 #include "ane/error.hpp"
@@ -65,7 +69,8 @@ std::vector<Int8Dot> int8_kernels_here(MatvecIsa isa) {
     if (isa == MatvecIsa::portable || best_int8_dot() == Int8Dot::none) return kinds;
     kinds.push_back(Int8Dot::avx2);
 #if defined(__x86_64__)
-    if (best_int8_dot() == Int8Dot::avx_vnni) kinds.push_back(Int8Dot::avx_vnni);
+    unsigned a = 0, b = 0, c = 0, d = 0;  // AVX-VNNI: CPUID leaf 7, subleaf 1, EAX bit 4
+    if (__get_cpuid_count(7, 1, &a, &b, &c, &d) && ((a >> 4) & 1u)) kinds.push_back(Int8Dot::avx_vnni);
     if (__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl")) kinds.push_back(Int8Dot::avx512_vnni);
 #endif
     return kinds;

@@ -507,6 +507,7 @@ RowsKernel rows_kernel(Int8Dot kind, ggml::Type type) {
 Rows8 rows8_kernel(Int8Dot kind, bool q4) {
 #if defined(__x86_64__)
     if (kind == Int8Dot::avx_vnni) return q4 ? rows8_vnni<true> : rows8_vnni<false>;
+    if (kind == Int8Dot::avx512_vnni && has_int8_avx512()) return rows8_kernel_avx512(q4);
     if (kind == Int8Dot::avx512_vnni) return q4 ? rows8_vnni512<true> : rows8_vnni512<false>;
 #endif
     (void)kind;

@@ -43,11 +43,17 @@ using RowsTokens = void (*)(const std::uint8_t* W, std::size_t row_bytes, int ro
                             float* out, std::size_t ldo);
 RowsTokens rows_tokens_kernel(Int8Dot kind, ggml::Type type, int T);
 
+// Whether the CPU has AVX-512 BW, VL and VNNI (and F16C): the 512-bit integer kernels.
+bool has_int8_avx512();
+
 // The rows8 layout (QuantMatrix::Layout): out[8g + j] = row 8g + j · x for g < groups, W at
-// the first group's bytes. VNNI only.
+// the first group's bytes. VNNI only: avx512_vnni on a CPU with has_int8_avx512() takes the
+// 512-bit kernel (rows8_kernels_avx512.cpp), which pays a few instructions per block of x
+// each call.
 using Rows8 = void (*)(const std::uint8_t* W, int groups, const std::int8_t* xq, const float* xd,
                        const std::int32_t* sum, int nb, float* out);
 Rows8 rows8_kernel(Int8Dot kind, bool q4);
+Rows8 rows8_kernel_avx512(bool q4);
 
 // The rows8 layout against T (1..4) tokens: out[t * ldo + 8g + j] = row 8g + j · token t.
 using Rows8Tokens = void (*)(const std::uint8_t* W, int groups, const TokenBlocks* tokens, int nb, float* out,
@@ -71,7 +77,6 @@ using KRowsKernel = void (*)(const std::uint8_t* W, std::size_t row_bytes, int r
 // With VNNI (either kind) on a CPU with AVX-512 BW and VNNI, the 512-bit kernels
 // (kquant_kernels_avx512.cpp); AVX2 for the other kinds but none.
 KRowsKernel k_rows_kernel(Int8Dot kind, ggml::Type type, int T);
-bool has_k_rows_avx512();
 KRowsKernel k_rows_kernel_avx512(ggml::Type type, int T);
 
 }  // namespace ane::int8

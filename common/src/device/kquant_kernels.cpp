@@ -187,7 +187,7 @@ struct Q6K {
 KRowsKernel k_rows_kernel(Int8Dot kind, ggml::Type type, int T) {
 #if defined(__x86_64__)
     if (kind == Int8Dot::none) return nullptr;  // every other kind has AVX2
-    if ((kind == Int8Dot::avx_vnni || kind == Int8Dot::avx512_vnni) && has_k_rows_avx512())
+    if ((kind == Int8Dot::avx_vnni || kind == Int8Dot::avx512_vnni) && has_int8_avx512())
         return k_rows_kernel_avx512(type, T);
     switch (type) {
         case Type::Q4_K: return by_tokens<Q4K>(T);

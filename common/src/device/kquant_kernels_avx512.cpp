@@ -160,7 +160,7 @@ KRowsKernel for_type(ggml::Type type) {
 
 }  // namespace
 
-bool has_k_rows_avx512() {
+bool has_int8_avx512() {
     static const bool yes = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") &&
                             cpu::has_f16c();
@@ -179,7 +179,7 @@ KRowsKernel k_rows_kernel_avx512(ggml::Type type, int T) {
 
 #else
 
-bool has_k_rows_avx512() { return false; }
+bool has_int8_avx512() { return false; }
 KRowsKernel k_rows_kernel_avx512(ggml::Type, int) { return nullptr; }
 
 #endif

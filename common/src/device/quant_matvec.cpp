@@ -207,11 +207,11 @@ void k_quant_rows(Int8Dot kind, const QuantMatrix& W, const int8::KVector* const
 
 void rows_int8(Int8Dot kind, const QuantMatrix& W, const int8::QuantizedVector& xv, int r0, int r1, float* y, float alpha,
                float beta) {
-    float dots[64];
+    float dots[256];
     if (W.layout() == QuantMatrix::Layout::rows8) {  // r0, r1 are multiples of 8 (for_row_chunks)
         const int8::Rows8 rows8 = int8::rows8_kernel(kind, W.type() == Type::Q4_0);
-        for (int r = r0; r < r1; r += 64) {
-            const int n = std::min(64, r1 - r);
+        for (int r = r0; r < r1; r += 256) {  // the 512-bit kernel lays x out once per call
+            const int n = std::min(256, r1 - r);
             rows8(W.group(r / 8), n / 8, xv.q.data(), xv.d.data(), xv.sum.data(), W.cols() / kQK, dots);
             for (int i = 0; i < n; ++i) y[r + i] = finish(dots[i], alpha, beta, y[r + i]);
         }
@@ -243,6 +243,7 @@ Int8Dot best_int8_dot() {
 #if defined(__x86_64__)
     static const Int8Dot kind = !(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu::has_f16c())
                                     ? Int8Dot::none
+                                : int8::has_int8_avx512() ? Int8Dot::avx512_vnni
                                 : cpu::has_avx_vnni() ? Int8Dot::avx_vnni
                                 : __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl")
                                     ? Int8Dot::avx512_vnni

@@ -14,7 +14,9 @@ namespace ane {
 // carries that rounding (about 0.4% of each block's magnitude); K-quant rows the same way
 // against Q8_K blocks (one scale per 256 values).
 enum class Int8Dot { none, avx2, avx_vnni, avx512_vnni };
-// AVX-VNNI, else AVX512-VNNI (256-bit), else AVX2 (maddubs), else none (float decoding).
+// AVX512-VNNI where the CPU has AVX-512 BW and VL too (the rows8 and K-quant products then
+// take 512-bit kernels), else AVX-VNNI, else AVX512-VNNI on 256-bit vectors, else AVX2
+// (maddubs), else none (float decoding).
 Int8Dot best_int8_dot();
 const char* int8_dot_name(Int8Dot kind);
 // What the int8 kernels multiply by: x quantized to Q8_0 blocks and back (K a multiple of 32).
