@@ -31,11 +31,15 @@ public:
     // caller is done with it; a worker that wakes later (asleep, or its core taken by another
     // process) skips the job instead of making the caller wait. When a worker that did join
     // is descheduled in the middle of it (the caller, done, waited more than stall_ms and more
-    // than half its own time for it) twice within repeat_ms, the machine is busy: the caller
-    // runs the work alone for the next alone_ms, then tries the pool again, so a busy core
-    // costs about the speed of one thread.
+    // than half its own time for it) twice within repeat_ms, or once for longer than
+    // long_stall_ms (a scheduler's time slice: no hiccup of an idle machine lasts that long),
+    // the machine is busy: the caller runs the work alone for the next alone_ms, then tries
+    // the pool again, so a busy core costs about the speed of one thread. So it is when the
+    // caller itself keeps losing its core (involuntary context switches, where the system
+    // counts them per thread): a worker woken onto a busy machine makes one thread too many
+    // for the cores, and the caller's share of one goes, though no worker makes it wait.
     void share(const std::function<void()>& work);
-    static constexpr double stall_ms = 0.5, repeat_ms = 100.0, alone_ms = 200.0;
+    static constexpr double stall_ms = 0.5, long_stall_ms = 2.0, repeat_ms = 100.0, alone_ms = 200.0;
     // How many times the pool fell back to the caller alone (for reports and tests).
     int stalls() const { return stalls_; }
 
@@ -63,6 +67,11 @@ private:
     const int spin_us_;
     std::chrono::steady_clock::time_point alone_until_{}, last_stall_{};
     int stalls_ = 0;
+    // The caller's involuntary context switches at the start of the current window, and when
+    // it started.
+    bool caller_preempted(std::chrono::steady_clock::time_point now);
+    long shares_ = 0, switches_ = 0;
+    std::chrono::steady_clock::time_point counted_{};
 };
 
 }  // namespace ane
