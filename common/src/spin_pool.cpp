@@ -2,8 +2,6 @@
 
 #include <chrono>
 
-#include <sys/resource.h>
-
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
@@ -89,6 +87,7 @@ void SpinPool::work(int index) {
                 break;
             }
         if (!joined) continue;
+        joins_.fetch_add(1, std::memory_order_relaxed);
         (*job_.load())(index, threads());
         shared_.fetch_sub(1);
     }
@@ -120,35 +119,12 @@ void SpinPool::run(const std::function<void(int, int)>& job) {
     wait_for([&] { return pending_.load() == 0; }, false);
 }
 
-// Three or more involuntary switches within 20 ms: on an idle machine the caller sees some
-// tens a second, on one with a core taken about a thousand (decoding stories15M at 2 threads,
-// Zen 5, beside a process burning one core).
-bool SpinPool::caller_preempted(std::chrono::steady_clock::time_point now) {
-#if defined(RUSAGE_THREAD)
-    rusage u{};
-    if (getrusage(RUSAGE_THREAD, &u) != 0) return false;
-    if (now - counted_ > std::chrono::milliseconds(20)) {  // a new window
-        switches_ = u.ru_nivcsw;
-        counted_ = now;
-        return false;
-    }
-    return u.ru_nivcsw - switches_ >= 3;
-#else
-    (void)now;
-    return false;
-#endif
-}
-
 void SpinPool::share(const std::function<void()>& work) {
     using Clock = std::chrono::steady_clock;
     const auto start = Clock::now();
     if (workers_.empty() || start < alone_until_) return work();
-    if (++shares_ % 16 == 0 && caller_preempted(start)) {
-        ++stalls_;
-        alone_until_ = start + std::chrono::microseconds(static_cast<std::int64_t>(alone_ms * 1e3));
-        return work();
-    }
     const std::function<void(int, int)> job = [&](int, int) { work(); };
+    const long joined_before = joins_.load(std::memory_order_relaxed);
     publish(job, false);
     work();
     const auto done = Clock::now();
@@ -157,6 +133,17 @@ void SpinPool::share(const std::function<void()>& work) {
     wait_for([&] { return (shared_.load() & kActive) == 0; }, false);
     const double waited = std::chrono::duration<double>(Clock::now() - done).count();
     const double own = std::chrono::duration<double>(done - start).count();
+    missed_ += joins_.load(std::memory_order_relaxed) == joined_before;  // no worker joined
+    if (++window_ == kMissWindow) {
+        const bool busy = missed_ >= kMissedBusy;
+        window_ = missed_ = 0;
+        if (busy) {
+            ++stalls_;
+            ++missed_windows_;
+            alone_until_ = done + std::chrono::microseconds(static_cast<std::int64_t>(alone_ms * 1e3));
+            return;
+        }
+    }
     if (waited * 1e3 > stall_ms && waited > 0.5 * own) {
         // One short stall can be a hiccup of an idle machine (an interrupt, a page fault); a
         // second within repeat_ms, or a long one, is a busy core. (Decoding 128 tokens of

@@ -34,14 +34,16 @@ public:
     // than half its own time for it) twice within repeat_ms, or once for longer than
     // long_stall_ms (a scheduler's time slice: no hiccup of an idle machine lasts that long),
     // the machine is busy: the caller runs the work alone for the next alone_ms, then tries
-    // the pool again, so a busy core costs about the speed of one thread. So it is when the
-    // caller itself keeps losing its core (involuntary context switches, where the system
-    // counts them per thread): a worker woken onto a busy machine makes one thread too many
-    // for the cores, and the caller's share of one goes, though no worker makes it wait.
+    // the pool again, so a busy core costs about the speed of one thread. So it is when no
+    // worker joined 24 of 32 jobs: short jobs (a decoded token's products) while the workers'
+    // cores are taken, where waking them costs the caller a system call per job and some of
+    // its own core, for no help.
     void share(const std::function<void()>& work);
     static constexpr double stall_ms = 0.5, long_stall_ms = 2.0, repeat_ms = 100.0, alone_ms = 200.0;
     // How many times the pool fell back to the caller alone (for reports and tests).
     int stalls() const { return stalls_; }
+    // How many of those were windows of jobs no worker joined.
+    int missed_windows() const { return missed_windows_; }
 
 private:
     void work(int index);
@@ -67,11 +69,10 @@ private:
     const int spin_us_;
     std::chrono::steady_clock::time_point alone_until_{}, last_stall_{};
     int stalls_ = 0;
-    // The caller's involuntary context switches at the start of the current window, and when
-    // it started.
-    bool caller_preempted(std::chrono::steady_clock::time_point now);
-    long shares_ = 0, switches_ = 0;
-    std::chrono::steady_clock::time_point counted_{};
+    // share(): jobs that a sleeping worker missed, in the current window of jobs.
+    static constexpr int kMissWindow = 32, kMissedBusy = 24;
+    int window_ = 0, missed_ = 0, missed_windows_ = 0;
+    std::atomic<long> joins_{0};  // by workers, over all share() jobs
 };
 
 }  // namespace ane
