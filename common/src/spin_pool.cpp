@@ -133,8 +133,10 @@ void SpinPool::share(const std::function<void()>& work) {
     wait_for([&] { return (shared_.load() & kActive) == 0; }, false);
     const double waited = std::chrono::duration<double>(Clock::now() - done).count();
     const double own = std::chrono::duration<double>(done - start).count();
-    missed_ += joins_.load(std::memory_order_relaxed) == joined_before;  // no worker joined
-    if (++window_ == kMissWindow) {
+    // No worker joined (counted once one has: a new worker thread may still be starting).
+    const long joined = joins_.load(std::memory_order_relaxed);
+    if (joined > 0) missed_ += joined == joined_before;
+    if (joined > 0 && ++window_ == kMissWindow) {
         const bool busy = missed_ >= kMissedBusy;
         window_ = missed_ = 0;
         if (busy) {

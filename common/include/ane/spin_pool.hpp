@@ -35,9 +35,10 @@ public:
     // long_stall_ms (a scheduler's time slice: no hiccup of an idle machine lasts that long),
     // the machine is busy: the caller runs the work alone for the next alone_ms, then tries
     // the pool again, so a busy core costs about the speed of one thread. So it is when no
-    // worker joined 24 of 32 jobs: short jobs (a decoded token's products) while the workers'
+    // worker joined 26 of 32 jobs: short jobs (a decoded token's products) while the workers'
     // cores are taken, where waking them costs the caller a system call per job and some of
-    // its own core, for no help.
+    // its own core, for no help. (Decoding at 2 threads, Zen 5: 0-3 such jobs of 32 on an
+    // idle machine, up to 14 as the pool starts; 19-32 beside a process burning a core.)
     void share(const std::function<void()>& work);
     static constexpr double stall_ms = 0.5, long_stall_ms = 2.0, repeat_ms = 100.0, alone_ms = 200.0;
     // How many times the pool fell back to the caller alone (for reports and tests).
@@ -70,7 +71,7 @@ private:
     std::chrono::steady_clock::time_point alone_until_{}, last_stall_{};
     int stalls_ = 0;
     // share(): jobs that a sleeping worker missed, in the current window of jobs.
-    static constexpr int kMissWindow = 32, kMissedBusy = 24;
+    static constexpr int kMissWindow = 32, kMissedBusy = 26;
     int window_ = 0, missed_ = 0, missed_windows_ = 0;
     std::atomic<long> joins_{0};  // by workers, over all share() jobs
 };
