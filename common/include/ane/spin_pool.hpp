@@ -70,7 +70,7 @@ private:
     const int spin_us_;
     std::chrono::steady_clock::time_point alone_until_{}, last_stall_{};
     int stalls_ = 0;
-    // share(): jobs that a sleeping worker missed, in the current window of jobs.
+    // share(): jobs no worker joined, in the current window of jobs.
     static constexpr int kMissWindow = 32, kMissedBusy = 26;
     int window_ = 0, missed_ = 0, missed_windows_ = 0;
     std::atomic<long> joins_{0};  // by workers, over all share() jobs
