@@ -147,13 +147,10 @@ void SpinPool::share(const std::function<void()>& work) {
         }
     }
     if (waited * 1e3 > stall_ms && waited > 0.5 * own) {
-        // One short stall can be a hiccup of an idle machine (an interrupt, a page fault); a
-        // second within repeat_ms, or a long one, is a busy core. (Decoding 128 tokens of
-        // stories15M at 2 threads beside a process burning a core: waiting for a second stall of
-        // a few ms left 0.67-0.91 of one thread's speed.)
+        // One stall can be a hiccup of an idle machine (an interrupt, a page fault, the host
+        // taking a virtual CPU for a while); a second within repeat_ms is a busy core.
         const auto now = Clock::now();
-        if (waited * 1e3 > long_stall_ms ||
-            now - last_stall_ < std::chrono::microseconds(static_cast<std::int64_t>(repeat_ms * 1e3))) {
+        if (now - last_stall_ < std::chrono::microseconds(static_cast<std::int64_t>(repeat_ms * 1e3))) {
             ++stalls_;
             alone_until_ = now + std::chrono::microseconds(static_cast<std::int64_t>(alone_ms * 1e3));
         }

@@ -31,16 +31,15 @@ public:
     // caller is done with it; a worker that wakes later (asleep, or its core taken by another
     // process) skips the job instead of making the caller wait. When a worker that did join
     // is descheduled in the middle of it (the caller, done, waited more than stall_ms and more
-    // than half its own time for it) twice within repeat_ms, or once for longer than
-    // long_stall_ms (a scheduler's time slice: no hiccup of an idle machine lasts that long),
-    // the machine is busy: the caller runs the work alone for the next alone_ms, then tries
-    // the pool again, so a busy core costs about the speed of one thread. So it is when no
-    // worker joined 26 of 32 jobs: short jobs (a decoded token's products) while the workers'
-    // cores are taken, where waking them costs the caller a system call per job and some of
-    // its own core, for no help. (Decoding at 2 threads, Zen 5: 0-3 such jobs of 32 on an
-    // idle machine, up to 14 as the pool starts; 19-32 beside a process burning a core.)
+    // than half its own time for it) twice within repeat_ms, the machine is busy: the caller
+    // runs the work alone for the next alone_ms, then tries the pool again, so a busy core
+    // costs about the speed of one thread. So it is when no worker joined 26 of 32 jobs:
+    // short jobs (a decoded token's products) while the workers' cores are taken, where
+    // waking them costs the caller a system call per job and some of its own core, for no
+    // help. (Decoding at 2 threads, Zen 5: 0-3 such jobs of 32 on an idle machine, up to 14
+    // as the pool starts; 19-32 beside a process burning a core.)
     void share(const std::function<void()>& work);
-    static constexpr double stall_ms = 0.5, long_stall_ms = 2.0, repeat_ms = 100.0, alone_ms = 200.0;
+    static constexpr double stall_ms = 0.5, repeat_ms = 100.0, alone_ms = 200.0;
     // How many times the pool fell back to the caller alone (for reports and tests).
     int stalls() const { return stalls_; }
     // How many of those were windows of jobs no worker joined.
