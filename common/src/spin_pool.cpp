@@ -135,15 +135,17 @@ void SpinPool::share(const std::function<void()>& work) {
     const double own = std::chrono::duration<double>(done - start).count();
     // No worker joined (counted once one has: a new worker thread may still be starting).
     const long joined = joins_.load(std::memory_order_relaxed);
-    if (joined > 0) missed_ += joined == joined_before;
-    if (joined > 0 && ++window_ == kMissWindow) {
-        const bool busy = missed_ >= kMissedBusy;
-        window_ = missed_ = 0;
-        if (busy) {
-            ++stalls_;
-            ++missed_windows_;
-            alone_until_ = done + std::chrono::microseconds(static_cast<std::int64_t>(alone_ms * 1e3));
-            return;
+    if (joined > 0) {
+        missed_ += joined == joined_before;
+        if (++window_ == kMissWindow) {
+            const bool busy = missed_ >= kMissedBusy;
+            window_ = missed_ = 0;
+            if (busy) {
+                ++stalls_;
+                ++missed_windows_;
+                alone_until_ = done + std::chrono::microseconds(static_cast<std::int64_t>(alone_ms * 1e3));
+                return;
+            }
         }
     }
     if (waited * 1e3 > stall_ms && waited > 0.5 * own) {
