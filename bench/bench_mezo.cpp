@@ -24,6 +24,11 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
+double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+}
+
 double report_value(const std::string& out, const std::string& key) {
     const auto at = out.find("\n" + key + ": ");
     return at == std::string::npos ? -1.0 : std::atof(out.c_str() + at + key.size() + 3);
@@ -44,7 +49,7 @@ std::string capture(const std::string& cmd) {
 
 int main(int argc, char** argv) {
     ane::prepare_runtime(argc, argv);
-    const int threads = 2, steps = 4;
+    const int threads = 2, steps = 4, rounds = 7;
     int batch = 1;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
@@ -105,15 +110,11 @@ int main(int argc, char** argv) {
         };
         const ane::SpsaHooks timed{timed_loss, sync, hooks.snapshot};
         ane::spsa_two_sided(params, 1, 1e-3f, ane::Direction::Rademacher, hooks);  // warm up, allocate
-        // The baseline again, right before: a forward pass of this model in this configuration.
-        t0 = Clock::now();
-        for (int i = 0; i < steps; ++i) loss();
-        const double fwd = since(t0) / steps;
         // The baseline, measured in the same run: the sequential sweeps (z redrawn for each of
         // +ε, −2ε, the restore and the update), against z drawn once with the restore and the
         // update fused into one sweep on all threads (what ane-mezo runs).
         // And (what ane-mezo runs on the cpu device) θ never perturbed in place: each weight
-        // read as θ ± εz made just before its product, the update deferred into the next step's
+        // read as θ ± εz made (a panel of rows at a time) just before its product, the update deferred into the next step's
         // first views.
         for (const bool fused : k.viewed ? std::vector<bool>{true} : std::vector<bool>{false, true}) {
             ane::StepDirection z;
@@ -136,16 +137,28 @@ int main(int argc, char** argv) {
             };
             // An untimed step first: z's bits and the views' buffers (the classifier's 98 MB)
             // are allocated once per run, and their page faults are no part of a step.
-            one_step(steps);
-            in_forward = 0;
-            t0 = Clock::now();
-            for (int s = 0; s < steps; ++s) one_step(s);
-            const double step = since(t0) / steps;
+            one_step(rounds);
+            // The baseline, interleaved with the steps (this host's speed drifts): a forward pass
+            // of this model in this configuration, reading θ in place. Medians of each.
+            std::vector<double> fwd_ms, step_ms, outside_ms;
+            for (int s = 0; s < rounds; ++s) {
+                model.set_weight_source(nullptr);
+                t0 = Clock::now();
+                loss();
+                fwd_ms.push_back(since(t0) * 1e3);
+                model.set_weight_source(k.viewed ? &viewed : nullptr);
+                in_forward = 0;
+                t0 = Clock::now();
+                one_step(s);
+                step_ms.push_back(since(t0) * 1e3);
+                outside_ms.push_back(step_ms.back() - in_forward * 1e3);
+            }
             viewed.flush();  // the last step's update, deferred (each timed step applied one)
             model.set_weight_source(nullptr);
+            const double fwd = median(fwd_ms), step = median(step_ms);
             std::printf("%-48s %10.1f %10.1f %14.2f %12.1f\n",
-                        (std::string(k.name) + (k.viewed ? "" : fused ? ", z once" : ", sequential")).c_str(), fwd * 1e3, step * 1e3,
-                        step / fwd, (step - in_forward / steps) * 1e3);
+                        (std::string(k.name) + (k.viewed ? "" : fused ? ", z once" : ", sequential")).c_str(), fwd, step,
+                        step / fwd, median(outside_ms));
             std::fflush(stdout);
         }
     }
@@ -173,12 +186,11 @@ int main(int argc, char** argv) {
                 if (s > 0) ms.push_back(since(t0) * 1e3);  // the first allocates the views
             }
             viewed.flush();
-            std::sort(ms.begin(), ms.end());
-            const double median = ms[ms.size() / 2];
-            if (!deferred) swept_ms = median;
+            const double mid = median(ms);
+            if (!deferred) swept_ms = mid;
             std::printf("%-48s %10.1f %10.2f\n",
-                        deferred ? "update deferred into the next +eps views" : "update swept after the step", median,
-                        median / swept_ms);
+                        deferred ? "update deferred into the next +eps views" : "update swept after the step", mid,
+                        mid / swept_ms);
         }
     }
 

@@ -7,11 +7,13 @@
 #include <cstdint>
 #include <cstring>
 #include <random>
+#include <string>
 #include <chrono>
 #include <thread>
 #include <tuple>
 #include <vector>
 
+#include "ane/device/cpu_device.hpp"
 #include "ane/device/device.hpp"
 #include "ane/device/gemm.hpp"
 #include "ane/device/matvec.hpp"
@@ -347,5 +349,41 @@ TEST(Matvec, ThePoolSplitsRowsAndEveryThreadRunsEachJob) {
         ane::matvec(pool, W.data(), x.data(), N, K, y.data(), 1.0f, 0.0f);
         ane::matvec_rows(ane::MatvecIsa::portable, W.data(), x.data(), K, 0, N, want.data(), 1.0f, 0.0f);
         for (int n = 0; n < N; ++n) ASSERT_NEAR(y[n], want[n], 1e-3) << threads << " threads, row " << n;
+    }
+}
+
+// A made weight (Device::made_matmul_forward, MeZO's θ + c·z): each row made exactly once, and
+// the product as the double reference, on every library (OpenBLAS: made whole; oneDNN: in
+// panels of rows made and multiplied on all threads), for a matrix of one and of several panels.
+TEST(Gemm, AMadeWeightHasEachRowMadeOnceAndMatchesTheDoubleReference) {
+    EXPECT_EQ(ane::made_panel_rows(32000, 768, 2), 256);  // 768 KB panels for the classifier
+    EXPECT_EQ(ane::made_panel_rows(2048, 768, 2), 80);    // 256 KB for a layer's products
+    EXPECT_EQ(ane::made_panel_rows(768, 2048, 2), 32);
+    EXPECT_EQ(ane::made_panel_rows(10, 5, 2), 10);
+    for (const char* gemm : {"openblas", "auto", "onednn"}) {
+        if (std::string(gemm) == "onednn" && !ane::onednn_available()) continue;
+        auto device = ane::make_device("cpu", ane::device_options(2, "full", gemm));
+        for (const auto& [M, N, K] : {std::tuple{7, 1500, 96}, std::tuple{5, 37, 53}}) {
+            Operands o = make(M, N, K, false, true, unsigned(N));
+            std::vector<std::atomic<int>> made(static_cast<std::size_t>(N));
+            const ane::WeightRows rows = [&](std::int64_t r0, std::int64_t r1, float* out) {
+                for (std::int64_t r = r0; r < r1; ++r) {
+                    made[std::size_t(r)].fetch_add(1);
+                    std::memcpy(out + (r - r0) * K, o.B.data() + r * o.ldb(), sizeof(float) * std::size_t(K));
+                }
+            };
+            std::vector<float> X(std::size_t(M) * K), Y(std::size_t(M) * N);  // dense, as the device takes them
+            for (int i = 0; i < M; ++i) {
+                std::memcpy(&X[std::size_t(i) * K], &o.A[std::size_t(i) * o.lda()], sizeof(float) * std::size_t(K));
+                for (int j = 0; j < N; ++j) Y[std::size_t(i) * N + j] = o.C[std::size_t(i) * o.ldc() + j];
+            }
+            const auto want = reference(o, 0.75f, 0.5f);
+            device->made_matmul_forward(X.data(), rows, M, N, K, Y.data(), 0.75f, 0.5f);
+            for (int r = 0; r < N; ++r) ASSERT_EQ(made[std::size_t(r)].load(), 1) << gemm << " row " << r;
+            for (int i = 0; i < M; ++i)
+                for (int j = 0; j < N; ++j)
+                    ASSERT_NEAR(Y[std::size_t(i) * N + j], want[std::size_t(i) * o.ldc() + j], 1e-4)
+                        << gemm << " " << M << "x" << N << "x" << K << " at " << i << "," << j;
+        }
     }
 }

@@ -69,6 +69,14 @@ void Device::parallel_for(int n, const std::function<void(int, int)>& body) {
     }
 }
 
+void Device::made_matmul_forward(const float* X, const WeightRows& rows, int M, int N, int K, float* Y, float alpha,
+                                 float beta) {
+    static thread_local std::vector<float> w;  // kept: a pass makes every matrix, the classifier too
+    w.resize(std::max(w.size(), std::size_t(N) * std::size_t(K)));
+    rows(0, N, w.data());
+    matmul_forward(X, w.data(), M, N, K, Y, alpha, beta);
+}
+
 void Device::quant_matmul_forward(const float* X, const QuantMatrix& W, int M, float* Y, float alpha, float beta) {
     const int N = W.rows(), K = W.cols();
     if (const float* w = W.f32()) return matmul_forward(X, w, M, N, K, Y, alpha, beta);

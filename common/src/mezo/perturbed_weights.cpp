@@ -74,6 +74,24 @@ const float* PerturbedWeights::view(const Tensor& t) {
     return out.data();
 }
 
+WeightRows PerturbedWeights::rows_of(const Tensor& t) {
+    const StepDirection& z = direction();
+    const std::int64_t b = z.index_of(t.data(), t.numel());
+    if (b < 0) return {};
+    SignedSweep s = pending(std::size_t(b));
+    if (s.update) deferred_.done[std::size_t(b)] = true;  // every row is made (and θ updated) by the product
+    s.view = &z;
+    s.c = c_;
+    float* theta = z.buffers()[std::size_t(b)].data;
+    const std::int64_t first = z.offset(std::size_t(b)), cols = t.cols();
+    return [s, theta, first, cols](std::int64_t r0, std::int64_t r1, float* out) {
+        SignedSweep panel = s;
+        panel.out = out;
+        if (panel.update) panel.x_out = theta + r0 * cols;
+        signed_sweep(theta + r0 * cols, first + r0 * cols, (r1 - r0) * cols, panel);
+    };
+}
+
 void PerturbedWeights::row(const Tensor& t, std::int64_t r, float* out) {
     const StepDirection& z = direction();
     const std::int64_t b = z.index_of(t.data(), t.numel());

@@ -140,6 +140,13 @@ void qkv_extras_forward(const ModelConfig& c, const LayerWeights& W, int T, floa
     }
 }
 
+void Transformer::project(Projection p, const float* X, const Tensor& W, int M, int N, int K, float* Y, float alpha,
+                          float beta) {
+    if (source_)
+        if (const WeightRows rows = source_->rows_of(W)) return dev_.made_matmul_forward(X, rows, M, N, K, Y, alpha, beta);
+    dev_.projection_forward(p, X, read(source_, W), M, N, K, Y, alpha, beta);
+}
+
 void Transformer::project_qkv(int l, const float* a, int T) {
     const ModelConfig& c = w_.config;
     const LayerWeights& W = w_.layers[l];
@@ -147,7 +154,13 @@ void Transformer::project_qkv(int l, const float* a, int T) {
     const int D = c.dim, Q = c.q_dim(), KV = c.kv_dim();
     float* q = c.qk_norm ? A.q_raw.data() : A.q.data();
     float* k = c.qk_norm ? A.k_raw.data() : A.k.data();
-    dev_.qkv_forward(a, read(source_, W.wq), read(source_, W.wk), read(source_, W.wv), T, D, Q, KV, q, k, A.v.data());
+    if (source_) {
+        project(Projection::wq, a, W.wq, T, Q, D, q);
+        project(Projection::wk, a, W.wk, T, KV, D, k);
+        project(Projection::wv, a, W.wv, T, KV, D, A.v.data());
+    } else {
+        dev_.qkv_forward(a, W.wq.data(), W.wk.data(), W.wv.data(), T, D, Q, KV, q, k, A.v.data());
+    }
     lora_forward(l, kWq, a, T, q);
     lora_forward(l, kWk, a, T, k);
     lora_forward(l, kWv, a, T, A.v.data());
@@ -226,25 +239,26 @@ void Transformer::forward(const std::int32_t* inputs, int B, int S, int score_fr
         const AttentionShape shape{B, S, c.heads, c.kv_heads, c.head_dim};
         const RopeTables rope{rope_cos_.data(), rope_sin_.data(), c.rope_theta, rope_divisors_};
         // Adapters, biases and QK-norm go between the projections and RoPE.
-        if (lora_on(kWq) || lora_on(kWk) || lora_on(kWv) || c.attention_bias || c.qk_norm) {
+        // A weight source's matrices go one product each (project()), not through the blocks.
+        if (source_ || lora_on(kWq) || lora_on(kWk) || lora_on(kWv) || c.attention_bias || c.qk_norm) {
             project_qkv(l, A.a.data(), T);
             rope_and_attention(dev_, shape, rope, A.q.data(), A.k.data(), A.v.data(), A.o.data(), A.probs.data());
         } else {
-            dev_.sdpa_forward(A.a.data(), read(source_, W.wq), read(source_, W.wk), read(source_, W.wv), D, shape, rope,
+            dev_.sdpa_forward(A.a.data(), W.wq.data(), W.wk.data(), W.wv.data(), D, shape, rope,
                               A.q.data(), A.k.data(), A.v.data(), A.o.data(), A.probs.data());
         }
         // x2 = x + α · o Wo^T
         std::memcpy(A.x2.data(), A.x.data(), sizeof(float) * std::size_t(T) * D);
-        dev_.projection_forward(Projection::wo, A.o.data(), read(source_, W.wo), T, D, Q, A.x2.data(), alpha, 1.0f);
+        project(Projection::wo, A.o.data(), W.wo, T, D, Q, A.x2.data(), alpha, 1.0f);
         lora_forward(l, kWo, A.o.data(), T, A.x2.data(), alpha);
         {
             ScopedTimer timer(prof.elementwise_s);
             kernels::rmsnorm_forward(A.x2.data(), read(source_, W.rms_ffn), T, D, eps, A.f.data(), A.rstd_ffn.data());
         }
         float* next = l + 1 < c.layers ? acts(l + 1).x.data() : x_final_in_.data();
-        if (lora_on(kW1) || lora_on(kW3) || lora_on(kW2)) {
-            dev_.projection_forward(Projection::w1, A.f.data(), read(source_, W.w1), T, H, D, A.h1.data());
-            dev_.projection_forward(Projection::w3, A.f.data(), read(source_, W.w3), T, H, D, A.h3.data());
+        if (source_ || lora_on(kW1) || lora_on(kW3) || lora_on(kW2)) {
+            project(Projection::w1, A.f.data(), W.w1, T, H, D, A.h1.data());
+            project(Projection::w3, A.f.data(), W.w3, T, H, D, A.h3.data());
             lora_forward(l, kW1, A.f.data(), T, A.h1.data());
             lora_forward(l, kW3, A.f.data(), T, A.h3.data());
             {
@@ -252,11 +266,11 @@ void Transformer::forward(const std::int32_t* inputs, int B, int S, int score_fr
                 kernels::swiglu_forward(A.h1.data(), A.h3.data(), std::int64_t(T) * H, A.g.data());
             }
             std::memcpy(next, A.x2.data(), sizeof(float) * std::size_t(T) * D);
-            dev_.projection_forward(Projection::w2, A.g.data(), read(source_, W.w2), T, D, H, next, alpha, 1.0f);
+            project(Projection::w2, A.g.data(), W.w2, T, D, H, next, alpha, 1.0f);
             lora_forward(l, kW2, A.g.data(), T, next, alpha);
         } else {
-            dev_.ffn_forward(A.f.data(), A.x2.data(), read(source_, W.w1), read(source_, W.w3), read(source_, W.w2), T,
-                             D, H, alpha, A.h1.data(), A.h3.data(), A.g.data(), next);
+            dev_.ffn_forward(A.f.data(), A.x2.data(), W.w1.data(), W.w3.data(), W.w2.data(), T, D, H, alpha,
+                             A.h1.data(), A.h3.data(), A.g.data(), next);
         }
     }
     {
@@ -265,25 +279,30 @@ void Transformer::forward(const std::int32_t* inputs, int B, int S, int score_fr
                                  rstd_final_.data());
     }
     const float* classifier = classifier_;
+    WeightRows made_classifier;
     if (source_) {
         const Tensor& src = c.tied ? w_.embed : w_.classifier;
         if (cembed_.empty()) {
-            classifier = source_->view(src);
+            made_classifier = source_->rows_of(src);
+            if (!made_classifier) classifier = source_->view(src);
         } else {
             for (int v = 0; v < map_.compact_vocab(); ++v) source_->row(src, map_.to_full(v), cembed_.row(v));
         }
     }
-    if (score_from == 0) {
-        dev_.matmul_forward(xf_.data(), classifier, T, map_.compact_vocab(), D, logits_.data());
-        return;
-    }
+    const auto classify = [&](const float* x, int rows) {
+        if (made_classifier)
+            dev_.made_matmul_forward(x, made_classifier, rows, map_.compact_vocab(), D, logits_.data());
+        else
+            dev_.matmul_forward(x, classifier, rows, map_.compact_vocab(), D, logits_.data());
+    };
+    if (score_from == 0) return classify(xf_.data(), T);
     // Only the scored positions go through the classifier.
     const int R = S - score_from;
     if (xf_scored_.empty()) xf_scored_ = buffer(std::int64_t(max_batch_) * max_seq_, D);
     for (int b = 0; b < B; ++b)
         std::memcpy(xf_scored_.row(std::int64_t(b) * R), xf_.row(std::int64_t(b) * S + score_from),
                     sizeof(float) * std::size_t(R) * D);
-    dev_.matmul_forward(xf_scored_.data(), classifier, B * R, map_.compact_vocab(), D, logits_.data());
+    classify(xf_scored_.data(), B * R);
 }
 
 int Transformer::scored_rows_checked(const std::int32_t* compact_targets) const {

@@ -1,8 +1,10 @@
 #pragma once
 // The cpu backend: float32 products on OpenBLAS, attention and elementwise kernels on OpenMP.
 // The ANE simulator derives from it: what spec/ane.md §6 keeps on the CPU runs here.
+#include <map>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "ane/device/device.hpp"
@@ -22,6 +24,10 @@ public:
     void matmul_input_grad(const float* dY, const float* W, int M, int N, int K, float* dX, float alpha,
                            float beta) override;
     void matmul_weight_grad(const float* dY, const float* X, int M, int N, int K, float* dW, float alpha) override;
+    // With oneDNN and a batch of fp32 products: panels of rows (L2-sized), each made and
+    // multiplied by one thread, so that a made weight is never written to memory whole.
+    void made_matmul_forward(const float* X, const WeightRows& rows, int M, int N, int K, float* Y, float alpha,
+                             float beta) override;
     // One token: the encoded rows stream through the pool's kernels; a batch: tiles of rows
     // decoded on all threads, then one product per tile.
     void quant_matmul_forward(const float* X, const QuantMatrix& W, int M, float* Y, float alpha,
@@ -45,7 +51,12 @@ private:
     std::unique_ptr<SpinPool> pool_;
     SpinPool& pool();
     std::vector<float> decoded_;  // a tile of decoded weight rows (batched quantized products)
+    std::vector<std::vector<float>> panels_;  // by thread: a panel of made weight rows
+    std::map<std::tuple<int, int, int>, bool> made_on_onednn_;  // by M, N, K: auto's library for a made product
 };
+
+// Rows per panel of CpuDevice::made_matmul_forward for an N x K weight.
+int made_panel_rows(int N, int K, int threads);
 
 // The fp16 Neural Engine simulator and the Neural Engine itself (device/ane/ane_device.cpp):
 // the same kernels, surfaces and staging, run by mil::Interpreter or by Apple's runtime.

@@ -22,6 +22,11 @@ class QuantMatrix;
 enum class Projection { wq, wk, wv, wo, w1, w3, w2 };
 const char* projection_name(Projection p);
 
+// Rows [r0, r1) of a weight [N, K] as a forward pass reads it, made into out (row-major, K
+// floats a row): MeZO's θ + c·z, made a panel at a time right before the product that reads it.
+// Called exactly once for every row, on disjoint ranges, possibly from several threads at once.
+using WeightRows = std::function<void(std::int64_t r0, std::int64_t r1, float* out)>;
+
 // One attention block's geometry: B sequences of S tokens, grouped-query heads.
 struct AttentionShape {
     int B = 0, S = 0, heads = 0, kv_heads = 0, head_dim = 0;
@@ -63,6 +68,11 @@ public:
     // dW[N,K] += alpha dY[M,N]^T · X[M,K]                 (the weight gradient, accumulated)
     virtual void matmul_weight_grad(const float* dY, const float* X, int M, int N, int K, float* dW,
                                     float alpha = 1.0f) = 0;
+
+    // Y[M,N] = alpha X[M,K] · W[N,K]^T + beta Y with W made by `rows` (see WeightRows). The
+    // default makes W whole into scratch and runs matmul_forward.
+    virtual void made_matmul_forward(const float* X, const WeightRows& rows, int M, int N, int K, float* Y,
+                                     float alpha = 1.0f, float beta = 0.0f);
 
     // Y[M,N] = alpha X[M,K] · Wᵀ + beta Y with W [N,K] kept in its encoding (inference on
     // F16/BF16/quantized weights). The default decodes W a tile of rows at a time into float32

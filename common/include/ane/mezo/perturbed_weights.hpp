@@ -32,6 +32,8 @@ public:
     // θ + c·z for a drawn buffer (updated first); any other tensor as it is.
     const float* view(const Tensor& t) override;
     void row(const Tensor& t, std::int64_t r, float* out) override;
+    // A drawn matrix's rows θ + c·z (updated first, as view() does) into a product's panels.
+    WeightRows rows_of(const Tensor& t) override;
 
 private:
     std::array<StepDirection, 2> z_;

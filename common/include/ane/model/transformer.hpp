@@ -76,6 +76,10 @@ private:
         std::array<Tensor, kLoraTargetCount> lora_t;  // A·x per adapted projection [T, rank]
     };
     bool lora_on(LoraTarget t) const;
+    // Y = alpha X·Wᵀ + beta Y for one projection: with a weight source, W made in panels by
+    // the device where the source can make its rows, else the source's view of W.
+    void project(Projection p, const float* X, const Tensor& W, int M, int N, int K, float* Y, float alpha = 1.0f,
+                 float beta = 0.0f);
     // q, k, v of layer l into A, through the adapters, biases and QK-norm when there are any.
     void project_qkv(int layer, const float* a, int T);
     // dq, dk (before RoPE backward undone: of the normed q, k) back to the projections' outputs.

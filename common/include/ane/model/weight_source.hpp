@@ -4,6 +4,7 @@
 // itself is never written by a perturbation (and nothing has to be undone).
 #include <cstdint>
 
+#include "ane/device/device.hpp"
 #include "ane/tensor.hpp"
 
 namespace ane {
@@ -15,6 +16,10 @@ public:
     virtual const float* view(const Tensor& t) = 0;
     // Row r of matrix `t` as the forward reads it, into out[t.cols()] (the embedding lookup).
     virtual void row(const Tensor& t, std::int64_t r, float* out) = 0;
+    // For matrix `t` read whole by one product: its rows made on demand, a panel at a time
+    // (Device::made_matmul_forward), for a pass that then never calls view(t); empty when this
+    // source has no such maker for `t` (view() then).
+    virtual WeightRows rows_of(const Tensor& /*t*/) { return {}; }
 };
 
 // `t` as the forward reads it: through the source when there is one, else in place.
