@@ -114,8 +114,8 @@ int main(int argc, char** argv) {
         // +ε, −2ε, the restore and the update), against z drawn once with the restore and the
         // update fused into one sweep on all threads (what ane-mezo runs).
         // And (what ane-mezo runs on the cpu device) θ never perturbed in place: each weight
-        // read as θ ± εz made (a panel of rows at a time) just before its product, the update deferred into the next step's
-        // first views.
+        // read as θ ± εz made (a panel of rows at a time) just before its product, the update
+        // deferred into the next step's first views.
         for (const bool fused : k.viewed ? std::vector<bool>{true} : std::vector<bool>{false, true}) {
             ane::StepDirection z;
             ane::PerturbedWeights viewed;
@@ -157,8 +157,8 @@ int main(int argc, char** argv) {
             model.set_weight_source(nullptr);
             const double fwd = median(fwd_ms), step = median(step_ms);
             std::printf("%-48s %10.1f %10.1f %14.2f %12.1f\n",
-                        (std::string(k.name) + (k.viewed ? "" : fused ? ", z once" : ", sequential")).c_str(), fwd, step,
-                        step / fwd, median(outside_ms));
+                        (std::string(k.name) + (k.viewed ? "" : fused ? ", z once" : ", sequential")).c_str(), fwd,
+                        step, step / fwd, median(outside_ms));
             std::fflush(stdout);
         }
     }

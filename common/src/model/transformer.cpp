@@ -143,7 +143,8 @@ void qkv_extras_forward(const ModelConfig& c, const LayerWeights& W, int T, floa
 void Transformer::project(Projection p, const float* X, const Tensor& W, int M, int N, int K, float* Y, float alpha,
                           float beta) {
     if (source_)
-        if (const WeightRows rows = source_->rows_of(W)) return dev_.made_matmul_forward(X, rows, M, N, K, Y, alpha, beta);
+        if (const WeightRows rows = source_->rows_of(W))
+            return dev_.made_matmul_forward(X, rows, M, N, K, Y, alpha, beta);
     dev_.projection_forward(p, X, read(source_, W), M, N, K, Y, alpha, beta);
 }
 
