@@ -363,7 +363,9 @@ TEST(Gemm, AMadeWeightHasEachRowMadeOnceAndMatchesTheDoubleReference) {
     for (const char* gemm : {"openblas", "auto", "onednn"}) {
         if (std::string(gemm) == "onednn" && !ane::onednn_available()) continue;
         auto device = ane::make_device("cpu", ane::device_options(2, "full", gemm));
-        for (const auto& [M, N, K] : {std::tuple{7, 1500, 96}, std::tuple{5, 37, 53}}) {
+        for (const auto& shape : {std::tuple{7, 1500, 96}, std::tuple{5, 37, 53}}) {
+            // Not structured bindings: clang 14's lambdas cannot capture them.
+            const int M = std::get<0>(shape), N = std::get<1>(shape), K = std::get<2>(shape);
             Operands o = make(M, N, K, false, true, unsigned(N));
             std::vector<std::atomic<int>> made(static_cast<std::size_t>(N));
             const ane::WeightRows rows = [&](std::int64_t r0, std::int64_t r1, float* out) {
