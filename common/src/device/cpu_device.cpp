@@ -106,7 +106,7 @@ void CpuDevice::matmul_forward(const float* X, const float* W, int M, int N, int
 int made_panel_rows(int N, int K, int threads) {
     const auto rows_in = [K](int kb) { return std::max(16, kb * 1024 / (K * int(sizeof(float))) / 16 * 16); };
     const int balanced = N / (16 * std::max(1, threads)) / 16 * 16;
-    return std::min(N, std::clamp(balanced, rows_in(256), std::max(rows_in(256), rows_in(768))));
+    return std::min(N, std::clamp(balanced, rows_in(256), rows_in(768)));
 }
 
 void CpuDevice::made_matmul_forward(const float* X, const WeightRows& rows, int M, int N, int K, float* Y,
@@ -115,16 +115,8 @@ void CpuDevice::made_matmul_forward(const float* X, const WeightRows& rows, int 
     // in panels), so a shape that runs on OpenBLAS (forced, or chosen by auto: timed on zeros,
     // as making rows twice would update θ twice) gets its weight made whole; so do bf16
     // products and one token.
-    const auto on_onednn = [&] {
-        if (gemm_.requested() != GemmLibrary::automatic) return gemm_.requested() == GemmLibrary::onednn;
-        const auto key = std::make_tuple(M, N, K);
-        if (const auto it = made_on_onednn_.find(key); it != made_on_onednn_.end()) return it->second;
-        const GemmTrial trial = gemm_trial_shape(M, N, K);
-        const std::vector<float> zeros(std::size_t(trial.N) * std::size_t(K), 0.0f);
-        const bool onednn = gemm_.library_for(false, true, M, N, K, X, K, zeros.data(), K) == GemmLibrary::onednn;
-        return made_on_onednn_[key] = onednn;
-    };
-    if (M == 1 || gemm_.precision() != Precision::fp32 || !on_onednn())
+    if (M == 1 || gemm_.precision() != Precision::fp32 ||
+        gemm_.library_for(false, true, M, N, K, X, K, nullptr, K) != GemmLibrary::onednn)
         return Device::made_matmul_forward(X, rows, M, N, K, Y, alpha, beta);
     ScopedTimer t(profile_.matmul_s);
     profile_.matmul_flops += 2.0 * M * N * K;

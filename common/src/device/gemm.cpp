@@ -137,6 +137,12 @@ GemmLibrary Gemm::library_for(bool trans_a, bool trans_b, int M, int N, int K, c
     const GemmTrial trial = gemm_trial_shape(M, N, K);
     // Scratch for the timed outputs, freed after.
     std::vector<float> scratch(std::size_t(trial.M) * std::size_t(trial.N));
+    // No B (a weight made as the product goes): zeros in its place, the trial's leading block.
+    std::vector<float> zeros;
+    if (!B) {
+        zeros.assign(std::size_t(trans_b ? trial.N : trial.K) * std::size_t(ldb), 0.0f);
+        B = zeros.data();
+    }
     auto run = [&](GemmLibrary lib) {
         const auto t0 = std::chrono::steady_clock::now();
         gemm_on(lib, trans_a, trans_b, trial.M, trial.N, trial.K, 1.0f, A, lda, B, ldb, 0.0f, scratch.data(),

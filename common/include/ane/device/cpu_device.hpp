@@ -1,10 +1,8 @@
 #pragma once
 // The cpu backend: float32 products on OpenBLAS, attention and elementwise kernels on OpenMP.
 // The ANE simulator derives from it: what spec/ane.md §6 keeps on the CPU runs here.
-#include <map>
 #include <memory>
 #include <string>
-#include <tuple>
 #include <vector>
 
 #include "ane/device/device.hpp"
@@ -52,7 +50,6 @@ private:
     SpinPool& pool();
     std::vector<float> decoded_;  // a tile of decoded weight rows (batched quantized products)
     std::vector<std::vector<float>> panels_;  // by thread: a panel of made weight rows
-    std::map<std::tuple<int, int, int>, bool> made_on_onednn_;  // by M, N, K: auto's library for a made product
 };
 
 // Rows per panel of CpuDevice::made_matmul_forward for an N x K weight.

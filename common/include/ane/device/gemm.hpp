@@ -59,7 +59,8 @@ public:
     // Row-major C[M,N] = alpha op(A)[M,K] · op(B)[K,N] + beta C.
     void operator()(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda,
                     const float* B, int ldb, float beta, float* C, int ldc);
-    // The library this shape runs on; under auto, chosen (timed) now if it has not been.
+    // The library this shape runs on; under auto, chosen (timed) now if it has not been, on
+    // zeros in place of B when B is null (a weight that does not exist whole).
     GemmLibrary library_for(bool trans_a, bool trans_b, int M, int N, int K, const float* A, int lda,
                             const float* B, int ldb);
     GemmLibrary requested() const { return requested_; }
