@@ -1,6 +1,8 @@
 // The matrix products of a training step, per library, at 1 and 2 threads: GFLOP/s of
-// OpenBLAS (whatever OPENBLAS_CORETYPE gives), oneDNN and bf16-on-oneDNN for each shape of
-// the autoresearch and stories15m cases (1024 tokens), the ratio oneDNN / OpenBLAS, and
+// OpenBLAS (whatever OPENBLAS_CORETYPE gives), oneDNN, and bf16 products (oneDNN's and, with
+// AVX512_BF16, our kernel's, also on a weight kept packed, as training keeps it for the
+// forward and input-gradient products) for each shape of the autoresearch and stories15m
+// cases (1024 tokens), the ratio oneDNN / OpenBLAS, and
 // whether one product against stacked weights (Q/K/V as one, W1/W3 as one) beats the
 // separate products on the faster library: the measurements behind `--gemm auto` and
 // behind keeping the projections separate.
@@ -13,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "ane/device/bf16_gemm_avx512.hpp"
 #include "ane/device/device.hpp"
 #include "ane/device/gemm.hpp"
 #include "ane/error.hpp"
@@ -41,10 +44,22 @@ double best_time(F&& call, int reps = 5) {
     return best;
 }
 
-double time_shape(const Shape& s, ane::GemmLibrary library, bool bf16) {
+double time_shape(const Shape& s, ane::GemmLibrary library) {
     std::vector<float> A(std::size_t(s.m) * s.k, 0.01f), B(std::size_t(s.k) * s.n, 0.02f), C(std::size_t(s.m) * s.n);
     const int lda = s.ta ? s.m : s.k, ldb = s.tb ? s.k : s.n;
-    ane::Gemm gemm(library, bf16 ? ane::Precision::bf16 : ane::Precision::fp32);
+    ane::Gemm gemm(library);
+    return best_time([&] { gemm(s.ta, s.tb, s.m, s.n, s.k, 1.0f, A.data(), lda, B.data(), ldb, 0.0f, C.data(), s.n); });
+}
+
+// bf16 products on oneDNN or our kernel; `packed`: B a weight, packed by the warm-up call.
+double time_bf16(const Shape& s, ane::Bf16Gemm::Kernel kernel, bool packed = false) {
+    std::vector<float> A(std::size_t(s.m) * s.k, 0.01f), B(std::size_t(s.k) * s.n, 0.02f), C(std::size_t(s.m) * s.n);
+    const int lda = s.ta ? s.m : s.k, ldb = s.tb ? s.k : s.n;
+    ane::Bf16Gemm gemm(kernel);
+    if (packed)
+        return best_time([&] {
+            gemm.weight_product(s.tb, s.m, s.n, s.k, 1.0f, A.data(), lda, B.data(), ldb, 0.0f, C.data(), s.n);
+        });
     return best_time([&] { gemm(s.ta, s.tb, s.m, s.n, s.k, 1.0f, A.data(), lda, B.data(), ldb, 0.0f, C.data(), s.n); });
 }
 
@@ -57,6 +72,8 @@ int main() {
     const std::string no_bf16 = ane::bf16_missing();
     const bool bf16 = no_bf16.empty();
     if (!bf16) std::printf("no bf16 column: %s\n", no_bf16.c_str());
+    const bool own = bf16 && ane::bf16::available();
+    if (bf16 && !own) std::printf("no column of our bf16 kernel: this CPU has no AVX512_BF16\n");
     const int T = 1024;
     const std::vector<Shape> shapes = {
         {"autoresearch Wq fwd", false, true, T, 512, 512},   {"autoresearch Wk fwd", false, true, T, 128, 512},
@@ -68,21 +85,28 @@ int main() {
     };
     for (int threads : {1, 2}) {
         ane::set_compute_threads(threads);
-        std::printf("\n%d thread(s)                GFLOP/s:  OpenBLAS   oneDNN  ratio%s\n", threads,
-                    bf16 ? "   bf16  vs fp32" : "");
+        std::printf("\n%d thread(s)                GFLOP/s:  OpenBLAS   oneDNN  ratio%s%s\n", threads,
+                    bf16 ? "  bf16 oneDNN" : "", own ? "  bf16 ours  packed W  ours vs oneDNN bf16, vs fp32" : "");
         for (const Shape& s : shapes) {
             const double flops = 2.0 * s.m * s.n * s.k;
-            const double blas = time_shape(s, ane::GemmLibrary::blas, false);
+            const double blas = time_shape(s, ane::GemmLibrary::blas);
             if (!ane::onednn_available()) {
                 std::printf("%-22s %5dx%5dx%5d %8.1f\n", s.what, s.m, s.n, s.k, flops / blas / 1e9);
                 continue;
             }
-            const double dnn = time_shape(s, ane::GemmLibrary::onednn, false);
+            const double dnn = time_shape(s, ane::GemmLibrary::onednn);
             std::printf("%-22s %5dx%5dx%5d %8.1f %8.1f %6.2f", s.what, s.m, s.n, s.k, flops / blas / 1e9,
                         flops / dnn / 1e9, blas / dnn);
             if (bf16) {
-                const double b = time_shape(s, ane::GemmLibrary::onednn, true);
-                std::printf(" %7.1f %6.2f", flops / b / 1e9, std::min(blas, dnn) / b);
+                const double b = time_bf16(s, ane::Bf16Gemm::Kernel::onednn);
+                std::printf(" %12.1f", flops / b / 1e9);
+                if (own) {
+                    const double o = time_bf16(s, ane::Bf16Gemm::Kernel::best);
+                    // A weight is B, not transposed A: the forward's and input gradient's products.
+                    const double p = s.ta ? o : time_bf16(s, ane::Bf16Gemm::Kernel::best, true);
+                    std::printf(" %10.1f %9.1f %10.2f %8.2f", flops / o / 1e9, flops / p / 1e9, b / p,
+                                std::min(blas, dnn) / p);
+                }
             }
             std::printf("\n");
         }
@@ -99,13 +123,13 @@ int main() {
             double separate_fwd = 0, separate_dx = 0;
             const std::vector<int> rows = ar_qkv ? std::vector<int>{512, 128, 128} : std::vector<int>(f.parts, f.n);
             for (int n : rows) {
-                separate_fwd += time_shape({"", false, true, T, n, f.k}, ane::GemmLibrary::automatic, false);
-                separate_dx += time_shape({"", false, false, T, f.k, n}, ane::GemmLibrary::automatic, false);
+                separate_fwd += time_shape({"", false, true, T, n, f.k}, ane::GemmLibrary::automatic);
+                separate_dx += time_shape({"", false, false, T, f.k, n}, ane::GemmLibrary::automatic);
             }
             int stacked = 0;
             for (int n : rows) stacked += n;
-            const double fused_fwd = time_shape({"", false, true, T, stacked, f.k}, ane::GemmLibrary::automatic, false);
-            const double fused_dx = time_shape({"", false, false, T, f.k, stacked}, ane::GemmLibrary::automatic, false);
+            const double fused_fwd = time_shape({"", false, true, T, stacked, f.k}, ane::GemmLibrary::automatic);
+            const double fused_dx = time_shape({"", false, false, T, f.k, stacked}, ane::GemmLibrary::automatic);
             std::printf("%-22s stacked / separate: forward %.2f, input gradient %.2f (above 1: stacking is slower)\n",
                         f.what, fused_fwd / separate_fwd, fused_dx / separate_dx);
         }

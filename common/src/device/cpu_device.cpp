@@ -69,8 +69,10 @@ std::string CpuDevice::name() const { return "cpu"; }
 std::string CpuDevice::describe() const {
     std::string text = "cpu: " + blas_description();
     if (onednn_available()) text += "; " + onednn_description();
-    text += gemm_.precision() == Precision::bf16 ? "; matrix products bf16 (oneDNN)"
-                                                 : std::string("; matrix products ") + gemm_library_name(gemm_.requested());
+    if (gemm_.precision() == Precision::bf16)
+        text += std::string("; matrix products bf16 (") + gemm_.bf16_kernel_name() + ")";
+    else
+        text += std::string("; matrix products ") + gemm_library_name(gemm_.requested());
     return text + ", " + std::to_string(threads_) + " thread(s)";
 }
 
@@ -176,6 +178,21 @@ void CpuDevice::matmul_input_grad(const float* dY, const float* W, int M, int N,
     ScopedTimer t(profile_.matmul_s);
     profile_.matmul_flops += 2.0 * M * N * K;
     gemm_(false, false, M, K, N, alpha, dY, N, W, K, beta, dX, K);
+}
+
+void CpuDevice::weight_forward(const float* X, const float* W, int M, int N, int K, float* Y, float alpha, float beta) {
+    if (M == 1 || gemm_.precision() == Precision::fp32) return matmul_forward(X, W, M, N, K, Y, alpha, beta);
+    ScopedTimer t(profile_.matmul_s);
+    profile_.matmul_flops += 2.0 * M * N * K;
+    gemm_.weight_product(true, M, N, K, alpha, X, K, W, K, beta, Y, N);
+}
+
+void CpuDevice::weight_input_grad(const float* dY, const float* W, int M, int N, int K, float* dX, float alpha,
+                                  float beta) {
+    if (gemm_.precision() == Precision::fp32) return matmul_input_grad(dY, W, M, N, K, dX, alpha, beta);
+    ScopedTimer t(profile_.matmul_s);
+    profile_.matmul_flops += 2.0 * M * N * K;
+    gemm_.weight_product(false, M, K, N, alpha, dY, N, W, K, beta, dX, K);
 }
 
 void CpuDevice::matmul_weight_grad(const float* dY, const float* X, int M, int N, int K, float* dW, float alpha) {

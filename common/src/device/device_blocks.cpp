@@ -96,12 +96,12 @@ void Device::quant_matmul_forward(const float* X, const QuantMatrix& W, int M, f
 
 void Device::projection_forward(Projection, const float* X, const float* W, int M, int N, int K, float* Y,
                                 float alpha, float beta) {
-    matmul_forward(X, W, M, N, K, Y, alpha, beta);
+    weight_forward(X, W, M, N, K, Y, alpha, beta);
 }
 
 void Device::projection_input_grad(Projection, const float* dY, const float* W, int M, int N, int K, float* dX,
                                    float alpha, float beta) {
-    matmul_input_grad(dY, W, M, N, K, dX, alpha, beta);
+    weight_input_grad(dY, W, M, N, K, dX, alpha, beta);
 }
 
 void rope_and_attention(Device& device, const AttentionShape& s, const RopeTables& rope, float* q, float* k,
@@ -147,14 +147,14 @@ void Device::ffn_forward(const float* f, const float* x2, const float* w1, const
 
 void Device::ffn_input_grad(const float* dh1, const float* dh3, const float* w1, const float* w3, int T, int H, int D,
                             float* df) {
-    matmul_input_grad(dh1, w1, T, H, D, df);
-    matmul_input_grad(dh3, w3, T, H, D, df, 1.0f, 1.0f);
+    weight_input_grad(dh1, w1, T, H, D, df);
+    weight_input_grad(dh3, w3, T, H, D, df, 1.0f, 1.0f);
 }
 
 void Device::kv_input_grad(const float* dk, const float* dv, const float* wk, const float* wv, int T, int KV, int D,
                            float* da) {
-    matmul_input_grad(dk, wk, T, KV, D, da, 1.0f, 1.0f);
-    matmul_input_grad(dv, wv, T, KV, D, da, 1.0f, 1.0f);
+    weight_input_grad(dk, wk, T, KV, D, da, 1.0f, 1.0f);
+    weight_input_grad(dv, wv, T, KV, D, da, 1.0f, 1.0f);
 }
 
 }  // namespace ane

@@ -176,10 +176,17 @@ void Gemm::operator()(bool trans_a, bool trans_b, int M, int N, int K, float alp
     gemm_on(lib, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
+void Gemm::weight_product(bool trans_b, int M, int N, int K, float alpha, const float* A, int lda, const float* B,
+                          int ldb, float beta, float* C, int ldc) {
+    if (bf16_) return bf16_->weight_product(trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    (*this)(false, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
 std::string Gemm::report() const {
     if (bf16_)
-        return "matrix products: bf16 operands, fp32 accumulation, on oneDNN (" + std::to_string(bf16_->shapes()) +
-               " shape(s)); attention in fp32";
+        return std::string("matrix products: bf16 operands, fp32 accumulation, on ") + bf16_->kernel_name() +
+               (bf16_->shapes() ? " (" + std::to_string(bf16_->shapes()) + " shape(s))" : std::string()) +
+               "; attention in fp32";
     std::string text = std::string("matrix products: ") + gemm_library_name(requested_);
     if (requested_ != GemmLibrary::automatic) return text;
     int onednn = 0, blas = 0;

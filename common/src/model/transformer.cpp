@@ -293,8 +293,10 @@ void Transformer::forward(const std::int32_t* inputs, int B, int S, int score_fr
     const auto classify = [&](const float* x, int rows) {
         if (made_classifier)
             dev_.made_matmul_forward(x, made_classifier, rows, map_.compact_vocab(), D, logits_.data());
-        else
+        else if (source_)  // a view of the source's, not a weight that stays until weights_changed()
             dev_.matmul_forward(x, classifier, rows, map_.compact_vocab(), D, logits_.data());
+        else
+            dev_.weight_forward(x, classifier, rows, map_.compact_vocab(), D, logits_.data());
     };
     if (score_from == 0) return classify(xf_.data(), T);
     // Only the scored positions go through the classifier.
@@ -349,7 +351,7 @@ void Transformer::backward(Weights& grads, Lora* lora_grads, const std::function
     Tensor& gcls = c.tied ? grads.embed : grads.classifier;
 
     // Classifier: dxf = dlogits · cembed; gcembed = dlogits^T · xf.
-    dev_.matmul_input_grad(logits_.data(), classifier_, T, CV, D, dxf_.data());
+    dev_.weight_input_grad(logits_.data(), classifier_, T, CV, D, dxf_.data());
     if (!gcls.empty() && gcembed_.empty()) {
         dev_.matmul_weight_grad(logits_.data(), xf_.data(), T, CV, D, gcls.data());
     } else if (!gcls.empty()) {

@@ -22,6 +22,12 @@ public:
     void matmul_input_grad(const float* dY, const float* W, int M, int N, int K, float* dX, float alpha,
                            float beta) override;
     void matmul_weight_grad(const float* dY, const float* X, int M, int N, int K, float* dW, float alpha) override;
+    // bf16 products keep each weight packed until weights_changed().
+    void weight_forward(const float* X, const float* W, int M, int N, int K, float* Y, float alpha,
+                        float beta) override;
+    void weight_input_grad(const float* dY, const float* W, int M, int N, int K, float* dX, float alpha,
+                           float beta) override;
+    void weights_changed() override { gemm_.forget_weights(); }
     // With oneDNN and a batch of fp32 products: panels of rows (L2-sized), each made and
     // multiplied by one thread, so that a made weight is never written to memory whole.
     void made_matmul_forward(const float* X, const WeightRows& rows, int M, int N, int K, float* Y, float alpha,

@@ -69,6 +69,18 @@ public:
     virtual void matmul_weight_grad(const float* dY, const float* X, int M, int N, int K, float* dW,
                                     float alpha = 1.0f) = 0;
 
+    // matmul_forward and matmul_input_grad with W one of the model's weights, unchanged until
+    // the next weights_changed(): a device may keep W converted between calls (the cpu
+    // device's bf16 products keep it packed). The blocks below pass their weights through here.
+    virtual void weight_forward(const float* X, const float* W, int M, int N, int K, float* Y, float alpha = 1.0f,
+                                float beta = 0.0f) {
+        matmul_forward(X, W, M, N, K, Y, alpha, beta);
+    }
+    virtual void weight_input_grad(const float* dY, const float* W, int M, int N, int K, float* dX,
+                                   float alpha = 1.0f, float beta = 0.0f) {
+        matmul_input_grad(dY, W, M, N, K, dX, alpha, beta);
+    }
+
     // Y[M,N] = alpha X[M,K] · W[N,K]^T + beta Y with W made by `rows` (see WeightRows). The
     // default makes W whole into scratch and runs matmul_forward.
     virtual void made_matmul_forward(const float* X, const WeightRows& rows, int M, int N, int K, float* Y,
@@ -86,7 +98,8 @@ public:
                                     const float* dout, int B, int S, int nh, int nkv, int hd, float* dq, float* dk,
                                     float* dv) = 0;
 
-    // --- Blocks. Each default composes the primitives above; a device may fuse them. ---
+    // --- Blocks. Each default composes the primitives above; a device may fuse them. Their
+    // weights are the model's, unchanged until weights_changed(). ---
 
     // The blocks that follow process B sequences of S tokens (T = B·S rows): a device that
     // compiles its kernels per sequence length takes S from here.

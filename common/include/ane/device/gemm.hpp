@@ -36,17 +36,25 @@ Precision parse_precision(const std::string& text);
 std::string bf16_missing();
 const char* precision_name(Precision precision);
 
-// bf16 products on oneDNN's matmul: each call rounds its operands to bf16 (nearest even) into
-// scratch, then multiplies with fp32 accumulation into the fp32 output. One primitive per shape.
+// bf16 products: the operands rounded to bf16 (nearest even), fp32 accumulation into the fp32
+// output. Our own kernel where the CPU has AVX512_BF16 (packing rounds), else (AMX) oneDNN's
+// matmul, one primitive per shape, on operands rounded into scratch by each call.
 class Bf16Gemm {
 public:
-    Bf16Gemm();
+    enum class Kernel { best, onednn };  // onednn: oneDNN's matmul even where ours runs (tests, benchmarks)
+    explicit Bf16Gemm(Kernel kernel = Kernel::best);
     ~Bf16Gemm();
     Bf16Gemm(const Bf16Gemm&) = delete;
     Bf16Gemm& operator=(const Bf16Gemm&) = delete;
     void operator()(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda,
                     const float* B, int ldb, float beta, float* C, int ldc);
-    std::size_t shapes() const;
+    // The same with B one of the model's weights, unchanged until forget_weights(): our kernel
+    // packs it once and reuses it (oneDNN's path rounds it again).
+    void weight_product(bool trans_b, int M, int N, int K, float alpha, const float* A, int lda, const float* B,
+                        int ldb, float beta, float* C, int ldc);
+    void forget_weights();
+    std::size_t shapes() const;  // oneDNN primitives made
+    const char* kernel_name() const;  // "our AVX512_BF16 kernel" or "oneDNN"
 
 private:
     struct Impl;
@@ -59,12 +67,20 @@ public:
     // Row-major C[M,N] = alpha op(A)[M,K] · op(B)[K,N] + beta C.
     void operator()(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda,
                     const float* B, int ldb, float beta, float* C, int ldc);
+    // The same with B one of the model's weights (unchanged until forget_weights()), A not
+    // transposed: bf16 products keep it packed between calls.
+    void weight_product(bool trans_b, int M, int N, int K, float alpha, const float* A, int lda, const float* B,
+                        int ldb, float beta, float* C, int ldc);
+    void forget_weights() {
+        if (bf16_) bf16_->forget_weights();
+    }
     // The library this shape runs on; under auto, chosen (timed) now if it has not been, on
     // zeros in place of B when B is null (a weight that does not exist whole).
     GemmLibrary library_for(bool trans_a, bool trans_b, int M, int N, int K, const float* A, int lda,
                             const float* B, int ldb);
     GemmLibrary requested() const { return requested_; }
     Precision precision() const { return precision_; }
+    const char* bf16_kernel_name() const { return bf16_ ? bf16_->kernel_name() : "none"; }
     // For the small products inside parallel regions (attention), too many to time: the
     // requested library, oneDNN under auto (its JIT kernels follow the CPU).
     GemmLibrary inner_library() const {

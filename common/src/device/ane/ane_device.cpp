@@ -85,7 +85,10 @@ public:
         batch_ = B;
         seq_ = S;
     }
-    void weights_changed() override { ++version_; }
+    void weights_changed() override {
+        CpuDevice::weights_changed();
+        ++version_;
+    }
 
     void projection_forward(Projection p, const float* X, const float* W, int M, int N, int K, float* Y, float alpha,
                             float beta) override {
