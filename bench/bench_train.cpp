@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "ane/device/bf16_gemm_avx512.hpp"
 #include "ane/device/device.hpp"
 #include "ane/error.hpp"
 #include "ane/model/init.hpp"
@@ -71,10 +72,12 @@ double median(std::vector<double> v) {
 int run_case(const std::string& case_name, int threads, int steps, const std::string& gemm) {
     const Case cs = make_case(case_name);
     const ane::ModelConfig& c = cs.config;
-    // "bf16": the default library choice with bf16 products (--precision bf16).
-    const bool bf16 = gemm == "bf16";
+    // "bf16": the default library choice with bf16 products (--precision bf16), our kernel where
+    // it runs; "bf16-onednn": oneDNN's bf16 products (--gemm onednn --precision bf16).
+    const bool bf16 = gemm == "bf16" || gemm == "bf16-onednn";
+    const std::string library = gemm == "bf16" ? "auto" : gemm == "bf16-onednn" ? "onednn" : gemm;
     auto dev = std::make_unique<RecordingDevice>(
-        ane::make_device("cpu", ane::device_options(threads, "full", bf16 ? "auto" : gemm, bf16 ? "bf16" : "fp32")));
+        ane::make_device("cpu", ane::device_options(threads, "full", library, bf16 ? "bf16" : "fp32")));
     RecordingDevice& device = *dev;
     ane::Weights w = ane::init_weights(c, 42);
     ane::Transformer model(w, device, cs.batch, ane::VocabMap::identity(c.vocab));
@@ -175,7 +178,7 @@ std::string self_path() {
 
 constexpr const char* kUsage =
     "usage: bench_train [--steps N] [--no-torch]    every case, thread count and library, beside PyTorch\n"
-    "       bench_train [--steps N] --case NAME THREADS openblas|onednn|auto|bf16    one JSON line\n"
+    "       bench_train [--steps N] --case NAME THREADS openblas|onednn|auto|bf16|bf16-onednn    one JSON line\n"
     "       bench_train [--steps N] --attention-spread PROCESSES    attention time across processes\n";
 
 int main(int argc, char** argv) {
@@ -218,7 +221,7 @@ int main(int argc, char** argv) {
     const char* coretype = std::getenv("OPENBLAS_CORETYPE");
     std::printf("bench_train: %s; OPENBLAS_CORETYPE=%s; median of %d steps\n", cpu_model().c_str(),
                 coretype ? coretype : "(unset)", steps);
-    std::printf("%-13s %3s %-8s %9s %9s %8s %8s %9s %8s %10s %8s %8s\n", "case", "thr", "gemm", "ms/step", "tok/s",
+    std::printf("%-13s %3s %-11s %9s %9s %8s %8s %9s %8s %10s %8s %8s\n", "case", "thr", "gemm", "ms/step", "tok/s",
                 "GFLOP/s", "ceiling", "blas-ceil", "attn ms", "torch tok/s", "vs torch", "RSS MB");
     // The tuned peer: tcmalloc preloaded where Debian's libtcmalloc is installed.
     const char* tcmalloc_path = "/usr/lib/x86_64-linux-gnu/libtcmalloc.so.4";
@@ -241,9 +244,10 @@ int main(int argc, char** argv) {
                 if (!t.is_discarded() && t.contains("tokens_per_second")) torch_tps = t["tokens_per_second"].get<double>();
             }
             std::vector<std::string> settings{"openblas", "auto"};
-            if (const std::string why = ane::bf16_missing(); why.empty())
+            if (const std::string why = ane::bf16_missing(); why.empty()) {
                 settings.push_back("bf16");
-            else
+                if (ane::bf16::available()) settings.push_back("bf16-onednn");  // "bf16" ran our kernel
+            } else
                 std::printf("    (no bf16 row: %s)\n", why.c_str());
             for (const std::string& gemm : settings) {
                 const auto ours = run_json(self_path() + " --steps " + std::to_string(steps) + " --case " + name + " " +
@@ -253,7 +257,7 @@ int main(int argc, char** argv) {
                     continue;
                 }
                 const double tps = ours["tokens_per_second"].get<double>();
-                std::printf("%-13s %3d %-8s %9.1f %9.0f %8.1f %8.2f %9.2f %8.1f %10.0f %8.2f %8.0f\n", name.c_str(),
+                std::printf("%-13s %3d %-11s %9.1f %9.0f %8.1f %8.2f %9.2f %8.1f %10.0f %8.2f %8.0f\n", name.c_str(),
                             threads, gemm.c_str(), ours["ms_per_step"].get<double>(), tps, ours["gflops"].get<double>(),
                             ours["ceiling_ratio"].get<double>(), ours["blas_ceiling_ratio"].get<double>(),
                             ours["attention_ms"].get<double>(), torch_tps, torch_tps > 0 ? tps / torch_tps : 0.0,

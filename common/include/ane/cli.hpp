@@ -133,8 +133,9 @@ inline void add_device_flags(CLI::App& app, const DeviceFlagTargets& t) {
                    "first use, the faster kept; a forced library gives the same bits run after run) (default auto)")
         ->check(CLI::IsMember({"openblas", "onednn", "auto"}));
     app.add_option("--precision", t.precision,
-                   "the cpu's matrix products: fp32, or bf16 (operands rounded to bf16, fp32 accumulation, on oneDNN; "
-                   "weights, gradients and optimizer state stay fp32; CPUs with AVX512_BF16 or AMX) (default fp32)")
+                   "the cpu's matrix products: fp32, or bf16 (operands rounded to bf16, fp32 accumulation; our "
+                   "AVX512_BF16 kernel, oneDNN's with --gemm onednn or on AMX; weights, gradients and optimizer state "
+                   "stay fp32; CPUs with AVX512_BF16 or AMX) (default fp32)")
         ->check(CLI::IsMember({"fp32", "bf16"}));
 }
 

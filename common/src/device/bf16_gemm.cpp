@@ -66,14 +66,14 @@ void round_rows(const float* src, int rows, int cols, int ld, std::uint16_t* dst
         float_to_bf16(src + std::int64_t(r) * ld, dst + std::int64_t(r) * cols, std::size_t(cols));
 }
 
-}  // namespace
-
 // Our kernel unless oneDNN can use AMX's tiles, which it cannot match (not measured: no AMX here).
 bool own_kernel() {
     const unsigned isa = unsigned(dnnl_get_effective_cpu_isa());
     const unsigned amx = unsigned(dnnl_cpu_isa_avx512_core_amx);
     return bf16::available() && (isa & amx) != amx;
 }
+
+}  // namespace
 
 struct Bf16Gemm::Impl {
     bool own = own_kernel();

@@ -121,7 +121,10 @@ void gemm_on(GemmLibrary library, bool trans_a, bool trans_b, int M, int N, int 
 
 Gemm::Gemm(GemmLibrary requested, Precision precision) : requested_(requested), precision_(precision) {
     if (requested_ == GemmLibrary::automatic && !onednn_available()) requested_ = GemmLibrary::blas;
-    if (precision_ == Precision::bf16) bf16_ = std::make_unique<Bf16Gemm>();
+    // bf16 under --gemm onednn: oneDNN's kernel even where ours would run.
+    if (precision_ == Precision::bf16)
+        bf16_ = std::make_unique<Bf16Gemm>(requested_ == GemmLibrary::onednn ? Bf16Gemm::Kernel::onednn
+                                                                            : Bf16Gemm::Kernel::best);
 }
 
 GemmLibrary Gemm::library_for(bool trans_a, bool trans_b, int M, int N, int K, const float* A, int lda,
