@@ -187,3 +187,11 @@ TEST(Bf16Kernel, TheCpuDeviceRepacksAWeightAfterWeightsChanged) {
     device->weights_changed();
     check();
 }
+
+TEST(Bf16Kernel, GemmOnednnKeepsOneDnnsBf16Kernel) {
+    if (!ane::bf16_missing().empty()) GTEST_SKIP() << "no bf16 products here";
+    EXPECT_STREQ(ane::Gemm(ane::GemmLibrary::onednn, ane::Precision::bf16).bf16_kernel_name(), "oneDNN");
+    EXPECT_STREQ(ane::Gemm(ane::GemmLibrary::automatic, ane::Precision::bf16).bf16_kernel_name(),
+                 ane::bf16::available() ? "our AVX512_BF16 kernel" : "oneDNN");
+    EXPECT_STREQ(ane::Gemm(ane::GemmLibrary::automatic).bf16_kernel_name(), "none");
+}

