@@ -83,10 +83,11 @@ void expect_matches(const Case& c, const Data& before, const std::vector<float>&
 
 TEST(Bf16Kernel, ProductsAreTheReferenceOnBf16RoundedOperands) {
     if (!ane::bf16::available()) GTEST_SKIP() << "this CPU has no AVX512_BF16";
-    // Edges of the 8 x 48 tile and of the blocks of k (320); K odd; a C wide enough (N 1700)
-    // that blocks of k go outermost, and a K long enough (1000) for rows to go outermost.
-    const int shapes[][3] = {{1, 1, 1}, {3, 5, 7}, {8, 48, 2}, {9, 49, 3}, {17, 100, 321},
-                             {64, 96, 640}, {33, 47, 1000}, {20, 1700, 333}};
+    // Edges of the 8 x 48 tile and of the blocks of k (up to 512: K 513 is two, the second
+    // odd); K odd; a C wide enough (N 1700) that blocks of k go outermost, and Ks of several
+    // blocks (640, 1000) with rows outermost.
+    const int shapes[][3] = {{1, 1, 1}, {3, 5, 7}, {8, 48, 2}, {9, 49, 3}, {17, 100, 513},
+                             {64, 96, 640}, {33, 47, 1000}, {20, 1700, 600}};
     for (const auto& s : shapes)
         for (int t = 0; t < 4; ++t)
             for (const int threads : {1, 2}) {

@@ -1,7 +1,7 @@
 #pragma once
 // CPU features the compilers' __builtin_cpu_supports does not name everywhere (clang 14 knows
-// neither "f16c" nor "avxvnni" nor "avx512bf16"), read from CPUID. Both need the OS to save the AVX state, which
-// the callers establish with __builtin_cpu_supports("avx2").
+// neither "f16c" nor "avxvnni" nor "avx512bf16"), read from CPUID. Each needs the OS to save the
+// AVX state, which the callers establish with __builtin_cpu_supports("avx2") (or "avx512f").
 #if defined(__x86_64__)
 #include <cpuid.h>
 
