@@ -235,12 +235,16 @@ void multiply(bool trans_a, int M, float alpha, const float* A, int lda, const P
     const bool rows_outer = kb.count > 1 && c_limit >= 8;
     const int block = std::min({per_thread, a_limit, rows_outer ? c_limit : a_limit});
     const std::size_t a_size = std::size_t(block) * MR * std::size_t(kb.kc / 2);
-    std::vector<std::uint32_t> scratch(a_size * std::size_t(threads));
+    // Kept from call to call (a fresh buffer of this size is mapped and faulted in each time),
+    // by the calling thread: the team's threads reach it through `blocks`, not by its name.
+    thread_local std::vector<std::uint32_t> scratch;
+    if (scratch.size() < a_size * std::size_t(threads)) scratch.resize(a_size * std::size_t(threads));
+    std::uint32_t* const blocks = scratch.data();
 #pragma omp parallel num_threads(threads)
     {
         const int t = omp_get_thread_num();
         const int mp0 = t * per_thread, mp1 = std::min(micro, mp0 + per_thread);
-        std::uint32_t* a = scratch.data() + a_size * std::size_t(t);
+        std::uint32_t* a = blocks + a_size * std::size_t(t);
         const auto run = [&](int b, int ip) {
             const int k0 = b * kb.kc, kc = kb.size(b, K), pairs = (kc + 1) / 2;
             const int count = std::min(block, mp1 - ip);
