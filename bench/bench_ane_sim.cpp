@@ -23,6 +23,7 @@
 #include "ane/optim.hpp"
 #include "ane/runtime.hpp"
 
+#include "bench_stats.hpp"
 #include "cpu_info.hpp"
 
 namespace {
@@ -73,14 +74,10 @@ Result run(const ane::ModelConfig& c, int batch, const Setup& s, int threads, in
         step(2 + i);
         times.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
     }
-    std::sort(times.begin(), times.end());
-    return {1000.0 * times[times.size() / 2], device->kernel_report()};
+    return {1000.0 * median(times), device->kernel_report()};
 }
 
-double median_ms(std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return 1000.0 * v[v.size() / 2];
-}
+double median_ms(const std::vector<double>& v) { return 1000.0 * median(v); }
 
 // Each block of one layer on `dev`: median ms over `reps` calls, weights_changed() before each
 // (a training step stages every layer's weights once).

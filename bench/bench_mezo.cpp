@@ -18,16 +18,12 @@
 #include "ane/model/init.hpp"
 #include "ane/model/transformer.hpp"
 #include "ane/runtime.hpp"
+#include "bench_stats.hpp"
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
 double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-double median(std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v[v.size() / 2];
-}
 
 double report_value(const std::string& out, const std::string& key) {
     const auto at = out.find("\n" + key + ": ");

@@ -30,6 +30,7 @@
 #include "ane/optim.hpp"
 #include "ane/progress.hpp"
 #include "ane/runtime.hpp"
+#include "bench_stats.hpp"
 #include "cpu_info.hpp"
 #include "recording_device.hpp"
 
@@ -62,11 +63,6 @@ double current_rss_mb() {
         std::fclose(f);
     }
     return double(resident) * double(sysconf(_SC_PAGESIZE)) / 1e6;
-}
-
-double median(std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v[v.size() / 2];
 }
 
 int run_case(const std::string& case_name, int threads, int steps, const std::string& gemm) {
