@@ -2,12 +2,14 @@
 // against true gradients, and the perturbation order.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <utility>
 #include <random>
 
 #include "ane/device/cpu_device.hpp"
+#include "ane/device/gemm.hpp"
 #include "ane/mezo/mezo_trainer.hpp"
 #include "ane/mezo/perturbed_weights.hpp"
 #include "ane/mezo/spsa.hpp"
@@ -334,6 +336,54 @@ TEST(Spsa, ViewedPerturbationReadsWhatAnInPlaceOneWrites) {
             restore();
             model.weights_changed();
         }
+    }
+}
+
+// In bf16 the cpu device keeps each weight packed, by address, until weights_changed(); a
+// viewed forward must read θ + c·z as it is made, never a pack kept from an earlier matrix made
+// in the same scratch or from θ itself. (Routing made matrices through weight_forward fails
+// this test.) The perturbation is made large enough (c = 0.05) to show above bf16's rounding,
+// and the test checks that it does.
+TEST(Spsa, ViewedPerturbationInBf16ReadsTheViewNotAKeptPack) {
+    if (!bf16_missing().empty()) GTEST_SKIP() << "no bf16 products here: " << bf16_missing();
+    const ModelConfig c = test::tiny_config(/*tied=*/false);
+    Weights w = test::random_weights(c, 13);
+    const int B = 2, S = 6;
+    std::vector<std::int32_t> inputs(B * S);
+    for (int i = 0; i < B * S; ++i) inputs[std::size_t(i)] = (i * 5 + 1) % c.vocab;
+    const VocabMap map = VocabMap::identity(c.vocab);
+    auto device = make_device("cpu", device_options(2, "full", "auto", "bf16"));
+    Transformer model(w, *device, B, map, /*for_training=*/false);
+    const std::int64_t n = std::int64_t(B) * S * c.vocab;
+    model.forward(inputs.data(), B, S);  // packs θ
+    const std::vector<float> plain(model.logits(), model.logits() + n);
+    PerturbedWeights viewed;
+    viewed.draw(mezo_parameters(w, nullptr), 99);
+    const float eps[2] = {0.05f, -0.05f};
+    std::vector<float> through[2];
+    model.set_weight_source(&viewed);
+    for (int i = 0; i < 2; ++i) {  // back to back, as a step's two passes: the views reuse their memory
+        viewed.set_scale(eps[i]);
+        model.forward(inputs.data(), B, S);
+        through[i].assign(model.logits(), model.logits() + n);
+    }
+    model.set_weight_source(nullptr);
+    Weights before = w;
+    for (int i = 0; i < 2; ++i) {
+        viewed.direction().apply(eps[i]);
+        model.weights_changed();
+        model.forward(inputs.data(), B, S);
+        double moved = 0, differs = 0;
+        for (std::int64_t j = 0; j < n; ++j) {
+            const double scale = 1.0 + std::fabs(model.logits()[j]);
+            moved = std::max(moved, std::fabs(double(plain[std::size_t(j)]) - model.logits()[j]) / scale);
+            differs = std::max(differs, std::fabs(double(through[i][std::size_t(j)]) - model.logits()[j]) / scale);
+        }
+        EXPECT_GT(moved, 0.05) << "eps " << eps[i] << ": the perturbation does not show above bf16's rounding";
+        EXPECT_LT(differs, 5e-3) << "eps " << eps[i] << ": the viewed forward did not read θ + c·z";
+        w.for_each([&](const std::string& name, Tensor& t) {
+            std::memcpy(t.data(), before.find(name)->data(), t.bytes());
+        });
     }
 }
 
