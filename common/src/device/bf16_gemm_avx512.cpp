@@ -147,12 +147,17 @@ ANE_BF16 void pack_b_panel(bool trans_b, const float* B, int ldb, int k0, int kc
         pack_pairs(!trans_b, B, ldb, k0, kc, n0 + c, std::min(step, N - n0 - c), out + c, NR);
 }
 
+// Where micro-panel i of a packed block of A starts: a line past a multiple of MR * pairs. At
+// kc = 512 a panel is 8 KB, and the transposed packing, which writes every panel of the block
+// for each pair of k, would put all its writes in one set of L1.
+std::size_t a_panel_stride(int pairs) { return std::size_t(MR) * pairs + 16; }
+
 // `count` micro-panels of A (MR rows each from m0, zeros past M), kc values of k from k0: panel
-// i at out + i * MR * pairs.
+// i at out + i * a_panel_stride(pairs).
 ANE_BF16 void pack_a_block(bool trans_a, const float* A, int lda, int k0, int kc, int m0, int count, int M,
                            std::uint32_t* out) {
     const int pairs = (kc + 1) / 2;
-    const std::size_t panel = std::size_t(MR) * pairs;
+    const std::size_t panel = a_panel_stride(pairs);
     if (!trans_a) {  // A(m, k) at A[m * lda + k]
         for (int i = 0; i < count; ++i) {
             const int r0 = m0 + i * MR;
@@ -234,7 +239,7 @@ void multiply(bool trans_a, int M, float alpha, const float* A, int lda, const P
     const int c_limit = kCBlockBytes / (N * 4 * MR);
     const bool rows_outer = kb.count > 1 && c_limit >= 8;
     const int block = std::min({per_thread, a_limit, rows_outer ? c_limit : a_limit});
-    const std::size_t a_size = std::size_t(block) * MR * std::size_t(kb.kc / 2);
+    const std::size_t a_size = std::size_t(block) * a_panel_stride(kb.kc / 2);
     // Kept from call to call (a fresh buffer of this size is mapped and faulted in each time),
     // by the calling thread: the team's threads reach it through `blocks`, not by its name.
     thread_local std::vector<std::uint32_t> scratch;
@@ -254,7 +259,7 @@ void multiply(bool trans_a, int M, float alpha, const float* A, int lda, const P
                 const int n0 = p * NR, cols = std::min(NR, N - n0);
                 for (int i = 0; i < count; ++i) {
                     const int m0 = (ip + i) * MR;
-                    kernel(pairs, a + std::size_t(i) * MR * pairs, bp, C + std::size_t(m0) * ldc + n0, ldc,
+                    kernel(pairs, a + std::size_t(i) * a_panel_stride(pairs), bp, C + std::size_t(m0) * ldc + n0, ldc,
                            std::min(MR, M - m0), cols, alpha, beta, b == 0);
                 }
             }
