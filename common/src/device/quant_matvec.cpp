@@ -177,6 +177,12 @@ std::vector<V>& quantize_tokens(SpinPool& pool, const float* X, int M, int K) {
     thread_local std::vector<V> scratch;
     std::vector<V>& tokens = scratch;  // a lambda does not capture a thread_local
     if (tokens.size() < std::size_t(M)) tokens.resize(std::size_t(M));
+    // A prompt's tokens take a few microseconds to quantize (64 x 288: 3 us on Zen 5), less
+    // than handing them to the pool costs; above 2^18 values the pool shares them.
+    if (std::int64_t(M) * K < (std::int64_t(1) << 18)) {
+        for (int m = 0; m < M; ++m) tokens[std::size_t(m)].set(X + std::size_t(m) * K, K);
+        return tokens;
+    }
     std::atomic<int> next{0};
     pool.share([&] {
         for (int m = next.fetch_add(1); m < M; m = next.fetch_add(1))
