@@ -1,5 +1,6 @@
 // The cpu device's matrix products on each library against a double-precision reference.
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <atomic>
 
@@ -349,6 +350,38 @@ TEST(Matvec, ThePoolSplitsRowsAndEveryThreadRunsEachJob) {
         ane::matvec(pool, W.data(), x.data(), N, K, y.data(), 1.0f, 0.0f);
         ane::matvec_rows(ane::MatvecIsa::portable, W.data(), x.data(), K, 0, N, want.data(), 1.0f, 0.0f);
         for (int n = 0; n < N; ++n) ASSERT_NEAR(y[n], want[n], 1e-3) << threads << " threads, row " << n;
+    }
+}
+
+// A prompt's forward products (up to 512 rows of X) run as slices of W's rows on the pool's
+// threads, single-threaded oneDNN products each: the double reference on every library and
+// thread count, at the boundary (512) and past it (the library's own threading), with slices
+// of 16 rows that do not divide N; the caller's OpenMP team size is as it was.
+TEST(Gemm, APromptsProductInSlicesOnThePoolMatchesTheDoubleReference) {
+    for (const char* gemm : {"openblas", "auto", "onednn"}) {
+        if (std::string(gemm) == "onednn" && !ane::onednn_available()) continue;
+        for (const int threads : {1, 2}) {
+            auto device = ane::make_device("cpu", ane::device_options(threads, "full", gemm));
+            for (const int M : {2, 64, 512, 513}) {
+                const int N = 301, K = 129;
+                Operands o = make(M, N, K, false, true, unsigned(M + threads));
+                std::vector<float> X(std::size_t(M) * K), W(std::size_t(N) * K), Y(std::size_t(M) * N);
+                for (int i = 0; i < M; ++i) {
+                    std::memcpy(&X[std::size_t(i) * K], &o.A[std::size_t(i) * o.lda()], sizeof(float) * std::size_t(K));
+                    for (int j = 0; j < N; ++j) Y[std::size_t(i) * N + j] = o.C[std::size_t(i) * o.ldc() + j];
+                }
+                for (int j = 0; j < N; ++j)
+                    std::memcpy(&W[std::size_t(j) * K], &o.B[std::size_t(j) * o.ldb()], sizeof(float) * std::size_t(K));
+                const auto want = reference(o, 0.75f, 0.5f);
+                const int team = omp_get_max_threads();
+                device->matmul_forward(X.data(), W.data(), M, N, K, Y.data(), 0.75f, 0.5f);
+                EXPECT_EQ(omp_get_max_threads(), team);
+                for (int i = 0; i < M; ++i)
+                    for (int j = 0; j < N; ++j)
+                        ASSERT_NEAR(Y[std::size_t(i) * N + j], want[std::size_t(i) * o.ldc() + j], 1e-4)
+                            << gemm << ", " << threads << " threads, M " << M << " at " << i << "," << j;
+            }
+        }
     }
 }
 

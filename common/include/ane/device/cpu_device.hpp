@@ -49,6 +49,9 @@ protected:
     Gemm gemm_;
 
 private:
+    // Products of at most this many rows of X (a prompt's) run on the pool: see pool_matmul_forward.
+    static constexpr int kPoolRows = 512;
+    void pool_matmul_forward(const float* X, const float* W, int M, int N, int K, float* Y, float alpha, float beta);
     int threads_;
     // One token's products (M = 1): own kernel over a bounded-spin pool, made at first use;
     // OpenBLAS's sgemv under --gemm openblas.
