@@ -39,6 +39,18 @@ public:
         if (recording) shapes.push_back({CblasTrans, CblasNoTrans, N, K, M, 1.0f});
         inner_->matmul_weight_grad(dY, X, M, N, K, dW, a);
     }
+    // The model's weights go through these (the cpu device keeps them packed in bf16 until
+    // weights_changed()), so that the step measured is the one ane-train runs.
+    void weight_forward(const float* X, const float* W, int M, int N, int K, float* Y, float a, float b) override {
+        if (recording) shapes.push_back({CblasNoTrans, CblasTrans, M, N, K, b});
+        inner_->weight_forward(X, W, M, N, K, Y, a, b);
+    }
+    void weight_input_grad(const float* dY, const float* W, int M, int N, int K, float* dX, float a,
+                           float b) override {
+        if (recording) shapes.push_back({CblasNoTrans, CblasNoTrans, M, K, N, b});
+        inner_->weight_input_grad(dY, W, M, N, K, dX, a, b);
+    }
+    void weights_changed() override { inner_->weights_changed(); }
     void attention_forward(const float* q, const float* k, const float* v, int B, int S, int nh, int nkv, int hd,
                            float* o, float* p) override {
         inner_->attention_forward(q, k, v, B, S, nh, nkv, hd, o, p);
