@@ -99,7 +99,8 @@ void CpuDevice::matmul_forward(const float* X, const float* W, int M, int N, int
         matvec(pool(), W, X, N, K, Y, alpha, beta);
         return;
     }
-    if (M <= kPoolRows && threads_ > 1 && gemm_.precision() == Precision::fp32 && gemm_.requested() != GemmLibrary::blas)
+    if (M <= kPoolRows && threads_ > 1 && gemm_.precision() == Precision::fp32 &&
+        gemm_.requested() != GemmLibrary::blas)  // the slices run on oneDNN (auto or forced)
         return pool_matmul_forward(X, W, M, N, K, Y, alpha, beta);
     gemm_(false, true, M, N, K, alpha, X, K, W, K, beta, Y, N);
 }
