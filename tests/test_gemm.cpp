@@ -353,6 +353,24 @@ TEST(Matvec, ThePoolSplitsRowsAndEveryThreadRunsEachJob) {
     }
 }
 
+// run() jobs right after share() jobs too small for the worker to join in time (a prompt's
+// products after a decoded token's): each run() job still runs exactly once on every thread.
+// A worker that woke late for a share() job once read the next run() job's fields under the
+// old generation, ran it twice and left the caller waiting for ever; that took over 300,000
+// such pairs to show, so this is a guard that catches it only sometimes.
+TEST(Matvec, RunJobsAfterLateSharedJobsRunOncePerThread) {
+    ane::SpinPool pool(2, 50);
+    int wrong = 0;
+    for (int i = 0; i < 400000; ++i) {
+        std::atomic<int> items{0};
+        pool.share([&] { items.fetch_add(1); });
+        int ran[2] = {0, 0};
+        pool.run([&](int index, int) { ++ran[index]; });
+        wrong += ran[0] != 1 || ran[1] != 1;
+    }
+    EXPECT_EQ(wrong, 0);
+}
+
 // A prompt's forward products (up to 512 rows of X) run as slices of W's rows on the pool's
 // threads, single-threaded oneDNN products each: the double reference on every library and
 // thread count, at the boundary (512) and past it (the library's own threading), with slices

@@ -69,12 +69,16 @@ void SpinPool::work(int index) {
         wait_for([&] { return generation_.load() != seen; }, true);
         seen = generation_.load();
         if (stop_.load()) return;
+        // A share() job may be gone and the next job being published while this thread woke:
+        // then the fields are not (all) this generation's, and a later round takes the next job.
+        // (Acting on a run() job's fields under a share() job's generation ran it twice, and the
+        // caller waited for ever on its count.)
+        if (job_generation_.load() != seen) continue;
         const bool everyone = everyone_.load();
-        // A share() job may be gone and the next job published while this thread woke: then
-        // its fields are the next job's, and the next round of the loop takes it.
-        if (generation_.load() != seen) continue;
+        const std::function<void(int, int)>* job = job_.load();
+        if (job_generation_.load() != seen) continue;
         if (everyone) {
-            (*job_.load())(index, threads());
+            (*job)(index, threads());
             pending_.fetch_sub(1);
             continue;
         }
@@ -88,7 +92,7 @@ void SpinPool::work(int index) {
             }
         if (!joined) continue;
         joins_.fetch_add(1, std::memory_order_relaxed);
-        (*job_.load())(index, threads());
+        (*job)(index, threads());
         shared_.fetch_sub(1);
     }
 }
@@ -101,6 +105,7 @@ void SpinPool::wake_sleepers() {
 }
 
 void SpinPool::publish(const std::function<void(int, int)>& job, bool everyone) {
+    job_generation_.store(0);
     job_.store(&job);
     everyone_.store(everyone);
     const std::uint64_t next = generation_.load() + 1;
@@ -108,6 +113,7 @@ void SpinPool::publish(const std::function<void(int, int)>& job, bool everyone) 
         pending_.store(int(workers_.size()));
     else
         shared_.store((next & ((1ull << 31) - 1)) << kGenerationShift);
+    job_generation_.store(next);
     generation_.store(next);
     wake_sleepers();
 }

@@ -58,6 +58,9 @@ private:
     std::atomic<const std::function<void(int, int)>*> job_{nullptr};
     std::atomic<bool> everyone_{true};
     std::atomic<std::uint64_t> generation_{0};
+    // The generation the fields above and below belong to, 0 while publish() rewrites them: a
+    // worker acts on them only when it reads its own generation here before and after them.
+    std::atomic<std::uint64_t> job_generation_{0};
     std::atomic<int> pending_{0};  // run(): workers not yet done
     // share(): the job's generation (bits 33 and up), closed to joiners (bit 32), and how many
     // workers joined and are not done (low 32 bits).
