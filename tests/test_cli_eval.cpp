@@ -106,3 +106,41 @@ TEST(CliEval, EncodedWeightsScoreCloseToFloat32) {
     EXPECT_EQ(bad.exit_code, 2);
     EXPECT_NE(bad.err.find("f32, f16, bf16, q8_0, q4_0"), std::string::npos) << bad.err;
 }
+
+// ANE_MAX_CPU_ISA makes our kernels choose as a smaller CPU's would (the report names the
+// ones chosen), with the same scores within rounding; an unknown name is refused.
+TEST(CliEval, KernelsCappedByAneMaxCpuIsaScoreAsTheWidest) {
+    const std::string gguf = test::shared_data("stories260K-gguf/stories260K.gguf");
+    const std::string text = test::shared_data("corpus-tinystories-valid-head/tinystories_val_head.txt");
+    ANE_REQUIRE_SHARED(gguf);
+    ANE_REQUIRE_SHARED(text);
+    test::TempDir dir;
+    const auto tokens = test::run(std::string(ANE_CONVERT_BIN) + " tokens " + text + " -t " + gguf + " -o " +
+                                  dir.path("val.bin"));
+    ASSERT_EQ(tokens.exit_code, 0) << tokens.err;
+    // Q8_0 at load: the products run on our int8 kernels, whose variants differ most.
+    auto val_loss = [&](const std::string& cap) {
+        const auto r = test::run("env " + cap + " " + kEval + " " + gguf + " --data " + dir.path("val.bin") +
+                                 " --max-tokens 2000 --seq 256 --json --threads 2 --gemm openblas --weights q8_0");
+        EXPECT_EQ(r.exit_code, 0) << cap << ": " << r.err;
+        return double(nlohmann::json::parse(r.out)["val_loss"]);
+    };
+    auto report = [&](const std::string& cap) {
+        const auto r = test::run("env " + cap + " " + std::string(ANE_GENERATE_BIN) + " " + gguf +
+                                 " -p Once -n 4 --temperature 0 --weights q8_0 -v");
+        EXPECT_EQ(r.exit_code, 0) << cap << ": " << r.err;
+        return r.err;
+    };
+    const double widest = val_loss("-u ANE_MAX_CPU_ISA");
+    for (const char* cap : {"portable", "avx2", "avx2_vnni", "avx512"})
+        EXPECT_NEAR(val_loss(std::string("ANE_MAX_CPU_ISA=") + cap), widest, 1e-3) << cap;
+    EXPECT_NE(report("ANE_MAX_CPU_ISA=portable").find("own portable C++ kernel (int8: none)"), std::string::npos);
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+        EXPECT_NE(report("ANE_MAX_CPU_ISA=avx2").find("own AVX2 kernel (int8: AVX2)"), std::string::npos);
+    }
+#endif
+    const auto bad = test::run("env ANE_MAX_CPU_ISA=avx9 " + kEval + " " + gguf + " --data " + dir.path("val.bin"));
+    EXPECT_EQ(bad.exit_code, 1);
+    EXPECT_EQ(bad.err, "ane-eval: ANE_MAX_CPU_ISA=avx9: unknown instruction set (portable, avx2, avx2_vnni or avx512)\n");
+}

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "ane/simd_clones.hpp"
+#include "device/cpu_features.hpp"
 
 #if defined(__x86_64__)
 #include <cpuid.h>
@@ -132,9 +133,10 @@ Isa detect() {
     unsigned xcr0_lo = 0, xcr0_hi = 0;
     __asm__("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
     if ((xcr0_lo & 0x6u) != 0x6u) return Isa::scalar;  // XMM and YMM state
-    if (__get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & (1u << 16)) && (xcr0_lo & 0xE6u) == 0xE6u)
+    if (__get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & (1u << 16)) && (xcr0_lo & 0xE6u) == 0xE6u &&
+        cpu::allows(cpu::Isa::avx512))
         return Isa::avx512;  // AVX-512F with opmask, ZMM_Hi256 and Hi16_ZMM state
-    return Isa::f16c;
+    return cpu::allows(cpu::Isa::avx2) ? Isa::f16c : Isa::scalar;
 }
 #else
 Isa detect() { return Isa::scalar; }

@@ -277,7 +277,7 @@ void multiply(bool trans_a, int M, float alpha, const float* A, int lda, const P
 }  // namespace
 
 bool available() {
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+    return cpu::has_avx512f() && __builtin_cpu_supports("avx512bw") &&
            __builtin_cpu_supports("avx512vl") && cpu::has_avx512_bf16();
 }
 

@@ -73,7 +73,9 @@ std::string CpuDevice::describe() const {
         text += std::string("; matrix products bf16 (") + gemm_.bf16_kernel_name() + ")";
     else
         text += std::string("; matrix products ") + gemm_library_name(gemm_.requested());
-    return text + ", " + std::to_string(threads_) + " thread(s)";
+    text += ", " + std::to_string(threads_) + " thread(s)";
+    if (const char* cap = std::getenv("ANE_MAX_CPU_ISA")) text += std::string("; own kernels within ANE_MAX_CPU_ISA=") + cap;
+    return text;
 }
 
 std::string CpuDevice::kernel_report() const {

@@ -161,7 +161,7 @@ KRowsKernel for_type(ggml::Type type) {
 }  // namespace
 
 bool has_int8_avx512() {
-    static const bool yes = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+    static const bool yes = cpu::has_avx512f() && __builtin_cpu_supports("avx512bw") &&
                             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") &&
                             cpu::has_f16c();
     return yes;

@@ -247,11 +247,12 @@ void decoded_rows(MatvecIsa isa, const QuantMatrix& W, const float* x, int r0, i
 
 Int8Dot best_int8_dot() {
 #if defined(__x86_64__)
-    static const Int8Dot kind = !(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu::has_f16c())
+    static const Int8Dot kind = !(cpu::has_avx2() && __builtin_cpu_supports("fma") && cpu::has_f16c())
                                     ? Int8Dot::none
                                 : int8::has_int8_avx512() ? Int8Dot::avx512_vnni
                                 : cpu::has_avx_vnni() ? Int8Dot::avx_vnni
-                                : __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl")
+                                : cpu::has_avx512f() && __builtin_cpu_supports("avx512vnni") &&
+                                        __builtin_cpu_supports("avx512vl")
                                     ? Int8Dot::avx512_vnni
                                     : Int8Dot::avx2;
     return kind;

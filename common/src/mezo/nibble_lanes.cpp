@@ -1,5 +1,7 @@
 #include "ane/mezo/nibble_lanes.hpp"
 
+#include "../device/cpu_features.hpp"
+
 namespace ane {
 
 namespace {
@@ -56,8 +58,8 @@ void draw_lanes_vector(Xoshiro256Plus* lanes, std::int64_t words, std::uint64_t*
 
 NibbleLanes best_nibble_lanes() {
 #if defined(__x86_64__)
-    if (__builtin_cpu_supports("avx512f")) return draw_lanes_avx512;
-    if (__builtin_cpu_supports("avx2")) return draw_lanes_avx2;
+    if (cpu::has_avx512f()) return draw_lanes_avx512;
+    if (cpu::has_avx2()) return draw_lanes_avx2;
     return nullptr;
 #else
     return draw_lanes_vector;

@@ -13,6 +13,7 @@
 #include <immintrin.h>
 #endif
 
+#include "../device/cpu_features.hpp"
 #include "ane/error.hpp"
 #include "ane/mezo/nibble_lanes.hpp"
 #include "ane/mezo/xoshiro_jump.hpp"
@@ -357,8 +358,8 @@ std::pair<SweepKernel, std::int64_t> sweep_kernel(SweepIsa isa) {
 
 SweepIsa best_sweep_isa() {
 #if defined(__x86_64__)
-    if (__builtin_cpu_supports("avx512f")) return SweepIsa::avx512;
-    if (__builtin_cpu_supports("avx2")) return SweepIsa::avx2;
+    if (cpu::has_avx512f()) return SweepIsa::avx512;
+    if (cpu::has_avx2()) return SweepIsa::avx2;
 #endif
     return SweepIsa::portable;
 }
