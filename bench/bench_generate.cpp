@@ -19,6 +19,7 @@
 
 #include "cpu_info.hpp"
 #include "ane/device/matvec.hpp"
+#include "ane/device/quant_matvec.hpp"
 #include "ane/device/device.hpp"
 #include "ane/checkpoint.hpp"
 #include "ane/formats/gguf.hpp"
@@ -264,10 +265,12 @@ int main(int argc, char** argv) {
     }
     const double bw = copy_bandwidth();
     const char* coretype = std::getenv("OPENBLAS_CORETYPE");
+    const char* max_isa = std::getenv("ANE_MAX_CPU_ISA");
+    const std::string cap = max_isa ? std::string(", ANE_MAX_CPU_ISA=") + max_isa : "";
     std::printf("bench_generate: %s; OPENBLAS_CORETYPE=%s\n", cpu_model().c_str(), coretype ? coretype : "(unset)");
     std::printf("prompt 64 tokens (mean of 5), then 128 generated (greedy), fp16 key/value cache (both sides); "
-                "memcpy bandwidth %.1f GB/s (read + write); decode kernel %s\n", bw,
-                ane::matvec_isa_name(ane::best_matvec_isa()));
+                "memcpy bandwidth %.1f GB/s (read + write); decode kernel %s (int8: %s)%s\n", bw,
+                ane::matvec_isa_name(ane::best_matvec_isa()), ane::int8_dot_name(ane::best_int8_dot()), cap.c_str());
     std::printf("%-13s %-5s %3s %-9s %12s %12s %10s %9s %9s\n", "model", "type", "thr", "gemm", "prompt tok/s",
                 "gen tok/s", "weight GB/s", "vs memcpy", "vs base");
     // llama.cpp reads the same GGUF files (with Llama 2's vocabulary, which it needs to load).

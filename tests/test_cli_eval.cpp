@@ -142,5 +142,6 @@ TEST(CliEval, KernelsCappedByAneMaxCpuIsaScoreAsTheWidest) {
 #endif
     const auto bad = test::run("env ANE_MAX_CPU_ISA=avx9 " + kEval + " " + gguf + " --data " + dir.path("val.bin"));
     EXPECT_EQ(bad.exit_code, 1);
-    EXPECT_EQ(bad.err, "ane-eval: ANE_MAX_CPU_ISA=avx9: unknown instruction set (portable, avx2, avx2_vnni or avx512)\n");
+    EXPECT_EQ(bad.err,
+              "ane-eval: ANE_MAX_CPU_ISA=avx9: unknown instruction set (portable, avx2, avx2_vnni or avx512)\n");
 }

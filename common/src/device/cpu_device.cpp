@@ -74,7 +74,8 @@ std::string CpuDevice::describe() const {
     else
         text += std::string("; matrix products ") + gemm_library_name(gemm_.requested());
     text += ", " + std::to_string(threads_) + " thread(s)";
-    if (const char* cap = std::getenv("ANE_MAX_CPU_ISA")) text += std::string("; own kernels within ANE_MAX_CPU_ISA=") + cap;
+    if (const char* cap = std::getenv("ANE_MAX_CPU_ISA"))
+        text += std::string("; own kernels within ANE_MAX_CPU_ISA=") + cap;
     return text;
 }
 

@@ -117,9 +117,10 @@ __attribute__((target("avx2,fma"))) void rows_avx2(const float* W, const float* 
 
 MatvecIsa best_matvec_isa() {
 #if defined(__x86_64__)
-    static const MatvecIsa isa = cpu::has_avx512f()                                                     ? MatvecIsa::avx512
-                                 : cpu::has_avx2() && __builtin_cpu_supports("fma") && cpu::has_f16c() ? MatvecIsa::avx2
-                                                                                                       : MatvecIsa::portable;
+    static const MatvecIsa isa = cpu::has_avx512f() ? MatvecIsa::avx512
+                                 : cpu::has_avx2() && __builtin_cpu_supports("fma") && cpu::has_f16c()
+                                     ? MatvecIsa::avx2
+                                     : MatvecIsa::portable;
     return isa;
 #else
     return MatvecIsa::portable;
