@@ -118,10 +118,11 @@ TEST(CliEval, KernelsCappedByAneMaxCpuIsaScoreAsTheWidest) {
     const auto tokens = test::run(std::string(ANE_CONVERT_BIN) + " tokens " + text + " -t " + gguf + " -o " +
                                   dir.path("val.bin"));
     ASSERT_EQ(tokens.exit_code, 0) << tokens.err;
-    // Q8_0 at load: the products run on our int8 kernels, whose variants differ most.
-    auto val_loss = [&](const std::string& cap) {
+    // Q8_0 and Q4_0 at load: the products run on our int8 kernels, whose variants differ most
+    // (Q4_0 in groups of 8 rows where the CPU has kernels for them, AVX2 included).
+    auto val_loss = [&](const std::string& cap, const std::string& type) {
         const auto r = test::run("env " + cap + " " + kEval + " " + gguf + " --data " + dir.path("val.bin") +
-                                 " --max-tokens 2000 --seq 256 --json --threads 2 --gemm openblas --weights q8_0");
+                                 " --max-tokens 2000 --seq 256 --json --threads 2 --gemm openblas --weights " + type);
         EXPECT_EQ(r.exit_code, 0) << cap << ": " << r.err;
         return double(nlohmann::json::parse(r.out)["val_loss"]);
     };
@@ -131,9 +132,11 @@ TEST(CliEval, KernelsCappedByAneMaxCpuIsaScoreAsTheWidest) {
         EXPECT_EQ(r.exit_code, 0) << cap << ": " << r.err;
         return r.err;
     };
-    const double widest = val_loss("-u ANE_MAX_CPU_ISA");
-    for (const char* cap : {"portable", "avx2", "avx2_vnni", "avx512"})
-        EXPECT_NEAR(val_loss(std::string("ANE_MAX_CPU_ISA=") + cap), widest, 1e-3) << cap;
+    for (const char* type : {"q8_0", "q4_0"}) {
+        const double widest = val_loss("-u ANE_MAX_CPU_ISA", type);
+        for (const char* cap : {"portable", "avx2", "avx2_vnni", "avx512"})
+            EXPECT_NEAR(val_loss(std::string("ANE_MAX_CPU_ISA=") + cap, type), widest, 1e-3) << cap << " " << type;
+    }
     EXPECT_NE(report("ANE_MAX_CPU_ISA=portable").find("own portable C++ kernel (int8: none)"), std::string::npos);
 #if defined(__x86_64__)
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {

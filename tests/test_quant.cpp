@@ -194,8 +194,8 @@ TEST(Quant, EveryKernelOnEveryEncodingMatchesTheDoubleReference) {
     }
 }
 
-// The rows8 layout holds the same values, and every kernel (VNNI on groups of 8 rows, or the
-// decoded fallback) gives the product on the quantized vector; the pool splits at groups.
+// The rows8 layout holds the same values, and every kernel (VNNI on groups of 8 rows, AVX2 on
+// Q4_0's, or the decoded fallback) gives the product on the quantized vector; the pool splits at groups.
 TEST(Quant, TheRows8LayoutKeepsTheValuesAndItsKernelsMatchTheReference) {
     for (int K : {32, 96, 288, 768})
         for (auto type : {ggml::Type::Q8_0, ggml::Type::Q4_0}) {
@@ -213,7 +213,7 @@ TEST(Quant, TheRows8LayoutKeepsTheValuesAndItsKernelsMatchTheReference) {
             std::vector<float> xq(static_cast<std::size_t>(K));
             quant_vector_round_trip(x.data(), K, xq.data());
             for (Int8Dot int8 : int8_kernels_here(best_matvec_isa())) {
-                const bool integer = int8 == Int8Dot::avx_vnni || int8 == Int8Dot::avx512_vnni;
+                const bool integer = rows8_integer(int8, type);
                 double scale = 0;
                 const auto want = reference(flat, integer ? xq.data() : x.data(), y0.data(), 0.5f, 1.0f, scale);
                 std::vector<float> y(y0.data(), y0.data() + N);
@@ -224,7 +224,7 @@ TEST(Quant, TheRows8LayoutKeepsTheValuesAndItsKernelsMatchTheReference) {
                         << flat.type_name() << " int8 " << int8_dot_name(int8) << " K=" << K << " row " << r;
                 }
             }
-            if (best_int8_dot() == Int8Dot::avx_vnni || best_int8_dot() == Int8Dot::avx512_vnni) {
+            if (rows8_integer(best_int8_dot(), type)) {
                 SpinPool pool(2);
                 const QuantMatrix big = [&] {
                     QuantMatrix q = QuantMatrix::encode(random_matrix(1000, K, 9), type);
@@ -248,9 +248,8 @@ bool k_quant(const QuantMatrix& m) {
 bool takes_int8(const QuantMatrix& m, int /*M*/) {
     const ggml::Type t = m.type();
     const Int8Dot kind = best_int8_dot();
-    // Rows regrouped by 8 have integer kernels only with VNNI; elsewhere they are decoded.
-    if (m.layout() == QuantMatrix::Layout::rows8 && kind != Int8Dot::avx_vnni && kind != Int8Dot::avx512_vnni)
-        return false;
+    // Rows regrouped by 8 have integer kernels with VNNI (and Q4_0's with AVX2); else decoded.
+    if (m.layout() == QuantMatrix::Layout::rows8 && !rows8_integer(kind, t)) return false;
     return (t == ggml::Type::Q8_0 || t == ggml::Type::Q4_0 || t == ggml::Type::Q5_0 || t == ggml::Type::Q4_1 ||
             t == ggml::Type::Q5_1 || k_quant(m)) &&
            best_int8_dot() != Int8Dot::none;

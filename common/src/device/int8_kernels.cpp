@@ -318,6 +318,12 @@ __attribute__((target("avx2,fma,f16c"))) inline __m256i load_run(const std::uint
     return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
 }
 
+// VPDPBUSD's sum on AVX2 alone: VPMADDUBSW's pairs, then VPMADDWD's. Exact only while each
+// pair's sum fits 16 bits: Q4_0's nibbles (0..15) against x (-127..127), not Q8_0's q + 128.
+__attribute__((target("avx2,fma,f16c"))) inline __m256i dpbusd_avx2(__m256i acc, __m256i u, __m256i s) {
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
+}
+
 // Groups of 8 rows in the rows8 layout: lane j of every vector is row j, so a block's four-byte
 // runs of x are broadcast and the quants multiply as loaded. The quants are unsigned (Q4_0's
 // nibbles 0..15, Q8_0's q + 128): the offset times the block's sum of x is taken back at the
@@ -373,6 +379,14 @@ __attribute__((target("avx2,fma,f16c,avx512vnni,avx512vl"))) void rows8_vnni512(
                                                                                 float* out) {
     ANE_ROWS8_LOOP(_mm256_dpbusd_epi32)
 }
+
+// Q4_0 only (see dpbusd_avx2).
+__attribute__((target("avx2,fma,f16c"))) void rows8_q4_avx2(const std::uint8_t* W, int groups, const std::int8_t* xq,
+                                                             const float* xd, const std::int32_t* sx, int nb,
+                                                             float* out) {
+    constexpr bool Q4 = true;
+    ANE_ROWS8_LOOP(dpbusd_avx2)
+}
 #undef ANE_ROWS8_LOOP
 
 // Several tokens against groups of 8 rows (a prompt): each block's quants are loaded and
@@ -426,6 +440,14 @@ template <bool Q4, int T>
 __attribute__((target("avx2,fma,f16c,avx512vnni,avx512vl"))) void rows8_tokens_vnni512(
     const std::uint8_t* W, int groups, const TokenBlocks* tok, int nb, float* out, std::size_t ldo) {
     ANE_ROWS8_TOKENS_LOOP(_mm256_dpbusd_epi32)
+}
+
+template <int T>  // Q4_0 only (see dpbusd_avx2)
+__attribute__((target("avx2,fma,f16c"))) void rows8_tokens_q4_avx2(const std::uint8_t* W, int groups,
+                                                                    const TokenBlocks* tok, int nb, float* out,
+                                                                    std::size_t ldo) {
+    constexpr bool Q4 = true;
+    ANE_ROWS8_TOKENS_LOOP(dpbusd_avx2)
 }
 #undef ANE_ROWS8_TOKENS_LOOP
 
@@ -509,6 +531,7 @@ Rows8 rows8_kernel(Int8Dot kind, bool q4) {
     if (kind == Int8Dot::avx_vnni) return q4 ? rows8_vnni<true> : rows8_vnni<false>;
     if (kind == Int8Dot::avx512_vnni && has_int8_avx512()) return rows8_kernel_avx512(q4);
     if (kind == Int8Dot::avx512_vnni) return q4 ? rows8_vnni512<true> : rows8_vnni512<false>;
+    if (kind == Int8Dot::avx2 && q4) return rows8_q4_avx2;
 #endif
     (void)kind;
     (void)q4;
@@ -523,8 +546,11 @@ Rows8Tokens rows8_tokens_for(Int8Dot kind, int T) {
                                             rows8_tokens_vnni<Q4, 3>, rows8_tokens_vnni<Q4, 4>};
     static constexpr Rows8Tokens vnni512[4] = {rows8_tokens_vnni512<Q4, 1>, rows8_tokens_vnni512<Q4, 2>,
                                                rows8_tokens_vnni512<Q4, 3>, rows8_tokens_vnni512<Q4, 4>};
+    static constexpr Rows8Tokens q4_avx2[4] = {rows8_tokens_q4_avx2<1>, rows8_tokens_q4_avx2<2>,
+                                               rows8_tokens_q4_avx2<3>, rows8_tokens_q4_avx2<4>};
     if (kind == Int8Dot::avx_vnni) return vnni[T - 1];
     if (kind == Int8Dot::avx512_vnni) return vnni512[T - 1];
+    if (kind == Int8Dot::avx2 && Q4) return q4_avx2[T - 1];
 #endif
     (void)kind;
     (void)T;

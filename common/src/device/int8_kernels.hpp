@@ -47,9 +47,9 @@ RowsTokens rows_tokens_kernel(Int8Dot kind, ggml::Type type, int T);
 bool has_int8_avx512();
 
 // The rows8 layout (QuantMatrix::Layout): out[8g + j] = row 8g + j · x for g < groups, W at
-// the first group's bytes. VNNI only: avx512_vnni on a CPU with has_int8_avx512() takes the
-// 512-bit kernel (rows8_kernels_avx512.cpp), which pays a few instructions per block of x
-// each call.
+// the first group's bytes. VNNI, and AVX2 for Q4_0 (whose byte products' pairs fit 16 bits);
+// null otherwise. avx512_vnni on a CPU with has_int8_avx512() takes the 512-bit kernel
+// (rows8_kernels_avx512.cpp), which pays a few instructions per block of x each call.
 using Rows8 = void (*)(const std::uint8_t* W, int groups, const std::int8_t* xq, const float* xd,
                        const std::int32_t* sum, int nb, float* out);
 Rows8 rows8_kernel(Int8Dot kind, bool q4);

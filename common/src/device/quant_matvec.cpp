@@ -163,7 +163,7 @@ RowDot row_dot(MatvecIsa isa, Type type) {
 // Q8_0 blocks (Q5_0, Q4_1, Q5_1 in the ggml layout only: they are never regrouped; the rows8
 // layout only with VNNI, though a matrix may be regrouped on any CPU).
 bool int8_matrix(Int8Dot kind, const QuantMatrix& W) {
-    if (W.layout() == QuantMatrix::Layout::rows8) return int8::rows8_kernel(kind, W.type() == Type::Q4_0) != nullptr;
+    if (W.layout() == QuantMatrix::Layout::rows8) return rows8_integer(kind, W.type());
     return int8::rows_kernel(kind, W.type()) != nullptr;
 }
 
@@ -259,6 +259,11 @@ Int8Dot best_int8_dot() {
 #else
     return Int8Dot::none;
 #endif
+}
+
+bool rows8_integer(Int8Dot kind, ggml::Type type) {
+    if (type != Type::Q8_0 && type != Type::Q4_0) return false;
+    return int8::rows8_kernel(kind, type == Type::Q4_0) != nullptr;
 }
 
 const char* int8_dot_name(Int8Dot kind) {

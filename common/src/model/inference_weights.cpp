@@ -104,9 +104,8 @@ InferenceModel load_inference_model(const std::string& path, std::optional<ggml:
     };
     // Q8_0/Q4_0 in groups of 8 rows where the CPU has the integer kernels for that layout.
     const Int8Dot int8 = best_int8_dot();
-    const bool interleave = int8 == Int8Dot::avx_vnni || int8 == Int8Dot::avx512_vnni;
     auto lay_out = [&](QuantMatrix& m) {
-        if (interleave && QuantMatrix::can_interleave(m.type(), m.rows())) m.interleave_rows8();
+        if (rows8_integer(int8, m.type()) && QuantMatrix::can_interleave(m.type(), m.rows())) m.interleave_rows8();
     };
     for (std::size_t l = 0; l < w.layers.size(); ++l) {
         const std::string p = "layers." + std::to_string(l) + ".";

@@ -19,6 +19,9 @@ enum class Int8Dot { none, avx2, avx_vnni, avx512_vnni };
 // (maddubs), else none (float decoding).
 Int8Dot best_int8_dot();
 const char* int8_dot_name(Int8Dot kind);
+// Whether `kind`'s integer kernels take `type` (Q8_0 or Q4_0) regrouped by 8 rows
+// (QuantMatrix::interleave_rows8): with VNNI both, with AVX2 alone Q4_0.
+bool rows8_integer(Int8Dot kind, ggml::Type type);
 // What the int8 kernels multiply by: x quantized to Q8_0 blocks and back (K a multiple of 32).
 void quant_vector_round_trip(const float* x, int K, float* out);
 // What the K-quant (Q4_K, Q5_K, Q6_K) kernels multiply by: x as Q8_K blocks of 256 and back.
