@@ -17,7 +17,6 @@ namespace {
 
 #if defined(__x86_64__)
 using simd::hsum256;
-using simd::hsum512;
 #endif
 
 inline float finish(float dot, float alpha, float beta, float y) { return beta == 0.0f ? alpha * dot : alpha * dot + beta * y; }
@@ -43,64 +42,37 @@ void rows_portable(const float* W, const float* x, int K, int r0, int r1, float*
 
 #if defined(__x86_64__)
 
-// Four rows at a time (four weight streams in flight), two accumulators per row.
-__attribute__((target("avx512f"))) void rows_avx512(const float* W, const float* x, int K, int r0, int r1, float* y,
-                                                     float alpha, float beta) {
+// Four rows at a time (four weight streams in flight), two accumulators per row, on 256-bit
+// vectors for AVX-512 CPUs too: on a Zen 5 the same loop on 512-bit ones, a line of each row
+// per step, streamed slower (decoding F32 at 1 thread, interleaved runs: stories15M 579-587
+// against 659-669 tok/s, stories110M 62-68 against 67-69; at 2 threads 673-743 against
+// 782-850 and 75-96 against 106-109).
+__attribute__((target("avx2,fma"))) void rows_avx2(const float* W, const float* x, int K, int r0, int r1, float* y,
+                                                   float alpha, float beta) {
     int r = r0;
     for (; r + 4 <= r1; r += 4) {
         const float* w0 = W + std::int64_t(r) * K;
         const float* w[4] = {w0, w0 + K, w0 + 2 * std::int64_t(K), w0 + 3 * std::int64_t(K)};
-        __m512 acc[4][2];
-        for (auto& a : acc) a[0] = a[1] = _mm512_setzero_ps();
-        // Each stream asks for the same columns of the next four rows: a distance of 4K floats
-        // (12-32 KB for K = 768-2048) that does not land in a row another stream is reading
-        // (2 KB ahead within the row did for rows of 3 KB; stories110M decode 31 -> 32.5 tok/s
-        // at 1 thread, 53 -> 58 at 2). Past the matrix's end it is a hint that cannot fault.
-        const std::int64_t ahead = 4 * std::int64_t(K);
-        int k = 0;
-        for (; k + 32 <= K; k += 32) {
-            const __m512 x0 = _mm512_loadu_ps(x + k), x1 = _mm512_loadu_ps(x + k + 16);
-            for (int i = 0; i < 4; ++i) {
-                _mm_prefetch(reinterpret_cast<const char*>(w[i] + k + ahead), _MM_HINT_T0);
-                _mm_prefetch(reinterpret_cast<const char*>(w[i] + k + ahead + 16), _MM_HINT_T0);
-                acc[i][0] = _mm512_fmadd_ps(_mm512_loadu_ps(w[i] + k), x0, acc[i][0]);
-                acc[i][1] = _mm512_fmadd_ps(_mm512_loadu_ps(w[i] + k + 16), x1, acc[i][1]);
-            }
-        }
-        for (int i = 0; i < 4; ++i)
-            y[r + i] = finish(dot_tail(w[i], x, k, K, hsum512(_mm512_add_ps(acc[i][0], acc[i][1]))), alpha, beta, y[r + i]);
-    }
-    for (; r < r1; ++r) {
-        const float* a = W + std::int64_t(r) * K;
-        __m512 a0 = _mm512_setzero_ps();
-        int k = 0;
-        for (; k + 16 <= K; k += 16) a0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + k), _mm512_loadu_ps(x + k), a0);
-        y[r] = finish(dot_tail(a, x, k, K, hsum512(a0)), alpha, beta, y[r]);
-    }
-}
-
-__attribute__((target("avx2,fma"))) void rows_avx2(const float* W, const float* x, int K, int r0, int r1, float* y,
-                                                   float alpha, float beta) {
-    int r = r0;
-    for (; r + 2 <= r1; r += 2) {
-        const float* a = W + std::int64_t(r) * K;
-        const float* b = a + K;
-        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), b0 = _mm256_setzero_ps(), b1 = _mm256_setzero_ps();
-        // The next two rows' columns, as rows_avx512 does (stories110M decode with this kernel:
-        // 26.5 -> 32 tok/s at 1 thread, 49.5 -> 57 at 2).
-        const std::int64_t ahead = 2 * std::int64_t(K);
+        __m256 acc[4][2];
+        for (auto& a : acc) a[0] = a[1] = _mm256_setzero_ps();
+        // Each stream asks for the same columns eight rows on (9-64 KB ahead for K = 288-2048),
+        // which never lands in a row another stream is reading. Under ANE_MAX_CPU_ISA=avx2 on
+        // a Zen 5, stories15M decode at 1 thread: none 210-220 tok/s, 2 rows on 290, 4 rows
+        // 450-530, 8 rows 520-665, 12 rows 636-662, 16 rows 616-630 (the old two-row kernel
+        // with 2 rows on: 400-500).
+        const std::int64_t ahead = 8 * std::int64_t(K);
         int k = 0;
         for (; k + 16 <= K; k += 16) {
             const __m256 x0 = _mm256_loadu_ps(x + k), x1 = _mm256_loadu_ps(x + k + 8);
-            _mm_prefetch(reinterpret_cast<const char*>(a + k + ahead), _MM_HINT_T0);
-            _mm_prefetch(reinterpret_cast<const char*>(b + k + ahead), _MM_HINT_T0);
-            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k), x0, a0);
-            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k + 8), x1, a1);
-            b0 = _mm256_fmadd_ps(_mm256_loadu_ps(b + k), x0, b0);
-            b1 = _mm256_fmadd_ps(_mm256_loadu_ps(b + k + 8), x1, b1);
+            for (int i = 0; i < 4; ++i) {
+                _mm_prefetch(reinterpret_cast<const char*>(w[i] + k + ahead), _MM_HINT_T0);
+                acc[i][0] = _mm256_fmadd_ps(_mm256_loadu_ps(w[i] + k), x0, acc[i][0]);
+                acc[i][1] = _mm256_fmadd_ps(_mm256_loadu_ps(w[i] + k + 8), x1, acc[i][1]);
+            }
         }
-        y[r] = finish(dot_tail(a, x, k, K, hsum256(_mm256_add_ps(a0, a1))), alpha, beta, y[r]);
-        y[r + 1] = finish(dot_tail(b, x, k, K, hsum256(_mm256_add_ps(b0, b1))), alpha, beta, y[r + 1]);
+        for (int i = 0; i < 4; ++i)
+            y[r + i] = finish(dot_tail(w[i], x, k, K, hsum256(_mm256_add_ps(acc[i][0], acc[i][1]))), alpha, beta,
+                              y[r + i]);
     }
     for (; r < r1; ++r) {
         const float* a = W + std::int64_t(r) * K;
@@ -139,8 +111,8 @@ const char* matvec_isa_name(MatvecIsa isa) {
 void matvec_rows(MatvecIsa isa, const float* W, const float* x, int K, int row_begin, int row_end, float* y,
                  float alpha, float beta) {
 #if defined(__x86_64__)
-    if (isa == MatvecIsa::avx512) return rows_avx512(W, x, K, row_begin, row_end, y, alpha, beta);
-    if (isa == MatvecIsa::avx2) return rows_avx2(W, x, K, row_begin, row_end, y, alpha, beta);
+    if (isa == MatvecIsa::avx512 || isa == MatvecIsa::avx2)
+        return rows_avx2(W, x, K, row_begin, row_end, y, alpha, beta);
 #endif
     (void)isa;
     rows_portable(W, x, K, row_begin, row_end, y, alpha, beta);
