@@ -55,8 +55,9 @@ struct InferenceModel {
 // exactly are (rows of a multiple of 32 values), every other format is float32. With `type`,
 // each matrix is encoded as that type; a matrix whose rows are not whole blocks of it (a
 // Q8_0/Q4_0 row of a length not a multiple of 32) becomes F16 instead, as llama.cpp's
-// quantizer falls back. The float32 tensors encoded are freed. Where the CPU has VNNI, Q8_0
-// and Q4_0 matrices are laid out in groups of 8 rows for its kernels (QuantMatrix::Layout).
+// quantizer falls back. The float32 tensors encoded are freed. Where the CPU has the kernels
+// for them (rows8_integer: VNNI, or AVX2 for Q4_0), Q8_0 and Q4_0 matrices are laid out in
+// groups of 8 rows (QuantMatrix::Layout).
 InferenceModel load_inference_model(const std::string& path, std::optional<ggml::Type> type);
 
 }  // namespace ane
