@@ -161,7 +161,7 @@ RowDot row_dot(MatvecIsa isa, Type type) {
 
 // Whether `kind`'s integer kernels take this matrix's rows, in its layout, with the input as
 // Q8_0 blocks (Q5_0, Q4_1, Q5_1 in the ggml layout only: they are never regrouped; the rows8
-// layout only with VNNI, though a matrix may be regrouped on any CPU).
+// layout where rows8_integer says, though a matrix may be regrouped on any CPU).
 bool int8_matrix(Int8Dot kind, const QuantMatrix& W) {
     if (W.layout() == QuantMatrix::Layout::rows8) return rows8_integer(kind, W.type());
     return int8::rows_kernel(kind, W.type()) != nullptr;
