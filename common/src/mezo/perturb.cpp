@@ -109,7 +109,6 @@ void StepDirection::draw(const std::vector<ParamSpan>& params, std::uint64_t see
     constexpr std::int64_t kPart = 1 << 21;  // elements, a multiple of 64; a jump costs ~30 µs
     static const NibbleLanes draw_lanes = best_nibble_lanes();
     std::vector<Part> parts;
-    std::map<std::int64_t, XoshiroJump> stretch_jumps;  // by lane_words: few distinct, ~30 µs each
     std::uint64_t draws = 0;
     for (std::size_t b = 0; b < params.size(); ++b) {
         const std::int64_t n = params[b].size, whole = n / 4 * 4;
@@ -119,12 +118,16 @@ void StepDirection::draw(const std::vector<ParamSpan>& params, std::uint64_t see
             if (draw_lanes && (g & 3) == 0) {  // the whole words after the nibbles up to a word boundary
                 const std::int64_t words = (part.end - i - ((64 - (g & 63)) & 63)) / 64;
                 part.lane_words = words >= 4 * kNibbleLanes ? words / kNibbleLanes : 0;
-                if (part.lane_words) stretch_jumps.try_emplace(part.lane_words, std::uint64_t(part.lane_words) * 16);
+                if (part.lane_words) jumps_.try_emplace(std::uint64_t(part.lane_words) * 16, part.lane_words * 16);
             }
+            if (part.first_draw) jumps_.try_emplace(part.first_draw, part.first_draw);
             parts.push_back(part);
         }
         draws += std::uint64_t(whole / 4);
-        if (whole < n) parts.push_back({b, whole, n, draws, true});
+        if (whole < n) {
+            parts.push_back({b, whole, n, draws, true});
+            if (draws) jumps_.try_emplace(draws, draws);
+        }
         draws += std::uint64_t(n - whole);
     }
     // Words shared with a neighbouring part are or-ed atomically; whole words are stored.
@@ -139,7 +142,7 @@ void StepDirection::draw(const std::vector<ParamSpan>& params, std::uint64_t see
     for (std::size_t k = 0; k < parts.size(); ++k) {
         const Part& part = parts[k];
         Xoshiro256Plus rng(seed);
-        jump_ahead(rng, part.first_draw);
+        if (part.first_draw) jumps_.at(part.first_draw).apply(rng);
         const std::int64_t g0 = offsets_[part.buffer];
         std::int64_t i = part.begin;
         if (part.leftovers) {
@@ -149,7 +152,7 @@ void StepDirection::draw(const std::vector<ParamSpan>& params, std::uint64_t see
         if (((g0 + i) & 3) == 0) {  // nibbles on the word grid: whole words where the part covers them
             for (; i < part.end && ((g0 + i) & 63) != 0; i += 4) merge(g0 + i, rng.next() & 15u, 4);
             if (part.lane_words) {  // each stretch's generator jumped from the one before
-                const XoshiroJump& stretch = stretch_jumps.at(part.lane_words);
+                const XoshiroJump& stretch = jumps_.at(std::uint64_t(part.lane_words) * 16);
                 Xoshiro256Plus lanes[kNibbleLanes];
                 lanes[0] = rng;
                 for (int j = 1; j < kNibbleLanes; ++j) {
@@ -271,13 +274,14 @@ std::int64_t StepDirection::index_of(const float* data, std::int64_t n) const {
 }
 
 namespace {
-// One run of a signed sweep: y = x·keep ± u (the sign from bit i of `ub`; without `ub`,
+// One run of a signed sweep: y = (x ± r)·keep ± u (the signs from bit i of `ub`; without `ub`,
 // y = x), stored to x_out, then out = y ± c (bit i of `cb`). Bit 0 of ub[0] and cb[0] goes with
-// x[0]; n a multiple of the vector width. c·(±1) is exactly ±c, so this is x·keep + u·z.
+// x[0]; n a multiple of the vector width. c·(±1) is exactly ±c, so this is (x + r·z)·keep + u·z.
+// r = 0 skips its addition (x + 0 would turn −0 into +0).
 struct SweepRun {
     const float* x;
     const std::uint8_t* ub;
-    float keep, u;
+    float r, keep, u;
     float* x_out;
     const std::uint8_t* cb;
     float c;
@@ -287,12 +291,14 @@ struct SweepRun {
 #if defined(__x86_64__)
 __attribute__((target("avx512f"))) void sweep_avx512(const SweepRun& r, std::int64_t n) {
     const __m512 keep = _mm512_set1_ps(r.keep), pu = _mm512_set1_ps(r.u), mu = _mm512_set1_ps(-r.u);
+    const __m512 pr = _mm512_set1_ps(r.r), mr = _mm512_set1_ps(-r.r);
     const __m512 pc = _mm512_set1_ps(r.c), mc = _mm512_set1_ps(-r.c);
     for (std::int64_t i = 0; i < n; i += 16) {
         __m512 y = _mm512_loadu_ps(r.x + i);
         if (r.ub) {
             std::uint16_t m;
             std::memcpy(&m, r.ub + i / 8, sizeof(m));
+            if (r.r != 0.0f) y = _mm512_add_ps(y, _mm512_mask_blend_ps(__mmask16(m), mr, pr));
             y = _mm512_add_ps(_mm512_mul_ps(y, keep), _mm512_mask_blend_ps(__mmask16(m), mu, pu));
         }
         if (r.x_out) _mm512_storeu_ps(r.x_out + i, y);
@@ -312,10 +318,14 @@ __attribute__((target("avx2"))) __m256 signed_lanes(std::uint8_t bits, __m256 pl
 
 __attribute__((target("avx2"))) void sweep_avx2(const SweepRun& r, std::int64_t n) {
     const __m256 keep = _mm256_set1_ps(r.keep), pu = _mm256_set1_ps(r.u), mu = _mm256_set1_ps(-r.u);
+    const __m256 pr = _mm256_set1_ps(r.r), mr = _mm256_set1_ps(-r.r);
     const __m256 pc = _mm256_set1_ps(r.c), mc = _mm256_set1_ps(-r.c);
     for (std::int64_t i = 0; i < n; i += 8) {
         __m256 y = _mm256_loadu_ps(r.x + i);
-        if (r.ub) y = _mm256_add_ps(_mm256_mul_ps(y, keep), signed_lanes(r.ub[i / 8], pu, mu));
+        if (r.ub) {
+            if (r.r != 0.0f) y = _mm256_add_ps(y, signed_lanes(r.ub[i / 8], pr, mr));
+            y = _mm256_add_ps(_mm256_mul_ps(y, keep), signed_lanes(r.ub[i / 8], pu, mu));
+        }
         if (r.x_out) _mm256_storeu_ps(r.x_out + i, y);
         if (r.out) _mm256_storeu_ps(r.out + i, _mm256_add_ps(y, signed_lanes(r.cb[i / 8], pc, mc)));
     }
@@ -331,6 +341,8 @@ void sweep_portable(const SweepRun& r, std::int64_t n) {
         for (int j = 0; j < 8; ++j) y[j] = r.x[i + j];
         if (r.ub) {
             const float* z = table[r.ub[i / 8]].data();
+            if (r.r != 0.0f)
+                for (int j = 0; j < 8; ++j) y[j] += r.r * z[j];
             for (int j = 0; j < 8; ++j) y[j] = y[j] * r.keep + r.u * z[j];
         }
         if (r.x_out)
@@ -376,7 +388,12 @@ void signed_sweep(const float* x, std::int64_t g, std::int64_t n, const SignedSw
     const std::uint64_t* cbits = s.view ? s.view->bits_.data() : nullptr;
     const auto one = [&](std::int64_t i) {
         const std::int64_t e = g + i;
-        const float y = ubits ? x[i] * s.keep + (bit_set(ubits, e) ? s.coeff : -s.coeff) : x[i];
+        float y = x[i];
+        if (ubits) {
+            const bool up = bit_set(ubits, e);
+            if (s.restore != 0.0f) y += up ? s.restore : -s.restore;
+            y = y * s.keep + (up ? s.coeff : -s.coeff);
+        }
         if (s.x_out) s.x_out[i] = y;
         if (s.out) s.out[i] = y + (bit_set(cbits, e) ? s.c : -s.c);
     };
@@ -390,8 +407,15 @@ void signed_sweep(const float* x, std::int64_t g, std::int64_t n, const SignedSw
         std::int64_t i = begin;
         for (; i < end && ((g + i) & 7) != 0; ++i) one(i);
         const std::int64_t run = (end - i) / width * width;
-        const SweepRun r{x + i,          bytes(ubits, g + i), s.keep, s.coeff, s.x_out ? s.x_out + i : nullptr,
-                         bytes(cbits, g + i), s.c,            s.out ? s.out + i : nullptr};
+        const SweepRun r{x + i,
+                         bytes(ubits, g + i),
+                         s.restore,
+                         s.keep,
+                         s.coeff,
+                         s.x_out ? s.x_out + i : nullptr,
+                         bytes(cbits, g + i),
+                         s.c,
+                         s.out ? s.out + i : nullptr};
         sweep_run(r, run);
         i += run;
         for (; i < end; ++i) one(i);

@@ -2,11 +2,13 @@
 // The perturbation sweeps of MeZO (spec/mezo.md §1-2): add c·z to every trainable buffer,
 // z regenerated from a seed each time instead of stored.
 #include <cstdint>
+#include <map>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "ane/mezo/xoshiro.hpp"
+#include "ane/mezo/xoshiro_jump.hpp"
 
 namespace ane {
 
@@ -70,6 +72,9 @@ private:
     std::vector<std::int64_t> offsets_;  // each buffer's first element in the bit array
     std::unordered_map<const float*, std::size_t> index_;  // buffer by its first element
     std::vector<std::uint64_t> bits_;    // bit g set: z = +1 for element g
+    // The jumps the draws' parts take, by distance: found once (~30 µs each), as a run's draws
+    // split the same buffers into the same parts.
+    std::map<std::uint64_t, XoshiroJump> jumps_;
     std::uint64_t seed_ = 0;
     Direction direction_ = Direction::Rademacher;
     // z of elements [g, g + n) of the bit array as ±1.0f.
@@ -85,13 +90,15 @@ enum class SweepIsa { best, portable, avx2, avx512 };
 SweepIsa best_sweep_isa();  // the widest this CPU runs: avx512, avx2 or portable
 
 // One pass over elements [g, g + n) of the bit arrays of `update` and `view`, two directions
-// drawn over the same buffers (Rademacher; either may be absent): y = x·keep + coeff·z_update
-// (y = x without `update`), stored to x_out when given; out = y + c·z_view when given. Two
-// roundings, as the other sweeps (no fused multiply-add); on all threads when n is large.
-// MeZO's viewed step: a view (out = θ + c·z), and a deferred update fused into the next view.
+// drawn over the same buffers (Rademacher; either may be absent): y = (x + restore·z_update)·keep
+// + coeff·z_update (y = x without `update`; restore 0 adds nothing), stored to x_out when given;
+// out = y + c·z_view when given (out may be x). Each operation rounded on its own, as the other
+// sweeps (no fused multiply-add); on all threads when n is large.
+// MeZO's deferred update fused into the next step's first sweep: a view (out = θ + c·z), or the
+// perturbation in place (out = x) that also undoes the step before's.
 struct SignedSweep {
     const StepDirection* update = nullptr;
-    float keep = 1.0f, coeff = 0.0f;
+    float restore = 0.0f, keep = 1.0f, coeff = 0.0f;
     float* x_out = nullptr;
     const StepDirection* view = nullptr;
     float c = 0.0f;
