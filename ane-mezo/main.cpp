@@ -71,10 +71,11 @@ int main(int argc, char** argv) {
         ->check(r::between(0, 1024));
     std::string restore = "copy";
     app.add_option("--restore", restore,
-                   "undo a perturbation from a copy of the trainable weights (copy: bit-exact, the default) or by "
-                   "adding εz back (arithmetic: train_mezo's way, exact only up to rounding, no extra memory); "
-                   "full-parameter two-sided Rademacher runs on the cpu device need neither: each product reads "
-                   "the weights perturbed as it goes, and they are never written")
+                   "undo a perturbation exactly (copy, the default: from a copy of the trainable weights, or on "
+                   "the cpu device, full-parameter two-sided Rademacher, by never writing it: each product reads "
+                   "the weights perturbed as it goes) or by adding εz back (arithmetic: train_mezo's way and "
+                   "floats, exact only up to rounding, no extra memory; two-sided Rademacher steps fuse each "
+                   "restore and update into the next step's first sweep, the fastest)")
         ->check(CLI::IsMember({"copy", "arithmetic"}));
     app.add_option("--warmup", o.warmup, "linear warmup, in steps (default 0)")->check(r::non_negative());
     app.add_option("--min-lr-frac", o.min_lr_frac, "cosine floor as a fraction of --lr (default 0.1)")

@@ -83,11 +83,13 @@ int main(int argc, char** argv) {
     std::printf("%-48s %10s %10s %14s %12s\n", "MeZO step", "fwd ms", "ms/step", "forward passes", "perturb ms");
 
     ane::Lora lora = ane::Lora::init(c, 8, ane::parse_lora_targets("attn"), 42);
+    // Each case runs its sweeps sequentially and with z drawn once, or (one_way) only as the tool runs it.
     struct Case {
         const char* name;
-        bool use_lora, exact, viewed = false;
+        bool use_lora, exact, viewed = false, in_place = false;
     };
     for (const Case& k : {Case{"full-parameter, copy restore", false, true}, Case{"full-parameter, arithmetic restore", false, false},
+                          Case{"full-parameter, arithmetic restore deferred", false, false, false, true},
                           Case{"full-parameter, perturbed per product", false, true, true},
                           Case{"LoRA-split r8 attn, copy restore", true, true}}) {
         model.set_lora(k.use_lora ? &lora : nullptr);
@@ -111,8 +113,10 @@ int main(int argc, char** argv) {
         // update fused into one sweep on all threads (what ane-mezo runs).
         // And (what ane-mezo runs on the cpu device) θ never perturbed in place: each weight
         // read as θ ± εz made (a panel of rows at a time) just before its product, the update
-        // deferred into the next step's first views.
-        for (const bool fused : k.viewed ? std::vector<bool>{true} : std::vector<bool>{false, true}) {
+        // deferred into the next step's first views. And (ane-mezo --restore arithmetic) θ
+        // perturbed in place, the restore and the update deferred into the next step's +εz sweep.
+        const bool one_way = k.viewed || k.in_place;
+        for (const bool fused : one_way ? std::vector<bool>{true} : std::vector<bool>{false, true}) {
             ane::StepDirection z;
             ane::PerturbedWeights viewed;
             model.set_weight_source(k.viewed ? &viewed : nullptr);
@@ -123,6 +127,8 @@ int main(int argc, char** argv) {
                 };
                 if (k.viewed) {
                     ane::spsa_two_sided_viewed(params, seed, 1e-3f, timed_loss, viewed, update);
+                } else if (k.in_place) {
+                    ane::spsa_two_sided_in_place(params, seed, 1e-3f, timed, viewed, update);
                 } else if (fused) {
                     ane::spsa_two_sided_update(params, seed, 1e-3f, ane::Direction::Rademacher, timed, z, update);
                 } else {
@@ -150,10 +156,11 @@ int main(int argc, char** argv) {
                 outside_ms.push_back(step_ms.back() - in_forward * 1e3);
             }
             viewed.flush();  // the last step's update, deferred (each timed step applied one)
+            sync();
             model.set_weight_source(nullptr);
             const double fwd = median(fwd_ms), step = median(step_ms);
             std::printf("%-48s %10.1f %10.1f %14.2f %12.1f\n",
-                        (std::string(k.name) + (k.viewed ? "" : fused ? ", z once" : ", sequential")).c_str(), fwd,
+                        (std::string(k.name) + (one_way ? "" : fused ? ", z once" : ", sequential")).c_str(), fwd,
                         step, step / fwd, median(outside_ms));
             std::fflush(stdout);
         }

@@ -142,6 +142,64 @@ TEST(Perturb, StepDirectionEqualsTheSequentialSweeps) {
     }
 }
 
+// train_mezo's four sweeps a step (+ε, −2ε, the arithmetic restore, the update) against the
+// in-place steps whose restore and update are deferred into the next step's +ε sweep: the same
+// losses and the same floats after every flush, with weight decay, without, and a skipped update.
+TEST(Spsa, InPlaceStepsWithDeferredRestoresAreTrainMezosSweeps) {
+    const std::int64_t large = (1 << 21) + 300001;  // parts drawn on several threads
+    const std::vector<std::int64_t> sizes = {36, large, 6, 5, 64, 1};
+    std::vector<std::vector<float>> a, b;
+    for (std::int64_t n : sizes) {
+        std::vector<float> v(static_cast<std::size_t>(n));
+        for (std::size_t i = 0; i < v.size(); ++i) v[i] = 0.01f * float(std::sin(double(i) + double(n)));
+        a.push_back(v);
+        b.push_back(v);
+    }
+    auto spans = [](std::vector<std::vector<float>>& bufs) {
+        std::vector<ParamSpan> out;
+        for (std::size_t k = 0; k < bufs.size(); ++k)
+            out.push_back({std::to_string(k), bufs[k].data(), std::int64_t(bufs[k].size()), k % 2 == 0});
+        return out;
+    };
+    const auto pa = spans(a), pb = spans(b);
+    // A loss that reads every buffer: a weighted sum, in double.
+    const auto loss_of = [](const std::vector<std::vector<float>>& bufs) {
+        double l = 0;
+        for (const auto& v : bufs)
+            for (std::size_t i = 0; i < v.size(); i += 7) l += double(v[i]) * double(i % 13 + 1);
+        return l;
+    };
+    const float eps = 1e-3f;
+    const ZoUpdate updates[] = {{-2.5e-4f, 1e-5f}, {3e-4f, 0.0f}, {}, {-1e-4f, 2e-5f}};
+    PerturbedWeights weights;
+    int syncs = 0;
+    const SpsaHooks hooks{[&] { return loss_of(b); }, [&] { ++syncs; }, nullptr};
+    const SpsaHooks sequential{[&] { return loss_of(a); }, [] {}, nullptr};
+    for (int step = 0; step < 4; ++step) {
+        const std::uint64_t seed = mezo_step_seed(42, step);
+        const SpsaEstimate ea = spsa_two_sided(pa, seed, eps, Direction::Rademacher, sequential);
+        zo_update(pa, seed, updates[step].coeff, Direction::Rademacher, updates[step].lr_times_wd);
+        const SpsaEstimate eb = spsa_two_sided_in_place(pb, seed, eps, hooks, weights,
+                                                        [&](const SpsaEstimate&) { return updates[step]; });
+        EXPECT_EQ(ea.loss_plus, eb.loss_plus) << "step " << step;
+        EXPECT_EQ(ea.loss_minus, eb.loss_minus) << "step " << step;
+        EXPECT_EQ(syncs, 2 * (step + 1)) << "a sync after each of the step's two sweeps";
+        if (step != 1) {
+            EXPECT_NE(std::memcmp(a[1].data(), b[1].data(), a[1].size() * sizeof(float)), 0)
+                << "θ − εz until the deferred restore";
+            continue;
+        }
+        EXPECT_TRUE(weights.flush());  // as before an evaluation or a save in the middle of a run
+        EXPECT_FALSE(weights.flush());
+        for (std::size_t k = 0; k < a.size(); ++k)
+            ASSERT_EQ(std::memcmp(a[k].data(), b[k].data(), a[k].size() * sizeof(float)), 0)
+                << "buffer " << k << " after step " << step;
+    }
+    EXPECT_TRUE(weights.flush());
+    for (std::size_t k = 0; k < a.size(); ++k)
+        ASSERT_EQ(std::memcmp(a[k].data(), b[k].data(), a[k].size() * sizeof(float)), 0) << "buffer " << k;
+}
+
 TEST(Sampling, MezoSpecWindows) {
     EXPECT_EQ(mezo_window_offset(42, 0, 18000000, 256), 13401258u);
     EXPECT_EQ(mezo_window_offset(42, 1, 18000000, 256), 11303970u);
@@ -489,8 +547,9 @@ TEST(Spsa, PanelsOfADrawnMatrixUpdateThetaAsItsViewDoes) {
     EXPECT_TRUE(wa.bit_equal(wb));
 }
 
-// The sweep of the viewed step against its definition, with z as perturb() adds it: y = x·keep
-// + coeff·z_u, out = y + c·z_v, two float roundings; over each kernel's head, runs and tail.
+// The sweep of a deferred update against its definition, with z as perturb() adds it: y = (x +
+// restore·z_u)·keep + coeff·z_u, out = y + c·z_v, each float rounded on its own; over each
+// kernel's head, runs and tail, and in place.
 TEST(Spsa, SignedSweepMatchesItsDefinition) {
     const std::int64_t sizes[2] = {333, 667};
     std::vector<float> first(333), second(667);
@@ -514,22 +573,36 @@ TEST(Spsa, SignedSweepMatchesItsDefinition) {
                 const std::size_t count = std::size_t(m);
                 std::vector<float> x(count), updated(count), out(count);
                 for (std::int64_t i = 0; i < m; ++i) x[std::size_t(i)] = float(std::sin(double(i + from)) * 3.0);
-                SignedSweep s;
-                s.update = &u;
-                s.keep = 0.75f;
-                s.coeff = 0.125f;
-                s.x_out = updated.data();
-                s.view = &v;
-                s.c = 0.5f;
-                s.out = out.data();
-                s.isa = isa;
-                signed_sweep(x.data(), u.offset(b) + from, m, s);
-                for (std::int64_t i = 0; i < m; ++i) {
-                    const std::size_t e = std::size_t(from + i);
-                    volatile float scaled = x[std::size_t(i)] * 0.75f;  // rounded on its own, never fused
-                    const float y = scaled + 0.125f * zu[b][e];
-                    ASSERT_EQ(updated[std::size_t(i)], y) << "kernel " << int(isa) << ", buffer " << b << " at " << e;
-                    ASSERT_EQ(out[std::size_t(i)], y + 0.5f * zv[b][e]) << "kernel " << int(isa) << ", buffer " << b;
+                for (const float restore : {0.0f, 0.3f}) {
+                    SignedSweep s;
+                    s.update = &u;
+                    s.restore = restore;
+                    s.keep = 0.75f;
+                    s.coeff = 0.125f;
+                    s.x_out = updated.data();
+                    s.view = &v;
+                    s.c = 0.5f;
+                    s.out = out.data();
+                    s.isa = isa;
+                    signed_sweep(x.data(), u.offset(b) + from, m, s);
+                    for (std::int64_t i = 0; i < m; ++i) {
+                        const std::size_t e = std::size_t(from + i);
+                        const float xi = x[std::size_t(i)];
+                        volatile float restored = restore == 0.0f ? xi : xi + restore * zu[b][e];
+                        volatile float scaled = restored * 0.75f;  // rounded on its own, never fused
+                        const float y = scaled + 0.125f * zu[b][e];
+                        const std::string where = "kernel " + std::to_string(int(isa)) + ", buffer " +
+                                                  std::to_string(b) + " at " + std::to_string(e);
+                        ASSERT_EQ(updated[std::size_t(i)], y) << where;
+                        ASSERT_EQ(out[std::size_t(i)], y + 0.5f * zv[b][e]) << where;
+                    }
+                    // In place (out = x, no x_out): what perturb_in_place sweeps.
+                    std::vector<float> inplace = x;
+                    s.x_out = nullptr;
+                    s.out = inplace.data();
+                    signed_sweep(inplace.data(), u.offset(b) + from, m, s);
+                    ASSERT_EQ(std::memcmp(inplace.data(), out.data(), count * sizeof(float)), 0)
+                        << "kernel " << int(isa);
                 }
                 // Without an update: the view alone, out = x + c·z_v.
                 SignedSweep view;

@@ -207,12 +207,17 @@ TrainSummary train_mezo(const MezoOptions& options, const TrainCallbacks& cb, co
                   : "") +
          "; lr " + std::to_string(*o.lr) + ", epsilon " + std::to_string(o.epsilon) +
          (o.zo_samples > 0 ? ", " + std::to_string(o.zo_samples) + " one-sided samples per step" : ""));
-    // On the cpu device a full-parameter two-sided Rademacher step never writes a perturbation
-    // into the weights: each product reads θ ± εz made just before it (nothing to undo).
-    const bool viewed = o.lora == LoraMode::None && o.direction == Direction::Rademacher && o.zo_samples == 0 &&
-                        device->name() == "cpu";
-    cb.say(viewed            ? std::string("perturbations made per product as the forward reads the weights, never "
-                                           "written into them: exact, no copy")
+    // A two-sided Rademacher step keeps z as bits and sweeps it on all threads. Exact on the cpu
+    // device (full-parameter): each product reads θ ± εz made just before it, nothing written
+    // into θ. Arithmetic: two sweeps in place, the restore and the update deferred into the next
+    // step's first.
+    const bool two_sided_rademacher = o.direction == Direction::Rademacher && o.zo_samples == 0;
+    const bool viewed = two_sided_rademacher && o.exact_restore && o.lora == LoraMode::None && device->name() == "cpu";
+    const bool deferred = two_sided_rademacher && !o.exact_restore;
+    cb.say(viewed     ? std::string("perturbations made per product as the forward reads the weights, never "
+                                    "written into them: exact, no copy")
+           : deferred ? "perturbations written into the weights and undone arithmetically, each restore and update "
+                        "fused into the next step's first sweep (train_mezo's floats; no copy)"
            : o.exact_restore ? "perturbations undone from a copy of the trainable set (" +
                                    std::to_string(total_size(params) * 4 / 1000000) + " MB): bit-exact"
                              : "perturbations undone arithmetically (exact up to float rounding; no copy)");
@@ -250,17 +255,17 @@ TrainSummary train_mezo(const MezoOptions& options, const TrainCallbacks& cb, co
     };
     StepDirection direction;  // a two-sided step's z, drawn once and applied on all threads
     PerturbedWeights perturbed;
-    // A viewed step leaves its update to the next step's first pass; anything else that reads
-    // the weights (evaluation, saving, the end) has it applied first.
-    bool unsynced = false;  // θ changed, or a change deferred, by viewed steps since the last sync
+    // A viewed or deferred step leaves its update (and restore) to the next step's first sweep;
+    // anything else that reads the weights (evaluation, saving, the end) has it applied first.
+    bool unsynced = false;  // θ changed, or a change deferred, by such steps since the last sync
     auto settle = [&] {
         perturbed.flush();
         if (unsynced) sync();
         unsynced = false;
     };
     auto weights_stepped = [&] {
-        if (viewed)
-            unsynced = true;  // read through `perturbed` until settled
+        if (viewed || deferred)
+            unsynced = true;  // read through `perturbed`, or left at θ − εz, until settled
         else
             sync();
     };
@@ -348,6 +353,8 @@ TrainSummary train_mezo(const MezoOptions& options, const TrainCallbacks& cb, co
                 model.set_weight_source(&perturbed);
                 e = spsa_two_sided_viewed(params, seed, o.epsilon, loss, perturbed, update);
                 model.set_weight_source(nullptr);
+            } else if (deferred) {
+                e = spsa_two_sided_in_place(params, seed, o.epsilon, hooks, perturbed, update);
             } else {
                 e = spsa_two_sided_update(params, seed, o.epsilon, o.direction, hooks, direction, update);
             }

@@ -22,12 +22,13 @@ void PerturbedWeights::set_scale(float c) {
     turn_ = 0;
 }
 
-void PerturbedWeights::defer_update(float coeff, float lr_times_wd) {
+void PerturbedWeights::defer_update(float coeff, float lr_times_wd, float restore) {
     flush();
-    if (coeff == 0.0f && lr_times_wd == 0.0f) return;
+    if (coeff == 0.0f && lr_times_wd == 0.0f && restore == 0.0f) return;
     deferred_.on = true;
     deferred_.coeff = coeff;
     deferred_.lr_times_wd = lr_times_wd;
+    deferred_.restore = restore;
     deferred_.slot = current_;
     deferred_.done.assign(direction().buffers().size(), false);
 }
@@ -37,6 +38,7 @@ SignedSweep PerturbedWeights::pending(std::size_t b) const {
     if (!deferred_.on || deferred_.done[b]) return s;
     const StepDirection& z = z_[deferred_.slot];
     s.update = &z;
+    s.restore = deferred_.restore;
     s.coeff = deferred_.coeff;
     if (deferred_.lr_times_wd != 0.0f && z.buffers()[b].decay) s.keep = 1.0f - deferred_.lr_times_wd;
     return s;
@@ -54,6 +56,20 @@ bool PerturbedWeights::flush() {
     }
     deferred_.on = false;
     return true;
+}
+
+void PerturbedWeights::perturb_in_place(float c) {
+    const StepDirection& z = direction();
+    for (std::size_t b = 0; b < z.buffers().size(); ++b) {
+        SignedSweep s = pending(b);
+        if (s.update) deferred_.done[b] = true;
+        s.view = &z;
+        s.c = c;
+        s.out = z.buffers()[b].data;
+        signed_sweep(s.out, z.offset(b), z.buffers()[b].size, s);
+    }
+    deferred_.on = false;  // every buffer updated
+    turn_ = 0;
 }
 
 const float* PerturbedWeights::view(const Tensor& t) {

@@ -76,6 +76,23 @@ SpsaEstimate spsa_two_sided_viewed(const std::vector<ParamSpan>& params, std::ui
     return e;
 }
 
+SpsaEstimate spsa_two_sided_in_place(const std::vector<ParamSpan>& params, std::uint64_t seed, float eps,
+                                     const SpsaHooks& hooks, PerturbedWeights& weights,
+                                     const std::function<ZoUpdate(const SpsaEstimate&)>& update) {
+    SpsaEstimate e;
+    weights.draw(params, seed);
+    weights.perturb_in_place(eps);  // the step before's restore and update first
+    hooks.sync();
+    e.loss_plus = hooks.loss();
+    weights.perturb_in_place(-2.0f * eps);
+    hooks.sync();
+    e.loss_minus = hooks.loss();
+    e.proj_grad = (e.loss_plus - e.loss_minus) / (2.0 * double(eps));
+    const ZoUpdate u = update(e);
+    weights.defer_update(u.coeff, u.lr_times_wd, eps);
+    return e;
+}
+
 std::vector<double> spsa_one_sided(const std::vector<ParamSpan>& params, std::uint64_t seed, int n, float eps,
                                    Direction direction, double loss0, const SpsaHooks& hooks) {
     std::vector<double> g(static_cast<std::size_t>(n));

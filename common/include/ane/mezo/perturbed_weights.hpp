@@ -4,6 +4,8 @@
 // reused buffers, and no perturbation is ever written into θ: the +ε and −ε passes need no
 // restore. A step's update is deferred to the next step's first pass: the sweep that makes a
 // tensor's view updates that tensor first, so θ is read once per pass and never swept alone.
+// Or (train_mezo's arithmetic restore) the perturbation written into θ in place, and the
+// restore deferred with the update: two sweeps a step, where train_mezo makes four.
 #include <array>
 #include <vector>
 
@@ -20,11 +22,14 @@ public:
     const StepDirection& direction() const { return z_[current_]; }
     // The offset c of the next forward pass (views made before are no longer valid).
     void set_scale(float c);
-    // θ ← θ·keep + coeff·z for the z drawn last (keep = 1 − lr·wd on decaying buffers, else 1),
-    // left to the passes that follow: a tensor a pass reads whole is updated in the sweep that
-    // makes its view, its rows are read updated, and flush() updates the rest. Flushes an
-    // update deferred before.
-    void defer_update(float coeff, float lr_times_wd);
+    // θ ← (θ + restore·z)·keep + coeff·z for the z drawn last (keep = 1 − lr·wd on decaying
+    // buffers, else 1), left to the passes that follow: a tensor a pass reads whole is updated
+    // in the sweep that makes its view, its rows are read updated, perturb_in_place() updates
+    // every tensor, and flush() updates the rest. Flushes an update deferred before.
+    void defer_update(float coeff, float lr_times_wd, float restore = 0.0f);
+    // θ ← θ + c·z in place for every drawn buffer (the deferred update applied first, in the
+    // same sweep). Views made before are no longer valid.
+    void perturb_in_place(float c);
     // Applies a deferred update to every tensor not yet updated. Call before θ is read
     // directly (evaluation, saving); true when there was one.
     bool flush();
@@ -41,7 +46,7 @@ private:
     float c_ = 0.0f;
     struct Deferred {
         bool on = false;
-        float coeff = 0.0f, lr_times_wd = 0.0f;
+        float coeff = 0.0f, lr_times_wd = 0.0f, restore = 0.0f;
         int slot = 0;            // z_[slot]: the z it was deferred with
         std::vector<bool> done;  // by buffer: already updated
     } deferred_;

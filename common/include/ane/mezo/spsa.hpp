@@ -63,6 +63,14 @@ SpsaEstimate spsa_two_sided_viewed(const std::vector<ParamSpan>& params, std::ui
                                    const std::function<double()>& loss, PerturbedWeights& weights,
                                    const std::function<ZoUpdate(const SpsaEstimate&)>& update);
 
+// train_mezo's step (spsa_two_sided, arithmetic restore, then zo_update) in two sweeps, θ
+// perturbed in place through `weights` (Rademacher): the step's restore and update are
+// deferred into the next step's +εz sweep (PerturbedWeights::defer_update), and until then θ
+// holds θ − εz: weights.flush() before θ is read otherwise. Every float as train_mezo's four
+// sweeps make it.
+SpsaEstimate spsa_two_sided_in_place(const std::vector<ParamSpan>& params, std::uint64_t seed, float eps,
+                                     const SpsaHooks& hooks, PerturbedWeights& weights,
+                                     const std::function<ZoUpdate(const SpsaEstimate&)>& update);
 // The seeds of FZOO's one-sided estimates: seed + k·999983.
 inline std::uint64_t one_sided_seed(std::uint64_t seed, int k) { return seed + std::uint64_t(k) * 999983ull; }
 
